@@ -1,0 +1,66 @@
+// group_norm op; see group_norm.hpp. Messages follow PyTorch's wording.
+#include "framework/ops/group_norm.hpp"
+
+#include <memory>
+#include <stdexcept>
+#include <vector>
+
+#include "framework/kernels/group_norm.hpp"
+#include "framework/ops/autograd.hpp"
+
+namespace tapegrad {
+
+namespace {
+
+template <typename T>
+void check_affine(const char* name, const BasicTensor<T>& p, int64_t C) {
+    if (p.defined() && p.shape() != Shape{C})
+        throw std::invalid_argument(std::string("group_norm: expected ") + name + " to be a vector of size equal to the number of channels in input, but got " + name + " of shape " +
+                                    to_string(p.shape()) + " and input of shape with " + std::to_string(C) + " channels");
+}
+
+}  // namespace
+
+template <typename T>
+BasicTensor<T> group_norm(const BasicTensor<T>& x, int64_t num_groups, const BasicTensor<T>& weight,
+                          const BasicTensor<T>& bias, double eps) {
+    if (x.dim() < 2)
+        throw std::invalid_argument("group_norm: expected at least 2 dimensions for input tensor (N, C, *), but got input of shape " +
+                                    to_string(x.shape()));
+    if (num_groups <= 0)
+        throw std::invalid_argument("group_norm: expected num_groups to be positive, but got num_groups=" + std::to_string(num_groups));
+    const int64_t N = x.size(0), C = x.size(1);
+    if (C % num_groups != 0)
+        throw std::invalid_argument("Expected number of channels in input to be divisible by num_groups, but got input of shape " +
+                                    to_string(x.shape()) + " and num_groups=" + std::to_string(num_groups));
+    check_affine("weight", weight, C);
+    check_affine("bias", bias, C);
+    if (!(eps >= 0.0)) throw std::invalid_argument("group_norm: expected eps >= 0, but got eps=" + std::to_string(eps));
+
+    const int64_t G = num_groups;
+    const int64_t inner = C > 0 ? x.numel() / std::max<int64_t>(1, N * C) : 0;
+    BasicTensor<T> y(x.shape());
+    // (N, G) statistics, saved for the backward.
+    auto mean = std::make_shared<std::vector<double>>(static_cast<size_t>(N * G));
+    auto rstd = std::make_shared<std::vector<double>>(static_cast<size_t>(N * G));
+    const T* w = weight.defined() ? weight.data() : nullptr;
+    const T* b = bias.defined() ? bias.data() : nullptr;
+    kernels::group_norm_forward<T>(y.data(), mean->data(), rstd->data(), x.data(), w, b, N, C, inner, G, eps);
+
+    detail::record_op("group_norm", y, detail::any_requires_grad(x, weight, bias),
+                      [x, weight, bias, mean, rstd, N, C, inner, G](const T* dy) mutable {
+                          T* dx = x.requires_grad() ? x.grad_data_for_accumulation() : nullptr;
+                          T* dw = weight.defined() && weight.requires_grad() ? weight.grad_data_for_accumulation() : nullptr;
+                          T* db = bias.defined() && bias.requires_grad() ? bias.grad_data_for_accumulation() : nullptr;
+                          kernels::group_norm_backward<T>(dx, dw, db, dy, x.data(), mean->data(), rstd->data(),
+                                                          weight.defined() ? weight.data() : nullptr, N, C, inner, G);
+                      });
+    return y;
+}
+
+template BasicTensor<float> group_norm(const BasicTensor<float>&, int64_t, const BasicTensor<float>&,
+                                       const BasicTensor<float>&, double);
+template BasicTensor<double> group_norm(const BasicTensor<double>&, int64_t, const BasicTensor<double>&,
+                                        const BasicTensor<double>&, double);
+
+}  // namespace tapegrad

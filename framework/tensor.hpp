@@ -1,0 +1,111 @@
+// BasicTensor<T>: a shared handle to a contiguous, row-major array of any rank, with an
+// optional gradient of the same shape. Copies alias (as in PyTorch); use clone() for a copy.
+// Storage is an xtensor container kept behind the handle so this header stays light.
+#pragma once
+
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace tapegrad {
+
+using Shape = std::vector<int64_t>;
+
+// "[20, 6, 10, 10]", the way PyTorch prints sizes in its messages.
+std::string to_string(const Shape& shape);
+// Product of the extents; throws std::invalid_argument on a negative extent.
+int64_t shape_numel(const Shape& shape);
+
+class Generator;
+template <typename T> struct TensorImpl;
+
+template <typename T>
+class BasicTensor {
+  public:
+    using value_type = T;
+
+    // An undefined tensor (no storage); defined() is false. Used for "no gradient yet".
+    BasicTensor() = default;
+    // A zero-filled tensor of the given shape.
+    explicit BasicTensor(const Shape& shape, bool requires_grad = false);
+
+    bool defined() const { return impl_ != nullptr; }
+    const Shape& shape() const;
+    int64_t dim() const { return static_cast<int64_t>(shape().size()); }
+    // Extent of dimension d; negative d counts from the end, as in PyTorch.
+    int64_t size(int64_t d) const;
+    int64_t numel() const;
+
+    T* data();
+    const T* data() const;
+    // A view of the values; not callable on a temporary, whose storage may die with it.
+    std::span<T> values() & { return {data(), static_cast<size_t>(numel())}; }
+    std::span<const T> values() const& { return {data(), static_cast<size_t>(numel())}; }
+    std::span<const T> values() const&& = delete;
+    std::vector<T> to_vector() const;
+    // The single value of a one-element tensor; throws otherwise.
+    T item() const;
+
+    bool requires_grad() const;
+    // Marks a leaf as a parameter/input to differentiate; returns *this for chaining.
+    BasicTensor& requires_grad_(bool on = true);
+    // True for tensors the user made; false for outputs of recorded ops.
+    bool is_leaf() const;
+
+    // The accumulated gradient, or an undefined tensor when nothing has been accumulated.
+    BasicTensor grad() const;
+    // grad += g. Allocates the gradient (zeros) on first use. Throws std::invalid_argument
+    // naming both shapes when g's shape differs from this tensor's.
+    void accumulate_grad(const BasicTensor& g) const;
+    void accumulate_grad(std::span<const T> g) const;
+    // The gradient buffer, allocated (zeros) if absent: for backward kernels that add in place.
+    T* grad_data_for_accumulation() const;
+    // Drops the gradient (PyTorch's `x.grad = None`).
+    void zero_grad() const;
+
+    // A deep copy of the values (no gradient, not requiring grad, not on any tape).
+    BasicTensor clone() const;
+
+    // Identity of the underlying storage (the tape uses it to find the record of a tensor).
+    const void* id() const { return impl_.get(); }
+
+    // The storage, for framework internals (framework/tensor_xt.hpp gives it its type).
+    TensorImpl<T>& impl() const;
+    static BasicTensor from_impl_(std::shared_ptr<TensorImpl<T>> impl) { return BasicTensor(std::move(impl)); }
+
+  private:
+    explicit BasicTensor(std::shared_ptr<TensorImpl<T>> impl) : impl_(std::move(impl)) {}
+    std::shared_ptr<TensorImpl<T>> impl_;
+};
+
+using Tensor = BasicTensor<float>;
+using DoubleTensor = BasicTensor<double>;
+
+// --- factories --------------------------------------------------------------------------
+// Each takes requires_grad last; randn/rand draw from `gen`, or from the global generator
+// seeded by manual_seed() when none is given.
+template <typename T = float> BasicTensor<T> zeros(const Shape& shape, bool requires_grad = false);
+template <typename T = float> BasicTensor<T> ones(const Shape& shape, bool requires_grad = false);
+template <typename T = float> BasicTensor<T> full(const Shape& shape, T value, bool requires_grad = false);
+template <typename T = float> BasicTensor<T> randn(const Shape& shape, Generator* gen = nullptr, bool requires_grad = false);
+// Uniform on [low, high).
+template <typename T = float>
+BasicTensor<T> rand(const Shape& shape, Generator* gen = nullptr, T low = 0, T high = 1, bool requires_grad = false);
+// Copies `values` (row-major); throws std::invalid_argument if their count is not numel(shape).
+template <typename T = float>
+BasicTensor<T> from_vector(const Shape& shape, std::span<const T> values, bool requires_grad = false);
+template <typename T = float>
+BasicTensor<T> from_vector(const Shape& shape, std::initializer_list<T> values, bool requires_grad = false) {
+    return from_vector<T>(shape, std::span<const T>(values.begin(), values.size()), requires_grad);
+}
+template <typename T = float>
+BasicTensor<T> from_vector(const Shape& shape, const std::vector<T>& values, bool requires_grad = false) {
+    return from_vector<T>(shape, std::span<const T>(values), requires_grad);
+}
+// Converts between float and double (a new tensor, not recorded on any tape).
+template <typename To, typename From> BasicTensor<To> cast(const BasicTensor<From>& x);
+
+}  // namespace tapegrad

@@ -1,0 +1,126 @@
+// BasicModule implementation; see module.hpp.
+#include "layers/module.hpp"
+
+#include <charconv>
+#include <cmath>
+#include <sstream>
+#include <stdexcept>
+
+namespace tapegrad {
+
+template <typename T>
+void BasicModule<T>::check_new_name(const std::string& name) const {
+    if (name.empty() || name.find('.') != std::string::npos)
+        throw std::invalid_argument("module attribute name must be non-empty and contain no '.', but got \"" + name + "\"");
+    auto taken = [&](const auto& list) {
+        for (const auto& [n, _] : list)
+            if (n == name) return true;
+        return false;
+    };
+    if (taken(parameters_) || taken(buffers_) || taken(children_))
+        throw std::invalid_argument("attribute \"" + name + "\" is already registered in " + type_name());
+}
+
+template <typename T>
+BasicTensor<T> BasicModule<T>::register_parameter(const std::string& name, BasicTensor<T> t) {
+    check_new_name(name);
+    t.requires_grad_(true);
+    parameters_.emplace_back(name, t);
+    return t;
+}
+
+template <typename T>
+BasicTensor<T> BasicModule<T>::register_buffer(const std::string& name, BasicTensor<T> t) {
+    check_new_name(name);
+    buffers_.emplace_back(name, t);
+    return t;
+}
+
+template <typename T>
+void BasicModule<T>::add_child(const std::string& name, std::shared_ptr<BasicModule> m) {
+    if (!m) throw std::invalid_argument("register_module: module \"" + name + "\" is null");
+    check_new_name(name);
+    children_.emplace_back(name, std::move(m));
+}
+
+template <typename T>
+void BasicModule<T>::collect(const std::string& prefix, Named<BasicTensor<T>>& out, bool buffers) const {
+    for (const auto& [name, t] : buffers ? buffers_ : parameters_) out.emplace_back(prefix + name, t);
+    for (const auto& [name, child] : children_) child->collect(prefix + name + ".", out, buffers);
+}
+
+template <typename T>
+auto BasicModule<T>::named_parameters() const -> Named<BasicTensor<T>> {
+    Named<BasicTensor<T>> out;
+    collect("", out, false);
+    return out;
+}
+
+template <typename T>
+auto BasicModule<T>::named_buffers() const -> Named<BasicTensor<T>> {
+    Named<BasicTensor<T>> out;
+    collect("", out, true);
+    return out;
+}
+
+template <typename T>
+std::vector<BasicTensor<T>> BasicModule<T>::parameters() const {
+    std::vector<BasicTensor<T>> out;
+    for (auto& [_, t] : named_parameters()) out.push_back(t);
+    return out;
+}
+
+template <typename T>
+void BasicModule<T>::zero_grad() {
+    for (auto& p : parameters()) p.zero_grad();
+}
+
+template <typename T>
+void BasicModule<T>::train(bool on) {
+    training_ = on;
+    for (auto& [_, child] : children_) child->train(on);
+}
+
+template <typename T>
+std::string BasicModule<T>::repr() const {
+    std::ostringstream out;
+    out << type_name() << '(' << extra_repr();
+    if (!children_.empty()) {
+        out << '\n';
+        for (const auto& [name, child] : children_) {
+            std::string text = child->repr();
+            // Indent nested lines by two spaces, as torch.nn.Module.__repr__ does.
+            for (size_t pos = text.find('\n'); pos != std::string::npos; pos = text.find('\n', pos + 1))
+                text.insert(pos + 1, "  ");
+            out << "  (" << name << "): " << text << '\n';
+        }
+    }
+    out << ')';
+    return out.str();
+}
+
+std::string python_float_repr(double v) {
+    if (std::isnan(v)) return "nan";
+    if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+    // Shortest round-trip digits, then Python's choice: fixed when -4 <= exponent < 16.
+    char buf[64];
+    auto res = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::scientific);
+    std::string sci(buf, res.ptr);
+    const size_t e = sci.find('e');
+    const int exponent = std::stoi(sci.substr(e + 1));
+    if (exponent < -4 || exponent >= 16) {
+        std::string mantissa = sci.substr(0, e);
+        const std::string sign = exponent < 0 ? "-" : "+";
+        const std::string digits = std::to_string(std::abs(exponent));
+        return mantissa + "e" + sign + (digits.size() < 2 ? "0" : "") + digits;
+    }
+    res = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed);
+    std::string fixed(buf, res.ptr);
+    if (fixed.find('.') == std::string::npos) fixed += ".0";
+    return fixed;
+}
+
+template class BasicModule<float>;
+template class BasicModule<double>;
+
+}  // namespace tapegrad

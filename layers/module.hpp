@@ -1,0 +1,74 @@
+// BasicModule<T>: the base of every layer. A module owns named parameters (learnable
+// tensors), buffers (state that is saved but not learned) and child modules, and maps one
+// tensor to another in forward(). Names are dotted through children ("features.0.weight").
+#pragma once
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "framework/tensor.hpp"
+
+namespace tapegrad {
+
+template <typename T>
+class BasicModule {
+  public:
+    template <typename U> using Named = std::vector<std::pair<std::string, U>>;
+
+    virtual ~BasicModule() = default;
+
+    virtual BasicTensor<T> forward(const BasicTensor<T>& x) = 0;
+    BasicTensor<T> operator()(const BasicTensor<T>& x) { return forward(x); }
+
+    // The class name as PyTorch prints it ("GroupNorm"), and the text inside its parentheses.
+    virtual std::string type_name() const = 0;
+    virtual std::string extra_repr() const { return {}; }
+    // The whole module tree, printed as PyTorch prints it.
+    std::string repr() const;
+
+    // Parameters of this module and all children, in registration order.
+    std::vector<BasicTensor<T>> parameters() const;
+    Named<BasicTensor<T>> named_parameters() const;
+    Named<BasicTensor<T>> named_buffers() const;
+    const Named<std::shared_ptr<BasicModule>>& children() const { return children_; }
+
+    // Drops every parameter's gradient.
+    void zero_grad();
+    // Training mode (the default) or evaluation mode, for this module and its children.
+    void train(bool on = true);
+    void eval() { train(false); }
+    bool is_training() const { return training_; }
+
+  protected:
+    BasicModule() = default;
+    BasicModule(const BasicModule&) = default;
+    BasicModule& operator=(const BasicModule&) = default;
+
+    // Registers t as a learnable parameter (sets requires_grad) and returns it.
+    BasicTensor<T> register_parameter(const std::string& name, BasicTensor<T> t);
+    BasicTensor<T> register_buffer(const std::string& name, BasicTensor<T> t);
+    template <typename M>
+    std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> m) {
+        add_child(name, m);
+        return m;
+    }
+
+  private:
+    void add_child(const std::string& name, std::shared_ptr<BasicModule> m);
+    void check_new_name(const std::string& name) const;
+    void collect(const std::string& prefix, Named<BasicTensor<T>>& out, bool buffers) const;
+
+    Named<BasicTensor<T>> parameters_;
+    Named<BasicTensor<T>> buffers_;
+    Named<std::shared_ptr<BasicModule>> children_;
+    bool training_ = true;
+};
+
+using Module = BasicModule<float>;
+
+// Python's repr of a float ("1e-05", "0.001", "1.0"), for printing options as PyTorch does.
+std::string python_float_repr(double v);
+
+}  // namespace tapegrad

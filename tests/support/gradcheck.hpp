@@ -1,0 +1,41 @@
+// The shared checks every op and layer goes through (the way tinygrad's helper_test_op does):
+//   check_gradients — backward against central finite differences, in double;
+//   check_golden    — forward and every gradient against PyTorch's values from a fixture.
+// To test a new op: add its cases to tests/golden/make_golden.py, regenerate the fixtures,
+// and add one entry to the op table of tests/test_ops.cpp (or a layer test).
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "framework/tensor.hpp"
+#include "support/golden.hpp"
+
+namespace tapegrad::testing {
+
+template <typename T> using OpFn = std::function<BasicTensor<T>(const std::vector<BasicTensor<T>>&)>;
+
+struct GradcheckTolerance {
+    double step = 1e-6;  // finite-difference step h
+    double atol = 1e-6;
+    double rtol = 1e-5;
+};
+
+// For L = Σ seed · f(inputs) with a fixed random seed gradient, compares dL/d(input) from the
+// tape with (L(x + h) − L(x − h)) / 2h for every element of every input that requires grad.
+// Failures are reported through Boost.Test with the input's name, index and both values.
+void check_gradients(const std::string& what, const OpFn<double>& f, const std::vector<DoubleTensor>& inputs,
+                     const GradcheckTolerance& tol = {});
+
+// Runs f on the case's inputs in precision T with the case's seed gradient dy, and requires
+// max |ours − PyTorch| <= tol · max(1, max |PyTorch|) for the output and each gradient.
+// In float32 the reference is PyTorch's float64 result (the more exact truth), and the
+// distance to PyTorch's own float32 result may exceed tol only by PyTorch's float32 error.
+template <typename T>
+void check_golden(const GoldenCase& c, const OpFn<T>& f, double tol);
+
+// Inputs of a golden case as tensors that require grad.
+template <typename T> std::vector<BasicTensor<T>> golden_inputs(const GoldenCase& c);
+
+}  // namespace tapegrad::testing

@@ -1,0 +1,207 @@
+// GroupNorm: PyTorch golden values (tests/golden/group_norm.json), finite differences over a
+// table of shapes, the seed doc's equivalences, numerical stability, and every bad input.
+#include <boost/test/unit_test.hpp>
+
+#include <cmath>
+
+#include "framework/tapegrad.hpp"
+#include "support/gradcheck.hpp"
+
+using namespace tapegrad;
+using namespace tapegrad::testing;
+
+namespace {
+
+template <typename T>
+OpFn<T> group_norm_op(int64_t groups, double eps) {
+    return [groups, eps](const std::vector<BasicTensor<T>>& in) {
+        return in.size() == 3 ? group_norm(in[0], groups, in[1], in[2], eps) : group_norm(in[0], groups, {}, {}, eps);
+    };
+}
+
+bool message_contains(const std::exception& e, const std::string& text) {
+    return std::string(e.what()).find(text) != std::string::npos;
+}
+
+// max |a − b|
+template <typename T>
+double max_difference(const BasicTensor<T>& a, const BasicTensor<T>& b) {
+    double m = 0.0;
+    for (int64_t i = 0; i < a.numel(); ++i) m = std::max(m, std::abs(double(a.data()[i]) - double(b.data()[i])));
+    return m;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(group_norm_layer)
+
+BOOST_AUTO_TEST_CASE(matches_pytorch_golden_values) {
+    const auto cases = load_golden("group_norm.json");
+    BOOST_TEST(cases.size() >= 20u);
+    for (const GoldenCase& c : cases) {
+        BOOST_TEST_CONTEXT("case " << c.name) {
+            const int64_t groups = c.attrs.at("num_groups").get<int64_t>();
+            const double eps = c.attrs.at("eps").get<double>();
+            BOOST_TEST(c.inputs.size() == (c.attrs.at("affine").get<bool>() ? 3u : 1u));
+            check_golden<float>(c, group_norm_op<float>(groups, eps), 1e-5);
+            check_golden<double>(c, group_norm_op<double>(groups, eps), 1e-10);
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(golden_cases_pass_the_gradient_check) {
+    for (const GoldenCase& c : load_golden("group_norm.json")) {
+        const int64_t groups = c.attrs.at("num_groups").get<int64_t>();
+        const double eps = c.attrs.at("eps").get<double>();
+        // A constant group has rstd = 1/sqrt(eps): the function is steep, so the step is smaller.
+        check_gradients(c.name, group_norm_op<double>(groups, eps), golden_inputs<double>(c), {.step = 1e-7, .atol = 1e-5, .rtol = 1e-5});
+    }
+}
+
+struct ShapeCase {
+    Shape shape;
+    int64_t groups;
+    bool affine;
+};
+
+BOOST_AUTO_TEST_CASE(gradient_check_over_shapes) {
+    const std::vector<ShapeCase> table = {
+        {{4, 6}, 1, true},           {{4, 6}, 6, true},          {{3, 6}, 3, false},        // rank 2
+        {{2, 4, 5}, 2, true},        {{1, 4, 5}, 4, false},      {{2, 6, 7}, 1, true},     // rank 3, N = 1
+        {{2, 6, 3, 4}, 3, true},     {{1, 6, 3, 4}, 6, true},    {{2, 4, 3, 3}, 1, false}, // rank 4
+        {{2, 4, 2, 3, 2}, 2, true},  {{1, 2, 2, 2, 3}, 1, true}, {{2, 3, 2, 2, 2}, 3, false}, // rank 5
+        {{3, 8, 1, 1}, 4, true},                                                                // inner size 1
+    };
+    Generator gen(7);
+    for (const ShapeCase& s : table) {
+        const int64_t C = s.shape[1];
+        std::vector<DoubleTensor> inputs{randn<double>(s.shape, &gen, true)};
+        if (s.affine) {
+            inputs.push_back(add(ones<double>({C}), randn<double>({C}, &gen)).clone().requires_grad_());
+            inputs.push_back(randn<double>({C}, &gen, true));
+        }
+        check_gradients("group_norm " + to_string(s.shape) + " G=" + std::to_string(s.groups),
+                        group_norm_op<double>(s.groups, 1e-5), inputs);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(group_per_channel_equals_instance_norm) {
+    // GroupNorm(C, C): each (n, c) is normalised over its own H·W elements.
+    const DoubleTensor x = randn<double>({3, 4, 5, 6});
+    BasicGroupNorm<double> gn(4, 4);
+    const DoubleTensor y = gn(x);
+    DoubleTensor expected(x.shape());
+    const int64_t inner = 30;
+    for (int64_t nc = 0; nc < 12; ++nc) {
+        double mu = 0, var = 0;
+        for (int64_t k = 0; k < inner; ++k) mu += x.data()[nc * inner + k] / inner;
+        for (int64_t k = 0; k < inner; ++k) var += std::pow(x.data()[nc * inner + k] - mu, 2) / inner;
+        for (int64_t k = 0; k < inner; ++k) expected.data()[nc * inner + k] = (x.data()[nc * inner + k] - mu) / std::sqrt(var + 1e-5);
+    }
+    BOOST_TEST(max_difference(y, expected) < 1e-12);
+}
+
+BOOST_AUTO_TEST_CASE(one_group_equals_normalising_each_sample) {
+    // GroupNorm(1, C): each sample is normalised over all of (C, *), as LayerNorm over (C, H, W).
+    const DoubleTensor x = randn<double>({3, 4, 5});
+    BasicGroupNorm<double> gn(1, 4);
+    const DoubleTensor y = gn(x);
+    DoubleTensor expected(x.shape());
+    const int64_t per_sample = 20;
+    for (int64_t n = 0; n < 3; ++n) {
+        double mu = 0, var = 0;
+        for (int64_t k = 0; k < per_sample; ++k) mu += x.data()[n * per_sample + k] / per_sample;
+        for (int64_t k = 0; k < per_sample; ++k) var += std::pow(x.data()[n * per_sample + k] - mu, 2) / per_sample;
+        for (int64_t k = 0; k < per_sample; ++k)
+            expected.data()[n * per_sample + k] = (x.data()[n * per_sample + k] - mu) / std::sqrt(var + 1e-5);
+    }
+    BOOST_TEST(max_difference(y, expected) < 1e-12);
+}
+
+BOOST_AUTO_TEST_CASE(float32_statistics_are_stable_for_a_large_mean) {
+    // mean 1e4, std 1e-2: E[x²] − E[x]² would lose every digit of the variance in float32.
+    Generator gen(3);
+    const Tensor x = add(full<float>({4, 8, 16, 16}, 1e4f), mul(randn<float>({4, 8, 16, 16}, &gen), scalar_tensor(1e-2f)));
+    const Tensor y = group_norm(x, 4);
+    const DoubleTensor y64 = group_norm(cast<double>(x), 4);
+    double worst = 0.0;
+    for (int64_t i = 0; i < y.numel(); ++i)
+        worst = std::max(worst, std::abs(double(y.data()[i]) - y64.data()[i]) / std::max(1.0, std::abs(y64.data()[i])));
+    BOOST_TEST(worst < 1e-3, "relative error " << worst);
+    BOOST_TEST(worst < 1e-6, "relative error " << worst << " (the kernels accumulate in double)");
+}
+
+BOOST_AUTO_TEST_CASE(constant_group_gives_finite_output_and_gradients) {
+    Tensor x = full<float>({2, 4, 3, 3}, 2.5f, true);
+    GroupNorm gn(2, 4);
+    Tape tape;
+    Tensor y = gn(x);
+    tape.backward(sum(mul(y, y)));
+    for (float v : y.values()) BOOST_TEST(v == 0.0f);
+    for (float v : x.grad().to_vector()) BOOST_TEST(std::isfinite(v));
+    for (float v : gn.weight().grad().to_vector()) BOOST_TEST(std::isfinite(v));
+}
+
+BOOST_AUTO_TEST_CASE(empty_batch_gives_empty_output_and_zero_parameter_gradients) {
+    GroupNorm gn(2, 4);
+    Tensor x = zeros({0, 4, 3}, true);
+    Tape tape;
+    Tensor y = gn(x);
+    BOOST_TEST(to_string(y.shape()) == "[0, 4, 3]");
+    tape.backward(y, zeros(y.shape()));
+    BOOST_TEST_REQUIRE(gn.weight().grad().defined());
+    for (float v : gn.weight().grad().to_vector()) BOOST_TEST(v == 0.0f);
+    for (float v : gn.bias().grad().to_vector()) BOOST_TEST(v == 0.0f);
+}
+
+BOOST_AUTO_TEST_CASE(parameters_defaults_and_printing) {
+    GroupNorm gn(3, 6);
+    const auto named = gn.named_parameters();
+    BOOST_TEST_REQUIRE(named.size() == 2u);
+    BOOST_TEST(named[0].first == "weight");
+    BOOST_TEST(named[1].first == "bias");
+    for (float v : gn.weight().to_vector()) BOOST_TEST(v == 1.0f);
+    for (float v : gn.bias().to_vector()) BOOST_TEST(v == 0.0f);
+    BOOST_TEST(gn.weight().requires_grad());
+    BOOST_TEST(gn.repr() == "GroupNorm(3, 6, eps=1e-05, affine=True)");
+    GroupNorm plain(GroupNormOptions{.num_groups = 2, .num_channels = 4, .eps = 1e-3, .affine = false});
+    BOOST_TEST(plain.parameters().empty());
+    BOOST_TEST(!plain.weight().defined());
+    BOOST_TEST(plain.repr() == "GroupNorm(2, 4, eps=0.001, affine=False)");
+}
+
+BOOST_AUTO_TEST_CASE(same_result_in_train_and_eval) {
+    GroupNorm gn(2, 4);
+    const Tensor x = randn({2, 4, 5});
+    const Tensor a = gn(x);
+    gn.eval();
+    const Tensor b = gn(x);
+    BOOST_TEST(a.to_vector() == b.to_vector(), boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(bad_construction_is_rejected_with_the_values) {
+    BOOST_CHECK_EXCEPTION(GroupNorm(0, 6), std::invalid_argument,
+                          [](const auto& e) { return message_contains(e, "num_groups=0"); });
+    BOOST_CHECK_EXCEPTION(GroupNorm(-2, 6), std::invalid_argument,
+                          [](const auto& e) { return message_contains(e, "num_groups=-2"); });
+    BOOST_CHECK_EXCEPTION(GroupNorm(2, 0), std::invalid_argument,
+                          [](const auto& e) { return message_contains(e, "num_channels=0"); });
+    BOOST_CHECK_EXCEPTION(GroupNorm(4, 6), std::invalid_argument,
+                          [](const auto& e) { return message_contains(e, "num_channels=6 and num_groups=4"); });
+}
+
+BOOST_AUTO_TEST_CASE(bad_input_is_rejected_with_the_shapes) {
+    GroupNorm gn(3, 6);
+    BOOST_CHECK_EXCEPTION(gn(zeros({6})), std::invalid_argument,
+                          [](const auto& e) { return message_contains(e, "got input of shape [6]"); });
+    BOOST_CHECK_EXCEPTION(gn(zeros({2, 4, 5})), std::invalid_argument,
+                          [](const auto& e) { return message_contains(e, "expected input with 6 channels") && message_contains(e, "[2, 4, 5]"); });
+    BOOST_CHECK_EXCEPTION(group_norm(zeros({20, 6, 10, 10}), 4), std::invalid_argument, [](const auto& e) {
+        return message_contains(e, "Expected number of channels in input to be divisible by num_groups, but got input of shape "
+                                   "[20, 6, 10, 10] and num_groups=4");
+    });
+    BOOST_CHECK_THROW(group_norm(zeros({2, 6}), 3, ones({5})), std::invalid_argument);
+    BOOST_CHECK_THROW(group_norm(zeros({2, 6}), 0), std::invalid_argument);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,93 @@
+// Module: registration, dotted names, modes, zero_grad and printing.
+#include <boost/test/unit_test.hpp>
+
+#include "framework/tapegrad.hpp"
+
+using namespace tapegrad;
+
+namespace {
+
+// A two-level model built from the public Module API alone.
+class Block : public Module {
+  public:
+    Block() {
+        scale_ = register_parameter("scale", ones({4}));
+        register_buffer("count", zeros({1}));
+        norm_ = register_module("norm", std::make_shared<GroupNorm>(2, 4));
+    }
+    Tensor forward(const Tensor& x) override { return (*norm_)(x * scale_); }
+    std::string type_name() const override { return "Block"; }
+
+  private:
+    Tensor scale_;
+    std::shared_ptr<GroupNorm> norm_;
+};
+
+class Net : public Module {
+  public:
+    Net() { block_ = register_module("block", std::make_shared<Block>()); }
+    Tensor forward(const Tensor& x) override { return (*block_)(x); }
+    std::string type_name() const override { return "Net"; }
+
+  private:
+    std::shared_ptr<Block> block_;
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(module)
+
+BOOST_AUTO_TEST_CASE(named_parameters_are_dotted_and_ordered) {
+    Net net;
+    std::vector<std::string> names;
+    for (const auto& [name, _] : net.named_parameters()) names.push_back(name);
+    BOOST_TEST(names == (std::vector<std::string>{"block.scale", "block.norm.weight", "block.norm.bias"}),
+               boost::test_tools::per_element());
+    BOOST_TEST(net.named_buffers().size() == 1u);
+    BOOST_TEST(net.named_buffers()[0].first == "block.count");
+}
+
+BOOST_AUTO_TEST_CASE(modes_propagate_to_children) {
+    Net net;
+    net.eval();
+    BOOST_TEST(!net.is_training());
+    BOOST_TEST(!net.children()[0].second->is_training());
+    net.train();
+    BOOST_TEST(net.children()[0].second->children()[0].second->is_training());
+}
+
+BOOST_AUTO_TEST_CASE(zero_grad_clears_every_parameter) {
+    Net net;
+    {
+        Tape tape;
+        tape.backward(sum(net(randn({2, 4, 3}))));
+    }
+    for (const auto& p : net.parameters()) BOOST_TEST(p.grad().defined());
+    net.zero_grad();
+    for (const auto& p : net.parameters()) BOOST_TEST(!p.grad().defined());
+}
+
+BOOST_AUTO_TEST_CASE(prints_like_pytorch) {
+    Net net;
+    BOOST_TEST(net.repr() == "Net(\n  (block): Block(\n    (norm): GroupNorm(2, 4, eps=1e-05, affine=True)\n  )\n)");
+    BOOST_TEST(python_float_repr(1e-5) == "1e-05");
+    BOOST_TEST(python_float_repr(0.001) == "0.001");
+    BOOST_TEST(python_float_repr(0.0001) == "0.0001");
+    BOOST_TEST(python_float_repr(1.0) == "1.0");
+    BOOST_TEST(python_float_repr(1e16) == "1e+16");
+}
+
+BOOST_AUTO_TEST_CASE(duplicate_names_are_rejected) {
+    class Twice : public Module {
+      public:
+        Twice() {
+            register_parameter("w", ones({1}));
+            register_parameter("w", ones({1}));
+        }
+        Tensor forward(const Tensor& x) override { return x; }
+        std::string type_name() const override { return "Twice"; }
+    };
+    BOOST_CHECK_THROW(Twice(), std::invalid_argument);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
