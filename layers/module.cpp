@@ -3,6 +3,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <algorithm>
 #include <sstream>
 #include <stdexcept>
 
@@ -68,6 +69,37 @@ std::vector<BasicTensor<T>> BasicModule<T>::parameters() const {
     std::vector<BasicTensor<T>> out;
     for (auto& [_, t] : named_parameters()) out.push_back(t);
     return out;
+}
+
+template <typename T>
+auto BasicModule<T>::state_dict() const -> Named<BasicTensor<T>> {
+    Named<BasicTensor<T>> out = named_parameters();
+    for (auto& entry : named_buffers()) out.push_back(std::move(entry));
+    return out;
+}
+
+template <typename T>
+void BasicModule<T>::load_state_dict(const Named<BasicTensor<T>>& state) {
+    const Named<BasicTensor<T>> own = state_dict();
+    auto find = [](const Named<BasicTensor<T>>& list, const std::string& name) -> const BasicTensor<T>* {
+        for (const auto& [n, t] : list)
+            if (n == name) return &t;
+        return nullptr;
+    };
+    // Validate everything first, so that a bad state leaves the module untouched.
+    for (const auto& [name, t] : state)
+        if (!find(own, name)) throw std::invalid_argument("load_state_dict: unexpected key \"" + name + "\" in state dict for " + type_name());
+    for (const auto& [name, t] : own) {
+        const BasicTensor<T>* given = find(state, name);
+        if (!given) throw std::invalid_argument("load_state_dict: missing key \"" + name + "\" in state dict for " + type_name());
+        if (given->shape() != t.shape())
+            throw std::invalid_argument("load_state_dict: size mismatch for " + name + ": copying a param with shape " +
+                                        to_string(given->shape()) + ", the shape in current model is " + to_string(t.shape()));
+    }
+    for (const auto& [name, t] : own) {
+        const BasicTensor<T>* given = find(state, name);
+        std::copy(given->data(), given->data() + given->numel(), const_cast<BasicTensor<T>&>(t).data());
+    }
 }
 
 template <typename T>

@@ -34,6 +34,13 @@ class BasicModule {
     Named<BasicTensor<T>> named_buffers() const;
     const Named<std::shared_ptr<BasicModule>>& children() const { return children_; }
 
+    // Parameters and buffers by dotted name: what save() writes and load_state_dict() reads.
+    Named<BasicTensor<T>> state_dict() const;
+    // Copies values from `state` into this module's parameters and buffers. Strict: a
+    // missing, unexpected or wrongly shaped entry is std::invalid_argument naming it, and
+    // then nothing has been changed.
+    void load_state_dict(const Named<BasicTensor<T>>& state);
+
     // Drops every parameter's gradient.
     void zero_grad();
     // Training mode (the default) or evaluation mode, for this module and its children.

@@ -91,3 +91,31 @@ BOOST_AUTO_TEST_CASE(duplicate_names_are_rejected) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(module_state)
+
+BOOST_AUTO_TEST_CASE(state_dict_round_trips_and_rejects_mismatches) {
+    Net a, b;
+    auto state = a.state_dict();
+    BOOST_TEST_REQUIRE(state.size() == 4u);
+    BOOST_TEST(state[3].first == "block.count");
+    state[0].second.data()[0] = 9.0f;  // aliases a's parameter
+    b.load_state_dict(a.state_dict());
+    BOOST_TEST(b.state_dict()[0].second.data()[0] == 9.0f);
+
+    auto missing = a.state_dict();
+    missing.pop_back();
+    BOOST_CHECK_EXCEPTION(b.load_state_dict(missing), std::invalid_argument,
+                          [](const auto& e) { return std::string(e.what()).find("missing key \"block.count\"") != std::string::npos; });
+    auto extra = a.state_dict();
+    extra.emplace_back("block.other", zeros({1}));
+    BOOST_CHECK_THROW(b.load_state_dict(extra), std::invalid_argument);
+    auto wrong = a.state_dict();
+    wrong[1].second = zeros({5});
+    wrong[0].second = zeros({4});  // would change b if validation did not come first
+    BOOST_CHECK_EXCEPTION(b.load_state_dict(wrong), std::invalid_argument,
+                          [](const auto& e) { return std::string(e.what()).find("block.norm.weight") != std::string::npos; });
+    BOOST_TEST(b.state_dict()[0].second.data()[0] == 9.0f, "a rejected state leaves the module unchanged");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
