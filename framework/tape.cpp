@@ -66,7 +66,12 @@ void Tape::run_backward(const BasicTensor<T>& out, const BasicTensor<T>& seed) {
         ~Release() { records.clear(); records.shrink_to_fit(); }
     } release{records_};
 
-    out.accumulate_grad(seed);
+    // The seed becomes out's gradient without a copy: backward closures only read the
+    // gradient of their output, and out's is released once its record has run.
+    if (out.grad().defined())
+        out.accumulate_grad(seed);
+    else
+        out.set_grad(seed);
     for (size_t i = end; i-- > 0;) records_[i].backward();
 }
 

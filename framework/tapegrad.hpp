@@ -1,6 +1,7 @@
 // tapegrad: everything a user needs, in one include (<tapegrad/tapegrad.hpp>).
 #pragma once
 
+#include "framework/allocator.hpp"
 #include "framework/generator.hpp"
 #include "framework/ops/elementwise.hpp"
 #include "framework/ops/group_norm.hpp"

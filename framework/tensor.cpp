@@ -31,12 +31,12 @@ int64_t shape_numel(const Shape& shape) {
 namespace {
 
 template <typename T>
-std::shared_ptr<TensorImpl<T>> make_impl(const Shape& shape) {
+std::shared_ptr<TensorImpl<T>> make_impl(const Shape& shape, bool zero_fill = true) {
     shape_numel(shape);  // validates
     auto impl = std::make_shared<TensorImpl<T>>();
     std::vector<size_t> xt_shape(shape.begin(), shape.end());
-    impl->values = xt::xarray<T, xt::layout_type::row_major>::from_shape(xt_shape);
-    std::fill(impl->values.begin(), impl->values.end(), T(0));
+    impl->values = Storage<T>::from_shape(xt_shape);
+    if (zero_fill) std::fill(impl->values.begin(), impl->values.end(), T(0));
     impl->shape = shape;
     return impl;
 }
@@ -105,6 +105,14 @@ T* BasicTensor<T>::grad_data_for_accumulation() const {
 }
 
 template <typename T>
+GradBuffer<T> BasicTensor<T>::grad_buffer() const {
+    auto& self = impl();
+    if (self.grad) return {self.grad->values.data(), true};
+    self.grad = make_impl<T>(self.shape, /*zero_fill=*/false);
+    return {self.grad->values.data(), false};
+}
+
+template <typename T>
 void BasicTensor<T>::accumulate_grad(std::span<const T> g) const {
     if (static_cast<int64_t>(g.size()) != numel())
         throw std::invalid_argument("accumulate_grad: expected " + std::to_string(numel()) +
@@ -122,6 +130,14 @@ void BasicTensor<T>::accumulate_grad(const BasicTensor& g) const {
     accumulate_grad(g.values());
 }
 
+template <typename T>
+void BasicTensor<T>::set_grad(const BasicTensor& g) const {
+    if (g.shape() != shape())
+        throw std::invalid_argument("set_grad: expected a gradient of shape " + to_string(shape()) +
+                                    " (the tensor's shape), but got " + to_string(g.shape()));
+    impl().grad = g.impl_;
+}
+
 template <typename T> void BasicTensor<T>::zero_grad() const { impl().grad.reset(); }
 
 template <typename T>
@@ -136,6 +152,15 @@ BasicTensor<T> BasicTensor<T>::clone() const {
 template <typename T>
 BasicTensor<T> zeros(const Shape& shape, bool requires_grad) {
     return BasicTensor<T>(shape, requires_grad);
+}
+
+template <typename T>
+BasicTensor<T> empty(const Shape& shape, bool requires_grad) {
+    return BasicTensor<T>::from_impl_([&] {
+        auto impl = make_impl<T>(shape, /*zero_fill=*/false);
+        impl->requires_grad = requires_grad;
+        return impl;
+    }());
 }
 
 template <typename T>
@@ -189,6 +214,7 @@ BasicTensor<To> cast(const BasicTensor<From>& x) {
 #define TAPEGRAD_INSTANTIATE(T)                                                                     \
     template class BasicTensor<T>;                                                                  \
     template BasicTensor<T> zeros<T>(const Shape&, bool);                                           \
+    template BasicTensor<T> empty<T>(const Shape&, bool);                                           \
     template BasicTensor<T> ones<T>(const Shape&, bool);                                            \
     template BasicTensor<T> full<T>(const Shape&, T, bool);                                         \
     template BasicTensor<T> randn<T>(const Shape&, Generator*, bool);                               \

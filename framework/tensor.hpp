@@ -22,6 +22,14 @@ int64_t shape_numel(const Shape& shape);
 class Generator;
 template <typename T> struct TensorImpl;
 
+// Where a backward pass writes a gradient: `accumulate` is false when the buffer was just
+// allocated (uninitialised), and the writer must then assign every element instead of adding.
+template <typename T>
+struct GradBuffer {
+    T* data;
+    bool accumulate;
+};
+
 template <typename T>
 class BasicTensor {
   public:
@@ -63,6 +71,12 @@ class BasicTensor {
     void accumulate_grad(std::span<const T> g) const;
     // The gradient buffer, allocated (zeros) if absent: for backward kernels that add in place.
     T* grad_data_for_accumulation() const;
+    // The gradient buffer for a writer that covers every element: allocated uninitialised if
+    // absent, which saves a zero-fill and a read on large tensors.
+    GradBuffer<T> grad_buffer() const;
+    // Makes g this tensor's gradient without copying (PyTorch's `x.grad = g`): the two share
+    // values afterwards. Throws std::invalid_argument naming both shapes if they differ.
+    void set_grad(const BasicTensor& g) const;
     // Drops the gradient (PyTorch's `x.grad = None`).
     void zero_grad() const;
 
@@ -88,6 +102,8 @@ using DoubleTensor = BasicTensor<double>;
 // Each takes requires_grad last; randn/rand draw from `gen`, or from the global generator
 // seeded by manual_seed() when none is given.
 template <typename T = float> BasicTensor<T> zeros(const Shape& shape, bool requires_grad = false);
+// Uninitialised values, for outputs that are about to be overwritten in full.
+template <typename T = float> BasicTensor<T> empty(const Shape& shape, bool requires_grad = false);
 template <typename T = float> BasicTensor<T> ones(const Shape& shape, bool requires_grad = false);
 template <typename T = float> BasicTensor<T> full(const Shape& shape, T value, bool requires_grad = false);
 template <typename T = float> BasicTensor<T> randn(const Shape& shape, Generator* gen = nullptr, bool requires_grad = false);

@@ -5,13 +5,16 @@
 
 #include <xtensor/xarray.hpp>
 
+#include "framework/allocator.hpp"
 #include "framework/tensor.hpp"
 
 namespace tapegrad {
 
+template <typename T> using Storage = xt::xarray<T, xt::layout_type::row_major, CachingAllocator<T>>;
+
 template <typename T>
 struct TensorImpl {
-    xt::xarray<T, xt::layout_type::row_major> values;  // contiguous, row-major
+    Storage<T> values;                                   // contiguous, row-major
     Shape shape;                                         // the same extents, as int64_t
     bool requires_grad = false;
     bool is_leaf = true;                                 // false for outputs of recorded ops
@@ -20,7 +23,7 @@ struct TensorImpl {
 
 // The values of `t` as an xt::xarray (a reference: writes go to the tensor).
 template <typename T>
-xt::xarray<T, xt::layout_type::row_major>& as_xarray(const BasicTensor<T>& t) {
+Storage<T>& as_xarray(const BasicTensor<T>& t) {
     return t.impl().values;
 }
 

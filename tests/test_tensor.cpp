@@ -73,3 +73,28 @@ BOOST_AUTO_TEST_CASE(wrong_shapes_are_clear_errors) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(allocator)
+
+BOOST_AUTO_TEST_CASE(large_blocks_are_recycled_up_to_the_limit) {
+    set_allocator_cache_limit(8u << 20);
+    const void* first = nullptr;
+    {
+        const Tensor big = empty({512, 1024});  // 2 MiB
+        first = big.data();
+    }
+    BOOST_TEST(allocator_cached_bytes() >= 2u << 20);
+    {
+        const Tensor again = empty({1024, 512});  // same byte count: the cached block comes back
+        BOOST_TEST(again.data() == first);
+    }
+    set_allocator_cache_limit(0);
+    BOOST_TEST(allocator_cached_bytes() == 0u);
+    { const Tensor big = empty({512, 1024}); }
+    BOOST_TEST(allocator_cached_bytes() == 0u, "with a limit of 0 nothing is cached");
+    set_allocator_cache_limit(256u << 20);
+    const Tensor small = zeros({3});
+    BOOST_TEST(reinterpret_cast<uintptr_t>(small.data()) % 64 == 0u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

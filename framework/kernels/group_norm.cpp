@@ -82,7 +82,7 @@ void group_norm_forward(T* y, double* mean, double* rstd, const T* x, const T* g
 // over n afterwards, so the parallel loop has no shared accumulators.
 template <typename T>
 void group_norm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, const double* mean, const double* rstd,
-                         const T* gamma, int64_t N, int64_t C, int64_t inner, int64_t G) {
+                         const T* gamma, int64_t N, int64_t C, int64_t inner, int64_t G, bool accumulate_dx) {
     const int64_t D = C / G;
     const int64_t M = D * inner;
     std::vector<double> ds(static_cast<size_t>(N * C)), db(static_cast<size_t>(N * C));  // (N, C)
@@ -120,10 +120,15 @@ void group_norm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, co
             const T* xc = xs + d * inner;
             const T* dyc = dys + d * inner;
             T* dxc = dx + ng * M + d * inner;
+            if (accumulate_dx) {
 #pragma omp simd
-            for (int64_t k = 0; k < inner; ++k)
-                dxc[k] += static_cast<T>(term1 * static_cast<double>(dyc[k]) +
-                                         term2 * (static_cast<double>(xc[k]) - mu) + term3);
+                for (int64_t k = 0; k < inner; ++k)
+                    dxc[k] += static_cast<T>(term1 * static_cast<double>(dyc[k]) + term2 * (static_cast<double>(xc[k]) - mu) + term3);
+            } else {
+#pragma omp simd
+                for (int64_t k = 0; k < inner; ++k)
+                    dxc[k] = static_cast<T>(term1 * static_cast<double>(dyc[k]) + term2 * (static_cast<double>(xc[k]) - mu) + term3);
+            }
         }
     }
     // dγ[c] = Σ_n r_{n,g(c)}·ds[n, c],  dβ[c] = Σ_n db[n, c]
@@ -166,7 +171,8 @@ void group_norm_forward_reference(T* y, double* mean, double* rstd, const T* x, 
 
 template <typename T>
 void group_norm_backward_reference(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, const double* mean,
-                                   const double* rstd, const T* gamma, int64_t N, int64_t C, int64_t inner, int64_t G) {
+                                   const double* rstd, const T* gamma, int64_t N, int64_t C, int64_t inner, int64_t G,
+                                   bool accumulate_dx) {
     const int64_t D = C / G, M = D * inner;
     std::vector<double> dg(static_cast<size_t>(C)), dbt(static_cast<size_t>(C));
     std::vector<double> xhat(static_cast<size_t>(M)), gv(static_cast<size_t>(M));
@@ -185,7 +191,10 @@ void group_norm_backward_reference(T* dx, T* dgamma, T* dbeta, const T* dy, cons
                 dbt[c] += static_cast<double>(dy[base + i]);
             }
             if (dx)
-                for (int64_t i = 0; i < M; ++i) dx[base + i] += static_cast<T>(r * (gv[i] - mean_g - xhat[i] * mean_gx));
+                for (int64_t i = 0; i < M; ++i) {
+                    const T v = static_cast<T>(r * (gv[i] - mean_g - xhat[i] * mean_gx));
+                    dx[base + i] = accumulate_dx ? dx[base + i] + v : v;
+                }
         }
     for (int64_t c = 0; c < C; ++c) {
         if (dgamma) dgamma[c] += static_cast<T>(dg[c]);
@@ -197,11 +206,11 @@ void group_norm_backward_reference(T* dx, T* dgamma, T* dbeta, const T* dy, cons
     template void group_norm_forward<T>(T*, double*, double*, const T*, const T*, const T*, int64_t, int64_t,       \
                                         int64_t, int64_t, double);                                                   \
     template void group_norm_backward<T>(T*, T*, T*, const T*, const T*, const double*, const double*, const T*,   \
-                                         int64_t, int64_t, int64_t, int64_t);                                        \
+                                         int64_t, int64_t, int64_t, int64_t, bool);                                  \
     template void group_norm_forward_reference<T>(T*, double*, double*, const T*, const T*, const T*, int64_t,      \
                                                   int64_t, int64_t, int64_t, double);                                \
     template void group_norm_backward_reference<T>(T*, T*, T*, const T*, const T*, const double*, const double*,   \
-                                                   const T*, int64_t, int64_t, int64_t, int64_t);
+                                                   const T*, int64_t, int64_t, int64_t, int64_t, bool);
 TAPEGRAD_INSTANTIATE(float)
 TAPEGRAD_INSTANTIATE(double)
 #undef TAPEGRAD_INSTANTIATE

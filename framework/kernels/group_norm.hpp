@@ -17,10 +17,11 @@ template <typename T>
 void group_norm_forward(T* y, double* mean, double* rstd, const T* x, const T* gamma, const T* beta, int64_t N,
                         int64_t C, int64_t inner, int64_t G, double eps);
 
-// Accumulates (+=) into dx, dgamma, dbeta; any of them may be null to skip it.
+// Accumulates (+=) into dgamma and dbeta; into dx as well when accumulate_dx, else assigns
+// dx (which may then hold garbage on entry). Any of the three may be null to skip it.
 template <typename T>
 void group_norm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, const double* mean, const double* rstd,
-                         const T* gamma, int64_t N, int64_t C, int64_t inner, int64_t G);
+                         const T* gamma, int64_t N, int64_t C, int64_t inner, int64_t G, bool accumulate_dx = true);
 
 template <typename T>
 void group_norm_forward_reference(T* y, double* mean, double* rstd, const T* x, const T* gamma, const T* beta,
@@ -28,6 +29,7 @@ void group_norm_forward_reference(T* y, double* mean, double* rstd, const T* x, 
 
 template <typename T>
 void group_norm_backward_reference(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, const double* mean,
-                                   const double* rstd, const T* gamma, int64_t N, int64_t C, int64_t inner, int64_t G);
+                                   const double* rstd, const T* gamma, int64_t N, int64_t C, int64_t inner, int64_t G,
+                                   bool accumulate_dx = true);
 
 }  // namespace tapegrad::kernels

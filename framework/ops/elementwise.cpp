@@ -114,7 +114,7 @@ void accumulate_operand_grad(const Broadcast& r, bool full, T* grad, const T* dy
 template <typename Fn, typename T>
 BasicTensor<T> binary(const BasicTensor<T>& a, const BasicTensor<T>& b) {
     const Broadcast r = resolve(Fn::name, a, b);
-    BasicTensor<T> out(r.out_shape);
+    BasicTensor<T> out = empty<T>(r.out_shape);
     const T* pa = a.data();
     const T* pb = b.data();
     T* po = out.data();
@@ -134,7 +134,7 @@ BasicTensor<T> binary(const BasicTensor<T>& a, const BasicTensor<T>& b) {
 // Unary op: out = f(x); the gradient factor may use x and out.
 template <typename T, typename F, typename D>
 BasicTensor<T> unary(const char* name, const BasicTensor<T>& x, F f, D d) {
-    BasicTensor<T> out(x.shape());
+    BasicTensor<T> out = empty<T>(x.shape());
     const T* px = x.data();
     T* po = out.data();
     const int64_t n = x.numel();

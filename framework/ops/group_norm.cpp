@@ -39,7 +39,7 @@ BasicTensor<T> group_norm(const BasicTensor<T>& x, int64_t num_groups, const Bas
 
     const int64_t G = num_groups;
     const int64_t inner = C > 0 ? x.numel() / std::max<int64_t>(1, N * C) : 0;
-    BasicTensor<T> y(x.shape());
+    BasicTensor<T> y = empty<T>(x.shape());
     // (N, G) statistics, saved for the backward.
     auto mean = std::make_shared<std::vector<double>>(static_cast<size_t>(N * G));
     auto rstd = std::make_shared<std::vector<double>>(static_cast<size_t>(N * G));
@@ -49,11 +49,12 @@ BasicTensor<T> group_norm(const BasicTensor<T>& x, int64_t num_groups, const Bas
 
     detail::record_op("group_norm", y, detail::any_requires_grad(x, weight, bias),
                       [x, weight, bias, mean, rstd, N, C, inner, G](const T* dy) mutable {
-                          T* dx = x.requires_grad() ? x.grad_data_for_accumulation() : nullptr;
+                          const GradBuffer<T> dx = x.requires_grad() ? x.grad_buffer() : GradBuffer<T>{nullptr, true};
                           T* dw = weight.defined() && weight.requires_grad() ? weight.grad_data_for_accumulation() : nullptr;
                           T* db = bias.defined() && bias.requires_grad() ? bias.grad_data_for_accumulation() : nullptr;
-                          kernels::group_norm_backward<T>(dx, dw, db, dy, x.data(), mean->data(), rstd->data(),
-                                                          weight.defined() ? weight.data() : nullptr, N, C, inner, G);
+                          kernels::group_norm_backward<T>(dx.data, dw, db, dy, x.data(), mean->data(), rstd->data(),
+                                                          weight.defined() ? weight.data() : nullptr, N, C, inner, G,
+                                                          dx.accumulate);
                       });
     return y;
 }

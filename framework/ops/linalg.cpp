@@ -15,7 +15,7 @@ BasicTensor<T> matmul(const BasicTensor<T>& a, const BasicTensor<T>& b) {
         throw std::invalid_argument("matmul: expected 2-D tensors (M, K) and (K, N), but got " + to_string(a.shape()) +
                                     " and " + to_string(b.shape()));
     const int64_t M = a.size(0), K = a.size(1), N = b.size(1);
-    BasicTensor<T> out(Shape{M, N});
+    BasicTensor<T> out = empty<T>(Shape{M, N});
     kernels::gemm<T>(false, false, M, N, K, T(1), a.data(), b.data(), T(0), out.data());
     // C = A·B:  dA = dC·Bᵀ (M, K),  dB = Aᵀ·dC (K, N)
     detail::record_op("matmul", out, detail::any_requires_grad(a, b), [a, b, M, N, K](const T* dC) mutable {
@@ -34,7 +34,7 @@ BasicTensor<T> linear(const BasicTensor<T>& x, const BasicTensor<T>& weight, con
     if (bias.defined() && bias.shape() != Shape{out_features})
         throw std::invalid_argument("linear: expected bias of shape " + to_string(Shape{out_features}) + ", but got " +
                                     to_string(bias.shape()));
-    BasicTensor<T> out(Shape{N, out_features});
+    BasicTensor<T> out = empty<T>(Shape{N, out_features});
     T* y = out.data();
     if (bias.defined())
         for (int64_t n = 0; n < N; ++n)

@@ -38,7 +38,7 @@ BasicTensor<T> log_softmax(const BasicTensor<T>& x, int64_t dim) {
     if (dim != 1 && dim != -1)
         throw std::invalid_argument("log_softmax: expected dim 1 (or -1) of an (N, C) input, but got dim=" + std::to_string(dim));
     const int64_t N = x.size(0), C = x.size(1);
-    BasicTensor<T> out(x.shape());
+    BasicTensor<T> out = empty<T>(x.shape());
     for (int64_t n = 0; n < N; ++n) log_softmax_row(out.data() + n * C, x.data() + n * C, C);
     // y = x − logsumexp(x):  dx_j = dy_j − softmax_j · Σ_k dy_k,  softmax = exp(y)
     detail::record_op("log_softmax", out, detail::any_requires_grad(x), [x, y = out, N, C](const T* dy) mutable {
@@ -68,7 +68,7 @@ BasicTensor<T> cross_entropy(const BasicTensor<T>& logits, std::span<const int64
                                         std::to_string(n) + " is out of bounds for " + std::to_string(C) + " classes");
 
     // Keep log-probabilities for the backward: dlogits = (softmax − onehot) · dy / N.
-    BasicTensor<T> logp(logits.shape());
+    BasicTensor<T> logp = empty<T>(logits.shape());
     double total = 0.0;
     for (int64_t n = 0; n < N; ++n) {
         log_softmax_row(logp.data() + n * C, logits.data() + n * C, C);

@@ -35,7 +35,7 @@ Shape infer_shape(const Shape& requested, int64_t numel, const Shape& from) {
 
 template <typename T>
 BasicTensor<T> reshape(const BasicTensor<T>& x, const Shape& shape) {
-    BasicTensor<T> out(infer_shape(shape, x.numel(), x.shape()));
+    BasicTensor<T> out = empty<T>(infer_shape(shape, x.numel(), x.shape()));
     std::copy(x.data(), x.data() + x.numel(), out.data());
     detail::record_op("reshape", out, detail::any_requires_grad(x), [x](const T* dy) mutable {
         T* gx = x.grad_data_for_accumulation();
