@@ -76,6 +76,15 @@ const std::vector<int64_t> inner_sizes{1, 3, 17, 1023};
 
 }  // namespace
 
+// One (n, g) slice and two threads: the threads share the slice, in chunks that end inside
+// a channel (inner 20001) and that span many channels (inner 17).
+BOOST_DATA_TEST_CASE(a_single_large_slice_is_split_across_threads, bdata::make({1, 2}), threads) {
+    set_num_threads(threads);
+    compare_with_reference<float>(1, 4, 20001, 1, true, 1e-5);
+    compare_with_reference<float>(1, 1, 70001, 1, false, 1e-5);
+    compare_with_reference<double>(1, 4000, 17, 1, true, 1e-12);
+}
+
 BOOST_DATA_TEST_CASE(fast_kernels_match_reference, bdata::make(inner_sizes) * bdata::make({1, 2}), inner, threads) {
     set_num_threads(threads);
     for (bool affine : {true, false}) {

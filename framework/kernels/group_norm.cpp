@@ -5,35 +5,135 @@
 // std 1e-2 in float32 loses nothing to cancellation; E[x²] − E[x]² is never used. The
 // per-element arithmetic is also done in double and rounded once to T at the store.
 // Parallelism: OpenMP over the N·G independent (sample, group) slices; each slice is read
-// twice for its statistics and once more to normalise, while it is still in cache.
+// twice for its statistics and once more to normalise, while it is still in cache. With
+// fewer slices than threads, the threads split each slice instead.
 #include "framework/kernels/group_norm.hpp"
 
+#include <omp.h>
+
+#include <algorithm>
 #include <cmath>
 #include <vector>
+
+#include <xsimd/xsimd.hpp>
 
 namespace tapegrad::kernels {
 
 namespace {
 
-// Σ v[i] in double. The omp simd reduction lets the compiler keep one partial sum per SIMD
-// lane (a reassociation that -O3 alone may not do), which also shortens the rounding chains.
+// The inner loops run on xsimd batches of doubles (8 lanes with AVX-512, 4 with AVX2): T is
+// converted on load and rounded once on store. Each loop is a batch loop plus a scalar tail.
+using Batch = xsimd::batch<double>;
+constexpr int64_t kLanes = static_cast<int64_t>(Batch::size);
+
+template <typename T> Batch load(const T* p) { return Batch::load_unaligned(p); }
+
+// Σ v[i]; two accumulators hide the latency of the adds.
 template <typename T>
 double sum(const T* v, int64_t n) {
-    double s = 0.0;
-#pragma omp simd reduction(+ : s)
-    for (int64_t i = 0; i < n; ++i) s += static_cast<double>(v[i]);
+    Batch a0(0.0), a1(0.0);
+    int64_t i = 0;
+    for (; i + 2 * kLanes <= n; i += 2 * kLanes) {
+        a0 += load(v + i);
+        a1 += load(v + i + kLanes);
+    }
+    for (; i + kLanes <= n; i += kLanes) a0 += load(v + i);
+    double s = xsimd::hadd(a0 + a1);
+    for (; i < n; ++i) s += static_cast<double>(v[i]);
     return s;
 }
 
-// Σ (v[i] − shift)² in double.
+// Σ (v[i] − shift)²
 template <typename T>
 double sum_squared_deviation(const T* v, int64_t n, double shift) {
-    double s = 0.0;
-#pragma omp simd reduction(+ : s)
-    for (int64_t i = 0; i < n; ++i) {
-        const double d = static_cast<double>(v[i]) - shift;
-        s += d * d;
+    const Batch m(shift);
+    Batch a0(0.0), a1(0.0);
+    int64_t i = 0;
+    for (; i + 2 * kLanes <= n; i += 2 * kLanes) {
+        const Batch d0 = load(v + i) - m, d1 = load(v + i + kLanes) - m;
+        a0 = xsimd::fma(d0, d0, a0);
+        a1 = xsimd::fma(d1, d1, a1);
     }
+    for (; i + kLanes <= n; i += kLanes) {
+        const Batch d = load(v + i) - m;
+        a0 = xsimd::fma(d, d, a0);
+    }
+    double s = xsimd::hadd(a0 + a1);
+    for (; i < n; ++i) s += (static_cast<double>(v[i]) - shift) * (static_cast<double>(v[i]) - shift);
+    return s;
+}
+
+// y[i] = x[i]·scale + shift
+template <typename T>
+void scale_shift(T* y, const T* x, int64_t n, double scale, double shift) {
+    const Batch a(scale), b(shift);
+    int64_t i = 0;
+    for (; i + kLanes <= n; i += kLanes) xsimd::fma(load(x + i), a, b).store_unaligned(y + i);
+    for (; i < n; ++i) y[i] = static_cast<T>(static_cast<double>(x[i]) * scale + shift);
+}
+
+// Σ dy[i] and Σ dy[i]·(x[i] − mu)
+template <typename T>
+void sum_dy_and_dy_xc(double& s_dy, double& s_dy_xc, const T* dy, const T* x, int64_t n, double mu) {
+    const Batch m(mu);
+    Batch a(0.0), b(0.0);
+    int64_t i = 0;
+    for (; i + kLanes <= n; i += kLanes) {
+        const Batch d = load(dy + i);
+        a += d;
+        b = xsimd::fma(d, load(x + i) - m, b);
+    }
+    s_dy = xsimd::hadd(a);
+    s_dy_xc = xsimd::hadd(b);
+    for (; i < n; ++i) {
+        s_dy += static_cast<double>(dy[i]);
+        s_dy_xc += static_cast<double>(dy[i]) * (static_cast<double>(x[i]) - mu);
+    }
+}
+
+// dx[i] (+)= t1·dy[i] + t2·(x[i] − mu) + t3
+template <typename T>
+void dx_terms(T* dx, const T* dy, const T* x, int64_t n, double mu, double t1, double t2, double t3, bool accumulate) {
+    const Batch m(mu), b1(t1), b2(t2), b3(t3);
+    int64_t i = 0;
+    if (accumulate) {
+        for (; i + kLanes <= n; i += kLanes)
+            (xsimd::fma(b1, load(dy + i), xsimd::fma(b2, load(x + i) - m, b3)) + load(dx + i)).store_unaligned(dx + i);
+    } else {
+        for (; i + kLanes <= n; i += kLanes)
+            xsimd::fma(b1, load(dy + i), xsimd::fma(b2, load(x + i) - m, b3)).store_unaligned(dx + i);
+    }
+    for (; i < n; ++i) {
+        const double v = t1 * static_cast<double>(dy[i]) + t2 * (static_cast<double>(x[i]) - mu) + t3;
+        dx[i] = static_cast<T>(accumulate ? static_cast<double>(dx[i]) + v : v);
+    }
+}
+
+// When there are fewer (n, g) slices than threads, the threads share each slice instead:
+// the loops below then run over chunks of it in parallel (OpenMP's `if` clause makes the
+// same code serial inside the per-slice parallel loop).
+constexpr int64_t kChunk = 16384;
+
+int64_t chunk_count(int64_t n) { return (n + kChunk - 1) / kChunk; }
+
+bool split_slices(int64_t slices, int64_t slice_size) {
+    return slices < omp_get_max_threads() && slice_size >= 2 * kChunk;
+}
+
+template <typename T>
+double sum(const T* v, int64_t n, bool parallel) {
+    double s = 0.0;
+#pragma omp parallel for reduction(+ : s) schedule(static) if (parallel)
+    for (int64_t k = 0; k < chunk_count(n); ++k) s += sum(v + k * kChunk, std::min(kChunk, n - k * kChunk));
+    return s;
+}
+
+template <typename T>
+double sum_squared_deviation(const T* v, int64_t n, double shift, bool parallel) {
+    double s = 0.0;
+#pragma omp parallel for reduction(+ : s) schedule(static) if (parallel)
+    for (int64_t k = 0; k < chunk_count(n); ++k)
+        s += sum_squared_deviation(v + k * kChunk, std::min(kChunk, n - k * kChunk), shift);
     return s;
 }
 
@@ -44,25 +144,26 @@ void group_norm_forward(T* y, double* mean, double* rstd, const T* x, const T* g
                         int64_t C, int64_t inner, int64_t G, double eps) {
     const int64_t D = C / G;          // channels per group
     const int64_t M = D * inner;      // elements per (n, g) slice
-#pragma omp parallel for schedule(static)
+    const bool split = split_slices(N * G, M);
+#pragma omp parallel for schedule(static) if (!split)
     for (int64_t ng = 0; ng < N * G; ++ng) {
         const int64_t g = ng % G;
         const T* xs = x + ng * M;     // (D, inner)
         T* ys = y + ng * M;
-        const double mu = M > 0 ? sum(xs, M) / static_cast<double>(M) : 0.0;
-        const double var = M > 0 ? sum_squared_deviation(xs, M, mu) / static_cast<double>(M) : 0.0;
+        const double mu = M > 0 ? sum(xs, M, split) / static_cast<double>(M) : 0.0;
+        const double var = M > 0 ? sum_squared_deviation(xs, M, mu, split) / static_cast<double>(M) : 0.0;
         const double r = 1.0 / std::sqrt(var + eps);
         mean[ng] = mu;
         rstd[ng] = r;
         // γ and β fused into one scale and shift per channel: y = x·scale + shift.
-        for (int64_t d = 0; d < D; ++d) {
+        const int64_t chunks = chunk_count(inner);
+#pragma omp parallel for schedule(static) if (split)
+        for (int64_t dk = 0; dk < D * chunks; ++dk) {
+            const int64_t d = dk / chunks, begin = d * inner + dk % chunks * kChunk;
             const int64_t c = g * D + d;
             const double scale = r * (gamma ? static_cast<double>(gamma[c]) : 1.0);
             const double shift = (beta ? static_cast<double>(beta[c]) : 0.0) - mu * scale;
-            const T* xc = xs + d * inner;
-            T* yc = ys + d * inner;
-#pragma omp simd
-            for (int64_t k = 0; k < inner; ++k) yc[k] = static_cast<T>(static_cast<double>(xc[k]) * scale + shift);
+            scale_shift(ys + begin, xs + begin, std::min(kChunk, (d + 1) * inner - begin), scale, shift);
         }
     }
 }
@@ -86,49 +187,50 @@ void group_norm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, co
     const int64_t D = C / G;
     const int64_t M = D * inner;
     std::vector<double> ds(static_cast<size_t>(N * C)), db(static_cast<size_t>(N * C));  // (N, C)
-#pragma omp parallel for schedule(static)
+    const bool split = split_slices(N * G, M);
+    const int64_t chunks = chunk_count(inner);
+    // Per-(channel, chunk) partial sums when threads share a slice (slices then run one at a time).
+    std::vector<double> part_dy(split ? static_cast<size_t>(D * chunks) : 0), part_dy_xc(part_dy.size());
+#pragma omp parallel for schedule(static) if (!split)
     for (int64_t ng = 0; ng < N * G; ++ng) {
         const int64_t n = ng / G, g = ng % G;
         const double mu = mean[ng], r = rstd[ng];
         const T* xs = x + ng * M;
         const T* dys = dy + ng * M;
+        double* ds_n = ds.data() + n * C + g * D;  // this group's channels
+        double* db_n = db.data() + n * C + g * D;
+        if (split) {
+#pragma omp parallel for schedule(static)
+            for (int64_t dk = 0; dk < D * chunks; ++dk) {
+                const int64_t d = dk / chunks, begin = d * inner + dk % chunks * kChunk;
+                sum_dy_and_dy_xc(part_dy[dk], part_dy_xc[dk], dys + begin, xs + begin, std::min(kChunk, (d + 1) * inner - begin), mu);
+            }
+            for (int64_t d = 0; d < D; ++d) {
+                db_n[d] = ds_n[d] = 0.0;
+                for (int64_t k = 0; k < chunks; ++k) {
+                    db_n[d] += part_dy[d * chunks + k];
+                    ds_n[d] += part_dy_xc[d * chunks + k];
+                }
+            }
+        } else {
+            for (int64_t d = 0; d < D; ++d) sum_dy_and_dy_xc(db_n[d], ds_n[d], dys + d * inner, xs + d * inner, inner, mu);
+        }
         double sum_g = 0.0, sum_g_xc = 0.0;  // Σ g and Σ g·(x − μ)
         for (int64_t d = 0; d < D; ++d) {
-            const int64_t c = g * D + d;
-            const T* xc = xs + d * inner;
-            const T* dyc = dys + d * inner;
-            double s_dy = 0.0, s_dy_xc = 0.0;
-#pragma omp simd reduction(+ : s_dy, s_dy_xc)
-            for (int64_t k = 0; k < inner; ++k) {
-                const double dyk = static_cast<double>(dyc[k]);
-                s_dy += dyk;
-                s_dy_xc += dyk * (static_cast<double>(xc[k]) - mu);
-            }
-            ds[static_cast<size_t>(n * C + c)] = s_dy_xc;
-            db[static_cast<size_t>(n * C + c)] = s_dy;
-            const double gc = gamma ? static_cast<double>(gamma[c]) : 1.0;
-            sum_g += gc * s_dy;
-            sum_g_xc += gc * s_dy_xc;
+            const double gc = gamma ? static_cast<double>(gamma[g * D + d]) : 1.0;
+            sum_g += gc * db_n[d];
+            sum_g_xc += gc * ds_n[d];
         }
         if (dx == nullptr || M == 0) continue;
         const double inv_m = 1.0 / static_cast<double>(M);
         const double term2 = -r * r * r * sum_g_xc * inv_m;  // −r²·mean(g·x̂), with Σg·x̂ = r·Σg·(x − μ)
         const double term3 = -r * sum_g * inv_m;
-        for (int64_t d = 0; d < D; ++d) {
-            const int64_t c = g * D + d;
-            const double term1 = r * (gamma ? static_cast<double>(gamma[c]) : 1.0);
-            const T* xc = xs + d * inner;
-            const T* dyc = dys + d * inner;
-            T* dxc = dx + ng * M + d * inner;
-            if (accumulate_dx) {
-#pragma omp simd
-                for (int64_t k = 0; k < inner; ++k)
-                    dxc[k] += static_cast<T>(term1 * static_cast<double>(dyc[k]) + term2 * (static_cast<double>(xc[k]) - mu) + term3);
-            } else {
-#pragma omp simd
-                for (int64_t k = 0; k < inner; ++k)
-                    dxc[k] = static_cast<T>(term1 * static_cast<double>(dyc[k]) + term2 * (static_cast<double>(xc[k]) - mu) + term3);
-            }
+#pragma omp parallel for schedule(static) if (split)
+        for (int64_t dk = 0; dk < D * chunks; ++dk) {
+            const int64_t d = dk / chunks, begin = d * inner + dk % chunks * kChunk;
+            const double term1 = r * (gamma ? static_cast<double>(gamma[g * D + d]) : 1.0);
+            dx_terms(dx + ng * M + begin, dys + begin, xs + begin, std::min(kChunk, (d + 1) * inner - begin), mu, term1,
+                     term2, term3, accumulate_dx);
         }
     }
     // dγ[c] = Σ_n r_{n,g(c)}·ds[n, c],  dβ[c] = Σ_n db[n, c]

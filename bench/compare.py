@@ -1,0 +1,102 @@
+#!/usr/bin/python3
+"""Side-by-side GroupNorm speed: tapegrad (bench_group_norm, Google Benchmark) and PyTorch
+(../shared/tools/torch_reference/torch_gn_bench.py), on this machine, in one run, with the
+machine's STREAM copy bandwidth as the floor. Prints a Markdown table of medians.
+
+Usage: bench/compare.py --bench BUILD/bench/bench_group_norm [--rounds 3] [--threads 1 2]
+Each round runs both sides once (interleaved, so drift hits both); the table shows the
+median over rounds of each side's own median time.
+"""
+import argparse, json, os, statistics, subprocess, sys, tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TORCH_REF = os.path.normpath(os.path.join(HERE, "..", "..", "shared", "tools", "torch_reference"))
+
+
+def run(cmd, env=None):
+    return subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
+
+
+def stream_copy_gbps(threads):
+    """STREAM copy GB/s with `threads` OpenMP threads (stream.c, compiled into a temp dir)."""
+    exe = os.path.join(tempfile.gettempdir(), "tapegrad_stream")
+    if not os.path.exists(exe):
+        run(["gcc", "-O3", "-march=native", "-fopenmp", os.path.join(TORCH_REF, "stream.c"), "-o", exe])
+    out = run([exe], env=dict(os.environ, OMP_NUM_THREADS=str(threads)))
+    return float(out.split("copy_GBps=")[1].split()[0])
+
+
+def ours(bench, threads):
+    """{(shape, threads): {"fwd": ms, "fb": ms}} from one Google Benchmark run."""
+    out = run([bench, "--benchmark_format=json", "--benchmark_min_time=0.3",
+               "--benchmark_repetitions=5", "--benchmark_report_aggregates_only=true"])
+    res = {}
+    for b in json.loads(out)["benchmarks"]:
+        if b.get("aggregate_name") != "median":
+            continue
+        name = b["run_name"]  # BM_GroupNormForward/shape:0/threads:1/real_time
+        kind = "fb" if "ForwardBackward" in name else "fwd"
+        th = int(name.split("threads:")[1].split("/")[0])
+        if th not in threads:
+            continue
+        res.setdefault((b["label"], th), {})[kind] = b["real_time"]  # ms (the benchmark's unit)
+    return res
+
+
+def torch(threads):
+    res = {}
+    out = run(["/usr/bin/python3", os.path.join(TORCH_REF, "torch_gn_bench.py")] + [str(t) for t in threads])
+    for line in out.splitlines():
+        r = json.loads(line)
+        n, c, h, w = r["shape"]
+        label = f"{n}x{c}x{h}x{w}/{r['groups']}"
+        res[(label, r["threads"])] = {"fwd": r["fwd_ms"], "fb": r["fwd_ms"] + r["bwd_ms"]}
+    return res
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--bench", required=True, help="path to the bench_group_norm executable")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    a = ap.parse_args()
+    if not os.path.isdir(TORCH_REF):
+        sys.exit(f"compare.py: PyTorch's side is expected in {TORCH_REF} (the workplace's shared/ beside the checkout)")
+
+    rounds_ours, rounds_torch = [], []
+    for _ in range(a.rounds):
+        rounds_ours.append(ours(a.bench, a.threads))
+        rounds_torch.append(torch(a.threads))
+    stream = {t: stream_copy_gbps(t) for t in a.threads}
+
+    def med(rounds, key, kind):
+        return statistics.median(r[key][kind] for r in rounds)
+
+    print(f"GroupNorm float32, median of {a.rounds} rounds; STREAM copy: "
+          + ", ".join(f"{stream[t]:.1f} GB/s at {t} thread{'s' if t > 1 else ''}" for t in a.threads))
+    print()
+    print("| shape N×C×H×W/G | threads | fwd ours ms | fwd PyTorch ms | fwd speed-up | fwd+bwd ours ms | fwd+bwd PyTorch ms | fwd+bwd speed-up | fwd GB/s (% STREAM) | bwd GB/s (% STREAM) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    ratios = {"fwd": {t: [] for t in a.threads}, "fb": {t: [] for t in a.threads}}
+    for key in sorted(rounds_ours[0], key=lambda k: (k[1], list(rounds_ours[0]).index(k))):
+        label, th = key
+        o_f, o_fb = med(rounds_ours, key, "fwd"), med(rounds_ours, key, "fb")
+        t_f, t_fb = med(rounds_torch, key, "fwd"), med(rounds_torch, key, "fb")
+        n, c, h, w = (int(v) for v in label.split("/")[0].split("x"))
+        e = n * c * h * w
+        fwd_gbps = 8 * e / (o_f * 1e-3) / 1e9
+        bwd_ms = o_fb - o_f
+        bwd_gbps = 12 * e / (bwd_ms * 1e-3) / 1e9 if bwd_ms > 0 else float("nan")
+        ratios["fwd"][th].append(t_f / o_f)
+        ratios["fb"][th].append(t_fb / o_fb)
+        print(f"| {label} | {th} | {o_f:.3f} | {t_f:.3f} | {t_f / o_f:.2f}× | {o_fb:.3f} | {t_fb:.3f} | {t_fb / o_fb:.2f}× "
+              f"| {fwd_gbps:.1f} ({100 * fwd_gbps / stream[th]:.0f}%) | {bwd_gbps:.1f} ({100 * bwd_gbps / stream[th]:.0f}%) |")
+    print()
+    for t in a.threads:
+        f, fb = ratios["fwd"][t], ratios["fb"][t]
+        print(f"{t} thread{'s' if t > 1 else ''}: forward speed-up median {statistics.median(f):.2f}× (min {min(f):.2f}×), "
+              f"forward+backward median {statistics.median(fb):.2f}× (min {min(fb):.2f}×)")
+
+
+if __name__ == "__main__":
+    main()
