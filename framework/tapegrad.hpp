@@ -2,6 +2,10 @@
 #pragma once
 
 #include "framework/allocator.hpp"
+#include "framework/data/dataset.hpp"
+#include "framework/data/fashion_mnist.hpp"
+#include "framework/data/idx.hpp"
+#include "framework/data/loader.hpp"
 #include "framework/generator.hpp"
 #include "framework/ops/elementwise.hpp"
 #include "framework/ops/group_norm.hpp"
