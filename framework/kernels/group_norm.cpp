@@ -109,32 +109,54 @@ void dx_terms(T* dx, const T* dy, const T* x, int64_t n, double mu, double t1, d
     }
 }
 
-// When there are fewer (n, g) slices than threads, the threads share each slice instead:
-// the loops below then run over chunks of it in parallel (OpenMP's `if` clause makes the
-// same code serial inside the per-slice parallel loop).
+// Parallel structure. Normally the threads take whole (n, g) slices. With fewer slices than
+// threads they share each slice instead, in chunks of kChunk elements that never cross a
+// channel. Small problems run serially: a parallel region costs microseconds, and far more
+// on a loaded machine, where every region ends in a barrier.
 constexpr int64_t kChunk = 16384;
+constexpr int64_t kMinParallelElements = int64_t{1} << 16;
 
 int64_t chunk_count(int64_t n) { return (n + kChunk - 1) / kChunk; }
 
-bool split_slices(int64_t slices, int64_t slice_size) {
-    return slices < omp_get_max_threads() && slice_size >= 2 * kChunk;
+enum class Mode { serial, over_slices, within_slice };
+
+Mode choose_mode(int64_t slices, int64_t slice_size) {
+    if (omp_get_max_threads() == 1 || slices * slice_size < kMinParallelElements) return Mode::serial;
+    return slices < omp_get_max_threads() && slice_size >= 2 * kChunk ? Mode::within_slice : Mode::over_slices;
 }
 
-template <typename T>
-double sum(const T* v, int64_t n, bool parallel) {
+// f(i) for i in [0, n), on the OpenMP threads when `parallel`.
+template <typename F>
+void for_range(int64_t n, bool parallel, F&& f) {
+    if (!parallel) {
+        for (int64_t i = 0; i < n; ++i) f(i);
+        return;
+    }
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; ++i) f(i);
+}
+
+// Σ f(i) for i in [0, n), on the OpenMP threads when `parallel`.
+template <typename F>
+double sum_range(int64_t n, bool parallel, F&& f) {
     double s = 0.0;
-#pragma omp parallel for reduction(+ : s) schedule(static) if (parallel)
-    for (int64_t k = 0; k < chunk_count(n); ++k) s += sum(v + k * kChunk, std::min(kChunk, n - k * kChunk));
+    if (!parallel) {
+        for (int64_t i = 0; i < n; ++i) s += f(i);
+        return s;
+    }
+#pragma omp parallel for schedule(static) reduction(+ : s)
+    for (int64_t i = 0; i < n; ++i) s += f(i);
     return s;
 }
 
-template <typename T>
-double sum_squared_deviation(const T* v, int64_t n, double shift, bool parallel) {
-    double s = 0.0;
-#pragma omp parallel for reduction(+ : s) schedule(static) if (parallel)
-    for (int64_t k = 0; k < chunk_count(n); ++k)
-        s += sum_squared_deviation(v + k * kChunk, std::min(kChunk, n - k * kChunk), shift);
-    return s;
+// The chunks of a (D, inner) slice: chunk k of channel d covers [begin, begin + length).
+struct Chunk {
+    int64_t d, begin, length;
+};
+Chunk chunk_of(int64_t dk, int64_t inner) {
+    const int64_t chunks = chunk_count(inner);
+    const int64_t d = dk / chunks, begin = d * inner + dk % chunks * kChunk;
+    return {d, begin, std::min(kChunk, (d + 1) * inner - begin)};
 }
 
 }  // namespace
@@ -144,28 +166,32 @@ void group_norm_forward(T* y, double* mean, double* rstd, const T* x, const T* g
                         int64_t C, int64_t inner, int64_t G, double eps) {
     const int64_t D = C / G;          // channels per group
     const int64_t M = D * inner;      // elements per (n, g) slice
-    const bool split = split_slices(N * G, M);
-#pragma omp parallel for schedule(static) if (!split)
-    for (int64_t ng = 0; ng < N * G; ++ng) {
+    const Mode mode = choose_mode(N * G, M);
+    const bool split = mode == Mode::within_slice;
+    const int64_t chunks_per_slice = D * chunk_count(inner);
+    for_range(N * G, mode == Mode::over_slices, [&](int64_t ng) {
         const int64_t g = ng % G;
         const T* xs = x + ng * M;     // (D, inner)
         T* ys = y + ng * M;
-        const double mu = M > 0 ? sum(xs, M, split) / static_cast<double>(M) : 0.0;
-        const double var = M > 0 ? sum_squared_deviation(xs, M, mu, split) / static_cast<double>(M) : 0.0;
+        // Σ over the slice of f(begin, length) for its chunks.
+        auto slice_sum = [&](auto&& f) {
+            return sum_range(chunk_count(M), split, [&](int64_t k) { return f(k * kChunk, std::min(kChunk, M - k * kChunk)); });
+        };
+        const double inv_m = M > 0 ? 1.0 / static_cast<double>(M) : 0.0;
+        const double mu = slice_sum([&](int64_t b, int64_t n) { return sum(xs + b, n); }) * inv_m;
+        const double var = slice_sum([&](int64_t b, int64_t n) { return sum_squared_deviation(xs + b, n, mu); }) * inv_m;
         const double r = 1.0 / std::sqrt(var + eps);
         mean[ng] = mu;
         rstd[ng] = r;
         // γ and β fused into one scale and shift per channel: y = x·scale + shift.
-        const int64_t chunks = chunk_count(inner);
-#pragma omp parallel for schedule(static) if (split)
-        for (int64_t dk = 0; dk < D * chunks; ++dk) {
-            const int64_t d = dk / chunks, begin = d * inner + dk % chunks * kChunk;
-            const int64_t c = g * D + d;
+        for_range(chunks_per_slice, split, [&](int64_t dk) {
+            const Chunk ch = chunk_of(dk, inner);
+            const int64_t c = g * D + ch.d;
             const double scale = r * (gamma ? static_cast<double>(gamma[c]) : 1.0);
             const double shift = (beta ? static_cast<double>(beta[c]) : 0.0) - mu * scale;
-            scale_shift(ys + begin, xs + begin, std::min(kChunk, (d + 1) * inner - begin), scale, shift);
-        }
-    }
+            scale_shift(ys + ch.begin, xs + ch.begin, ch.length, scale, shift);
+        });
+    });
 }
 
 // Backward, per (n, g) slice of M = D·inner elements, with x̂ = (x − μ)·r and g = dy·γ[c]:
@@ -187,12 +213,12 @@ void group_norm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, co
     const int64_t D = C / G;
     const int64_t M = D * inner;
     std::vector<double> ds(static_cast<size_t>(N * C)), db(static_cast<size_t>(N * C));  // (N, C)
-    const bool split = split_slices(N * G, M);
-    const int64_t chunks = chunk_count(inner);
-    // Per-(channel, chunk) partial sums when threads share a slice (slices then run one at a time).
-    std::vector<double> part_dy(split ? static_cast<size_t>(D * chunks) : 0), part_dy_xc(part_dy.size());
-#pragma omp parallel for schedule(static) if (!split)
-    for (int64_t ng = 0; ng < N * G; ++ng) {
+    const Mode mode = choose_mode(N * G, M);
+    const bool split = mode == Mode::within_slice;
+    const int64_t chunks_per_slice = D * chunk_count(inner);
+    // Per-chunk partial sums when threads share a slice (slices then run one at a time).
+    std::vector<double> part_dy(split ? static_cast<size_t>(chunks_per_slice) : 0), part_dy_xc(part_dy.size());
+    for_range(N * G, mode == Mode::over_slices, [&](int64_t ng) {
         const int64_t n = ng / G, g = ng % G;
         const double mu = mean[ng], r = rstd[ng];
         const T* xs = x + ng * M;
@@ -200,17 +226,15 @@ void group_norm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, co
         double* ds_n = ds.data() + n * C + g * D;  // this group's channels
         double* db_n = db.data() + n * C + g * D;
         if (split) {
-#pragma omp parallel for schedule(static)
-            for (int64_t dk = 0; dk < D * chunks; ++dk) {
-                const int64_t d = dk / chunks, begin = d * inner + dk % chunks * kChunk;
-                sum_dy_and_dy_xc(part_dy[dk], part_dy_xc[dk], dys + begin, xs + begin, std::min(kChunk, (d + 1) * inner - begin), mu);
-            }
-            for (int64_t d = 0; d < D; ++d) {
-                db_n[d] = ds_n[d] = 0.0;
-                for (int64_t k = 0; k < chunks; ++k) {
-                    db_n[d] += part_dy[d * chunks + k];
-                    ds_n[d] += part_dy_xc[d * chunks + k];
-                }
+            for_range(chunks_per_slice, true, [&](int64_t dk) {
+                const Chunk ch = chunk_of(dk, inner);
+                sum_dy_and_dy_xc(part_dy[dk], part_dy_xc[dk], dys + ch.begin, xs + ch.begin, ch.length, mu);
+            });
+            std::fill(db_n, db_n + D, 0.0);
+            std::fill(ds_n, ds_n + D, 0.0);
+            for (int64_t dk = 0; dk < chunks_per_slice; ++dk) {
+                db_n[chunk_of(dk, inner).d] += part_dy[dk];
+                ds_n[chunk_of(dk, inner).d] += part_dy_xc[dk];
             }
         } else {
             for (int64_t d = 0; d < D; ++d) sum_dy_and_dy_xc(db_n[d], ds_n[d], dys + d * inner, xs + d * inner, inner, mu);
@@ -221,18 +245,16 @@ void group_norm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, co
             sum_g += gc * db_n[d];
             sum_g_xc += gc * ds_n[d];
         }
-        if (dx == nullptr || M == 0) continue;
+        if (dx == nullptr || M == 0) return;
         const double inv_m = 1.0 / static_cast<double>(M);
         const double term2 = -r * r * r * sum_g_xc * inv_m;  // −r²·mean(g·x̂), with Σg·x̂ = r·Σg·(x − μ)
         const double term3 = -r * sum_g * inv_m;
-#pragma omp parallel for schedule(static) if (split)
-        for (int64_t dk = 0; dk < D * chunks; ++dk) {
-            const int64_t d = dk / chunks, begin = d * inner + dk % chunks * kChunk;
-            const double term1 = r * (gamma ? static_cast<double>(gamma[g * D + d]) : 1.0);
-            dx_terms(dx + ng * M + begin, dys + begin, xs + begin, std::min(kChunk, (d + 1) * inner - begin), mu, term1,
-                     term2, term3, accumulate_dx);
-        }
-    }
+        for_range(chunks_per_slice, split, [&](int64_t dk) {
+            const Chunk ch = chunk_of(dk, inner);
+            const double term1 = r * (gamma ? static_cast<double>(gamma[g * D + ch.d]) : 1.0);
+            dx_terms(dx + ng * M + ch.begin, dys + ch.begin, xs + ch.begin, ch.length, mu, term1, term2, term3, accumulate_dx);
+        });
+    });
     // dγ[c] = Σ_n r_{n,g(c)}·ds[n, c],  dβ[c] = Σ_n db[n, c]
     for (int64_t c = 0; c < C; ++c) {
         double sg = 0.0, sb = 0.0;
