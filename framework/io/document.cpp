@@ -1,0 +1,441 @@
+// The on-disk document; see document.hpp.
+#include "framework/io/document.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <bit>
+#include <cctype>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <optional>
+
+#include <zlib.h>
+
+namespace tapegrad::io_detail {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// The DOM builder of nlohmann, with a bound on nesting: its CBOR reader recurses once per
+// level, so a crafted file could otherwise exhaust the stack.
+class BoundedDomParser {
+  public:
+    static constexpr size_t max_depth = 256;
+
+    explicit BoundedDomParser(Json& result) : dom_(result, true) {}
+
+    bool null() { return dom_.null(); }
+    bool boolean(bool v) { return dom_.boolean(v); }
+    bool number_integer(Json::number_integer_t v) { return dom_.number_integer(v); }
+    bool number_unsigned(Json::number_unsigned_t v) { return dom_.number_unsigned(v); }
+    bool number_float(Json::number_float_t v, const Json::string_t& text) { return dom_.number_float(v, text); }
+    bool string(Json::string_t& v) { return dom_.string(v); }
+    bool binary(Json::binary_t& v) { return dom_.binary(v); }
+    bool start_object(size_t n) { return enter() && dom_.start_object(n); }
+    bool key(Json::string_t& k) { return dom_.key(k); }
+    bool end_object() {
+        --depth_;
+        return dom_.end_object();
+    }
+    bool start_array(size_t n) { return enter() && dom_.start_array(n); }
+    bool end_array() {
+        --depth_;
+        return dom_.end_array();
+    }
+    template <typename Exception>
+    bool parse_error(size_t position, const std::string& last_token, const Exception& ex) {
+        return dom_.parse_error(position, last_token, ex);
+    }
+
+    bool too_deep() const { return too_deep_; }
+
+  private:
+    bool enter() {
+        if (++depth_ > max_depth) too_deep_ = true;
+        return !too_deep_;
+    }
+
+    nlohmann::detail::json_sax_dom_parser<Json> dom_;
+    size_t depth_ = 0;
+    bool too_deep_ = false;
+};
+
+Json parse(const std::string& bytes, Encoding encoding) {
+    if (bytes.empty()) throw FormatError("the file is empty");
+    Json doc;
+    BoundedDomParser sax(doc);
+    const char* what = encoding == Encoding::json ? "JSON" : "CBOR";
+    bool ok = false;
+    try {
+        ok = Json::sax_parse(bytes.begin(), bytes.end(), &sax,
+                             encoding == Encoding::json ? Json::input_format_t::json : Json::input_format_t::cbor);
+    } catch (const nlohmann::json::parse_error& e) {
+        throw FormatError(std::string("not valid ") + what + " (" + e.what() + ")");
+    }
+    if (sax.too_deep())
+        throw FormatError(std::string("not a tapegrad document: ") + what + " nested deeper than " +
+                          std::to_string(BoundedDomParser::max_depth) + " levels");
+    if (!ok) throw FormatError(std::string("not valid ") + what);
+    return doc;
+}
+
+std::string describe(const Json& j) {
+    std::string text = j.dump(-1, ' ', false, Json::error_handler_t::replace);
+    if (text.size() > 40) text = text.substr(0, 37) + "...";
+    return text;
+}
+
+void check_header(const Json& doc, const std::string& kind) {
+    const auto format = doc.is_object() ? doc.find("format") : doc.end();
+    if (!doc.is_object() || format == doc.end() || *format != format_name)
+        throw FormatError("not a tapegrad file (expected a {\"format\": \"tapegrad\", \"version\": ...} header)");
+    const auto version = doc.find("version");
+    if (version == doc.end() || !version->is_number_integer())
+        throw FormatError("the header has no integer \"version\"");
+    if (version->is_number_unsigned() ? version->get<uint64_t>() > uint64_t(format_version)
+                                      : version->get<int64_t>() > format_version)
+        throw FormatError("written by a newer tapegrad (format version " + version->dump() +
+                          "); this build reads format version " + std::to_string(format_version) + " and older");
+    if (version->get<int64_t>() < 1) throw FormatError("unsupported format version " + version->dump());
+    const auto found = doc.find("kind");
+    if (found == doc.end() || !found->is_string())
+        throw FormatError("the header has no \"kind\" (expected \"" + kind + "\")");
+    if (*found != kind)
+        throw FormatError("the file holds a " + found->get<std::string>() + ", not a " + kind);
+}
+
+// Objects and arrays of objects are indented one level per line; an array of scalars (a
+// shape, a tensor's values) stays on one line, so a file reads like a table of tensors.
+void write_readable(std::string& out, const Json& j, int indent) {
+    const auto newline = [&](int level) {
+        out += '\n';
+        out.append(size_t(2 * level), ' ');
+    };
+    if (j.is_object() && !j.empty()) {
+        out += '{';
+        bool first = true;
+        for (const auto& [key, value] : j.items()) {
+            if (!first) out += ',';
+            first = false;
+            newline(indent + 1);
+            out += Json(key).dump();
+            out += ": ";
+            write_readable(out, value, indent + 1);
+        }
+        newline(indent);
+        out += '}';
+    } else if (j.is_array() && std::any_of(j.begin(), j.end(), [](const Json& e) { return e.is_structured(); })) {
+        out += '[';
+        for (size_t i = 0; i < j.size(); ++i) {
+            if (i) out += ',';
+            newline(indent + 1);
+            write_readable(out, j[i], indent + 1);
+        }
+        newline(indent);
+        out += ']';
+    } else {
+        std::string flat = j.dump();
+        if (j.is_array()) {  // "[1,2,3]" → "[1, 2, 3]", outside strings
+            std::string spaced;
+            spaced.reserve(flat.size() + j.size());
+            bool in_string = false, escaped = false;
+            for (const char c : flat) {
+                spaced += c;
+                if (in_string) {
+                    if (escaped)
+                        escaped = false;
+                    else if (c == '\\')
+                        escaped = true;
+                    else if (c == '"')
+                        in_string = false;
+                } else if (c == '"') {
+                    in_string = true;
+                } else if (c == ',') {
+                    spaced += ' ';
+                }
+            }
+            flat = std::move(spaced);
+        }
+        out += flat;
+    }
+}
+
+std::string read_file(const fs::path& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw std::runtime_error("cannot load " + path.string() + ": " + std::strerror(errno));
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        ::close(fd);
+        throw std::runtime_error("cannot load " + path.string() + ": not a regular file");
+    }
+    std::string bytes;
+    bytes.reserve(size_t(st.st_size));
+    char buffer[1 << 16];
+    for (;;) {
+        const ssize_t n = ::read(fd, buffer, sizeof buffer);
+        if (n == 0) break;
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            const int err = errno;
+            ::close(fd);
+            throw std::runtime_error("cannot load " + path.string() + ": " + std::strerror(err));
+        }
+        bytes.append(buffer, size_t(n));
+    }
+    ::close(fd);
+    return bytes;
+}
+
+void write_atomically(const fs::path& path, const char* data, size_t size) {
+    const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
+    static std::atomic<uint64_t> counter{0};
+    fs::path temp;
+    int fd = -1;
+    for (int attempt = 0; fd < 0; ++attempt) {
+        temp = dir / ("." + path.filename().string() + ".tmp." + std::to_string(::getpid()) + "." +
+                      std::to_string(counter++));
+        fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd < 0 && (errno != EEXIST || attempt == 100))
+            throw std::runtime_error("cannot save " + path.string() + ": cannot create a temporary file in " +
+                                     dir.string() + ": " + std::strerror(errno));
+    }
+    const auto fail = [&](const std::string& step) {
+        const int err = errno;
+        if (fd >= 0) ::close(fd);
+        ::unlink(temp.c_str());
+        throw std::runtime_error("cannot save " + path.string() + ": " + step + ": " + std::strerror(err) +
+                                 " (the previous file, if any, is unchanged)");
+    };
+    while (size > 0) {
+        const ssize_t n = ::write(fd, data, std::min<size_t>(size, size_t(1) << 30));
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            fail("writing " + temp.string());
+        }
+        data += n;
+        size -= size_t(n);
+    }
+    if (::fsync(fd) != 0) fail("flushing " + temp.string() + " to disk");
+    const int closed = ::close(fd);
+    fd = -1;
+    if (closed != 0) fail("closing " + temp.string());
+    if (::rename(temp.c_str(), path.c_str()) != 0) fail("renaming " + temp.string() + " over it");
+    // Make the rename durable too; the data is already safe, so a failure here is ignored.
+    const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir_fd >= 0) {
+        ::fsync(dir_fd);
+        ::close(dir_fd);
+    }
+}
+
+// --- tensor values ------------------------------------------------------------------------
+
+uint32_t crc32_of(const std::vector<uint8_t>& bytes) {
+    return uint32_t(::crc32_z(::crc32_z(0, nullptr, 0), bytes.data(), bytes.size()));
+}
+
+template <typename T>
+Json values_to_json(const BasicTensor<T>& t, Encoding encoding) {
+    const std::span<const T> values = t.values();
+    if (encoding == Encoding::cbor) {
+        std::vector<uint8_t> bytes(values.size() * sizeof(T));
+        if constexpr (std::endian::native == std::endian::little) {
+            if (!values.empty()) std::memcpy(bytes.data(), values.data(), bytes.size());
+        } else {
+            for (size_t i = 0; i < values.size(); ++i) {
+                const auto* v = reinterpret_cast<const uint8_t*>(&values[i]);
+                std::reverse_copy(v, v + sizeof(T), bytes.data() + i * sizeof(T));
+            }
+        }
+        return Json::binary(std::move(bytes));
+    }
+    Json array = Json::array();
+    array.get_ref<Json::array_t&>().reserve(values.size());
+    for (const T v : values) {
+        if (std::isnan(v))
+            array.push_back("NaN");
+        else if (std::isinf(v))
+            array.push_back(v > 0 ? "Infinity" : "-Infinity");
+        else
+            array.push_back(static_cast<double>(v));  // exact for float
+    }
+    return array;
+}
+
+template <typename T>
+BasicTensor<T> values_from_json(const Json& data, std::optional<uint32_t> expected_crc, const Shape& shape, int64_t numel,
+                                const std::string& where) {
+    const std::string needs = "shape " + to_string(shape) + " needs " + std::to_string(numel) + " " + dtype_name<T>() + " values";
+    if (data.is_binary()) {
+        const auto& bytes = data.get_binary();
+        if (expected_crc && *expected_crc != crc32_of(bytes))
+            throw FormatError(where + ": the data is corrupt (its CRC-32 is " + std::to_string(crc32_of(bytes)) +
+                              ", but the file says " + std::to_string(*expected_crc) + ")");
+        if (bytes.size() != uint64_t(numel) * sizeof(T))
+            throw FormatError(where + ": " + needs + " (" + std::to_string(uint64_t(numel) * sizeof(T)) +
+                              " bytes), but the data has " + std::to_string(bytes.size()) + " bytes");
+        BasicTensor<T> t(shape);
+        if constexpr (std::endian::native == std::endian::little) {
+            if (numel > 0) std::memcpy(t.data(), bytes.data(), bytes.size());
+        } else {
+            for (int64_t i = 0; i < numel; ++i)
+                std::reverse_copy(bytes.data() + i * sizeof(T), bytes.data() + (i + 1) * sizeof(T),
+                                  reinterpret_cast<uint8_t*>(t.data() + i));
+        }
+        return t;
+    }
+    if (!data.is_array()) throw FormatError(where + ": \"data\" is neither an array of numbers nor binary");
+    if (data.size() != uint64_t(numel))
+        throw FormatError(where + ": " + needs + ", but the data has " + std::to_string(data.size()));
+    BasicTensor<T> t(shape);
+    T* out = t.data();
+    for (int64_t i = 0; i < numel; ++i) {
+        const Json& v = data[size_t(i)];
+        if (v.is_number()) {
+            const double d = v.get<double>();
+            if (std::abs(d) > double(std::numeric_limits<T>::max()))
+                throw FormatError(where + ": data[" + std::to_string(i) + "] = " + v.dump() + " is out of the range of " +
+                                  dtype_name<T>());
+            out[i] = static_cast<T>(d);
+        } else if (v == "NaN") {
+            out[i] = std::numeric_limits<T>::quiet_NaN();
+        } else if (v == "Infinity" || v == "-Infinity") {
+            out[i] = v == "Infinity" ? std::numeric_limits<T>::infinity() : -std::numeric_limits<T>::infinity();
+        } else {
+            throw FormatError(where + ": data[" + std::to_string(i) + "] = " + describe(v) + " is not a number");
+        }
+    }
+    return t;
+}
+
+}  // namespace
+
+// --- public (to framework/io) -------------------------------------------------------------
+
+Encoding encoding_for(const fs::path& path) {
+    std::string ext = path.extension().string();
+    std::string lower = ext;
+    std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+    if (lower == ".json") return Encoding::json;
+    if (lower == ".cbor") return Encoding::cbor;
+    throw std::invalid_argument("unsupported file extension " + (ext.empty() ? std::string("(none)") : "\"" + ext + "\"") +
+                                " in " + path.string() + ": expected .json (readable) or .cbor (compact)");
+}
+
+Json new_document(const std::string& kind) {
+    Json doc = Json::object();
+    doc["format"] = format_name;
+    doc["version"] = format_version;
+    doc["kind"] = kind;
+    return doc;
+}
+
+void write_document(const Json& doc, const fs::path& path) {
+    const Encoding encoding = encoding_for(path);
+    std::string bytes;
+    try {
+        if (encoding == Encoding::json) {
+            write_readable(bytes, doc, 0);
+            bytes += '\n';
+        } else {
+            const std::vector<uint8_t> cbor = Json::to_cbor(doc);
+            bytes.assign(cbor.begin(), cbor.end());
+        }
+    } catch (const nlohmann::json::exception& e) {
+        throw std::runtime_error("cannot save " + path.string() + ": " + e.what());
+    }
+    write_atomically(path, bytes.data(), bytes.size());
+}
+
+Json read_document(const fs::path& path, const std::string& kind) {
+    const Encoding encoding = encoding_for(path);
+    const std::string bytes = read_file(path);
+    return with_file_context(path, [&] {
+        Json doc = parse(bytes, encoding);
+        check_header(doc, kind);
+        return doc;
+    });
+}
+
+const Json& member(const Json& j, const std::string& key, const std::string& where) {
+    if (!j.is_object()) throw FormatError(where + ": expected an object, but got " + describe(j));
+    const auto found = j.find(key);
+    if (found == j.end()) throw FormatError(where + ": missing \"" + key + "\"");
+    return *found;
+}
+
+int64_t get_int(const Json& j, const std::string& where) {
+    if (!j.is_number_integer() || (j.is_number_unsigned() && j.get<uint64_t>() > uint64_t(INT64_MAX)))
+        throw FormatError(where + ": expected an integer, but got " + describe(j));
+    return j.get<int64_t>();
+}
+
+void encode_state_dict(const StateDict& state, Encoding encoding, Json& into) {
+    into["metadata"] = state.metadata();
+    Json tensors = Json::array();
+    for (const auto& [name, value] : state.entries()) {
+        Json t = Json::object();
+        t["name"] = name;
+        std::visit(
+            [&](const auto& tensor) {
+                using T = typename std::decay_t<decltype(tensor)>::value_type;
+                t["dtype"] = dtype_name<T>();
+                t["shape"] = tensor.shape();
+                t["data"] = values_to_json(tensor, encoding);
+                if (t["data"].is_binary()) t["crc32"] = crc32_of(t["data"].get_binary());
+            },
+            value);
+        tensors.push_back(std::move(t));
+    }
+    into["tensors"] = std::move(tensors);
+}
+
+StateDict decode_state_dict(const Json& j, const std::string& where) {
+    const std::string prefix = where.empty() ? std::string() : where + ".";
+    StateDict state;
+    state.metadata() = member(j, "metadata", where.empty() ? "document" : where);
+    const Json& tensors = member(j, "tensors", where.empty() ? "document" : where);
+    if (!tensors.is_array()) throw FormatError(prefix + "tensors: expected an array, but got " + describe(tensors));
+    for (size_t i = 0; i < tensors.size(); ++i) {
+        std::string at = prefix + "tensors[" + std::to_string(i) + "]";
+        const Json& name = member(tensors[i], "name", at);
+        if (!name.is_string()) throw FormatError(at + ": \"name\" is not a string");
+        at += " \"" + name.get<std::string>() + "\"";
+        if (state.contains(name.get<std::string>())) throw FormatError(at + ": the name appears twice");
+        const Json& dtype = member(tensors[i], "dtype", at);
+        const Json& shape_json = member(tensors[i], "shape", at);
+        if (!shape_json.is_array()) throw FormatError(at + ": \"shape\" is not an array");
+        Shape shape;
+        int64_t numel = 1;
+        for (const Json& e : shape_json) {
+            const int64_t extent = get_int(e, at + ": shape");
+            if (extent < 0) throw FormatError(at + ": negative extent in shape " + shape_json.dump());
+            if (extent > 0 && numel > INT64_MAX / extent) throw FormatError(at + ": shape " + shape_json.dump() + " is too large");
+            numel *= extent;
+            shape.push_back(extent);
+        }
+        const Json& data = member(tensors[i], "data", at);
+        std::optional<uint32_t> expected_crc;
+        if (tensors[i].contains("crc32")) {
+            const int64_t value = get_int(tensors[i].at("crc32"), at + ": crc32");
+            if (value < 0 || value > int64_t(UINT32_MAX)) throw FormatError(at + ": crc32 is out of range");
+            expected_crc = uint32_t(value);
+        }
+        if (dtype == "float32")
+            state.add(name.get<std::string>(), values_from_json<float>(data, expected_crc, shape, numel, at));
+        else if (dtype == "float64")
+            state.add(name.get<std::string>(), values_from_json<double>(data, expected_crc, shape, numel, at));
+        else
+            throw FormatError(at + ": unsupported dtype " + describe(dtype) + " (expected \"float32\" or \"float64\")");
+    }
+    return state;
+}
+
+}  // namespace tapegrad::io_detail

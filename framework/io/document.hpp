@@ -1,0 +1,69 @@
+// The on-disk document behind StateDict and Checkpoint (internal to framework/io): the
+// {"format": "tapegrad", "version": 1, "kind": ...} header, the choice of JSON or CBOR by
+// extension, tensors to and from JSON, bounded-depth parsing and atomic writes.
+#pragma once
+
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "framework/io/state_dict.hpp"
+
+namespace tapegrad::io_detail {
+
+using Json = nlohmann::ordered_json;
+
+inline constexpr const char* format_name = "tapegrad";
+// Bump when a file written by this version cannot be read by older builds.
+inline constexpr int64_t format_version = 1;
+
+enum class Encoding { json, cbor };
+
+// From the extension (".json" or ".cbor"); std::invalid_argument naming any other.
+Encoding encoding_for(const std::filesystem::path& path);
+
+// A document with the header filled in.
+Json new_document(const std::string& kind);
+
+// Serialises `doc` and writes it atomically: temporary file in the same directory, fsync,
+// rename over `path`. On failure the temporary file is removed, `path` is untouched, and
+// the error is std::runtime_error naming `path`.
+void write_document(const Json& doc, const std::filesystem::path& path);
+
+// Reads and parses `path`, checks the header and that the document is a `kind`. Errors are
+// std::runtime_error naming the file.
+Json read_document(const std::filesystem::path& path, const std::string& kind);
+
+// A problem with the contents of a document; load functions add the file name.
+struct FormatError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+// Writes "metadata" and "tensors": [{"name", "dtype", "shape", "data"}, ...] into `into`.
+// In JSON, data is an array of numbers (float32 values as the exact double; "NaN",
+// "Infinity", "-Infinity" for non-finite values); in CBOR, the raw little-endian bytes
+// with their "crc32" (zlib's), checked on load when present.
+void encode_state_dict(const StateDict& state, Encoding encoding, Json& into);
+// `where` names the part of the document in error messages ("model", ...).
+StateDict decode_state_dict(const Json& j, const std::string& where);
+
+// j[key] of the expected type, or FormatError naming `where` and `key`.
+const Json& member(const Json& j, const std::string& key, const std::string& where);
+int64_t get_int(const Json& j, const std::string& where);
+
+// Runs f(); a FormatError or a nlohmann exception becomes std::runtime_error
+// "cannot load <path>: <what>".
+template <typename F>
+auto with_file_context(const std::filesystem::path& path, F&& f) {
+    try {
+        return f();
+    } catch (const FormatError& e) {
+        throw std::runtime_error("cannot load " + path.string() + ": " + e.what());
+    } catch (const nlohmann::json::exception& e) {
+        throw std::runtime_error("cannot load " + path.string() + ": " + e.what());
+    }
+}
+
+}  // namespace tapegrad::io_detail

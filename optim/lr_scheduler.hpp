@@ -1,0 +1,161 @@
+// Learning-rate schedulers: StepLR, CosineAnnealingLR, LinearLR (PyTorch's linear warm-up)
+// and SequentialLR (e.g. warm-up, then cosine), each matching torch.optim.lr_scheduler
+// (PyTorch 1.13) when stepped once per epoch after optimizer.step(). The lr is computed
+// from the closed forms (PyTorch's _get_closed_form_lr), not by PyTorch's chained
+// updates, so it never drifts and depends only on (base_lr, last_epoch): the values agree
+// with PyTorch's to rounding (~1e-16 relative). One parameter group, so get_last_lr() is
+// one number.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "framework/io/state_dict.hpp"
+#include "optim/optimizer.hpp"
+
+namespace tapegrad {
+
+class LRScheduler {
+  public:
+    virtual ~LRScheduler() = default;
+    LRScheduler(const LRScheduler&) = delete;
+    LRScheduler& operator=(const LRScheduler&) = delete;
+
+    // Advances one epoch and sets the optimizer's lr to the schedule's value there.
+    void step();
+    // The lr set by the constructor or the last step() (PyTorch's get_last_lr()[0]).
+    double get_last_lr() const { return last_lr_; }
+    // -1 before the constructor's first step, then 0, 1, ...
+    int64_t last_epoch() const { return last_epoch_; }
+    // The optimizer's initial_lr() when the scheduler was made (set to its lr by the first
+    // scheduler attached, as PyTorch's param_group["initial_lr"]).
+    double base_lr() const { return base_lr_; }
+    OptimizerBase& optimizer() const { return *optimizer_; }
+
+    // The schedule's value at `epoch` >= 0; touches nothing.
+    virtual double lr_at(int64_t epoch) const = 0;
+    // "StepLR", ...
+    virtual std::string type_name() const = 0;
+
+    // Metadata only: {"type", "last_epoch", "base_lr", "last_lr", "options": {...}}.
+    StateDict state_dict() const;
+    // Restores a state_dict() of the same type, options included (as PyTorch does). Leaves
+    // the optimizer's lr alone: restore the optimizer's own state for that. A state of
+    // another type or with invalid values is std::invalid_argument, and nothing changes.
+    void load_state_dict(const StateDict& state);
+
+  protected:
+    explicit LRScheduler(OptimizerBase& optimizer);
+    // PyTorch's initial step (to epoch 0); the last line of every subclass constructor.
+    void initial_step();
+
+    // The subclass's options, and back: with apply = false only validate (throw
+    // std::invalid_argument, prefixed with `who`); with apply = true, assign.
+    virtual void write_options(nlohmann::ordered_json& out) const = 0;
+    virtual void read_options(const nlohmann::ordered_json& in, bool apply, const std::string& who) = 0;
+    // Called at the end of step().
+    virtual void after_step() {}
+
+  private:
+    friend class SequentialLR;
+    void write_json(nlohmann::ordered_json& out) const;
+    void read_json(const nlohmann::ordered_json& in, bool apply, const std::string& who);
+
+    OptimizerBase* optimizer_;
+    double base_lr_ = 0.0;
+    int64_t last_epoch_ = -1;
+    double last_lr_ = 0.0;
+};
+
+// base_lr · gamma^⌊epoch / step_size⌋.
+class StepLR : public LRScheduler {
+  public:
+    // step_size >= 1, gamma finite (std::invalid_argument otherwise).
+    StepLR(OptimizerBase& optimizer, int64_t step_size, double gamma = 0.1);
+    double lr_at(int64_t epoch) const override;
+    std::string type_name() const override { return "StepLR"; }
+    int64_t step_size() const { return step_size_; }
+    double gamma() const { return gamma_; }
+
+  protected:
+    void write_options(nlohmann::ordered_json& out) const override;
+    void read_options(const nlohmann::ordered_json& in, bool apply, const std::string& who) override;
+
+  private:
+    int64_t step_size_;
+    double gamma_;
+};
+
+// eta_min + (base_lr − eta_min)·(1 + cos(π·epoch / T_max)) / 2; past T_max it rises again,
+// as PyTorch's does.
+class CosineAnnealingLR : public LRScheduler {
+  public:
+    // T_max >= 1, eta_min finite (std::invalid_argument otherwise).
+    CosineAnnealingLR(OptimizerBase& optimizer, int64_t T_max, double eta_min = 0.0);
+    double lr_at(int64_t epoch) const override;
+    std::string type_name() const override { return "CosineAnnealingLR"; }
+    int64_t T_max() const { return T_max_; }
+    double eta_min() const { return eta_min_; }
+
+  protected:
+    void write_options(nlohmann::ordered_json& out) const override;
+    void read_options(const nlohmann::ordered_json& in, bool apply, const std::string& who) override;
+
+  private:
+    int64_t T_max_;
+    double eta_min_;
+};
+
+// The linear warm-up (or decay): base_lr · (start + (end − start)·min(epoch, total_iters) / total_iters).
+class LinearLR : public LRScheduler {
+  public:
+    // 0 < start_factor <= 1, 0 <= end_factor <= 1 (as PyTorch 2 requires), total_iters >= 1.
+    LinearLR(OptimizerBase& optimizer, double start_factor = 1.0 / 3, double end_factor = 1.0, int64_t total_iters = 5);
+    double lr_at(int64_t epoch) const override;
+    std::string type_name() const override { return "LinearLR"; }
+    double start_factor() const { return start_factor_; }
+    double end_factor() const { return end_factor_; }
+    int64_t total_iters() const { return total_iters_; }
+
+  protected:
+    void write_options(nlohmann::ordered_json& out) const override;
+    void read_options(const nlohmann::ordered_json& in, bool apply, const std::string& who) override;
+
+  private:
+    double start_factor_;
+    double end_factor_;
+    int64_t total_iters_;
+};
+
+// schedulers[0] until milestones[0], then schedulers[1] restarted from its epoch 0, and so
+// on — torch.optim.lr_scheduler.SequentialLR. Typical: warm-up then cosine,
+//   SequentialLR(opt, {std::make_shared<LinearLR>(opt, 0.1, 1.0, 5),
+//                      std::make_shared<CosineAnnealingLR>(opt, 95)}, {5});
+// Its state holds the states of the schedulers in it.
+class SequentialLR : public LRScheduler {
+  public:
+    // Every scheduler must drive `optimizer`; milestones: one fewer than the schedulers,
+    // strictly increasing, >= 1 (std::invalid_argument otherwise).
+    SequentialLR(OptimizerBase& optimizer, std::vector<std::shared_ptr<LRScheduler>> schedulers,
+                 std::vector<int64_t> milestones);
+    double lr_at(int64_t epoch) const override;
+    std::string type_name() const override { return "SequentialLR"; }
+    const std::vector<std::shared_ptr<LRScheduler>>& schedulers() const { return schedulers_; }
+    const std::vector<int64_t>& milestones() const { return milestones_; }
+
+  protected:
+    void write_options(nlohmann::ordered_json& out) const override;
+    void read_options(const nlohmann::ordered_json& in, bool apply, const std::string& who) override;
+    void after_step() override;
+
+  private:
+    // The scheduler in charge at `epoch`, and the epoch where it started.
+    std::pair<size_t, int64_t> active(int64_t epoch) const;
+
+    std::vector<std::shared_ptr<LRScheduler>> schedulers_;
+    std::vector<int64_t> milestones_;
+};
+
+}  // namespace tapegrad
