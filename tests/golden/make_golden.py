@@ -1,5 +1,5 @@
-"""Generate the PyTorch golden fixtures group_norm.json and ops.json (forward outputs and
-input gradients, in float32 and float64) that the C++ autodiff tests compare against.
+"""Generate the PyTorch golden fixtures group_norm.json, ops.json and layers.json (forward
+outputs and input gradients, in float32 and float64) that the C++ autodiff tests compare against.
 Rerun from the repository root with: /usr/bin/python3 tests/golden/make_golden.py
 """
 # Coverage (case names; see GROUP_NORM_CASES and OPS_CASES below):
@@ -24,6 +24,14 @@ Rerun from the repository root with: /usr/bin/python3 tests/golden/make_golden.p
 #   matmul_3x4x5, matmul_7x16x3, linear_4x6x3, linear_1x8x5
 #   log_softmax_small, log_softmax_large_logits
 #   cross_entropy_small, cross_entropy_large_logits
+#
+# layers.json -- attrs hold 2-D sizes as [h, w] lists (see LAYERS_CASES)
+#   conv2d        {stride, padding, bias}, inputs x, weight[, bias]: stride 1/2/3, padding 0/1/2,
+#                 with and without bias, odd and rectangular sizes, 1x1 kernels, kernel = input
+#   max_pool2d    {kernel_size, stride, padding}: inputs are distinct values (no ties), so the
+#                 gradient is defined; overlapping windows, padding, all-negative input
+#   avg_pool2d    {kernel_size, stride, padding}: count_include_pad=True (PyTorch's default)
+#   adaptive_avg_pool2d {output_size}: global (1), overlapping windows, output larger than input
 #
 # Conventions: inputs and dy are drawn once in float32 (torch.manual_seed per case) and stored
 # exactly; the op then runs once on float32 tensors and once on the same values cast to float64.
@@ -299,10 +307,219 @@ def ops_cases():
     return cases
 
 
+# --------------------------------------------------------------------------------------------
+# layers (conv2d, pooling)
+# --------------------------------------------------------------------------------------------
+
+def distinct(*shape):
+    """A random arrangement of distinct values (steps of 1/8, exact in float32): no max ties."""
+    n = 1
+    for e in shape:
+        n *= e
+    return ((torch.randperm(n).to(torch.float32) - n // 2) / 8.0).reshape(shape)
+
+
+def pair(v):
+    return [v, v] if isinstance(v, int) else list(v)
+
+
+# (name, x shape, weight shape, stride, padding, bias)
+CONV2D_CASES = [
+    ("conv2d_s1_p0_bias", (2, 3, 7, 6), (4, 3, 3, 3), 1, 0, True),
+    ("conv2d_s1_p1_bias", (2, 3, 6, 5), (5, 3, 3, 3), 1, 1, True),
+    ("conv2d_s1_p1_nobias", (2, 2, 5, 5), (3, 2, 3, 3), 1, 1, False),
+    ("conv2d_s2_p0_nobias_odd", (2, 2, 9, 7), (3, 2, 3, 3), 2, 0, False),
+    ("conv2d_s2_p1_bias_odd", (1, 3, 9, 8), (4, 3, 3, 3), 2, 1, True),
+    ("conv2d_s2_p1_nobias_even", (2, 2, 8, 8), (3, 2, 3, 3), 2, 1, False),
+    ("conv2d_rect_kernel_s21_p01", (2, 3, 7, 9), (4, 3, 3, 2), (2, 1), (0, 1), True),
+    ("conv2d_1x1", (2, 5, 4, 3), (3, 5, 1, 1), 1, 0, True),
+    ("conv2d_1x1_s2", (2, 3, 5, 5), (4, 3, 1, 1), 2, 0, False),
+    ("conv2d_kernel_fills_input", (2, 2, 5, 5), (3, 2, 5, 5), 1, 0, True),
+    ("conv2d_p2_k3", (1, 2, 4, 4), (2, 2, 3, 3), 1, 2, True),
+    ("conv2d_s3_p1_k4", (2, 2, 11, 10), (3, 2, 4, 4), 3, 1, True),
+    ("conv2d_c1_mnist_like", (1, 1, 10, 10), (4, 1, 3, 3), 1, 1, True),
+]
+
+
+def conv2d_case(name, x_shape, w_shape, stride, padding, bias):
+    def make_inputs():
+        inputs = [("x", randn(*x_shape)), ("weight", 0.5 * randn(*w_shape))]
+        if bias:
+            inputs.append(("bias", randn(w_shape[0])))
+        return inputs
+
+    def fn(x, weight, b=None):
+        return F.conv2d(x, weight, b, stride=stride, padding=padding)
+
+    attrs = OrderedDict([("stride", pair(stride)), ("padding", pair(padding)), ("bias", bias)])
+    return run_case(name, "conv2d", fn, make_inputs, attrs)
+
+
+# (name, op, x shape, kernel_size, stride, padding, make x)
+POOL_CASES = [
+    ("max_pool2d_k2", "max_pool2d", (2, 3, 8, 8), 2, 2, 0, distinct),
+    ("max_pool2d_k2_odd", "max_pool2d", (2, 2, 7, 9), 2, 2, 0, distinct),
+    ("max_pool2d_k3_s2", "max_pool2d", (2, 2, 9, 7), 3, 2, 0, distinct),
+    ("max_pool2d_k3_s2_p1", "max_pool2d", (2, 2, 8, 7), 3, 2, 1, distinct),
+    ("max_pool2d_k3_s1_overlap", "max_pool2d", (1, 2, 6, 5), 3, 1, 0, distinct),
+    ("max_pool2d_rect_p1", "max_pool2d", (2, 2, 7, 8), (2, 3), (1, 2), (1, 1), distinct),
+    ("max_pool2d_negative_p1", "max_pool2d", (1, 2, 5, 6), 2, 1, 1,
+     lambda *shape: distinct(*shape) - 100.0),  # all < 0: the zero padding must not win
+    ("avg_pool2d_k2", "avg_pool2d", (2, 3, 8, 8), 2, 2, 0, randn),
+    ("avg_pool2d_k3_s2_p1", "avg_pool2d", (2, 2, 9, 7), 3, 2, 1, randn),
+    ("avg_pool2d_k3_s1_overlap", "avg_pool2d", (1, 2, 6, 5), 3, 1, 0, randn),
+    ("avg_pool2d_rect_p1", "avg_pool2d", (2, 2, 7, 8), (2, 3), (1, 2), (1, 1), randn),
+]
+
+
+def pool_case(name, op, shape, kernel, stride, padding, make_x):
+    f = F.max_pool2d if op == "max_pool2d" else F.avg_pool2d
+    attrs = OrderedDict([("kernel_size", pair(kernel)), ("stride", pair(stride)),
+                         ("padding", pair(padding))])
+    return run_case(name, op, lambda x: f(x, kernel, stride, padding), one("x", lambda: make_x(*shape)),
+                    attrs)
+
+
+# (name, x shape, output_size)
+ADAPTIVE_CASES = [
+    ("adaptive_avg_pool2d_1", (2, 3, 5, 7), 1),
+    ("adaptive_avg_pool2d_1_n1", (1, 4, 3, 3), 1),
+    ("adaptive_avg_pool2d_2x3_overlap", (2, 2, 7, 8), (2, 3)),
+    ("adaptive_avg_pool2d_3_from_4x5", (1, 2, 4, 5), 3),
+    ("adaptive_avg_pool2d_upsample", (1, 2, 2, 3), (3, 4)),
+]
+
+
+def adaptive_case(name, shape, output_size):
+    attrs = {"output_size": pair(output_size)}
+    return run_case(name, "adaptive_avg_pool2d", lambda x: F.adaptive_avg_pool2d(x, output_size),
+                    one("x", lambda: randn(*shape)), attrs)
+
+
+def layers_cases():
+    cases = [conv2d_case(*c) for c in CONV2D_CASES]
+    cases += [pool_case(*c) for c in POOL_CASES]
+    cases += [adaptive_case(*c) for c in ADAPTIVE_CASES]
+    return cases
+
+
+# --------------------------------------------------------------------------------------------
+# optim
+# --------------------------------------------------------------------------------------------
+#
+# optim.json -- kind "problem": x (6, 3), t (6, 4), w0 (3, 4), b0 (4), loss = sum((x·w + b − t)²)
+#   kind "sgd": 5 steps of torch.optim.SGD from (w0, b0); w and b after every step, float32
+#     and float64: plain, weight_decay, momentum, momentum_dampening, nesterov,
+#     weight_decay_momentum, all_dampening, all_nesterov, momentum_step_lr (StepLR(2, 0.5)
+#     stepped after every optimizer step)
+#   kind "scheduler": get_last_lr() after construction and after each of 20-25 steps:
+#     step_lr, cosine, cosine_eta_min, linear_warmup, linear_decay, warmup_then_cosine
+#     (SequentialLR of LinearLR and CosineAnnealingLR)
+
+SGD_CASES = [
+    ("plain", dict(lr=0.01)),
+    ("weight_decay", dict(lr=0.01, weight_decay=0.1)),
+    ("momentum", dict(lr=0.01, momentum=0.9)),
+    ("momentum_dampening", dict(lr=0.01, momentum=0.9, dampening=0.1)),
+    ("nesterov", dict(lr=0.01, momentum=0.9, nesterov=True)),
+    ("weight_decay_momentum", dict(lr=0.01, momentum=0.9, weight_decay=5e-4)),
+    ("all_dampening", dict(lr=0.01, momentum=0.9, dampening=0.1, weight_decay=5e-4)),
+    ("all_nesterov", dict(lr=0.01, momentum=0.9, weight_decay=5e-4, nesterov=True)),
+]
+SGD_STEPS = 5
+
+
+def sgd_problem():
+    torch.manual_seed(seed_of("optim/problem"))
+    return OrderedDict([("x", randn(6, 3)), ("t", randn(6, 4)), ("w0", 0.5 * randn(3, 4)),
+                        ("b0", 0.5 * randn(4))])
+
+
+def sgd_case(name, options, problem, step_lr=None):
+    record = OrderedDict([("name", "sgd_" + name), ("kind", "sgd"), ("options", options)])
+    if step_lr is not None:
+        record["step_lr"] = step_lr
+    record["steps"] = SGD_STEPS
+    for dtype, key in ((torch.float32, "float32"), (torch.float64, "float64")):
+        x, t = problem["x"].to(dtype), problem["t"].to(dtype)
+        w = problem["w0"].to(dtype).clone().requires_grad_(True)
+        b = problem["b0"].to(dtype).clone().requires_grad_(True)
+        opt = torch.optim.SGD([w, b], **options)
+        sched = torch.optim.lr_scheduler.StepLR(opt, **step_lr) if step_lr is not None else None
+        ws, bs = [], []
+        for _ in range(SGD_STEPS):
+            opt.zero_grad()
+            loss = ((x @ w + b - t) ** 2).sum()
+            loss.backward()
+            opt.step()
+            if sched is not None:
+                sched.step()
+            ws.append(exact(w))
+            bs.append(exact(b))
+        record[key] = OrderedDict([("w", ws), ("b", bs)])
+    return record
+
+
+def make_scheduler(opt, spec):
+    kind, args = spec["type"], spec["args"]
+    sched = torch.optim.lr_scheduler
+    if kind == "SequentialLR":
+        inner = [make_scheduler(opt, s) for s in args["schedulers"]]
+        return sched.SequentialLR(opt, inner, milestones=args["milestones"])
+    return getattr(sched, kind)(opt, **args)
+
+
+def scheduler_case(name, base_lr, steps, spec):
+    param = torch.zeros(1, requires_grad=True)
+    opt = torch.optim.SGD([param], lr=base_lr)
+    scheduler = make_scheduler(opt, spec)
+    lrs = [scheduler.get_last_lr()[0]]
+    for _ in range(steps):
+        opt.step()
+        scheduler.step()
+        lrs.append(scheduler.get_last_lr()[0])
+    return OrderedDict([("name", name), ("kind", "scheduler"), ("base_lr", base_lr),
+                        ("scheduler", spec), ("lrs", lrs)])
+
+
+def spec(kind, **args):
+    return OrderedDict([("type", kind), ("args", OrderedDict(args))])
+
+
+SCHEDULER_CASES = [
+    ("step_lr", 0.1, 20, spec("StepLR", step_size=3, gamma=0.5)),
+    ("cosine", 0.1, 25, spec("CosineAnnealingLR", T_max=10)),
+    ("cosine_eta_min", 0.05, 20, spec("CosineAnnealingLR", T_max=7, eta_min=0.001)),
+    ("linear_warmup", 0.1, 20, spec("LinearLR", start_factor=0.25, end_factor=1.0, total_iters=5)),
+    ("linear_decay", 0.2, 12, spec("LinearLR", start_factor=1.0, end_factor=0.1, total_iters=8)),
+    ("warmup_then_cosine", 0.1, 25, spec(
+        "SequentialLR",
+        schedulers=[spec("LinearLR", start_factor=0.1, end_factor=1.0, total_iters=5),
+                    spec("CosineAnnealingLR", T_max=15, eta_min=0.002)],
+        milestones=[5])),
+]
+
+
+def optim_cases():
+    import warnings
+    problem = sgd_problem()
+    cases = [OrderedDict([("name", "problem"), ("kind", "problem")] +
+                         [(k, {"shape": list(v.shape), "data": exact(v)}) for k, v in problem.items()])]
+    cases += [sgd_case(name, OrderedDict(options), problem) for name, options in SGD_CASES]
+    cases.append(sgd_case("momentum_step_lr", OrderedDict(lr=0.05, momentum=0.9), problem,
+                          OrderedDict(step_size=2, gamma=0.5)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # SequentialLR's inner step(0) warns about the epoch argument
+        cases += [scheduler_case(*c) for c in SCHEDULER_CASES]
+    return cases
+
+
 def main():
     torch.set_num_threads(1)  # keep reductions' summation order fixed
     write("group_norm.json", [group_norm_case(*c) for c in GROUP_NORM_CASES])
     write("ops.json", ops_cases())
+    write("layers.json", layers_cases())
+    write("optim.json", optim_cases())
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <sstream>
 
 #include "framework/generator.hpp"
@@ -46,6 +47,27 @@ Distance distance(const double* ours, const std::vector<double>& ref) {
     return d;
 }
 
+// Compares `analytic` with central differences of loss() over every element of x, which is
+// perturbed in place and restored; stops reporting after 5 failures.
+void compare_with_finite_differences(const std::string& what, const std::string& label, DoubleTensor& x,
+                                     const DoubleTensor& analytic, const std::function<double()>& loss,
+                                     const GradcheckTolerance& tol) {
+    int failures = 0;
+    for (int64_t i = 0; i < x.numel() && failures < 5; ++i) {
+        const double saved = x.data()[i];
+        x.data()[i] = saved + tol.step;
+        const double plus = loss();
+        x.data()[i] = saved - tol.step;
+        const double minus = loss();
+        x.data()[i] = saved;
+        const double numeric = (plus - minus) / (2.0 * tol.step);
+        const double a = analytic.data()[i];
+        const bool ok = std::abs(a - numeric) <= tol.atol + tol.rtol * std::abs(numeric);
+        if (!ok) ++failures;
+        BOOST_TEST(ok, what << ": d/d " << label << "[" << i << "]: backward " << a << " vs finite difference " << numeric);
+    }
+}
+
 }  // namespace
 
 void check_gradients(const std::string& what, const OpFn<double>& f, const std::vector<DoubleTensor>& given,
@@ -66,23 +88,35 @@ void check_gradients(const std::string& what, const OpFn<double>& f, const std::
         if (!x.requires_grad()) continue;
         BOOST_TEST_INFO(what << ": input " << k << " of shape " << to_string(x.shape()));
         BOOST_TEST_REQUIRE(x.grad().defined(), what << ": backward gave no gradient for input " << k);
-        const DoubleTensor analytic = x.grad().clone();
-        int failures = 0;
-        for (int64_t i = 0; i < x.numel() && failures < 5; ++i) {
-            const double saved = x.data()[i];
-            x.data()[i] = saved + tol.step;
-            const double plus = loss();
-            x.data()[i] = saved - tol.step;
-            const double minus = loss();
-            x.data()[i] = saved;
-            const double numeric = (plus - minus) / (2.0 * tol.step);
-            const double a = analytic.data()[i];
-            const bool ok = std::abs(a - numeric) <= tol.atol + tol.rtol * std::abs(numeric);
-            if (!ok) ++failures;
-            BOOST_TEST(ok, what << ": d/d input" << k << "[" << i << "]: backward " << a << " vs finite difference "
-                                << numeric);
-        }
+        compare_with_finite_differences(what, "input" + std::to_string(k), x, x.grad().clone(), loss, tol);
     }
+}
+
+void check_module_gradients(const std::string& what, BasicModule<double>& module, const DoubleTensor& given,
+                            const GradcheckTolerance& tol) {
+    DoubleTensor x = given.clone().requires_grad_(given.requires_grad());
+    module.zero_grad();
+    DoubleTensor seed;
+    {
+        Tape tape;
+        DoubleTensor out = module(x);
+        Generator gen(12345);
+        seed = randn<double>(out.shape(), &gen);
+        tape.backward(out, seed);
+    }
+    auto loss = [&]() { return dot(module(x), seed); };  // no tape: nothing is recorded
+
+    if (x.requires_grad()) {
+        BOOST_TEST_INFO(what << ": input of shape " << to_string(x.shape()));
+        BOOST_TEST_REQUIRE(x.grad().defined(), what << ": backward gave no gradient for the input");
+        compare_with_finite_differences(what, "input", x, x.grad().clone(), loss, tol);
+    }
+    for (auto& [name, p] : module.named_parameters()) {
+        BOOST_TEST_INFO(what << ": parameter " << name << " of shape " << to_string(p.shape()));
+        BOOST_TEST_REQUIRE(p.grad().defined(), what << ": backward gave no gradient for parameter " << name);
+        compare_with_finite_differences(what, name, p, p.grad().clone(), loss, tol);
+    }
+    module.zero_grad();
 }
 
 template <typename T>

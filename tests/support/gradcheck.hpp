@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "framework/tensor.hpp"
+#include "layers/module.hpp"
 #include "support/golden.hpp"
 
 namespace tapegrad::testing {
@@ -27,6 +28,12 @@ struct GradcheckTolerance {
 // Failures are reported through Boost.Test with the input's name, index and both values.
 void check_gradients(const std::string& what, const OpFn<double>& f, const std::vector<DoubleTensor>& inputs,
                      const GradcheckTolerance& tol = {});
+
+// The same check for a layer, over its input x (if it requires grad) and every parameter of
+// `module`, which are perturbed in place and restored. The module must be deterministic
+// (no dropout in training mode); its gradients are cleared before and after.
+void check_module_gradients(const std::string& what, BasicModule<double>& module, const DoubleTensor& x,
+                            const GradcheckTolerance& tol = {});
 
 // Runs f on the case's inputs in precision T with the case's seed gradient dy, and requires
 // max |ours − PyTorch| <= tol · max(1, max |PyTorch|) for the output and each gradient.

@@ -1,0 +1,161 @@
+// Pooling kernels; see pooling.hpp. OpenMP over the NC planes, which are independent in
+// both directions (the backward of overlapping windows adds within one plane, one thread).
+// Sums are accumulated in double.
+#include "framework/kernels/pooling.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace tapegrad::kernels {
+
+namespace {
+
+constexpr int64_t kParallelMin = 1 << 16;  // elements touched; below it one thread is faster
+
+// Adaptive window bounds, as PyTorch's start_index / end_index.
+constexpr int64_t window_start(int64_t a, int64_t out, int64_t in) { return (a * in) / out; }
+constexpr int64_t window_end(int64_t a, int64_t out, int64_t in) { return ((a + 1) * in + out - 1) / out; }
+
+}  // namespace
+
+template <typename T>
+void max_pool2d_forward(T* y, int64_t* argmax, const T* x, int64_t NC, const Window2d& g) {
+    const int64_t plane = g.H * g.W, out_plane = g.OH * g.OW;
+#pragma omp parallel for schedule(static) if (NC * (plane + out_plane) >= kParallelMin)
+    for (int64_t p = 0; p < NC; ++p) {
+        const T* xp = x + p * plane;
+        for (int64_t oh = 0; oh < g.OH; ++oh) {
+            const int64_t h0 = std::max<int64_t>(oh * g.sh - g.ph, 0);
+            const int64_t h1 = std::min(oh * g.sh - g.ph + g.kh, g.H);
+            for (int64_t ow = 0; ow < g.OW; ++ow) {
+                const int64_t w0 = std::max<int64_t>(ow * g.sw - g.pw, 0);
+                const int64_t w1 = std::min(ow * g.sw - g.pw + g.kw, g.W);
+                int64_t best_at = h0 * g.W + w0;
+                T best = -std::numeric_limits<T>::infinity();
+                for (int64_t h = h0; h < h1; ++h)
+                    for (int64_t w = w0; w < w1; ++w) {
+                        const T v = xp[h * g.W + w];
+                        // Strictly greater keeps the first maximum on ties; a NaN always wins
+                        // (the last one), exactly PyTorch's CPU rule.
+                        if (v > best || std::isnan(v)) {
+                            best = v;
+                            best_at = h * g.W + w;
+                        }
+                    }
+                y[p * out_plane + oh * g.OW + ow] = best;
+                argmax[p * out_plane + oh * g.OW + ow] = best_at;
+            }
+        }
+    }
+}
+
+template <typename T>
+void max_pool2d_backward(T* dx, const T* dy, const int64_t* argmax, int64_t NC, const Window2d& g) {
+    const int64_t plane = g.H * g.W, out_plane = g.OH * g.OW;
+#pragma omp parallel for schedule(static) if (NC * out_plane >= kParallelMin)
+    for (int64_t p = 0; p < NC; ++p) {
+        T* dxp = dx + p * plane;
+        for (int64_t k = 0; k < out_plane; ++k) dxp[argmax[p * out_plane + k]] += dy[p * out_plane + k];
+    }
+}
+
+template <typename T>
+void avg_pool2d_forward(T* y, const T* x, int64_t NC, const Window2d& g) {
+    const int64_t plane = g.H * g.W, out_plane = g.OH * g.OW;
+    const double inv = 1.0 / static_cast<double>(g.kh * g.kw);
+#pragma omp parallel for schedule(static) if (NC * (plane + out_plane) >= kParallelMin)
+    for (int64_t p = 0; p < NC; ++p) {
+        const T* xp = x + p * plane;
+        for (int64_t oh = 0; oh < g.OH; ++oh) {
+            const int64_t h0 = std::max<int64_t>(oh * g.sh - g.ph, 0);
+            const int64_t h1 = std::min(oh * g.sh - g.ph + g.kh, g.H);
+            for (int64_t ow = 0; ow < g.OW; ++ow) {
+                const int64_t w0 = std::max<int64_t>(ow * g.sw - g.pw, 0);
+                const int64_t w1 = std::min(ow * g.sw - g.pw + g.kw, g.W);
+                double s = 0.0;
+                for (int64_t h = h0; h < h1; ++h)
+                    for (int64_t w = w0; w < w1; ++w) s += static_cast<double>(xp[h * g.W + w]);
+                y[p * out_plane + oh * g.OW + ow] = static_cast<T>(s * inv);
+            }
+        }
+    }
+}
+
+template <typename T>
+void avg_pool2d_backward(T* dx, const T* dy, int64_t NC, const Window2d& g) {
+    const int64_t plane = g.H * g.W, out_plane = g.OH * g.OW;
+    const double inv = 1.0 / static_cast<double>(g.kh * g.kw);
+#pragma omp parallel for schedule(static) if (NC * (plane + out_plane) >= kParallelMin)
+    for (int64_t p = 0; p < NC; ++p) {
+        T* dxp = dx + p * plane;
+        for (int64_t oh = 0; oh < g.OH; ++oh) {
+            const int64_t h0 = std::max<int64_t>(oh * g.sh - g.ph, 0);
+            const int64_t h1 = std::min(oh * g.sh - g.ph + g.kh, g.H);
+            for (int64_t ow = 0; ow < g.OW; ++ow) {
+                const int64_t w0 = std::max<int64_t>(ow * g.sw - g.pw, 0);
+                const int64_t w1 = std::min(ow * g.sw - g.pw + g.kw, g.W);
+                const T d = static_cast<T>(static_cast<double>(dy[p * out_plane + oh * g.OW + ow]) * inv);
+                for (int64_t h = h0; h < h1; ++h)
+                    for (int64_t w = w0; w < w1; ++w) dxp[h * g.W + w] += d;
+            }
+        }
+    }
+}
+
+template <typename T>
+void adaptive_avg_pool2d_forward(T* y, const T* x, int64_t NC, int64_t H, int64_t W, int64_t OH, int64_t OW) {
+    const int64_t plane = H * W, out_plane = OH * OW;
+#pragma omp parallel for schedule(static) if (NC * (plane + out_plane) >= kParallelMin)
+    for (int64_t p = 0; p < NC; ++p) {
+        const T* xp = x + p * plane;
+        for (int64_t a = 0; a < OH; ++a) {
+            const int64_t h0 = window_start(a, OH, H), h1 = window_end(a, OH, H);
+            for (int64_t b = 0; b < OW; ++b) {
+                const int64_t w0 = window_start(b, OW, W), w1 = window_end(b, OW, W);
+                double s = 0.0;
+                for (int64_t h = h0; h < h1; ++h) {
+                    const T* row = xp + h * W;
+#pragma omp simd reduction(+ : s)
+                    for (int64_t w = w0; w < w1; ++w) s += static_cast<double>(row[w]);
+                }
+                y[p * out_plane + a * OW + b] = static_cast<T>(s / static_cast<double>((h1 - h0) * (w1 - w0)));
+            }
+        }
+    }
+}
+
+template <typename T>
+void adaptive_avg_pool2d_backward(T* dx, const T* dy, int64_t NC, int64_t H, int64_t W, int64_t OH, int64_t OW) {
+    const int64_t plane = H * W, out_plane = OH * OW;
+#pragma omp parallel for schedule(static) if (NC * (plane + out_plane) >= kParallelMin)
+    for (int64_t p = 0; p < NC; ++p) {
+        T* dxp = dx + p * plane;
+        for (int64_t a = 0; a < OH; ++a) {
+            const int64_t h0 = window_start(a, OH, H), h1 = window_end(a, OH, H);
+            for (int64_t b = 0; b < OW; ++b) {
+                const int64_t w0 = window_start(b, OW, W), w1 = window_end(b, OW, W);
+                const T d = static_cast<T>(static_cast<double>(dy[p * out_plane + a * OW + b]) /
+                                           static_cast<double>((h1 - h0) * (w1 - w0)));
+                for (int64_t h = h0; h < h1; ++h) {
+                    T* row = dxp + h * W;
+#pragma omp simd
+                    for (int64_t w = w0; w < w1; ++w) row[w] += d;
+                }
+            }
+        }
+    }
+}
+
+#define TAPEGRAD_INSTANTIATE(T)                                                                                \
+    template void max_pool2d_forward<T>(T*, int64_t*, const T*, int64_t, const Window2d&);                      \
+    template void max_pool2d_backward<T>(T*, const T*, const int64_t*, int64_t, const Window2d&);               \
+    template void avg_pool2d_forward<T>(T*, const T*, int64_t, const Window2d&);                                \
+    template void avg_pool2d_backward<T>(T*, const T*, int64_t, const Window2d&);                               \
+    template void adaptive_avg_pool2d_forward<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, int64_t);    \
+    template void adaptive_avg_pool2d_backward<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, int64_t);
+TAPEGRAD_INSTANTIATE(float)
+TAPEGRAD_INSTANTIATE(double)
+#undef TAPEGRAD_INSTANTIATE
+
+}  // namespace tapegrad::kernels

@@ -1,0 +1,38 @@
+// Window2d: the geometry of a 2-D sliding window over one (H, W) plane — kernel, stride,
+// zero padding and the output extents it gives — shared by the convolution and pooling
+// kernels. Plain sizes; the ops validate them before a kernel sees them.
+#pragma once
+
+#include <cstdint>
+
+namespace tapegrad::kernels {
+
+struct Window2d {
+    int64_t H, W;     // input plane
+    int64_t kh, kw;   // kernel
+    int64_t sh, sw;   // stride (> 0)
+    int64_t ph, pw;   // zero padding on each side (>= 0)
+    int64_t OH, OW;   // output plane
+};
+
+// floor((in + 2·pad − k) / stride) + 1, or 0 when the kernel does not fit the padded input.
+constexpr int64_t window_output_extent(int64_t in, int64_t k, int64_t stride, int64_t pad) {
+    return in + 2 * pad < k ? 0 : (in + 2 * pad - k) / stride + 1;
+}
+
+// The output positions o in [first, last) whose tap o·stride − pad + offset lands inside
+// [0, in): the rest read (or write) padding.
+struct TapRange {
+    int64_t first, last;
+};
+constexpr TapRange valid_taps(int64_t in, int64_t out, int64_t stride, int64_t pad, int64_t offset) {
+    const int64_t lo_num = pad - offset;  // need o·stride >= pad − offset
+    int64_t first = lo_num <= 0 ? 0 : (lo_num + stride - 1) / stride;
+    if (first > out) first = out;
+    const int64_t hi_num = in - 1 + pad - offset;  // need o·stride <= in − 1 + pad − offset
+    int64_t last = hi_num < 0 ? 0 : hi_num / stride + 1;
+    if (last > out) last = out;
+    return {first, last < first ? first : last};
+}
+
+}  // namespace tapegrad::kernels

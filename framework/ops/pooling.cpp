@@ -1,0 +1,102 @@
+// max_pool2d, avg_pool2d and adaptive_avg_pool2d; see pooling.hpp. Shape checks here, loops in
+// framework/kernels/pooling. max_pool2d saves its argmax indices (one int64 per output).
+#include "framework/ops/pooling.hpp"
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "framework/kernels/pooling.hpp"
+#include "framework/ops/autograd.hpp"
+
+namespace tapegrad {
+
+namespace {
+
+template <typename T>
+void check_4d(const char* op, const BasicTensor<T>& x) {
+    if (x.dim() != 4)
+        throw std::invalid_argument(std::string(op) + ": expected 4-D input (N, C, H, W), but got input of shape " +
+                                    to_string(x.shape()));
+}
+
+// Validates the window of max_pool2d / avg_pool2d over x and returns its geometry.
+template <typename T>
+kernels::Window2d pool_window(const char* op, const BasicTensor<T>& x, Size2 kernel, std::optional<Size2> stride_opt,
+                              Size2 padding) {
+    check_4d(op, x);
+    const Size2 stride = stride_opt.value_or(kernel);
+    const std::string given = "kernel_size=" + to_string(kernel) + ", stride=" + to_string(stride) +
+                              ", padding=" + to_string(padding);
+    if (kernel.h < 1 || kernel.w < 1 || stride.h < 1 || stride.w < 1 || padding.h < 0 || padding.w < 0)
+        throw std::invalid_argument(std::string(op) + ": expected kernel_size >= 1, stride >= 1 and padding >= 0, but got " + given);
+    if (2 * padding.h > kernel.h || 2 * padding.w > kernel.w)
+        throw std::invalid_argument(std::string(op) + ": padding should be at most half of the kernel size, but got " + given);
+    const int64_t H = x.size(2), W = x.size(3);
+    const int64_t OH = kernels::window_output_extent(H, kernel.h, stride.h, padding.h);
+    const int64_t OW = kernels::window_output_extent(W, kernel.w, stride.w, padding.w);
+    if (OH < 1 || OW < 1)
+        throw std::invalid_argument(std::string(op) + ": output size is too small: input of shape " + to_string(x.shape()) +
+                                    " with " + given + " gives an output of (" + std::to_string(OH) + " x " +
+                                    std::to_string(OW) + ")");
+    return {H, W, kernel.h, kernel.w, stride.h, stride.w, padding.h, padding.w, OH, OW};
+}
+
+}  // namespace
+
+template <typename T>
+BasicTensor<T> max_pool2d(const BasicTensor<T>& x, Size2 kernel_size, std::optional<Size2> stride, Size2 padding) {
+    const kernels::Window2d g = pool_window("max_pool2d", x, kernel_size, stride, padding);
+    const int64_t NC = x.size(0) * x.size(1);
+    BasicTensor<T> y = empty<T>(Shape{x.size(0), x.size(1), g.OH, g.OW});  // the kernel writes every element
+    auto argmax = std::make_shared<std::vector<int64_t>>(static_cast<size_t>(y.numel()));
+    kernels::max_pool2d_forward<T>(y.data(), argmax->data(), x.data(), NC, g);
+    // y = x[argmax]: each output's gradient goes to the one input it copied.
+    detail::record_op("max_pool2d", y, detail::any_requires_grad(x), [x, argmax, NC, g](const T* dy) mutable {
+        kernels::max_pool2d_backward<T>(x.grad_data_for_accumulation(), dy, argmax->data(), NC, g);
+    });
+    return y;
+}
+
+template <typename T>
+BasicTensor<T> avg_pool2d(const BasicTensor<T>& x, Size2 kernel_size, std::optional<Size2> stride, Size2 padding) {
+    const kernels::Window2d g = pool_window("avg_pool2d", x, kernel_size, stride, padding);
+    const int64_t NC = x.size(0) * x.size(1);
+    BasicTensor<T> y = empty<T>(Shape{x.size(0), x.size(1), g.OH, g.OW});  // the kernel writes every element
+    kernels::avg_pool2d_forward<T>(y.data(), x.data(), NC, g);
+    // y = Σ window / (kh·kw): each input in the window gets dy / (kh·kw).
+    detail::record_op("avg_pool2d", y, detail::any_requires_grad(x), [x, NC, g](const T* dy) mutable {
+        kernels::avg_pool2d_backward<T>(x.grad_data_for_accumulation(), dy, NC, g);
+    });
+    return y;
+}
+
+template <typename T>
+BasicTensor<T> adaptive_avg_pool2d(const BasicTensor<T>& x, Size2 output_size) {
+    check_4d("adaptive_avg_pool2d", x);
+    if (output_size.h < 1 || output_size.w < 1)
+        throw std::invalid_argument("adaptive_avg_pool2d: expected output_size >= 1, but got output_size=" + to_string(output_size));
+    const int64_t H = x.size(2), W = x.size(3), OH = output_size.h, OW = output_size.w;
+    if (H < 1 || W < 1)
+        throw std::invalid_argument("adaptive_avg_pool2d: expected input with non-empty H and W, but got input of shape " +
+                                    to_string(x.shape()));
+    const int64_t NC = x.size(0) * x.size(1);
+    BasicTensor<T> y = empty<T>(Shape{x.size(0), x.size(1), OH, OW});  // the kernel writes every element
+    kernels::adaptive_avg_pool2d_forward<T>(y.data(), x.data(), NC, H, W, OH, OW);
+    // y = mean of a window: each input in it gets dy / (window size).
+    detail::record_op("adaptive_avg_pool2d", y, detail::any_requires_grad(x), [x, NC, H, W, OH, OW](const T* dy) mutable {
+        kernels::adaptive_avg_pool2d_backward<T>(x.grad_data_for_accumulation(), dy, NC, H, W, OH, OW);
+    });
+    return y;
+}
+
+#define TAPEGRAD_INSTANTIATE(T)                                                                                     \
+    template BasicTensor<T> max_pool2d(const BasicTensor<T>&, Size2, std::optional<Size2>, Size2);                  \
+    template BasicTensor<T> avg_pool2d(const BasicTensor<T>&, Size2, std::optional<Size2>, Size2);                  \
+    template BasicTensor<T> adaptive_avg_pool2d(const BasicTensor<T>&, Size2);
+TAPEGRAD_INSTANTIATE(float)
+TAPEGRAD_INSTANTIATE(double)
+#undef TAPEGRAD_INSTANTIATE
+
+}  // namespace tapegrad
