@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # tapegrad's entry point on Debian 12 (run as root, or with sudo available): installs the
 # Debian packages that are missing, builds the Release preset, then runs
-#   bash run.sh           the main job (examples/quickstart)
+#   bash run.sh           the main job: examples/fashion_mnist, training the reference CNN
 #   bash run.sh test      the whole test suite (ctest)
+#   bash run.sh bench     the speed comparison with PyTorch (bench/README.md)
 # Extra arguments after the mode are passed to the program being run.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -12,7 +13,7 @@ mode="${1:-main}"
 
 packages=(cmake g++ ninja-build ccache pkg-config
           xtensor-dev xtl-dev libxsimd-dev nlohmann-json3-dev libboost-test-dev
-          libopenblas-dev zlib1g-dev libcli11-dev)
+          libopenblas-openmp-dev zlib1g-dev libcli11-dev dataset-fashion-mnist)
 
 install_missing() {
     local missing=()
@@ -34,9 +35,9 @@ build() {
 
 case "$mode" in
     main)
-        install_missing "${packages[@]}"
+        install_missing "${packages[@]}" gnuplot-nox
         build
-        ./build/release/examples/quickstart "$@"
+        ./build/release/examples/fashion_mnist "$@"
         ;;
     test)
         install_missing "${packages[@]}"

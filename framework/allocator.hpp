@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <new>
+#include <type_traits>
 
 namespace tapegrad {
 
@@ -29,6 +30,30 @@ struct CachingAllocator {
 
     template <typename U> bool operator==(const CachingAllocator<U>&) const noexcept { return true; }
     template <typename U> bool operator!=(const CachingAllocator<U>&) const noexcept { return false; }
+};
+
+// An uninitialised buffer of n T's from the same allocator, for a kernel's scratch space
+// (im2col columns, pooling indices): recycled like tensors, so a training step that needs
+// the same buffers every time does not fault their pages in again.
+template <typename T>
+class ScratchBuffer {
+  public:
+    explicit ScratchBuffer(std::size_t n) : n_(n), data_(n ? CachingAllocator<T>().allocate(n) : nullptr) {}
+    ~ScratchBuffer() {
+        if (data_) CachingAllocator<T>().deallocate(data_, n_);
+    }
+    ScratchBuffer(const ScratchBuffer&) = delete;
+    ScratchBuffer& operator=(const ScratchBuffer&) = delete;
+
+    T* data() { return data_; }
+    const T* data() const { return data_; }
+    std::size_t size() const { return n_; }
+    T& operator[](std::size_t i) { return data_[i]; }
+    const T& operator[](std::size_t i) const { return data_[i]; }
+
+  private:
+    std::size_t n_;
+    T* data_;
 };
 
 }  // namespace tapegrad

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "framework/generator.hpp"
+#include "framework/allocator.hpp"
 #include "framework/ops/autograd.hpp"
 
 namespace tapegrad {
@@ -20,8 +21,8 @@ BasicTensor<T> dropout(const BasicTensor<T>& x, double p, bool training, Generat
     Generator& g = gen ? *gen : default_generator();
     const int64_t n = x.numel();
     const T scale = static_cast<T>(1.0 / (1.0 - p));
-    auto mask = std::make_shared<std::vector<T>>(static_cast<size_t>(n));
-    for (T& m : *mask) m = g.uniform() >= p ? scale : T(0);
+    auto mask = std::make_shared<ScratchBuffer<T>>(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) (*mask)[static_cast<size_t>(i)] = g.uniform() >= p ? scale : T(0);
     BasicTensor<T> y = empty<T>(x.shape());
     const T* xs = x.data();
     T* ys = y.data();

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "framework/kernels/pooling.hpp"
+#include "framework/allocator.hpp"
 #include "framework/ops/autograd.hpp"
 
 namespace tapegrad {
@@ -50,7 +51,7 @@ BasicTensor<T> max_pool2d(const BasicTensor<T>& x, Size2 kernel_size, std::optio
     const kernels::Window2d g = pool_window("max_pool2d", x, kernel_size, stride, padding);
     const int64_t NC = x.size(0) * x.size(1);
     BasicTensor<T> y = empty<T>(Shape{x.size(0), x.size(1), g.OH, g.OW});  // the kernel writes every element
-    auto argmax = std::make_shared<std::vector<int64_t>>(static_cast<size_t>(y.numel()));
+    auto argmax = std::make_shared<ScratchBuffer<int64_t>>(static_cast<size_t>(y.numel()));
     kernels::max_pool2d_forward<T>(y.data(), argmax->data(), x.data(), NC, g);
     // y = x[argmax]: each output's gradient goes to the one input it copied.
     detail::record_op("max_pool2d", y, detail::any_requires_grad(x), [x, argmax, NC, g](const T* dy) mutable {

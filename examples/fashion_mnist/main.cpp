@@ -1,0 +1,308 @@
+// Fashion-MNIST: trains the reference CNN (two 3×3 convolutions, each followed by GroupNorm,
+// ReLU and 2×2 max-pooling, then two linear layers) with SGD + momentum and a cosine
+// learning-rate schedule, evaluating on the 10,000 test images after every epoch.
+// Writes metrics.jsonl, a checkpoint per epoch, the final model, and a learning-curve plot
+// into --out; --resume continues a run from its checkpoint on the same trajectory.
+#include <tapegrad/tapegrad.hpp>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace tg = tapegrad;
+namespace td = tapegrad::data;
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+struct Config {
+    int64_t epochs = 12;
+    int64_t batch_size = 64;
+    double lr = 0.05;
+    double momentum = 0.9;
+    double weight_decay = 5e-4;
+    std::string norm = "gn";   // gn | none
+    int64_t groups = 8;        // GroupNorm groups after conv1; conv2 (twice the channels) gets twice as many
+    bool augment = false;
+    int threads = 2;
+    uint64_t seed = 0;
+    int64_t limit_train = 0;   // 0: all 60,000 training images
+    int64_t limit_test = 0;    // 0: all 10,000 test images
+};
+
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Config, epochs, batch_size, lr, momentum, weight_decay, norm, groups, augment,
+                                   threads, seed, limit_train, limit_test)
+
+namespace {
+
+// conv 1→32 3×3 pad 1, norm, ReLU, maxpool 2; conv 32→64 3×3 pad 1, norm, ReLU, maxpool 2;
+// flatten; linear 3136→128, ReLU; linear 128→10 — as ../shared/tools/torch_reference.
+tg::Sequential make_model(const Config& c) {
+    tg::Sequential net;
+    auto block = [&](int64_t in, int64_t out, int64_t groups) {
+        net.add(tg::Conv2d(in, out, 3, /*stride=*/1, /*padding=*/1));
+        if (c.norm == "gn") net.add(tg::GroupNorm(groups, out));
+        net.add(tg::ReLU());
+        net.add(tg::MaxPool2d(2));
+    };
+    block(1, 32, c.groups);
+    block(32, 64, 2 * c.groups);
+    net.add(tg::Flatten());
+    net.add(tg::Linear(64 * 7 * 7, 128));
+    net.add(tg::ReLU());
+    net.add(tg::Linear(128, 10));
+    return net;
+}
+
+int64_t argmax_row(const float* row, int64_t n) { return std::max_element(row, row + n) - row; }
+
+struct Evaluation {
+    double loss = 0.0, accuracy = 0.0;
+    std::vector<std::vector<int64_t>> confusion;  // [true][predicted]
+};
+
+Evaluation evaluate(tg::Sequential& net, const td::Dataset& data) {
+    net.eval();
+    Evaluation e;
+    e.confusion.assign(10, std::vector<int64_t>(10, 0));
+    int64_t correct = 0, seen = 0;
+    for (auto& [x, y] : td::Loader(data, {.batch_size = 1000, .shuffle = false})) {  // no tape: nothing recorded
+        const tg::Tensor logits = net(x);
+        e.loss += double(tg::cross_entropy(logits, y).item()) * double(y.size());
+        for (size_t i = 0; i < y.size(); ++i) {
+            const int64_t predicted = argmax_row(logits.data() + i * 10, 10);
+            ++e.confusion[size_t(y[i])][size_t(predicted)];
+            correct += predicted == y[i];
+        }
+        seen += int64_t(y.size());
+    }
+    net.train();
+    e.loss /= double(seen);
+    e.accuracy = double(correct) / double(seen);
+    return e;
+}
+
+std::string clock_text(double seconds) {
+    const int s = int(seconds + 0.5);
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%d:%02d", s / 60, s % 60);
+    return buf;
+}
+
+// One line per epoch, redrawn in place on a terminal; in a log, a line at each quarter.
+class Progress {
+  public:
+    Progress(int64_t epoch, int64_t epochs, int64_t batches)
+        : epoch_(epoch), epochs_(epochs), batches_(batches), tty_(isatty(STDOUT_FILENO)), start_(Clock::now()) {}
+
+    void update(int64_t done, double mean_loss, int64_t images) {
+        const bool quarter = done * 4 / batches_ != (done - 1) * 4 / batches_;
+        if (!(tty_ ? (done % 10 == 0 || done == batches_) : quarter)) return;
+        const double elapsed = std::chrono::duration<double>(Clock::now() - start_).count();
+        const int width = 30, filled = int(width * done / batches_);
+        std::printf("%sepoch %lld/%lld [%s%s] %lld/%lld  loss %.4f  %.0f img/s  ETA %s%s", tty_ ? "\r" : "",
+                    (long long)epoch_, (long long)epochs_, std::string(size_t(filled), '#').c_str(),
+                    std::string(size_t(width - filled), '.').c_str(), (long long)done, (long long)batches_, mean_loss,
+                    double(images) / elapsed, clock_text(elapsed * double(batches_ - done) / double(done)).c_str(),
+                    tty_ ? "" : "\n");
+        std::fflush(stdout);
+        if (tty_ && done == batches_) std::printf("\n");
+    }
+
+  private:
+    int64_t epoch_, epochs_, batches_;
+    bool tty_;
+    Clock::time_point start_;
+};
+
+// metrics.jsonl, keeping the lines of epochs up to `keep_through` (a resumed run rewrites the rest).
+void truncate_metrics(const fs::path& path, int64_t keep_through) {
+    std::ifstream in(path);
+    std::vector<std::string> kept;
+    for (std::string line; std::getline(in, line);)
+        if (!line.empty() && nlohmann::json::parse(line).at("epoch").get<int64_t>() <= keep_through) kept.push_back(line);
+    in.close();
+    const fs::path tmp = path.string() + ".tmp";
+    {
+        std::ofstream out(tmp, std::ios::trunc);
+        for (const auto& line : kept) out << line << '\n';
+    }
+    fs::rename(tmp, path);
+}
+
+void plot_learning_curve(const fs::path& dir) {
+    const fs::path script = dir / "learning_curve.gp";
+    std::ofstream gp(script);
+    gp << "set terminal png size 900,400\n"
+       << "set output '" << (dir / "learning_curve.png").string() << "'\n"
+       << "set multiplot layout 1,2 title 'tapegrad: reference CNN on Fashion-MNIST'\n"
+       << "set xlabel 'epoch'\nset grid\nset key right top\n"
+       << "set ylabel 'loss'\n"
+       << "plot '" << (dir / "metrics.tsv").string() << "' using 1:2 with linespoints title 'train', '' using 1:4 with linespoints title 'test'\n"
+       << "set ylabel 'accuracy'\nset key right bottom\n"
+       << "plot '' using 1:3 with linespoints title 'train', '' using 1:5 with linespoints title 'test'\n"
+       << "unset multiplot\n";
+    gp.close();
+    {
+        std::ifstream metrics(dir / "metrics.jsonl");
+        std::ofstream tsv(dir / "metrics.tsv");
+        for (std::string line; std::getline(metrics, line);) {
+            const auto m = nlohmann::json::parse(line);
+            tsv << m["epoch"] << '\t' << m["train_loss"] << '\t' << m["train_accuracy"] << '\t' << m["test_loss"] << '\t'
+                << m["test_accuracy"] << '\n';
+        }
+    }
+    const std::string command = "gnuplot '" + script.string() + "' 2>&1";
+    if (std::system(command.c_str()) == 0)
+        std::printf("learning curve: %s\n", (dir / "learning_curve.png").c_str());
+    else
+        std::printf("gnuplot is not available or failed; the data is in %s\n", (dir / "metrics.tsv").c_str());
+}
+
+void print_confusion(const Evaluation& e) {
+    std::printf("\nconfusion matrix (rows: true class, columns: predicted)\n%14s", "");
+    for (int p = 0; p < 10; ++p) std::printf("%6d", p);
+    std::printf("   accuracy\n");
+    for (size_t t = 0; t < 10; ++t) {
+        int64_t total = 0;
+        for (int64_t v : e.confusion[t]) total += v;
+        std::printf("%d %-12s", int(t), std::string(td::FashionMNIST::class_names[t]).c_str());
+        for (int64_t v : e.confusion[t]) std::printf("%6lld", (long long)v);
+        std::printf("   %.3f\n", total ? double(e.confusion[t][t]) / double(total) : 0.0);
+    }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    Config c;
+    std::string data_dir = td::default_fashion_mnist_dir().string(), out_dir = "runs/fashion_mnist", resume;
+    int64_t stop_after = 0;
+    CLI::App app{"Train the reference CNN on Fashion-MNIST with tapegrad"};
+    app.add_option("--epochs", c.epochs, "Epochs (the cosine schedule spans them all)")->capture_default_str()->check(CLI::PositiveNumber);
+    app.add_option("--batch-size", c.batch_size, "Images per SGD step")->capture_default_str()->check(CLI::PositiveNumber);
+    app.add_option("--lr", c.lr, "Initial learning rate")->capture_default_str()->check(CLI::NonNegativeNumber);
+    app.add_option("--momentum", c.momentum, "SGD momentum")->capture_default_str()->check(CLI::NonNegativeNumber);
+    app.add_option("--weight-decay", c.weight_decay, "SGD weight decay")->capture_default_str()->check(CLI::NonNegativeNumber);
+    app.add_option("--norm", c.norm, "Normalisation after each convolution")->capture_default_str()->check(CLI::IsMember({"gn", "none"}));
+    app.add_option("--groups", c.groups, "GroupNorm groups after conv1 (32 channels); conv2 (64) gets twice as many")
+        ->capture_default_str()->check(CLI::IsMember({1, 2, 4, 8, 16, 32}));
+    app.add_flag("--augment", c.augment, "Random crop (padding 2) and horizontal flip");
+    app.add_option("--threads", c.threads, "Threads for kernels and BLAS")->capture_default_str()->check(CLI::PositiveNumber);
+    app.add_option("--seed", c.seed, "Seed of initialisation, shuffling and augmentation")->capture_default_str();
+    app.add_option("--limit-train", c.limit_train, "Use only the first N training images (0: all)")->capture_default_str();
+    app.add_option("--limit-test", c.limit_test, "Use only the first N test images (0: all)")->capture_default_str();
+    app.add_option("--data-dir", data_dir, "Directory of the Fashion-MNIST .gz files")->capture_default_str();
+    app.add_option("--out", out_dir, "Directory for metrics, checkpoints and the plot")->capture_default_str();
+    app.add_option("--resume", resume, "Continue from this checkpoint; its settings replace the flags above");
+    app.add_option("--stop-after", stop_after, "Stop after this epoch, as if interrupted (0: run to the end)");
+    CLI11_PARSE(app, argc, argv);
+
+    try {
+        std::optional<tg::Checkpoint> checkpoint;
+        if (!resume.empty()) {
+            checkpoint = tg::Checkpoint::load(resume);
+            c = nlohmann::json::parse(checkpoint->config().dump()).get<Config>();
+            std::printf("resuming %s after epoch %lld (settings from the checkpoint)\n", resume.c_str(),
+                        (long long)checkpoint->epoch);
+        }
+        tg::set_num_threads(c.threads);
+        tg::manual_seed(c.seed);
+        fs::create_directories(out_dir);
+
+        td::FashionMNIST train = td::load_fashion_mnist(data_dir, td::Split::Train);
+        td::FashionMNIST test = td::load_fashion_mnist(data_dir, td::Split::Test);
+        if (c.limit_train > 0) train = train.subset(std::min(c.limit_train, train.size()));
+        if (c.limit_test > 0) test = test.subset(std::min(c.limit_test, test.size()));
+
+        tg::Sequential net = make_model(c);
+        tg::SGD opt(net.parameters(), {.lr = c.lr, .momentum = c.momentum, .weight_decay = c.weight_decay});
+        tg::CosineAnnealingLR schedule(opt, c.epochs);
+        td::Loader loader(train, {.batch_size = c.batch_size, .shuffle = true, .seed = c.seed,
+                                  .augment = {.crop_padding = c.augment ? 2 : 0, .horizontal_flip = c.augment}});
+        int64_t start_epoch = 0;
+        if (checkpoint) {
+            net.load_state_dict(checkpoint->model.named<float>());
+            opt.load_state_dict(checkpoint->optimizer);
+            schedule.load_state_dict(checkpoint->scheduler);
+            tg::default_generator().set_state(checkpoint->rng_state("default"));
+            start_epoch = checkpoint->epoch;
+            truncate_metrics(fs::path(out_dir) / "metrics.jsonl", start_epoch);
+        } else {
+            std::printf("%s\n", net.repr().c_str());
+            std::ofstream(fs::path(out_dir) / "metrics.jsonl", std::ios::trunc);
+        }
+        std::printf("%lld training images, %lld test images, batch %lld, %d thread%s\n", (long long)train.size(),
+                    (long long)test.size(), (long long)c.batch_size, c.threads, c.threads > 1 ? "s" : "");
+
+        Evaluation last;
+        const auto run_start = Clock::now();
+        for (int64_t epoch = start_epoch; epoch < c.epochs; ++epoch) {
+            loader.set_epoch(epoch);
+            Progress progress(epoch + 1, c.epochs, loader.size());
+            const auto start = Clock::now();
+            double loss_sum = 0.0;
+            int64_t correct = 0, images = 0, batch = 0;
+            for (auto& [x, y] : loader) {
+                tg::Tape tape;
+                const tg::Tensor logits = net(x);
+                const tg::Tensor loss = tg::cross_entropy(logits, y);
+                opt.zero_grad();
+                tape.backward(loss);
+                opt.step();
+                loss_sum += double(loss.item()) * double(y.size());
+                for (size_t i = 0; i < y.size(); ++i) correct += argmax_row(logits.data() + i * 10, 10) == y[i];
+                images += int64_t(y.size());
+                progress.update(++batch, loss_sum / double(images), images);
+            }
+            const double train_seconds = std::chrono::duration<double>(Clock::now() - start).count();
+            const double lr = opt.lr();
+            schedule.step();
+            last = evaluate(net, test);
+            const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+            std::printf("epoch %lld/%lld  train loss %.4f acc %.4f  test loss %.4f acc %.4f  lr %.4f  %.1f s (%.0f img/s)\n",
+                        (long long)epoch + 1, (long long)c.epochs, loss_sum / double(images), double(correct) / double(images),
+                        last.loss, last.accuracy, lr, seconds, double(images) / train_seconds);
+
+            nlohmann::json m = {{"epoch", epoch + 1}, {"train_loss", loss_sum / double(images)},
+                                {"train_accuracy", double(correct) / double(images)}, {"test_loss", last.loss},
+                                {"test_accuracy", last.accuracy}, {"lr", lr}, {"seconds", seconds},
+                                {"images_per_second", double(images) / train_seconds}};
+            std::ofstream(fs::path(out_dir) / "metrics.jsonl", std::ios::app) << m.dump() << '\n';
+
+            tg::Checkpoint ck;
+            ck.model = net.state_dict();
+            ck.optimizer = opt.state_dict();
+            ck.scheduler = schedule.state_dict();
+            ck.epoch = epoch + 1;
+            ck.rng = {{"default", tg::default_generator().state()}};
+            ck.config() = nlohmann::ordered_json::parse(nlohmann::json(c).dump());
+            ck.save(fs::path(out_dir) / "checkpoint.cbor");
+            if (stop_after > 0 && epoch + 1 >= stop_after && epoch + 1 < c.epochs) {
+                std::printf("stopping after epoch %lld as asked; continue with --resume %s\n", (long long)epoch + 1,
+                            (fs::path(out_dir) / "checkpoint.cbor").c_str());
+                return 0;
+            }
+        }
+        if (last.confusion.empty()) last = evaluate(net, test);
+        tg::save(net, fs::path(out_dir) / "model.cbor");
+        plot_learning_curve(out_dir);
+        print_confusion(last);
+        std::printf("\nfinal test accuracy %.4f after %lld epochs (this run: %s); model: %s\n", last.accuracy,
+                    (long long)c.epochs,
+                    clock_text(std::chrono::duration<double>(Clock::now() - run_start).count()).c_str(),
+                    (fs::path(out_dir) / "model.cbor").c_str());
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "fashion_mnist: %s\n", e.what());
+        return 1;
+    }
+}
