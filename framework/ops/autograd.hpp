@@ -1,7 +1,9 @@
-// How an op joins the tape (internal to the ops' .cpp files): `record_op` appends the op's
-// backward closure when a tape is active and an input requires grad. The closure receives
-// the output's gradient and adds (+=) into the inputs' gradients; the output's gradient is
-// released as it is consumed, since nothing after it in the reverse walk needs it.
+// How an op joins the tape — for tapegrad's own ops and for yours (examples/custom_layer):
+// `record_op` appends the op's backward closure when a tape is active and an input requires
+// grad. The closure receives the output's gradient and adds (+=) into the inputs' gradients
+// (grad_data_for_accumulation(), or grad_buffer() to assign a fresh one); the output's
+// gradient is released as it is consumed, since nothing after it in the reverse walk needs it.
+// Include it in .cpp files: it brings in xtensor.
 #pragma once
 
 #include <utility>
@@ -9,8 +11,9 @@
 #include "framework/tape.hpp"
 #include "framework/tensor_xt.hpp"
 
-namespace tapegrad::detail {
+namespace tapegrad {
 
+// True when any defined tensor among the arguments requires grad.
 template <typename T, typename... Ts>
 bool any_requires_grad(const BasicTensor<T>& first, const Ts&... rest) {
     return (first.defined() && first.requires_grad()) || ((rest.defined() && rest.requires_grad()) || ...);
@@ -30,4 +33,4 @@ void record_op(const char* op, BasicTensor<T>& out, bool needs_grad, Backward&& 
     });
 }
 
-}  // namespace tapegrad::detail
+}  // namespace tapegrad

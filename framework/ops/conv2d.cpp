@@ -87,8 +87,8 @@ BasicTensor<T> conv2d(const BasicTensor<T>& x, const BasicTensor<T>& weight, con
     // Per sample, with col = im2col(x[n]) (K, L) and y[n] = W·col + b:
     //   dW (O, K) += dy[n] (O, L) · colᵀ,   dcol (K, L) = Wᵀ · dy[n],   dx[n] += col2im(dcol),
     //   db[o] += Σ_l dy[n, o, l].
-    const bool needs_grad = detail::any_requires_grad(x, weight, bias);
-    detail::record_op("conv2d", y, needs_grad, [x, weight, bias, g, N, C, O, K, L, in_size, direct](const T* dy) mutable {
+    const bool needs_grad = any_requires_grad(x, weight, bias);
+    record_op("conv2d", y, needs_grad, [x, weight, bias, g, N, C, O, K, L, in_size, direct](const T* dy) mutable {
         // A gradient allocated just now is uninitialised (accumulate = false): its first write assigns.
         const GradBuffer<T> none{nullptr, true};
         const GradBuffer<T> dx = x.requires_grad() ? x.grad_buffer() : none;

@@ -30,7 +30,7 @@ BasicTensor<T> dropout(const BasicTensor<T>& x, double p, bool training, Generat
 #pragma omp simd
     for (int64_t i = 0; i < n; ++i) ys[i] = xs[i] * ms[i];
     // y = x·m:  dx = dy·m
-    detail::record_op("dropout", y, detail::any_requires_grad(x), [x, mask, n](const T* dy) mutable {
+    record_op("dropout", y, any_requires_grad(x), [x, mask, n](const T* dy) mutable {
         const GradBuffer<T> dx = x.grad_buffer();  // uninitialised when accumulate is false
         const T* ms = mask->data();
         if (dx.accumulate) {

@@ -120,7 +120,7 @@ BasicTensor<T> binary(const BasicTensor<T>& a, const BasicTensor<T>& b) {
     T* po = out.data();
     for_each_index(r, [&](int64_t i, int64_t ia, int64_t ib) { po[i] = Fn::f(pa[ia], pb[ib]); });
 
-    detail::record_op(Fn::name, out, detail::any_requires_grad(a, b), [a, b, r](const T* dy) mutable {
+    record_op(Fn::name, out, any_requires_grad(a, b), [a, b, r](const T* dy) mutable {
         if (a.requires_grad())
             accumulate_operand_grad(r, r.a_full, a.grad_data_for_accumulation(), dy, a.data(), b.data(),
                                     [](T x, T y) { return Fn::dx(x, y); });
@@ -139,7 +139,7 @@ BasicTensor<T> unary(const char* name, const BasicTensor<T>& x, F f, D d) {
     T* po = out.data();
     const int64_t n = x.numel();
     for (int64_t i = 0; i < n; ++i) po[i] = f(px[i]);
-    detail::record_op(name, out, detail::any_requires_grad(x), [x, out_values = out, d, n](const T* dy) mutable {
+    record_op(name, out, any_requires_grad(x), [x, out_values = out, d, n](const T* dy) mutable {
         T* gx = x.grad_data_for_accumulation();
         const T* xv = x.data();
         const T* yv = out_values.data();

@@ -47,7 +47,7 @@ BasicTensor<T> group_norm(const BasicTensor<T>& x, int64_t num_groups, const Bas
     const T* b = bias.defined() ? bias.data() : nullptr;
     kernels::group_norm_forward<T>(y.data(), mean->data(), rstd->data(), x.data(), w, b, N, C, inner, G, eps);
 
-    detail::record_op("group_norm", y, detail::any_requires_grad(x, weight, bias),
+    record_op("group_norm", y, any_requires_grad(x, weight, bias),
                       [x, weight, bias, mean, rstd, N, C, inner, G](const T* dy) mutable {
                           const GradBuffer<T> dx = x.requires_grad() ? x.grad_buffer() : GradBuffer<T>{nullptr, true};
                           T* dw = weight.defined() && weight.requires_grad() ? weight.grad_data_for_accumulation() : nullptr;

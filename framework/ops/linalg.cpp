@@ -18,7 +18,7 @@ BasicTensor<T> matmul(const BasicTensor<T>& a, const BasicTensor<T>& b) {
     BasicTensor<T> out = empty<T>(Shape{M, N});
     kernels::gemm<T>(false, false, M, N, K, T(1), a.data(), b.data(), T(0), out.data());
     // C = A·B:  dA = dC·Bᵀ (M, K),  dB = Aᵀ·dC (K, N)
-    detail::record_op("matmul", out, detail::any_requires_grad(a, b), [a, b, M, N, K](const T* dC) mutable {
+    record_op("matmul", out, any_requires_grad(a, b), [a, b, M, N, K](const T* dC) mutable {
         if (a.requires_grad()) kernels::gemm<T>(false, true, M, K, N, T(1), dC, b.data(), T(1), a.grad_data_for_accumulation());
         if (b.requires_grad()) kernels::gemm<T>(true, false, K, N, M, T(1), a.data(), dC, T(1), b.grad_data_for_accumulation());
     });
@@ -42,8 +42,8 @@ BasicTensor<T> linear(const BasicTensor<T>& x, const BasicTensor<T>& weight, con
     kernels::gemm<T>(false, true, N, out_features, in, T(1), x.data(), weight.data(), bias.defined() ? T(1) : T(0), y);
 
     // y = x·Wᵀ + b:  dx = dy·W (N, in),  dW = dyᵀ·x (out, in),  db = Σ_n dy
-    const bool needs_grad = detail::any_requires_grad(x, weight, bias);
-    detail::record_op("linear", out, needs_grad, [x, weight, bias, N, in, out_features](const T* dy) mutable {
+    const bool needs_grad = any_requires_grad(x, weight, bias);
+    record_op("linear", out, needs_grad, [x, weight, bias, N, in, out_features](const T* dy) mutable {
         if (x.requires_grad())
             kernels::gemm<T>(false, false, N, in, out_features, T(1), dy, weight.data(), T(1), x.grad_data_for_accumulation());
         if (weight.requires_grad())

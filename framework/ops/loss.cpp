@@ -41,7 +41,7 @@ BasicTensor<T> log_softmax(const BasicTensor<T>& x, int64_t dim) {
     BasicTensor<T> out = empty<T>(x.shape());
     for (int64_t n = 0; n < N; ++n) log_softmax_row(out.data() + n * C, x.data() + n * C, C);
     // y = x − logsumexp(x):  dx_j = dy_j − softmax_j · Σ_k dy_k,  softmax = exp(y)
-    detail::record_op("log_softmax", out, detail::any_requires_grad(x), [x, y = out, N, C](const T* dy) mutable {
+    record_op("log_softmax", out, any_requires_grad(x), [x, y = out, N, C](const T* dy) mutable {
         T* gx = x.grad_data_for_accumulation();
         for (int64_t n = 0; n < N; ++n) {
             const T* dy_row = dy + n * C;
@@ -78,7 +78,7 @@ BasicTensor<T> cross_entropy(const BasicTensor<T>& logits, std::span<const int64
     out.data()[0] = static_cast<T>(N > 0 ? total / static_cast<double>(N) : std::numeric_limits<double>::quiet_NaN());
 
     std::vector<int64_t> labels(target.begin(), target.end());
-    detail::record_op("cross_entropy", out, detail::any_requires_grad(logits),
+    record_op("cross_entropy", out, any_requires_grad(logits),
                       [logits, logp, labels = std::move(labels), N, C](const T* dy) mutable {
                           T* gx = logits.grad_data_for_accumulation();
                           const double scale = static_cast<double>(dy[0]) / static_cast<double>(N);

@@ -54,7 +54,7 @@ BasicTensor<T> max_pool2d(const BasicTensor<T>& x, Size2 kernel_size, std::optio
     auto argmax = std::make_shared<ScratchBuffer<int64_t>>(static_cast<size_t>(y.numel()));
     kernels::max_pool2d_forward<T>(y.data(), argmax->data(), x.data(), NC, g);
     // y = x[argmax]: each output's gradient goes to the one input it copied.
-    detail::record_op("max_pool2d", y, detail::any_requires_grad(x), [x, argmax, NC, g](const T* dy) mutable {
+    record_op("max_pool2d", y, any_requires_grad(x), [x, argmax, NC, g](const T* dy) mutable {
         kernels::max_pool2d_backward<T>(x.grad_data_for_accumulation(), dy, argmax->data(), NC, g);
     });
     return y;
@@ -67,7 +67,7 @@ BasicTensor<T> avg_pool2d(const BasicTensor<T>& x, Size2 kernel_size, std::optio
     BasicTensor<T> y = empty<T>(Shape{x.size(0), x.size(1), g.OH, g.OW});  // the kernel writes every element
     kernels::avg_pool2d_forward<T>(y.data(), x.data(), NC, g);
     // y = Σ window / (kh·kw): each input in the window gets dy / (kh·kw).
-    detail::record_op("avg_pool2d", y, detail::any_requires_grad(x), [x, NC, g](const T* dy) mutable {
+    record_op("avg_pool2d", y, any_requires_grad(x), [x, NC, g](const T* dy) mutable {
         kernels::avg_pool2d_backward<T>(x.grad_data_for_accumulation(), dy, NC, g);
     });
     return y;
@@ -86,7 +86,7 @@ BasicTensor<T> adaptive_avg_pool2d(const BasicTensor<T>& x, Size2 output_size) {
     BasicTensor<T> y = empty<T>(Shape{x.size(0), x.size(1), OH, OW});  // the kernel writes every element
     kernels::adaptive_avg_pool2d_forward<T>(y.data(), x.data(), NC, H, W, OH, OW);
     // y = mean of a window: each input in it gets dy / (window size).
-    detail::record_op("adaptive_avg_pool2d", y, detail::any_requires_grad(x), [x, NC, H, W, OH, OW](const T* dy) mutable {
+    record_op("adaptive_avg_pool2d", y, any_requires_grad(x), [x, NC, H, W, OH, OW](const T* dy) mutable {
         kernels::adaptive_avg_pool2d_backward<T>(x.grad_data_for_accumulation(), dy, NC, H, W, OH, OW);
     });
     return y;

@@ -16,7 +16,7 @@ BasicTensor<T> scaled_sum(const char* name, const BasicTensor<T>& x, double scal
     BasicTensor<T> out(Shape{});
     out.data()[0] = static_cast<T>(total * scale);
     // d(scale · Σx)/dx_i = scale
-    detail::record_op(name, out, detail::any_requires_grad(x), [x, scale](const T* dy) mutable {
+    record_op(name, out, any_requires_grad(x), [x, scale](const T* dy) mutable {
         const T g = static_cast<T>(static_cast<double>(dy[0]) * scale);
         T* gx = x.grad_data_for_accumulation();
         for (int64_t i = 0, n = x.numel(); i < n; ++i) gx[i] += g;

@@ -37,7 +37,7 @@ template <typename T>
 BasicTensor<T> reshape(const BasicTensor<T>& x, const Shape& shape) {
     BasicTensor<T> out = empty<T>(infer_shape(shape, x.numel(), x.shape()));
     std::copy(x.data(), x.data() + x.numel(), out.data());
-    detail::record_op("reshape", out, detail::any_requires_grad(x), [x](const T* dy) mutable {
+    record_op("reshape", out, any_requires_grad(x), [x](const T* dy) mutable {
         T* gx = x.grad_data_for_accumulation();
         for (int64_t i = 0, n = x.numel(); i < n; ++i) gx[i] += dy[i];
     });
