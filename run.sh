@@ -44,8 +44,14 @@ case "$mode" in
         build
         ctest --preset release -j "$(nproc)" "$@"
         ;;
+    bench)
+        install_missing "${packages[@]}" libbenchmark-dev python3-torch python3-numpy gcc
+        cmake --preset release -DTAPEGRAD_BUILD_BENCH=ON >/dev/null
+        cmake --build --preset release -j "$(nproc)"
+        /usr/bin/python3 bench/compare.py --build build/release "$@"
+        ;;
     *)
-        echo "usage: bash run.sh [main|test] [args...]" >&2
+        echo "usage: bash run.sh [main|test|bench] [args...]" >&2
         exit 2
         ;;
 esac

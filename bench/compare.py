@@ -1,13 +1,16 @@
 #!/usr/bin/python3
-"""Side-by-side GroupNorm speed: tapegrad (bench_group_norm, Google Benchmark) and PyTorch
-(../shared/tools/torch_reference/torch_gn_bench.py), on this machine, in one run, with the
-machine's STREAM copy bandwidth as the floor. Prints a Markdown table of medians.
+"""Side-by-side speed of tapegrad and PyTorch on this machine, in one run:
+  GroupNorm forward and forward+backward on the reference shapes (bench_group_norm against
+  ../shared/tools/torch_reference/torch_gn_bench.py), with STREAM copy bandwidth as the floor;
+  training the reference CNN at batch 64 (bench_cnn_throughput against torch_cnn_bench.py),
+  images/s and peak RSS of each process.
+Prints Markdown tables of medians.
 
-Usage: bench/compare.py --bench BUILD/bench/bench_group_norm [--rounds 3] [--threads 1 2]
-Each round runs both sides once (interleaved, so drift hits both); the table shows the
-median over rounds of each side's own median time.
+Usage: bench/compare.py --build BUILD_DIR [--rounds 3] [--threads 1 2] [--steps 100]
+Each round runs both sides once (interleaved, so drift hits both); the tables show the
+median over rounds of each side's own median.
 """
-import argparse, json, os, statistics, subprocess, sys, tempfile
+import argparse, json, os, platform, statistics, subprocess, sys, tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TORCH_REF = os.path.normpath(os.path.join(HERE, "..", "..", "shared", "tools", "torch_reference"))
@@ -15,6 +18,16 @@ TORCH_REF = os.path.normpath(os.path.join(HERE, "..", "..", "shared", "tools", "
 
 def run(cmd, env=None):
     return subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
+
+
+def run_with_rss(cmd):
+    """(stdout, peak RSS in MB) of one child process."""
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    out = p.stdout.read()
+    _, status, usage = os.wait4(p.pid, 0)
+    if status != 0:
+        sys.exit(f"compare.py: {' '.join(cmd)} failed with status {status}")
+    return out, usage.ru_maxrss / 1024.0
 
 
 def stream_copy_gbps(threads):
@@ -54,18 +67,50 @@ def torch(threads):
     return res
 
 
+def cnn_table(build, threads, rounds, steps):
+    ours_exe = os.path.join(build, "bench", "bench_cnn_throughput")
+    results = {t: {"ours": [], "torch": [], "ours_rss": [], "torch_rss": []} for t in threads}
+    for _ in range(rounds):
+        for t in threads:
+            out, rss = run_with_rss([ours_exe, "--threads", str(t), "--steps", str(steps)])
+            results[t]["ours"].append(json.loads(out)["train_images_per_s"])
+            results[t]["ours_rss"].append(rss)
+            out, rss = run_with_rss(["/usr/bin/python3", os.path.join(TORCH_REF, "torch_cnn_bench.py"),
+                                     "--threads", str(t), "--steps", str(steps)])
+            results[t]["torch"].append(json.loads(out)["train_images_per_s"])
+            results[t]["torch_rss"].append(rss)
+    print(f"Training the reference CNN, batch 64, {steps} SGD steps, median of {rounds} rounds")
+    print()
+    print("| threads | ours images/s | PyTorch images/s | speed-up | ours peak RSS MB | PyTorch peak RSS MB |")
+    print("|---|---|---|---|---|---|")
+    for t in threads:
+        r = {k: statistics.median(v) for k, v in results[t].items()}
+        print(f"| {t} | {r['ours']:.0f} | {r['torch']:.0f} | {r['ours'] / r['torch']:.2f}× | {r['ours_rss']:.0f} | {r['torch_rss']:.0f} |")
+    print()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--bench", required=True, help="path to the bench_group_norm executable")
+    ap.add_argument("--build", required=True, help="build directory configured with -DTAPEGRAD_BUILD_BENCH=ON")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--steps", type=int, default=100, help="SGD steps timed per CNN run")
+    ap.add_argument("--only", choices=["gn", "cnn"], help="run one of the two comparisons")
     a = ap.parse_args()
     if not os.path.isdir(TORCH_REF):
         sys.exit(f"compare.py: PyTorch's side is expected in {TORCH_REF} (the workplace's shared/ beside the checkout)")
+    print(f"machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}; "
+          f"PyTorch {run(['/usr/bin/python3', '-c', 'import torch; print(torch.__version__)']).strip()}")
+    print()
+    if a.only != "gn":
+        cnn_table(a.build, a.threads, a.rounds, a.steps)
+    if a.only == "cnn":
+        return
+    gn_exe = os.path.join(a.build, "bench", "bench_group_norm")
 
     rounds_ours, rounds_torch = [], []
     for _ in range(a.rounds):
-        rounds_ours.append(ours(a.bench, a.threads))
+        rounds_ours.append(ours(gn_exe, a.threads))
         rounds_torch.append(torch(a.threads))
     stream = {t: stream_copy_gbps(t) for t in a.threads}
 
@@ -78,7 +123,8 @@ def main():
     print("| shape N×C×H×W/G | threads | fwd ours ms | fwd PyTorch ms | fwd speed-up | fwd+bwd ours ms | fwd+bwd PyTorch ms | fwd+bwd speed-up | fwd GB/s (% STREAM) | bwd GB/s (% STREAM) |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     ratios = {"fwd": {t: [] for t in a.threads}, "fb": {t: [] for t in a.threads}}
-    for key in sorted(rounds_ours[0], key=lambda k: (k[1], list(rounds_ours[0]).index(k))):
+    order = list(rounds_ours[0])  # the benchmark's own order: shapes as listed, by thread count
+    for key in sorted(order, key=lambda k: (k[1], order.index(k))):
         label, th = key
         o_f, o_fb = med(rounds_ours, key, "fwd"), med(rounds_ours, key, "fb")
         t_f, t_fb = med(rounds_torch, key, "fwd"), med(rounds_torch, key, "fb")

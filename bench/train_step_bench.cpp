@@ -6,26 +6,11 @@
 
 #include <tapegrad/tapegrad.hpp>
 
+#include "reference_cnn.hpp"
+
 namespace tg = tapegrad;
 
 namespace {
-
-tg::Sequential reference_cnn() {
-    tg::Sequential net;
-    net.add(tg::Conv2d(1, 32, 3, 1, 1));
-    net.add(tg::GroupNorm(8, 32));
-    net.add(tg::ReLU());
-    net.add(tg::MaxPool2d(2));
-    net.add(tg::Conv2d(32, 64, 3, 1, 1));
-    net.add(tg::GroupNorm(16, 64));
-    net.add(tg::ReLU());
-    net.add(tg::MaxPool2d(2));
-    net.add(tg::Flatten());
-    net.add(tg::Linear(64 * 7 * 7, 128));
-    net.add(tg::ReLU());
-    net.add(tg::Linear(128, 10));
-    return net;
-}
 
 void BM_TrainStep(benchmark::State& state) {
     tg::set_num_threads(static_cast<int>(state.range(0)));

@@ -17,10 +17,40 @@ constexpr int64_t kParallelMin = 1 << 16;  // elements touched; below it one thr
 constexpr int64_t window_start(int64_t a, int64_t out, int64_t in) { return (a * in) / out; }
 constexpr int64_t window_end(int64_t a, int64_t out, int64_t in) { return ((a + 1) * in + out - 1) / out; }
 
+// The common 2×2, stride 2, unpadded window, unrolled; the same rule as the general loop.
+template <typename T>
+void max_pool2d_forward_2x2(T* y, int64_t* argmax, const T* x, int64_t NC, const Window2d& g) {
+    const int64_t plane = g.H * g.W, out_plane = g.OH * g.OW;
+#pragma omp parallel for schedule(static) if (NC * (plane + out_plane) >= kParallelMin)
+    for (int64_t p = 0; p < NC; ++p) {
+        const T* xp = x + p * plane;
+        for (int64_t oh = 0; oh < g.OH; ++oh) {
+            T* yrow = y + p * out_plane + oh * g.OW;
+            int64_t* arow = argmax + p * out_plane + oh * g.OW;
+            for (int64_t ow = 0; ow < g.OW; ++ow) {
+                const int64_t i = 2 * oh * g.W + 2 * ow;
+                T best = xp[i];
+                int64_t at = i;
+                for (int64_t j : {i + 1, i + g.W, i + g.W + 1}) {
+                    const T v = xp[j];
+                    if (v > best || std::isnan(v)) {
+                        best = v;
+                        at = j;
+                    }
+                }
+                yrow[ow] = best;
+                arow[ow] = at;
+            }
+        }
+    }
+}
+
 }  // namespace
 
 template <typename T>
 void max_pool2d_forward(T* y, int64_t* argmax, const T* x, int64_t NC, const Window2d& g) {
+    if (g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.ph == 0 && g.pw == 0)
+        return max_pool2d_forward_2x2(y, argmax, x, NC, g);
     const int64_t plane = g.H * g.W, out_plane = g.OH * g.OW;
 #pragma omp parallel for schedule(static) if (NC * (plane + out_plane) >= kParallelMin)
     for (int64_t p = 0; p < NC; ++p) {
