@@ -43,16 +43,7 @@ OpFn<T> make_op(const GoldenCase& c) {
 }
 
 void run_cases(const std::string& op) {
-    int ran = 0;
-    for (const GoldenCase& c : load_golden("layers.json")) {
-        if (c.op != op) continue;
-        BOOST_TEST_CONTEXT("case " << c.name) {
-            check_golden<float>(c, make_op<float>(c), 1e-5);
-            check_golden<double>(c, make_op<double>(c), 1e-10);
-            check_gradients(c.name, make_op<double>(c), golden_inputs<double>(c));
-        }
-        ++ran;
-    }
+    const int ran = check_golden_cases("layers.json", op, make_op<float>, make_op<double>);
     BOOST_TEST(ran >= 4, "too few golden cases for op " << op);
 }
 
