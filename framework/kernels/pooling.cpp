@@ -17,6 +17,30 @@ constexpr int64_t kParallelMin = 1 << 16;  // elements touched; below it one thr
 constexpr int64_t window_start(int64_t a, int64_t out, int64_t in) { return (a * in) / out; }
 constexpr int64_t window_end(int64_t a, int64_t out, int64_t in) { return ((a + 1) * in + out - 1) / out; }
 
+// The clipped input window [h0, h1) × [w0, w1) that one output position reads.
+struct Bounds {
+    int64_t h0, h1, w0, w1;
+};
+
+Bounds sliding_window(const Window2d& g, int64_t oh, int64_t ow) {
+    return {std::max<int64_t>(oh * g.sh - g.ph, 0), std::min(oh * g.sh - g.ph + g.kh, g.H),
+            std::max<int64_t>(ow * g.sw - g.pw, 0), std::min(ow * g.sw - g.pw + g.kw, g.W)};
+}
+
+Bounds adaptive_window(int64_t a, int64_t b, int64_t H, int64_t W, int64_t OH, int64_t OW) {
+    return {window_start(a, OH, H), window_end(a, OH, H), window_start(b, OW, W), window_end(b, OW, W)};
+}
+
+// visit(p, o, bounds) for every plane p and output position o = oh·OW + ow, in parallel over
+// the planes when `elements` (touched per plane) times NC is worth it.
+template <typename BoundsOf, typename Visit>
+void for_each_window(int64_t NC, int64_t OH, int64_t OW, int64_t elements, BoundsOf&& bounds_of, Visit&& visit) {
+#pragma omp parallel for schedule(static) if (NC * elements >= kParallelMin)
+    for (int64_t p = 0; p < NC; ++p)
+        for (int64_t oh = 0; oh < OH; ++oh)
+            for (int64_t ow = 0; ow < OW; ++ow) visit(p, oh * OW + ow, bounds_of(oh, ow));
+}
+
 // The common 2×2, stride 2, unpadded window, unrolled; the same rule as the general loop.
 template <typename T>
 void max_pool2d_forward_2x2(T* y, int64_t* argmax, const T* x, int64_t NC, const Window2d& g) {
@@ -52,32 +76,24 @@ void max_pool2d_forward(T* y, int64_t* argmax, const T* x, int64_t NC, const Win
     if (g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.ph == 0 && g.pw == 0)
         return max_pool2d_forward_2x2(y, argmax, x, NC, g);
     const int64_t plane = g.H * g.W, out_plane = g.OH * g.OW;
-#pragma omp parallel for schedule(static) if (NC * (plane + out_plane) >= kParallelMin)
-    for (int64_t p = 0; p < NC; ++p) {
-        const T* xp = x + p * plane;
-        for (int64_t oh = 0; oh < g.OH; ++oh) {
-            const int64_t h0 = std::max<int64_t>(oh * g.sh - g.ph, 0);
-            const int64_t h1 = std::min(oh * g.sh - g.ph + g.kh, g.H);
-            for (int64_t ow = 0; ow < g.OW; ++ow) {
-                const int64_t w0 = std::max<int64_t>(ow * g.sw - g.pw, 0);
-                const int64_t w1 = std::min(ow * g.sw - g.pw + g.kw, g.W);
-                int64_t best_at = h0 * g.W + w0;
-                T best = -std::numeric_limits<T>::infinity();
-                for (int64_t h = h0; h < h1; ++h)
-                    for (int64_t w = w0; w < w1; ++w) {
-                        const T v = xp[h * g.W + w];
-                        // Strictly greater keeps the first maximum on ties; a NaN always wins
-                        // (the last one), exactly PyTorch's CPU rule.
-                        if (v > best || std::isnan(v)) {
-                            best = v;
-                            best_at = h * g.W + w;
-                        }
-                    }
-                y[p * out_plane + oh * g.OW + ow] = best;
-                argmax[p * out_plane + oh * g.OW + ow] = best_at;
-            }
-        }
-    }
+    for_each_window(NC, g.OH, g.OW, plane + out_plane, [&](int64_t oh, int64_t ow) { return sliding_window(g, oh, ow); },
+                    [&](int64_t p, int64_t o, const Bounds& b) {
+                        const T* xp = x + p * plane;
+                        int64_t best_at = b.h0 * g.W + b.w0;
+                        T best = -std::numeric_limits<T>::infinity();
+                        for (int64_t h = b.h0; h < b.h1; ++h)
+                            for (int64_t w = b.w0; w < b.w1; ++w) {
+                                const T v = xp[h * g.W + w];
+                                // Strictly greater keeps the first maximum on ties; a NaN always
+                                // wins (the last one), exactly PyTorch's CPU rule.
+                                if (v > best || std::isnan(v)) {
+                                    best = v;
+                                    best_at = h * g.W + w;
+                                }
+                            }
+                        y[p * out_plane + o] = best;
+                        argmax[p * out_plane + o] = best_at;
+                    });
 }
 
 template <typename T>
@@ -93,88 +109,58 @@ void max_pool2d_backward(T* dx, const T* dy, const int64_t* argmax, int64_t NC, 
 template <typename T>
 void avg_pool2d_forward(T* y, const T* x, int64_t NC, const Window2d& g) {
     const int64_t plane = g.H * g.W, out_plane = g.OH * g.OW;
-    const double inv = 1.0 / static_cast<double>(g.kh * g.kw);
-#pragma omp parallel for schedule(static) if (NC * (plane + out_plane) >= kParallelMin)
-    for (int64_t p = 0; p < NC; ++p) {
-        const T* xp = x + p * plane;
-        for (int64_t oh = 0; oh < g.OH; ++oh) {
-            const int64_t h0 = std::max<int64_t>(oh * g.sh - g.ph, 0);
-            const int64_t h1 = std::min(oh * g.sh - g.ph + g.kh, g.H);
-            for (int64_t ow = 0; ow < g.OW; ++ow) {
-                const int64_t w0 = std::max<int64_t>(ow * g.sw - g.pw, 0);
-                const int64_t w1 = std::min(ow * g.sw - g.pw + g.kw, g.W);
-                double s = 0.0;
-                for (int64_t h = h0; h < h1; ++h)
-                    for (int64_t w = w0; w < w1; ++w) s += static_cast<double>(xp[h * g.W + w]);
-                y[p * out_plane + oh * g.OW + ow] = static_cast<T>(s * inv);
-            }
-        }
-    }
+    const double inv = 1.0 / static_cast<double>(g.kh * g.kw);  // padding counts (count_include_pad)
+    for_each_window(NC, g.OH, g.OW, plane + out_plane, [&](int64_t oh, int64_t ow) { return sliding_window(g, oh, ow); },
+                    [&](int64_t p, int64_t o, const Bounds& b) {
+                        const T* xp = x + p * plane;
+                        double s = 0.0;
+                        for (int64_t h = b.h0; h < b.h1; ++h)
+                            for (int64_t w = b.w0; w < b.w1; ++w) s += static_cast<double>(xp[h * g.W + w]);
+                        y[p * out_plane + o] = static_cast<T>(s * inv);
+                    });
 }
 
 template <typename T>
 void avg_pool2d_backward(T* dx, const T* dy, int64_t NC, const Window2d& g) {
     const int64_t plane = g.H * g.W, out_plane = g.OH * g.OW;
     const double inv = 1.0 / static_cast<double>(g.kh * g.kw);
-#pragma omp parallel for schedule(static) if (NC * (plane + out_plane) >= kParallelMin)
-    for (int64_t p = 0; p < NC; ++p) {
-        T* dxp = dx + p * plane;
-        for (int64_t oh = 0; oh < g.OH; ++oh) {
-            const int64_t h0 = std::max<int64_t>(oh * g.sh - g.ph, 0);
-            const int64_t h1 = std::min(oh * g.sh - g.ph + g.kh, g.H);
-            for (int64_t ow = 0; ow < g.OW; ++ow) {
-                const int64_t w0 = std::max<int64_t>(ow * g.sw - g.pw, 0);
-                const int64_t w1 = std::min(ow * g.sw - g.pw + g.kw, g.W);
-                const T d = static_cast<T>(static_cast<double>(dy[p * out_plane + oh * g.OW + ow]) * inv);
-                for (int64_t h = h0; h < h1; ++h)
-                    for (int64_t w = w0; w < w1; ++w) dxp[h * g.W + w] += d;
-            }
-        }
-    }
+    for_each_window(NC, g.OH, g.OW, plane + out_plane, [&](int64_t oh, int64_t ow) { return sliding_window(g, oh, ow); },
+                    [&](int64_t p, int64_t o, const Bounds& b) {
+                        T* dxp = dx + p * plane;
+                        const T d = static_cast<T>(static_cast<double>(dy[p * out_plane + o]) * inv);
+                        for (int64_t h = b.h0; h < b.h1; ++h)
+                            for (int64_t w = b.w0; w < b.w1; ++w) dxp[h * g.W + w] += d;
+                    });
 }
 
 template <typename T>
 void adaptive_avg_pool2d_forward(T* y, const T* x, int64_t NC, int64_t H, int64_t W, int64_t OH, int64_t OW) {
     const int64_t plane = H * W, out_plane = OH * OW;
-#pragma omp parallel for schedule(static) if (NC * (plane + out_plane) >= kParallelMin)
-    for (int64_t p = 0; p < NC; ++p) {
-        const T* xp = x + p * plane;
-        for (int64_t a = 0; a < OH; ++a) {
-            const int64_t h0 = window_start(a, OH, H), h1 = window_end(a, OH, H);
-            for (int64_t b = 0; b < OW; ++b) {
-                const int64_t w0 = window_start(b, OW, W), w1 = window_end(b, OW, W);
-                double s = 0.0;
-                for (int64_t h = h0; h < h1; ++h) {
-                    const T* row = xp + h * W;
+    for_each_window(NC, OH, OW, plane + out_plane, [&](int64_t a, int64_t b) { return adaptive_window(a, b, H, W, OH, OW); },
+                    [&](int64_t p, int64_t o, const Bounds& b) {
+                        double s = 0.0;
+                        for (int64_t h = b.h0; h < b.h1; ++h) {
+                            const T* row = x + p * plane + h * W;
 #pragma omp simd reduction(+ : s)
-                    for (int64_t w = w0; w < w1; ++w) s += static_cast<double>(row[w]);
-                }
-                y[p * out_plane + a * OW + b] = static_cast<T>(s / static_cast<double>((h1 - h0) * (w1 - w0)));
-            }
-        }
-    }
+                            for (int64_t w = b.w0; w < b.w1; ++w) s += static_cast<double>(row[w]);
+                        }
+                        y[p * out_plane + o] = static_cast<T>(s / static_cast<double>((b.h1 - b.h0) * (b.w1 - b.w0)));
+                    });
 }
 
 template <typename T>
 void adaptive_avg_pool2d_backward(T* dx, const T* dy, int64_t NC, int64_t H, int64_t W, int64_t OH, int64_t OW) {
     const int64_t plane = H * W, out_plane = OH * OW;
-#pragma omp parallel for schedule(static) if (NC * (plane + out_plane) >= kParallelMin)
-    for (int64_t p = 0; p < NC; ++p) {
-        T* dxp = dx + p * plane;
-        for (int64_t a = 0; a < OH; ++a) {
-            const int64_t h0 = window_start(a, OH, H), h1 = window_end(a, OH, H);
-            for (int64_t b = 0; b < OW; ++b) {
-                const int64_t w0 = window_start(b, OW, W), w1 = window_end(b, OW, W);
-                const T d = static_cast<T>(static_cast<double>(dy[p * out_plane + a * OW + b]) /
-                                           static_cast<double>((h1 - h0) * (w1 - w0)));
-                for (int64_t h = h0; h < h1; ++h) {
-                    T* row = dxp + h * W;
+    for_each_window(NC, OH, OW, plane + out_plane, [&](int64_t a, int64_t b) { return adaptive_window(a, b, H, W, OH, OW); },
+                    [&](int64_t p, int64_t o, const Bounds& b) {
+                        const T d = static_cast<T>(static_cast<double>(dy[p * out_plane + o]) /
+                                                   static_cast<double>((b.h1 - b.h0) * (b.w1 - b.w0)));
+                        for (int64_t h = b.h0; h < b.h1; ++h) {
+                            T* row = dx + p * plane + h * W;
 #pragma omp simd
-                    for (int64_t w = w0; w < w1; ++w) row[w] += d;
-                }
-            }
-        }
-    }
+                            for (int64_t w = b.w0; w < b.w1; ++w) row[w] += d;
+                        }
+                    });
 }
 
 #define TAPEGRAD_INSTANTIATE(T)                                                                                \
