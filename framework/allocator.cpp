@@ -2,6 +2,7 @@
 #include "framework/allocator.hpp"
 
 #include <cstdlib>
+#include <list>
 #include <map>
 #include <mutex>
 
@@ -12,15 +13,50 @@ namespace {
 constexpr std::size_t kAlignment = 64;
 constexpr std::size_t kMinCached = 256 * 1024;
 
+// Freed blocks by size, oldest first in `age`; when the cache would exceed its limit, the
+// oldest blocks go back to the system, so a working set that changes (training batches,
+// then a larger evaluation batch, then training again) replaces the old one instead of
+// being locked out by it.
 struct Cache {
+    struct Block {
+        std::size_t size;
+        void* p;
+    };
     std::mutex mutex;
-    std::multimap<std::size_t, void*> free_blocks;  // rounded size → block
+    std::list<Block> age;                                           // front: newest
+    std::multimap<std::size_t, std::list<Block>::iterator> by_size;  // rounded size → block
     std::size_t cached = 0;
     std::size_t limit = 256u << 20;
 
-    ~Cache() {
-        for (auto& [size, p] : free_blocks) std::free(p);
+    void* take(std::size_t size) {
+        const auto it = by_size.find(size);
+        if (it == by_size.end()) return nullptr;
+        void* p = it->second->p;
+        age.erase(it->second);
+        by_size.erase(it);
+        cached -= size;
+        return p;
     }
+    void put(std::size_t size, void* p) {
+        age.push_front({size, p});
+        by_size.emplace(size, age.begin());
+        cached += size;
+        shrink_to(limit);
+    }
+    void shrink_to(std::size_t bytes) {
+        while (cached > bytes) {
+            const Block oldest = age.back();
+            for (auto [it, end] = by_size.equal_range(oldest.size); it != end; ++it)
+                if (it->second == std::prev(age.end())) {
+                    by_size.erase(it);
+                    break;
+                }
+            age.pop_back();
+            cached -= oldest.size;
+            std::free(oldest.p);
+        }
+    }
+    ~Cache() { shrink_to(0); }
 };
 
 Cache& cache() {
@@ -38,12 +74,7 @@ void* allocate_tensor_bytes(std::size_t bytes) {
     if (size >= kMinCached) {
         Cache& c = cache();
         std::lock_guard lock(c.mutex);
-        if (auto it = c.free_blocks.find(size); it != c.free_blocks.end()) {
-            void* p = it->second;
-            c.free_blocks.erase(it);
-            c.cached -= size;
-            return p;
-        }
+        if (void* p = c.take(size)) return p;
     }
     void* p = std::aligned_alloc(kAlignment, size);
     if (p == nullptr) throw std::bad_alloc();
@@ -56,9 +87,8 @@ void free_tensor_bytes(void* p, std::size_t bytes) noexcept {
         const std::size_t size = rounded(bytes);
         Cache& c = cache();
         std::lock_guard lock(c.mutex);
-        if (c.cached + size <= c.limit) {
-            c.free_blocks.emplace(size, p);
-            c.cached += size;
+        if (size <= c.limit) {
+            c.put(size, p);
             return;
         }
     }
@@ -69,12 +99,7 @@ void set_allocator_cache_limit(std::size_t bytes) {
     Cache& c = cache();
     std::lock_guard lock(c.mutex);
     c.limit = bytes;
-    while (c.cached > c.limit && !c.free_blocks.empty()) {
-        auto it = std::prev(c.free_blocks.end());  // drop the largest first
-        c.cached -= it->first;
-        std::free(it->second);
-        c.free_blocks.erase(it);
-    }
+    c.shrink_to(bytes);
 }
 
 std::size_t allocator_cached_bytes() {

@@ -1,9 +1,9 @@
 // The allocator behind every tensor: 64-byte aligned, and large blocks are recycled.
 // Freeing a large block and allocating one of the same size again (every training step
 // does) would otherwise return the pages to the OS and fault them back in, which on a VM
-// costs more than the kernel that fills them. Blocks of at least 256 KiB are kept in a
-// size-keyed cache, up to a total that set_allocator_cache_limit() controls (256 MiB by
-// default; 0 disables the cache).
+// costs more than the kernel that fills them. Freed blocks of at least 256 KiB are kept in
+// a size-keyed cache up to a total that set_allocator_cache_limit() controls (256 MiB by
+// default; 0 disables the cache); past it, the least recently freed blocks are released.
 #pragma once
 
 #include <cstddef>

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "framework/generator.hpp"
@@ -51,7 +52,8 @@ void compare_with_reference(int64_t N, int64_t C, int64_t inner, int64_t G, bool
     kernels::group_norm_forward_reference<T>(y_ref.data(), mean_ref.data(), rstd_ref.data(), x.data(), g, b, N, C, inner, G, 1e-5);
     BOOST_TEST(worst(y, y_ref, tol) <= 1.0);
     BOOST_TEST(worst(mean, mean_ref, 1e-12) <= 1.0);
-    BOOST_TEST(worst(rstd, rstd_ref, 1e-12) <= 1.0);
+    // For float the variance is summed in float blocks (see sum_squared_deviation): ~1e-7.
+    BOOST_TEST(worst(rstd, rstd_ref, std::is_same_v<T, float> ? 1e-6 : 1e-12) <= 1.0);
 
     // Backward accumulates: start both from the same non-zero gradients.
     std::vector<T> dx(numel, T(0.5)), dx_ref(numel, T(0.5));

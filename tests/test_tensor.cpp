@@ -92,6 +92,15 @@ BOOST_AUTO_TEST_CASE(large_blocks_are_recycled_up_to_the_limit) {
     BOOST_TEST(allocator_cached_bytes() == 0u);
     { const Tensor big = empty({512, 1024}); }
     BOOST_TEST(allocator_cached_bytes() == 0u, "with a limit of 0 nothing is cached");
+    set_allocator_cache_limit(4u << 20);
+    { const Tensor stale = empty({768, 1024}); }  // 3 MiB, cached
+    const void* recent = nullptr;
+    {
+        const Tensor fresh = empty({512, 1024});  // 2 MiB: caching it evicts the older 3 MiB block
+        recent = fresh.data();
+    }
+    BOOST_TEST(allocator_cached_bytes() == 2u << 20);
+    BOOST_TEST(empty({512, 1024}).data() == recent);
     set_allocator_cache_limit(256u << 20);
     const Tensor small = zeros({3});
     BOOST_TEST(reinterpret_cast<uintptr_t>(small.data()) % 64 == 0u);
