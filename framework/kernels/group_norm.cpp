@@ -3,10 +3,8 @@
 // Numerics: statistics are two-pass (mean, then the mean of squared deviations) and
 // accumulated in double for float and double inputs alike, so an input with mean 1e4 and
 // std 1e-2 in float32 loses nothing to cancellation; E[x²] − E[x]² is never used. The
-// per-element pass that writes y runs in float lanes for float, centred on the float nearest
-// the mean (see scale_shift); the one that writes dx stays in double, because its three
-// terms can cancel (with one element per group they sum to exactly 0, from terms of
-// size rstd·dy).
+// per-element passes that write y and dx run in float lanes for float, centred so that
+// what cancels exactly in double cancels exactly in float (see scale_shift, dx_terms).
 // Parallelism: OpenMP over the N·G independent (sample, group) slices; each slice is read
 // twice for its statistics and once more to normalise, while it is still in cache. With
 // fewer slices than threads, the threads split each slice instead.
@@ -153,6 +151,33 @@ void dx_terms(T* dx, const T* dy, const T* x, int64_t n, double mu, double t1, d
     for (; i < n; ++i) {
         const double v = t1 * static_cast<double>(dy[i]) + t2 * (static_cast<double>(x[i]) - mu) + t3;
         dx[i] = static_cast<T>(accumulate ? static_cast<double>(dx[i]) + v : v);
+    }
+}
+
+// dx for float, in float lanes. Written as t1·(dy − m) + t2·(x − K) + c with m = −t3/t1 (the
+// dy at which the first and third terms cancel) and K the float nearest mu: where the exact
+// dx is 0 because the terms cancel (a group of one element; dy constant over a group), both
+// differences are 0 in float too, instead of the difference of two rounded products of size
+// rstd·dy. Elsewhere each dx is within a few ulp of the double result.
+void dx_terms(float* dx, const float* dy, const float* x, int64_t n, double mu, double t1, double t2, double t3,
+              bool accumulate) {
+    const float k = static_cast<float>(mu);
+    const float m = static_cast<float>(t1 != 0.0 ? -t3 / t1 : 0.0);
+    const double rest = t3 + t1 * static_cast<double>(m) + t2 * (static_cast<double>(k) - mu);
+    const float a = static_cast<float>(t1), b = static_cast<float>(t2), c = static_cast<float>(rest);
+    const FloatBatch kb(k), mb(m), ab(a), bb(b), cb(c);
+    auto value = [&](int64_t j) {
+        return xsimd::fma(ab, FloatBatch::load_unaligned(dy + j) - mb, xsimd::fma(bb, FloatBatch::load_unaligned(x + j) - kb, cb));
+    };
+    int64_t i = 0;
+    if (accumulate) {
+        for (; i + kFloatLanes <= n; i += kFloatLanes) (value(i) + FloatBatch::load_unaligned(dx + i)).store_unaligned(dx + i);
+    } else {
+        for (; i + kFloatLanes <= n; i += kFloatLanes) value(i).store_unaligned(dx + i);
+    }
+    for (; i < n; ++i) {
+        const float v = std::fma(a, dy[i] - m, std::fma(b, x[i] - k, c));
+        dx[i] = accumulate ? dx[i] + v : v;
     }
 }
 
