@@ -154,6 +154,33 @@ void dx_terms(T* dx, const T* dy, const T* x, int64_t n, double mu, double t1, d
     }
 }
 
+// Σ dy and Σ dy·(x − mu) for float: in float lanes over blocks of 512, centred on K (the float
+// nearest mu), blocks summed in double; Σ dy·(x − mu) = Σ dy·(x − K) + (K − mu)·Σ dy.
+void sum_dy_and_dy_xc(double& s_dy, double& s_dy_xc, const float* dy, const float* x, int64_t n, double mu) {
+    constexpr int64_t kBlock = 512;
+    const float k = static_cast<float>(mu);
+    const FloatBatch kb(k);
+    double a = 0.0, b = 0.0;
+    int64_t i = 0;
+    while (i + kFloatLanes <= n) {
+        const int64_t block_end = std::min(n, i + kBlock);
+        FloatBatch pa(0.0f), pb(0.0f);
+        for (; i + kFloatLanes <= block_end; i += kFloatLanes) {
+            const FloatBatch d = FloatBatch::load_unaligned(dy + i);
+            pa += d;
+            pb = xsimd::fma(d, FloatBatch::load_unaligned(x + i) - kb, pb);
+        }
+        a += static_cast<double>(xsimd::hadd(pa));
+        b += static_cast<double>(xsimd::hadd(pb));
+    }
+    for (; i < n; ++i) {
+        a += static_cast<double>(dy[i]);
+        b += static_cast<double>(dy[i]) * (static_cast<double>(x[i]) - k);
+    }
+    s_dy = a;
+    s_dy_xc = b + (static_cast<double>(k) - mu) * a;
+}
+
 // dx for float, in float lanes. Written as t1·(dy − m) + t2·(x − K) + c with m = −t3/t1 (the
 // dy at which the first and third terms cancel) and K the float nearest mu: where the exact
 // dx is 0 because the terms cancel (a group of one element; dy constant over a group), both
