@@ -10,6 +10,7 @@
 #include "framework/kernels/conv2d.hpp"
 #include "framework/tapegrad.hpp"
 #include "support/gradcheck.hpp"
+#include "support/messages.hpp"
 
 using namespace tapegrad;
 using namespace tapegrad::testing;
@@ -45,17 +46,6 @@ OpFn<T> make_op(const GoldenCase& c) {
 void run_cases(const std::string& op) {
     const int ran = check_golden_cases("layers.json", op, make_op<float>, make_op<double>);
     BOOST_TEST(ran >= 4, "too few golden cases for op " << op);
-}
-
-template <typename F>
-void check_message(F&& f, const std::vector<std::string>& parts) {
-    try {
-        f();
-        BOOST_ERROR("expected std::invalid_argument");
-    } catch (const std::invalid_argument& e) {
-        const std::string what = e.what();
-        for (const auto& part : parts) BOOST_TEST(what.find(part) != std::string::npos, "'" << part << "' not in: " << what);
-    }
 }
 
 template <typename T>

@@ -6,6 +6,7 @@
 
 #include "framework/tapegrad.hpp"
 #include "support/gradcheck.hpp"
+#include "support/messages.hpp"
 
 using namespace tapegrad;
 using namespace tapegrad::testing;
@@ -17,10 +18,6 @@ OpFn<T> group_norm_op(int64_t groups, double eps) {
     return [groups, eps](const std::vector<BasicTensor<T>>& in) {
         return in.size() == 3 ? group_norm(in[0], groups, in[1], in[2], eps) : group_norm(in[0], groups, {}, {}, eps);
     };
-}
-
-bool message_contains(const std::exception& e, const std::string& text) {
-    return std::string(e.what()).find(text) != std::string::npos;
 }
 
 // max |a − b|

@@ -13,18 +13,15 @@
 #include <nlohmann/json.hpp>
 
 #include "framework/tapegrad.hpp"
+#include "support/messages.hpp"
+
+using tapegrad::testing::message_contains;
 
 using namespace tapegrad;
 using Json = nlohmann::ordered_json;
 namespace fs = std::filesystem;
 
 namespace {
-
-bool message_contains(const std::exception& e, const std::string& text) {
-    const bool found = std::string(e.what()).find(text) != std::string::npos;
-    if (!found) BOOST_TEST_MESSAGE("the message was: " << e.what());
-    return found;
-}
 
 // A fresh directory per test case, removed afterwards.
 struct Scratch {

@@ -9,6 +9,7 @@
 
 #include "framework/tapegrad.hpp"
 #include "support/gradcheck.hpp"
+#include "support/messages.hpp"
 
 using namespace tapegrad;
 using namespace tapegrad::testing;
@@ -21,17 +22,6 @@ double max_difference(const BasicTensor<T>& a, const BasicTensor<T>& b) {
     double m = 0.0;
     for (int64_t i = 0; i < a.numel(); ++i) m = std::max(m, std::abs(double(a.data()[i]) - double(b.data()[i])));
     return m;
-}
-
-template <typename F>
-void check_message(F&& f, const std::vector<std::string>& parts) {
-    try {
-        f();
-        BOOST_ERROR("expected std::invalid_argument");
-    } catch (const std::invalid_argument& e) {
-        const std::string what = e.what();
-        for (const auto& part : parts) BOOST_TEST(what.find(part) != std::string::npos, "'" << part << "' not in: " << what);
-    }
 }
 
 std::vector<std::string> parameter_names(const Module& m) {

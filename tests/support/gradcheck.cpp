@@ -68,19 +68,23 @@ void compare_with_finite_differences(const std::string& what, const std::string&
     }
 }
 
+// Runs forward() on a tape and backpropagates a fixed random seed gradient; returns the seed.
+template <typename Forward>
+DoubleTensor backward_with_random_seed(Forward&& forward) {
+    Tape tape;
+    const DoubleTensor out = forward();
+    Generator gen(12345);
+    DoubleTensor seed = randn<double>(out.shape(), &gen);
+    tape.backward(out, seed);
+    return seed;
+}
+
 }  // namespace
 
 void check_gradients(const std::string& what, const OpFn<double>& f, const std::vector<DoubleTensor>& given,
                      const GradcheckTolerance& tol) {
     std::vector<DoubleTensor> inputs = detached_copies(given);
-    DoubleTensor seed;
-    {
-        Tape tape;
-        DoubleTensor out = f(inputs);
-        Generator gen(12345);
-        seed = randn<double>(out.shape(), &gen);
-        tape.backward(out, seed);
-    }
+    const DoubleTensor seed = backward_with_random_seed([&] { return f(inputs); });
     auto loss = [&]() { return dot(f(inputs), seed); };  // no tape: nothing is recorded
 
     for (size_t k = 0; k < inputs.size(); ++k) {
@@ -96,14 +100,7 @@ void check_module_gradients(const std::string& what, BasicModule<double>& module
                             const GradcheckTolerance& tol) {
     DoubleTensor x = given.clone().requires_grad_(given.requires_grad());
     module.zero_grad();
-    DoubleTensor seed;
-    {
-        Tape tape;
-        DoubleTensor out = module(x);
-        Generator gen(12345);
-        seed = randn<double>(out.shape(), &gen);
-        tape.backward(out, seed);
-    }
+    const DoubleTensor seed = backward_with_random_seed([&] { return module(x); });
     auto loss = [&]() { return dot(module(x), seed); };  // no tape: nothing is recorded
 
     if (x.requires_grad()) {
