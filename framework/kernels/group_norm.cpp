@@ -18,6 +18,13 @@
 
 #include <xsimd/xsimd.hpp>
 
+// GCC 12's AVX-512 intrinsics (used by xsimd's horizontal adds and the masked tails below) trip its
+// own -Wuninitialized on _mm512_undefined_ps/_pd (GCC bug 105593, fixed in GCC 13).
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
 namespace tapegrad::kernels {
 
 namespace {
@@ -29,17 +36,20 @@ constexpr int64_t kLanes = static_cast<int64_t>(Batch::size);
 
 template <typename T> Batch load(const T* p) { return Batch::load_unaligned(p); }
 
-// Σ v[i]; two accumulators hide the latency of the adds.
+// Σ v[i]; four accumulators hide the latency of the adds (with one, the loop waits on each
+// add; this pass reads the slice from memory and must keep up with it).
 template <typename T>
 double sum(const T* v, int64_t n) {
-    Batch a0(0.0), a1(0.0);
+    Batch a0(0.0), a1(0.0), a2(0.0), a3(0.0);
     int64_t i = 0;
-    for (; i + 2 * kLanes <= n; i += 2 * kLanes) {
+    for (; i + 4 * kLanes <= n; i += 4 * kLanes) {
         a0 += load(v + i);
         a1 += load(v + i + kLanes);
+        a2 += load(v + i + 2 * kLanes);
+        a3 += load(v + i + 3 * kLanes);
     }
     for (; i + kLanes <= n; i += kLanes) a0 += load(v + i);
-    double s = xsimd::hadd(a0 + a1);
+    double s = xsimd::hadd((a0 + a1) + (a2 + a3));
     for (; i < n; ++i) s += static_cast<double>(v[i]);
     return s;
 }
@@ -70,25 +80,68 @@ double sum_squared_deviation(const T* v, int64_t n, double shift) {
 using FloatBatch = xsimd::batch<float>;
 constexpr int64_t kFloatLanes = static_cast<int64_t>(FloatBatch::size);
 
+// The last count < kFloatLanes elements of a float pass as one batch, instead of a scalar loop
+// (with an inner size of 49, one element in 49 would otherwise take the slow path, and the
+// scalar tail cost more than the vector body): lanes past count read `fill` and are not
+// stored. AVX-512 has masked loads and stores for this; elsewhere a small buffer does it.
+FloatBatch load_tail(const float* p, int64_t count, float fill) {
+#if XSIMD_WITH_AVX512F
+    return _mm512_mask_loadu_ps(_mm512_set1_ps(fill), static_cast<__mmask16>((1u << count) - 1u), p);
+#else
+    alignas(64) float buf[kFloatLanes];
+    std::fill(buf, buf + kFloatLanes, fill);
+    std::copy(p, p + count, buf);
+    return FloatBatch::load_aligned(buf);
+#endif
+}
+
+void store_tail(float* p, const FloatBatch& v, int64_t count) {
+#if XSIMD_WITH_AVX512F
+    _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << count) - 1u), v);
+#else
+    alignas(64) float buf[kFloatLanes];
+    v.store_aligned(buf);
+    std::copy(buf, buf + count, p);
+#endif
+}
+
+// Blocks of the float passes' sums: each block is summed in float lanes and the block sums in
+// double. A multiple of the lane count, so only a pass's last block has a tail.
+constexpr int64_t kBlock = 512;
+
 // Σ (v[i] − mu)² for float: squares of (v − K) summed in float over blocks of 512 (positive
 // terms, so each block's relative error stays below ~1e-6), blocks summed in double, and
-// Σ (v − mu)² = Σ (v − K)² − n·(mu − K)² exactly, since Σ (v − mu) = 0.
+// Σ (v − mu)² = Σ (v − K)² − n·(mu − K)² exactly, since Σ (v − mu) = 0. The slice is in cache
+// by now, so the loop is bound by the fma latency: four accumulators.
 double sum_squared_deviation(const float* v, int64_t n, double mu) {
-    constexpr int64_t kBlock = 512;
     const float k = static_cast<float>(mu);
     const FloatBatch kb(k);
     double total = 0.0;
     int64_t i = 0;
-    while (i + kFloatLanes <= n) {
+    while (i < n) {
         const int64_t block_end = std::min(n, i + kBlock);
-        FloatBatch acc(0.0f);
+        FloatBatch a0(0.0f), a1(0.0f), a2(0.0f), a3(0.0f);
+        for (; i + 4 * kFloatLanes <= block_end; i += 4 * kFloatLanes) {
+            const FloatBatch d0 = FloatBatch::load_unaligned(v + i) - kb;
+            const FloatBatch d1 = FloatBatch::load_unaligned(v + i + kFloatLanes) - kb;
+            const FloatBatch d2 = FloatBatch::load_unaligned(v + i + 2 * kFloatLanes) - kb;
+            const FloatBatch d3 = FloatBatch::load_unaligned(v + i + 3 * kFloatLanes) - kb;
+            a0 = xsimd::fma(d0, d0, a0);
+            a1 = xsimd::fma(d1, d1, a1);
+            a2 = xsimd::fma(d2, d2, a2);
+            a3 = xsimd::fma(d3, d3, a3);
+        }
         for (; i + kFloatLanes <= block_end; i += kFloatLanes) {
             const FloatBatch d = FloatBatch::load_unaligned(v + i) - kb;
-            acc = xsimd::fma(d, d, acc);
+            a0 = xsimd::fma(d, d, a0);
         }
-        total += static_cast<double>(xsimd::hadd(acc));
+        if (i < block_end) {  // lanes past the end read K: they add 0
+            const FloatBatch d = load_tail(v + i, block_end - i, k) - kb;
+            a1 = xsimd::fma(d, d, a1);
+            i = block_end;
+        }
+        total += static_cast<double>(xsimd::hadd((a0 + a1) + (a2 + a3)));
     }
-    for (; i < n; ++i) total += (static_cast<double>(v[i]) - k) * (static_cast<double>(v[i]) - k);
     const double offset = mu - static_cast<double>(k);
     return std::max(0.0, total - static_cast<double>(n) * offset * offset);
 }
@@ -114,7 +167,7 @@ void scale_shift(float* y, const float* x, int64_t n, double mu, double scale, d
     int64_t i = 0;
     for (; i + kFloatLanes <= n; i += kFloatLanes)
         xsimd::fma(FloatBatch::load_unaligned(x + i) - kb, ab, bb).store_unaligned(y + i);
-    for (; i < n; ++i) y[i] = std::fma(x[i] - k, a, b);
+    if (i < n) store_tail(y + i, xsimd::fma(load_tail(x + i, n - i, k) - kb, ab, bb), n - i);
 }
 
 // Σ dy[i] and Σ dy[i]·(x[i] − mu)
@@ -156,22 +209,30 @@ void dx_terms(T* dx, const T* dy, const T* x, int64_t n, double mu, double t1, d
 
 // Σ dy and Σ dy·(x − mu) for float: in float lanes over blocks of 512, centred on K (the float
 // nearest mu), blocks summed in double; Σ dy·(x − mu) = Σ dy·(x − K) + (K − mu)·Σ dy.
+// Two accumulators per sum hide the add and fma latencies.
 void sum_dy_and_dy_xc(double& s_dy, double& s_dy_xc, const float* dy, const float* x, int64_t n, double mu) {
-    constexpr int64_t kBlock = 512;
     const float k = static_cast<float>(mu);
     const FloatBatch kb(k);
     double a = 0.0, b = 0.0;
     int64_t i = 0;
     while (i + kFloatLanes <= n) {
         const int64_t block_end = std::min(n, i + kBlock);
-        FloatBatch pa(0.0f), pb(0.0f);
+        FloatBatch pa0(0.0f), pa1(0.0f), pb0(0.0f), pb1(0.0f);
+        for (; i + 2 * kFloatLanes <= block_end; i += 2 * kFloatLanes) {
+            const FloatBatch d0 = FloatBatch::load_unaligned(dy + i);
+            const FloatBatch d1 = FloatBatch::load_unaligned(dy + i + kFloatLanes);
+            pa0 += d0;
+            pa1 += d1;
+            pb0 = xsimd::fma(d0, FloatBatch::load_unaligned(x + i) - kb, pb0);
+            pb1 = xsimd::fma(d1, FloatBatch::load_unaligned(x + i + kFloatLanes) - kb, pb1);
+        }
         for (; i + kFloatLanes <= block_end; i += kFloatLanes) {
             const FloatBatch d = FloatBatch::load_unaligned(dy + i);
-            pa += d;
-            pb = xsimd::fma(d, FloatBatch::load_unaligned(x + i) - kb, pb);
+            pa0 += d;
+            pb0 = xsimd::fma(d, FloatBatch::load_unaligned(x + i) - kb, pb0);
         }
-        a += static_cast<double>(xsimd::hadd(pa));
-        b += static_cast<double>(xsimd::hadd(pb));
+        a += static_cast<double>(xsimd::hadd(pa0 + pa1));
+        b += static_cast<double>(xsimd::hadd(pb0 + pb1));
     }
     for (; i < n; ++i) {
         a += static_cast<double>(dy[i]);
@@ -355,10 +416,12 @@ void group_norm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, co
         });
     });
     // dγ[c] = Σ_n r_{n,g(c)}·ds[n, c],  dβ[c] = Σ_n db[n, c]
+    if (dgamma == nullptr && dbeta == nullptr) return;
     for (int64_t c = 0; c < C; ++c) {
+        const int64_t g = c / D;
         double sg = 0.0, sb = 0.0;
         for (int64_t n = 0; n < N; ++n) {
-            sg += rstd[n * G + c / D] * ds[static_cast<size_t>(n * C + c)];
+            sg += rstd[n * G + g] * ds[static_cast<size_t>(n * C + c)];
             sb += db[static_cast<size_t>(n * C + c)];
         }
         if (dgamma) dgamma[c] += static_cast<T>(sg);
