@@ -1,5 +1,6 @@
 // The fast GroupNorm kernels against the scalar reference kernels, over sizes whose tails do
-// not fill a SIMD register (inner 1, 3, 17, 1023), at 1 and 2 threads, in float and double.
+// not fill a SIMD register (inner 1, 3, 17, 1023), at 1 and 2 threads, in float and double,
+// and on outputs large enough to be written with streaming stores.
 #include <boost/test/unit_test.hpp>
 #include <boost/test/data/test_case.hpp>
 
@@ -12,21 +13,27 @@
 #include "framework/kernels/group_norm.hpp"
 #include "framework/threading.hpp"
 
+#include <xsimd/xsimd.hpp>
+
 using namespace tapegrad;
 namespace bdata = boost::unit_test::data;
 
 namespace {
 
+// Aligned to a cache line, as tensors are: the kernels only stream into aligned outputs.
 template <typename T>
-std::vector<T> random_vector(size_t n, Generator& gen, double offset = 0.0) {
-    std::vector<T> v(n);
+using Buffer = std::vector<T, xsimd::aligned_allocator<T, 64>>;
+
+template <typename T>
+Buffer<T> random_vector(size_t n, Generator& gen, double offset = 0.0) {
+    Buffer<T> v(n);
     for (T& e : v) e = static_cast<T>(offset + gen.normal());
     return v;
 }
 
 // |a − b| <= tol · max(1, |b|) element-wise; returns the worst ratio to the allowance.
-template <typename T>
-double worst(const std::vector<T>& a, const std::vector<T>& b, double tol) {
+template <typename V>
+double worst(const V& a, const V& b, double tol) {
     double w = 0.0;
     for (size_t i = 0; i < a.size(); ++i) {
         const double r = std::abs(double(a[i]) - double(b[i])) / (tol * std::max(1.0, std::abs(double(b[i]))));
@@ -46,7 +53,7 @@ void compare_with_reference(int64_t N, int64_t C, int64_t inner, int64_t G, bool
     const T* b = affine ? beta.data() : nullptr;
     const size_t stats = static_cast<size_t>(N * G);
 
-    std::vector<T> y(numel), y_ref(numel);
+    Buffer<T> y(numel), y_ref(numel);
     std::vector<double> mean(stats), rstd(stats), mean_ref(stats), rstd_ref(stats);
     kernels::group_norm_forward<T>(y.data(), mean.data(), rstd.data(), x.data(), g, b, N, C, inner, G, 1e-5);
     kernels::group_norm_forward_reference<T>(y_ref.data(), mean_ref.data(), rstd_ref.data(), x.data(), g, b, N, C, inner, G, 1e-5);
@@ -56,8 +63,8 @@ void compare_with_reference(int64_t N, int64_t C, int64_t inner, int64_t G, bool
     BOOST_TEST(worst(rstd, rstd_ref, std::is_same_v<T, float> ? 1e-6 : 1e-12) <= 1.0);
 
     // Backward accumulates: start both from the same non-zero gradients.
-    std::vector<T> dx(numel, T(0.5)), dx_ref(numel, T(0.5));
-    std::vector<T> dgamma(static_cast<size_t>(C), T(1)), dgamma_ref = dgamma, dbeta = dgamma, dbeta_ref = dgamma;
+    Buffer<T> dx(numel, T(0.5)), dx_ref(numel, T(0.5));
+    Buffer<T> dgamma(static_cast<size_t>(C), T(1)), dgamma_ref = dgamma, dbeta = dgamma, dbeta_ref = dgamma;
     kernels::group_norm_backward<T>(dx.data(), dgamma.data(), dbeta.data(), dy.data(), x.data(), mean.data(), rstd.data(), g, N, C, inner, G);
     kernels::group_norm_backward_reference<T>(dx_ref.data(), dgamma_ref.data(), dbeta_ref.data(), dy.data(), x.data(),
                                               mean_ref.data(), rstd_ref.data(), g, N, C, inner, G);
@@ -66,7 +73,7 @@ void compare_with_reference(int64_t N, int64_t C, int64_t inner, int64_t G, bool
     BOOST_TEST(worst(dbeta, dbeta_ref, tol * 10) <= 1.0);
 
     // Without accumulation, dx is assigned whatever it held before (here NaN).
-    std::vector<T> dx_fresh(numel, std::numeric_limits<T>::quiet_NaN()), dx_ref_fresh(numel, T(0));
+    Buffer<T> dx_fresh(numel, std::numeric_limits<T>::quiet_NaN()), dx_ref_fresh(numel, T(0));
     kernels::group_norm_backward<T>(dx_fresh.data(), nullptr, nullptr, dy.data(), x.data(), mean.data(), rstd.data(), g, N,
                                     C, inner, G, /*accumulate_dx=*/false);
     kernels::group_norm_backward_reference<T>(dx_ref_fresh.data(), nullptr, nullptr, dy.data(), x.data(), mean_ref.data(),
@@ -85,6 +92,15 @@ BOOST_DATA_TEST_CASE(a_single_large_slice_is_split_across_threads, bdata::make({
     compare_with_reference<float>(1, 4, 20001, 1, true, 1e-5);
     compare_with_reference<float>(1, 1, 70001, 1, false, 1e-5);
     compare_with_reference<double>(1, 4000, 17, 1, true, 1e-12);
+}
+
+// Float outputs of 4 MiB and more whose channels are whole cache lines (inner 16384, 784) are
+// written with streaming stores; 1 thread, 2 threads over slices, 2 threads within a slice.
+BOOST_DATA_TEST_CASE(large_outputs_written_with_streaming_stores_match_reference, bdata::make({1, 2}), threads) {
+    set_num_threads(threads);
+    compare_with_reference<float>(2, 32, 16384, 8, true, 1e-5);
+    compare_with_reference<float>(1, 4, 262144, 1, false, 1e-5);
+    compare_with_reference<float>(8, 256, 784, 32, true, 1e-5);
 }
 
 BOOST_DATA_TEST_CASE(fast_kernels_match_reference, bdata::make(inner_sizes) * bdata::make({1, 2}), inner, threads) {

@@ -14,6 +14,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include <xsimd/xsimd.hpp>
@@ -105,6 +107,44 @@ void store_tail(float* p, const FloatBatch& v, int64_t count) {
 #endif
 }
 
+// Streaming (non-temporal) stores write whole cache lines to memory without first reading
+// them into the cache, and without evicting the inputs. For an output too large to stay in
+// cache until it is read again, that saves a read of every line written (the store's
+// read-for-ownership) and keeps x and dy cached. They are weakly ordered: a thread fences
+// them (stream_fence) before its results may be read elsewhere. AVX-512 only here (it also
+// gives the masked stores that write the unaligned ends of a channel).
+#if XSIMD_WITH_AVX512F
+constexpr bool kCanStream = true;
+void stream_store(float* p, const FloatBatch& v) { _mm512_stream_ps(p, v); }  // p 64-byte aligned
+void stream_fence() { _mm_sfence(); }
+#else
+constexpr bool kCanStream = false;
+void stream_store(float* p, const FloatBatch& v) { v.store_aligned(p); }
+void stream_fence() {}
+#endif
+
+// out[0, n) = the batches f(j, count) for j = 0, kFloatLanes, ...: count is kFloatLanes but
+// at the ends, where f must load with load_tail. With `stream`, the full batches between the
+// first and the last 64-byte boundary are streaming stores, the ends masked stores.
+template <typename F>
+void store_pass(float* out, int64_t n, bool stream, F&& f) {
+    int64_t i = 0;
+    if (kCanStream && stream) {
+        const auto misalignment = reinterpret_cast<std::uintptr_t>(out) % 64;
+        const int64_t head = std::min<int64_t>(n, misalignment ? static_cast<int64_t>((64 - misalignment) / sizeof(float)) : 0);
+        if (head > 0) store_tail(out, f(int64_t{0}, head), head);
+        for (i = head; i + kFloatLanes <= n; i += kFloatLanes) stream_store(out + i, f(i, kFloatLanes));
+    } else {
+        for (; i + kFloatLanes <= n; i += kFloatLanes) f(i, kFloatLanes).store_unaligned(out + i);
+    }
+    if (i < n) store_tail(out + i, f(i, n - i), n - i);
+}
+
+// The batch of p[j, j + count): a plain load, or load_tail for a short end.
+FloatBatch load_part(const float* p, int64_t count, float fill) {
+    return count == kFloatLanes ? FloatBatch::load_unaligned(p) : load_tail(p, count, fill);
+}
+
 // Blocks of the float passes' sums: each block is summed in float lanes and the block sums in
 // double. A multiple of the lane count, so only a pass's last block has a tail.
 constexpr int64_t kBlock = 512;
@@ -148,7 +188,7 @@ double sum_squared_deviation(const float* v, int64_t n, double mu) {
 
 // y[i] = (x[i] − mu)·scale + shift
 template <typename T>
-void scale_shift(T* y, const T* x, int64_t n, double mu, double scale, double shift) {
+void scale_shift(T* y, const T* x, int64_t n, double mu, double scale, double shift, bool /*stream*/) {
     const Batch m(mu), a(scale), b(shift);
     int64_t i = 0;
     for (; i + kLanes <= n; i += kLanes) xsimd::fma(load(x + i) - m, a, b).store_unaligned(y + i);
@@ -160,14 +200,11 @@ void scale_shift(T* y, const T* x, int64_t n, double mu, double scale, double sh
 // x − K is exact for x near K (Sterbenz), and the shift absorbs (K − mu)·scale in double.
 // Each y is then within about 1 ulp of the double result, against 0.5 ulp for the double
 // path: the statistics, which is where float loses digits, stay in double.
-void scale_shift(float* y, const float* x, int64_t n, double mu, double scale, double shift) {
+void scale_shift(float* y, const float* x, int64_t n, double mu, double scale, double shift, bool stream) {
     const float k = static_cast<float>(mu);
     const float a = static_cast<float>(scale), b = static_cast<float>(shift + (static_cast<double>(k) - mu) * scale);
     const FloatBatch kb(k), ab(a), bb(b);
-    int64_t i = 0;
-    for (; i + kFloatLanes <= n; i += kFloatLanes)
-        xsimd::fma(FloatBatch::load_unaligned(x + i) - kb, ab, bb).store_unaligned(y + i);
-    if (i < n) store_tail(y + i, xsimd::fma(load_tail(x + i, n - i, k) - kb, ab, bb), n - i);
+    store_pass(y, n, stream, [&](int64_t j, int64_t count) { return xsimd::fma(load_part(x + j, count, k) - kb, ab, bb); });
 }
 
 // Σ dy[i] and Σ dy[i]·(x[i] − mu)
@@ -191,7 +228,8 @@ void sum_dy_and_dy_xc(double& s_dy, double& s_dy_xc, const T* dy, const T* x, in
 
 // dx[i] (+)= t1·dy[i] + t2·(x[i] − mu) + t3
 template <typename T>
-void dx_terms(T* dx, const T* dy, const T* x, int64_t n, double mu, double t1, double t2, double t3, bool accumulate) {
+void dx_terms(T* dx, const T* dy, const T* x, int64_t n, double mu, double t1, double t2, double t3, bool accumulate,
+              bool /*stream*/) {
     const Batch m(mu), b1(t1), b2(t2), b3(t3);
     int64_t i = 0;
     if (accumulate) {
@@ -248,25 +286,20 @@ void sum_dy_and_dy_xc(double& s_dy, double& s_dy_xc, const float* dy, const floa
 // differences are 0 in float too, instead of the difference of two rounded products of size
 // rstd·dy. Elsewhere each dx is within a few ulp of the double result.
 void dx_terms(float* dx, const float* dy, const float* x, int64_t n, double mu, double t1, double t2, double t3,
-              bool accumulate) {
+              bool accumulate, bool stream) {
     const float k = static_cast<float>(mu);
     const float m = static_cast<float>(t1 != 0.0 ? -t3 / t1 : 0.0);
     const double rest = t3 + t1 * static_cast<double>(m) + t2 * (static_cast<double>(k) - mu);
     const float a = static_cast<float>(t1), b = static_cast<float>(t2), c = static_cast<float>(rest);
     const FloatBatch kb(k), mb(m), ab(a), bb(b), cb(c);
-    auto value = [&](int64_t j) {
-        return xsimd::fma(ab, FloatBatch::load_unaligned(dy + j) - mb, xsimd::fma(bb, FloatBatch::load_unaligned(x + j) - kb, cb));
+    // Lanes past a short end read dy = m and x = K, and are not stored.
+    auto value = [&](int64_t j, int64_t count) {
+        return xsimd::fma(ab, load_part(dy + j, count, m) - mb, xsimd::fma(bb, load_part(x + j, count, k) - kb, cb));
     };
-    int64_t i = 0;
-    if (accumulate) {
-        for (; i + kFloatLanes <= n; i += kFloatLanes) (value(i) + FloatBatch::load_unaligned(dx + i)).store_unaligned(dx + i);
-    } else {
-        for (; i + kFloatLanes <= n; i += kFloatLanes) value(i).store_unaligned(dx + i);
-    }
-    for (; i < n; ++i) {
-        const float v = std::fma(a, dy[i] - m, std::fma(b, x[i] - k, c));
-        dx[i] = accumulate ? dx[i] + v : v;
-    }
+    if (accumulate)
+        store_pass(dx, n, false, [&](int64_t j, int64_t count) { return value(j, count) + load_part(dx + j, count, 0.0f); });
+    else
+        store_pass(dx, n, stream, value);
 }
 
 // Parallel structure. Normally the threads take whole (n, g) slices. With fewer slices than
@@ -280,20 +313,41 @@ int64_t chunk_count(int64_t n) { return (n + kChunk - 1) / kChunk; }
 
 enum class Mode { serial, over_slices, within_slice };
 
+// Whether a kernel writes its output (out, elements) with streaming stores: only outputs of
+// 4 MiB or more (several times a core's L2, so unlikely to still be cached when the next op
+// reads them), and only when every channel (inner elements) starts and ends on a cache line:
+// a line written partly by streaming stores and partly by ordinary ones costs more than
+// streaming saves (measured: twice as slow with an inner size of 196). bench/README.md has
+// the measurements.
+constexpr int64_t kStreamMinBytes = int64_t{4} << 20;
+
+template <typename T>
+bool use_streaming_stores(const T* out, int64_t elements, int64_t inner) {
+    const auto bytes = static_cast<int64_t>(sizeof(T));
+    return kCanStream && std::is_same_v<T, float> && reinterpret_cast<std::uintptr_t>(out) % 64 == 0 &&
+           inner * bytes % 64 == 0 && elements * bytes >= kStreamMinBytes;
+}
+
 Mode choose_mode(int64_t slices, int64_t slice_size) {
     if (omp_get_max_threads() == 1 || slices * slice_size < kMinParallelElements) return Mode::serial;
     return slices < omp_get_max_threads() && slice_size >= 2 * kChunk ? Mode::within_slice : Mode::over_slices;
 }
 
-// f(i) for i in [0, n), on the OpenMP threads when `parallel`.
+// f(i) for i in [0, n), on the OpenMP threads when `parallel`. `streamed`: f writes with
+// streaming stores, which each thread fences before the loop returns.
 template <typename F>
-void for_range(int64_t n, bool parallel, F&& f) {
+void for_range(int64_t n, bool parallel, F&& f, bool streamed = false) {
     if (!parallel) {
         for (int64_t i = 0; i < n; ++i) f(i);
+        if (streamed) stream_fence();
         return;
     }
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; ++i) f(i);
+#pragma omp parallel
+    {
+#pragma omp for schedule(static) nowait
+        for (int64_t i = 0; i < n; ++i) f(i);
+        if (streamed) stream_fence();
+    }
 }
 
 // Σ f(i) for i in [0, n), on the OpenMP threads when `parallel`.
@@ -329,6 +383,7 @@ void group_norm_forward(T* y, double* mean, double* rstd, const T* x, const T* g
     const Mode mode = choose_mode(N * G, M);
     const bool split = mode == Mode::within_slice;
     const int64_t chunks_per_slice = D * chunk_count(inner);
+    const bool stream = use_streaming_stores(y, N * G * M, inner);
     for_range(N * G, mode == Mode::over_slices, [&](int64_t ng) {
         const int64_t g = ng % G;
         const T* xs = x + ng * M;     // (D, inner)
@@ -349,9 +404,9 @@ void group_norm_forward(T* y, double* mean, double* rstd, const T* x, const T* g
             const int64_t c = g * D + ch.d;
             const double scale = r * (gamma ? static_cast<double>(gamma[c]) : 1.0);
             const double shift = beta ? static_cast<double>(beta[c]) : 0.0;
-            scale_shift(ys + ch.begin, xs + ch.begin, ch.length, mu, scale, shift);
-        });
-    });
+            scale_shift(ys + ch.begin, xs + ch.begin, ch.length, mu, scale, shift, stream);
+        }, stream);
+    }, stream);
 }
 
 // Backward, per (n, g) slice of M = D·inner elements, with x̂ = (x − μ)·r and g = dy·γ[c]:
@@ -373,6 +428,7 @@ void group_norm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, co
     const int64_t D = C / G;
     const int64_t M = D * inner;
     std::vector<double> ds(static_cast<size_t>(N * C)), db(static_cast<size_t>(N * C));  // (N, C)
+    const bool stream = dx != nullptr && !accumulate_dx && use_streaming_stores(dx, N * G * M, inner);
     const Mode mode = choose_mode(N * G, M);
     const bool split = mode == Mode::within_slice;
     const int64_t chunks_per_slice = D * chunk_count(inner);
@@ -412,9 +468,10 @@ void group_norm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, co
         for_range(chunks_per_slice, split, [&](int64_t dk) {
             const Chunk ch = chunk_of(dk, inner);
             const double term1 = r * (gamma ? static_cast<double>(gamma[g * D + ch.d]) : 1.0);
-            dx_terms(dx + ng * M + ch.begin, dys + ch.begin, xs + ch.begin, ch.length, mu, term1, term2, term3, accumulate_dx);
-        });
-    });
+            dx_terms(dx + ng * M + ch.begin, dys + ch.begin, xs + ch.begin, ch.length, mu, term1, term2, term3, accumulate_dx,
+                     stream);
+        }, stream);
+    }, stream);
     // dγ[c] = Σ_n r_{n,g(c)}·ds[n, c],  dβ[c] = Σ_n db[n, c]
     if (dgamma == nullptr && dbeta == nullptr) return;
     for (int64_t c = 0; c < C; ++c) {
