@@ -4,7 +4,7 @@
   ../shared/tools/torch_reference/torch_gn_bench.py), with STREAM copy bandwidth as the floor;
   training the reference CNN at batch 64 (bench_cnn_throughput against torch_cnn_bench.py),
   images/s and peak RSS of each process.
-Prints Markdown tables of medians.
+Prints Markdown tables of medians, then the speed targets of the project's issue 4, each met or not.
 
 Usage: bench/compare.py --build BUILD_DIR [--rounds 3] [--threads 1 2] [--steps 100]
 Each round runs both sides once (interleaved, so drift hits both); the tables show the
@@ -83,9 +83,22 @@ def cnn_table(build, threads, rounds, steps):
     print()
     print("| threads | ours images/s | PyTorch images/s | speed-up | ours peak RSS MB | PyTorch peak RSS MB |")
     print("|---|---|---|---|---|---|")
+    medians = {}
     for t in threads:
-        r = {k: statistics.median(v) for k, v in results[t].items()}
+        r = medians[t] = {k: statistics.median(v) for k, v in results[t].items()}
         print(f"| {t} | {r['ours']:.0f} | {r['torch']:.0f} | {r['ours'] / r['torch']:.2f}× | {r['ours_rss']:.0f} | {r['torch_rss']:.0f} |")
+    print()
+    return medians
+
+
+def print_targets(checks):
+    """checks: (target, measured, met) rows, printed as the issue's checklist."""
+    print("Targets")
+    print()
+    print("| target | measured | |")
+    print("|---|---|---|")
+    for target, measured, met in checks:
+        print(f"| {target} | {measured} | {'met' if met else 'NOT MET'} |")
     print()
 
 
@@ -102,9 +115,16 @@ def main():
     print(f"machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}; "
           f"PyTorch {run(['/usr/bin/python3', '-c', 'import torch; print(torch.__version__)']).strip()}")
     print()
+    checks = []
     if a.only != "gn":
-        cnn_table(a.build, a.threads, a.rounds, a.steps)
+        cnn = cnn_table(a.build, a.threads, a.rounds, a.steps)
+        for t, r in cnn.items():
+            checks.append((f"CNN training images/s >= PyTorch's, {t} thread(s)",
+                           f"{r['ours']:.0f} vs {r['torch']:.0f} ({r['ours'] / r['torch']:.2f}×)", r["ours"] >= r["torch"]))
+            checks.append((f"CNN training peak RSS <= PyTorch's, {t} thread(s)",
+                           f"{r['ours_rss']:.0f} vs {r['torch_rss']:.0f} MB", r["ours_rss"] <= r["torch_rss"]))
     if a.only == "cnn":
+        print_targets(checks)
         return
     gn_exe = os.path.join(a.build, "bench", "bench_group_norm")
 
@@ -135,6 +155,11 @@ def main():
         bwd_gbps = 12 * e / (bwd_ms * 1e-3) / 1e9 if bwd_ms > 0 else float("nan")
         ratios["fwd"][th].append(t_f / o_f)
         ratios["fb"][th].append(t_fb / o_fb)
+        if label == "32x64x56x56/32":
+            for kind, gbps in (("forward", fwd_gbps), ("backward", bwd_gbps)):
+                share = gbps / stream[th]
+                checks.append((f"GroupNorm {kind} bandwidth on {label} >= 60% of STREAM copy, {th} thread(s)",
+                               f"{gbps:.1f} GB/s = {100 * share:.0f}%", share >= 0.6))
         print(f"| {label} | {th} | {o_f:.3f} | {t_f:.3f} | {t_f / o_f:.2f}× | {o_fb:.3f} | {t_fb:.3f} | {t_fb / o_fb:.2f}× "
               f"| {fwd_gbps:.1f} ({100 * fwd_gbps / stream[th]:.0f}%) | {bwd_gbps:.1f} ({100 * bwd_gbps / stream[th]:.0f}%) |")
     print()
@@ -142,6 +167,13 @@ def main():
         f, fb = ratios["fwd"][t], ratios["fb"][t]
         print(f"{t} thread{'s' if t > 1 else ''}: forward speed-up median {statistics.median(f):.2f}× (min {min(f):.2f}×), "
               f"forward+backward median {statistics.median(fb):.2f}× (min {min(fb):.2f}×)")
+        for kind, name, need in (("fwd", "forward", 1.5), ("fb", "forward+backward", 2.0)):
+            r = ratios[kind][t]
+            checks.append((f"GroupNorm {name} median speed-up >= {need}×, no shape slower, {t} thread(s)",
+                           f"median {statistics.median(r):.2f}×, min {min(r):.2f}×",
+                           statistics.median(r) >= need and min(r) >= 1.0))
+    print()
+    print_targets(checks)
 
 
 if __name__ == "__main__":
