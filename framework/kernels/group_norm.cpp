@@ -8,6 +8,8 @@
 // Parallelism: OpenMP over the N·G independent (sample, group) slices; each slice is read
 // twice for its statistics and once more to normalise, while it is still in cache. With
 // fewer slices than threads, the threads split each slice instead.
+// Memory traffic: large float outputs whose channels are whole cache lines are written with
+// streaming stores, which skip reading each line before overwriting it (use_streaming_stores).
 #include "framework/kernels/group_norm.hpp"
 
 #include <omp.h>
@@ -82,10 +84,10 @@ double sum_squared_deviation(const T* v, int64_t n, double shift) {
 using FloatBatch = xsimd::batch<float>;
 constexpr int64_t kFloatLanes = static_cast<int64_t>(FloatBatch::size);
 
-// The last count < kFloatLanes elements of a float pass as one batch, instead of a scalar loop
-// (with an inner size of 49, one element in 49 would otherwise take the slow path, and the
-// scalar tail cost more than the vector body): lanes past count read `fill` and are not
-// stored. AVX-512 has masked loads and stores for this; elsewhere a small buffer does it.
+// The last count < kFloatLanes elements of a float pass as one batch rather than a scalar
+// loop, so that a tail goes through the same float operations as the body: lanes past count
+// read `fill` and are not stored. AVX-512 has masked loads and stores for this; elsewhere a
+// small buffer does it.
 FloatBatch load_tail(const float* p, int64_t count, float fill) {
 #if XSIMD_WITH_AVX512F
     return _mm512_mask_loadu_ps(_mm512_set1_ps(fill), static_cast<__mmask16>((1u << count) - 1u), p);
