@@ -1,6 +1,8 @@
 // The number of threads tapegrad uses: for its own OpenMP kernels and for OpenBLAS's GEMM.
-// Both pools get the same count, and BLAS is never called from inside an OpenMP region, so
-// the two never oversubscribe the cores.
+// OpenBLAS is its OpenMP build, so both run on the same OpenMP pool with the same count: a
+// GEMM called outside our parallel regions uses n threads, one called from inside them
+// (conv2d, parallel over samples) runs on its calling thread alone. The cores are never
+// oversubscribed.
 #pragma once
 
 namespace tapegrad {

@@ -1,0 +1,99 @@
+// set_num_threads: one count for our OpenMP kernels and for OpenBLAS, and results that do not
+// depend on it where the work is split into independent pieces.
+#include <boost/test/unit_test.hpp>
+
+#include <omp.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "framework/tapegrad.hpp"
+#include "support/messages.hpp"
+
+// From OpenBLAS (its cblas.h is private to the library's build).
+extern "C" int openblas_get_num_threads(void);
+
+using namespace tapegrad;
+
+using tapegrad::testing::check_message;
+
+namespace {
+
+// Restores the thread count the other suites expect, whatever a test set.
+struct RestoreThreads {
+    int saved = get_num_threads();
+    ~RestoreThreads() { set_num_threads(saved); }
+};
+
+// (forward output, gradients of input and parameters) of one step of `layer` at `threads`.
+template <typename Layer>
+std::vector<std::vector<float>> step(Layer& layer, const Tensor& x_values, const Tensor& seed, int threads) {
+    set_num_threads(threads);
+    Tensor x = x_values.clone();
+    x.requires_grad_();
+    layer.zero_grad();
+    std::vector<std::vector<float>> out;
+    {
+        Tape tape;
+        Tensor y = layer(x);
+        out.push_back(y.to_vector());
+        tape.backward(y, seed);
+    }
+    out.push_back(x.grad().to_vector());
+    for (const Tensor& p : layer.parameters()) out.push_back(p.grad().to_vector());
+    return out;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(threading)
+
+BOOST_AUTO_TEST_CASE(sets_our_pool_and_openblas_alike) {
+    RestoreThreads restore;
+    for (int n : {1, 2, 3}) {
+        set_num_threads(n);
+        BOOST_TEST(get_num_threads() == n);
+        BOOST_TEST(omp_get_max_threads() == n);
+        BOOST_TEST(openblas_get_num_threads() == n);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(rejects_counts_below_one) {
+    RestoreThreads restore;
+    check_message([] { set_num_threads(0); }, {"n >= 1", "got 0"});
+    check_message([] { set_num_threads(-2); }, {"got -2"});
+    BOOST_TEST(get_num_threads() == restore.saved);
+}
+
+// GroupNorm splits the work over (sample, group) slices, each computed the same way
+// whichever thread takes it: 1 and 2 threads agree bit for bit.
+BOOST_AUTO_TEST_CASE(group_norm_is_bitwise_the_same_at_1_and_2_threads) {
+    RestoreThreads restore;
+    manual_seed(3);
+    GroupNorm gn(8, 64);
+    for (Tensor p : gn.parameters()) {  // γ and β away from their initial 1 and 0 (a handle: p aliases)
+        const std::vector<float> v = randn(p.shape()).to_vector();
+        std::copy(v.begin(), v.end(), p.data());
+    }
+    const Tensor x = randn({8, 64, 16, 16}), seed = randn({8, 64, 16, 16});
+    const auto one = step(gn, x, seed, 1), two = step(gn, x, seed, 2);
+    BOOST_REQUIRE_EQUAL(one.size(), two.size());
+    for (size_t i = 0; i < one.size(); ++i) BOOST_TEST(one[i] == two[i], boost::test_tools::per_element());
+}
+
+// Conv2d runs samples in parallel: the output and the input gradient are bitwise the same;
+// the weight and bias gradients add per-thread partial sums, so they agree to rounding.
+BOOST_AUTO_TEST_CASE(conv2d_agrees_at_1_and_2_threads) {
+    RestoreThreads restore;
+    manual_seed(4);
+    Conv2d conv(16, 32, 3, 1, 1);
+    const Tensor x = randn({8, 16, 16, 16}), seed = randn({8, 32, 16, 16});
+    const auto one = step(conv, x, seed, 1), two = step(conv, x, seed, 2);
+    BOOST_REQUIRE_EQUAL(one.size(), 4u);
+    BOOST_TEST(one[0] == two[0], boost::test_tools::per_element());
+    BOOST_TEST(one[1] == two[1], boost::test_tools::per_element());
+    for (size_t i = 2; i < one.size(); ++i)
+        for (size_t j = 0; j < one[i].size(); ++j) BOOST_TEST(two[i][j] == one[i][j], boost::test_tools::tolerance(1e-4f));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
