@@ -22,7 +22,7 @@
 
 #include <xsimd/xsimd.hpp>
 
-// GCC 12's AVX-512 intrinsics (used by xsimd's horizontal adds and the masked tails below) trip its
+// GCC 12's AVX-512 intrinsics (used by xsimd's horizontal adds) trip its
 // own -Wuninitialized on _mm512_undefined_ps/_pd (GCC bug 105593, fixed in GCC 13).
 #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -84,40 +84,15 @@ double sum_squared_deviation(const T* v, int64_t n, double shift) {
 using FloatBatch = xsimd::batch<float>;
 constexpr int64_t kFloatLanes = static_cast<int64_t>(FloatBatch::size);
 
-// The last count < kFloatLanes elements of a float pass as one batch rather than a scalar
-// loop, so that a tail goes through the same float operations as the body: lanes past count
-// read `fill` and are not stored. AVX-512 has masked loads and stores for this; elsewhere a
-// small buffer does it.
-FloatBatch load_tail(const float* p, int64_t count, float fill) {
-#if XSIMD_WITH_AVX512F
-    return _mm512_mask_loadu_ps(_mm512_set1_ps(fill), static_cast<__mmask16>((1u << count) - 1u), p);
-#else
-    alignas(64) float buf[kFloatLanes];
-    std::fill(buf, buf + kFloatLanes, fill);
-    std::copy(p, p + count, buf);
-    return FloatBatch::load_aligned(buf);
-#endif
-}
-
-void store_tail(float* p, const FloatBatch& v, int64_t count) {
-#if XSIMD_WITH_AVX512F
-    _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << count) - 1u), v);
-#else
-    alignas(64) float buf[kFloatLanes];
-    v.store_aligned(buf);
-    std::copy(buf, buf + count, p);
-#endif
-}
-
 // Streaming (non-temporal) stores write whole cache lines to memory without first reading
 // them into the cache, and without evicting the inputs. For an output too large to stay in
 // cache until it is read again, that saves a read of every line written (the store's
 // read-for-ownership) and keeps x and dy cached. They are weakly ordered: a thread fences
-// them (stream_fence) before its results may be read elsewhere. AVX-512 only here (it also
-// gives the masked stores that write the unaligned ends of a channel).
+// them (stream_fence) before its results may be read elsewhere. Used only where every batch
+// store is 64-byte aligned (use_streaming_stores), and with AVX-512 only.
 #if XSIMD_WITH_AVX512F
 constexpr bool kCanStream = true;
-void stream_store(float* p, const FloatBatch& v) { _mm512_stream_ps(p, v); }  // p 64-byte aligned
+void stream_store(float* p, const FloatBatch& v) { _mm512_stream_ps(p, v); }
 void stream_fence() { _mm_sfence(); }
 #else
 constexpr bool kCanStream = false;
@@ -125,26 +100,12 @@ void stream_store(float* p, const FloatBatch& v) { v.store_aligned(p); }
 void stream_fence() {}
 #endif
 
-// out[0, n) = the batches f(j, count) for j = 0, kFloatLanes, ...: count is kFloatLanes but
-// at the ends, where f must load with load_tail. With `stream`, the full batches between the
-// first and the last 64-byte boundary are streaming stores, the ends masked stores.
-template <typename F>
-void store_pass(float* out, int64_t n, bool stream, F&& f) {
-    int64_t i = 0;
-    if (kCanStream && stream) {
-        const auto misalignment = reinterpret_cast<std::uintptr_t>(out) % 64;
-        const int64_t head = std::min<int64_t>(n, misalignment ? static_cast<int64_t>((64 - misalignment) / sizeof(float)) : 0);
-        if (head > 0) store_tail(out, f(int64_t{0}, head), head);
-        for (i = head; i + kFloatLanes <= n; i += kFloatLanes) stream_store(out + i, f(i, kFloatLanes));
-    } else {
-        for (; i + kFloatLanes <= n; i += kFloatLanes) f(i, kFloatLanes).store_unaligned(out + i);
-    }
-    if (i < n) store_tail(out + i, f(i, n - i), n - i);
-}
-
-// The batch of p[j, j + count): a plain load, or load_tail for a short end.
-FloatBatch load_part(const float* p, int64_t count, float fill) {
-    return count == kFloatLanes ? FloatBatch::load_unaligned(p) : load_tail(p, count, fill);
+// out[i, i + kFloatLanes) = v: a streaming store when `stream`, else an ordinary one.
+void store(float* out, const FloatBatch& v, bool stream) {
+    if (stream)
+        stream_store(out, v);
+    else
+        v.store_unaligned(out);
 }
 
 // Blocks of the float passes' sums: each block is summed in float lanes and the block sums in
@@ -160,7 +121,7 @@ double sum_squared_deviation(const float* v, int64_t n, double mu) {
     const FloatBatch kb(k);
     double total = 0.0;
     int64_t i = 0;
-    while (i < n) {
+    while (i + kFloatLanes <= n) {
         const int64_t block_end = std::min(n, i + kBlock);
         FloatBatch a0(0.0f), a1(0.0f), a2(0.0f), a3(0.0f);
         for (; i + 4 * kFloatLanes <= block_end; i += 4 * kFloatLanes) {
@@ -177,13 +138,9 @@ double sum_squared_deviation(const float* v, int64_t n, double mu) {
             const FloatBatch d = FloatBatch::load_unaligned(v + i) - kb;
             a0 = xsimd::fma(d, d, a0);
         }
-        if (i < block_end) {  // lanes past the end read K: they add 0
-            const FloatBatch d = load_tail(v + i, block_end - i, k) - kb;
-            a1 = xsimd::fma(d, d, a1);
-            i = block_end;
-        }
         total += static_cast<double>(xsimd::hadd((a0 + a1) + (a2 + a3)));
     }
+    for (; i < n; ++i) total += (static_cast<double>(v[i]) - k) * (static_cast<double>(v[i]) - k);
     const double offset = mu - static_cast<double>(k);
     return std::max(0.0, total - static_cast<double>(n) * offset * offset);
 }
@@ -206,7 +163,9 @@ void scale_shift(float* y, const float* x, int64_t n, double mu, double scale, d
     const float k = static_cast<float>(mu);
     const float a = static_cast<float>(scale), b = static_cast<float>(shift + (static_cast<double>(k) - mu) * scale);
     const FloatBatch kb(k), ab(a), bb(b);
-    store_pass(y, n, stream, [&](int64_t j, int64_t count) { return xsimd::fma(load_part(x + j, count, k) - kb, ab, bb); });
+    int64_t i = 0;
+    for (; i + kFloatLanes <= n; i += kFloatLanes) store(y + i, xsimd::fma(FloatBatch::load_unaligned(x + i) - kb, ab, bb), stream);
+    for (; i < n; ++i) y[i] = std::fma(x[i] - k, a, b);
 }
 
 // Σ dy[i] and Σ dy[i]·(x[i] − mu)
@@ -294,14 +253,19 @@ void dx_terms(float* dx, const float* dy, const float* x, int64_t n, double mu, 
     const double rest = t3 + t1 * static_cast<double>(m) + t2 * (static_cast<double>(k) - mu);
     const float a = static_cast<float>(t1), b = static_cast<float>(t2), c = static_cast<float>(rest);
     const FloatBatch kb(k), mb(m), ab(a), bb(b), cb(c);
-    // Lanes past a short end read dy = m and x = K, and are not stored.
-    auto value = [&](int64_t j, int64_t count) {
-        return xsimd::fma(ab, load_part(dy + j, count, m) - mb, xsimd::fma(bb, load_part(x + j, count, k) - kb, cb));
+    auto value = [&](int64_t j) {
+        return xsimd::fma(ab, FloatBatch::load_unaligned(dy + j) - mb, xsimd::fma(bb, FloatBatch::load_unaligned(x + j) - kb, cb));
     };
-    if (accumulate)
-        store_pass(dx, n, false, [&](int64_t j, int64_t count) { return value(j, count) + load_part(dx + j, count, 0.0f); });
-    else
-        store_pass(dx, n, stream, value);
+    int64_t i = 0;
+    if (accumulate) {
+        for (; i + kFloatLanes <= n; i += kFloatLanes) (value(i) + FloatBatch::load_unaligned(dx + i)).store_unaligned(dx + i);
+    } else {
+        for (; i + kFloatLanes <= n; i += kFloatLanes) store(dx + i, value(i), stream);
+    }
+    for (; i < n; ++i) {
+        const float v = std::fma(a, dy[i] - m, std::fma(b, x[i] - k, c));
+        dx[i] = accumulate ? dx[i] + v : v;
+    }
 }
 
 // Parallel structure. Normally the threads take whole (n, g) slices. With fewer slices than
