@@ -439,16 +439,29 @@ void group_norm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, co
         }, stream);
     }, stream);
     // dγ[c] = Σ_n r_{n,g(c)}·ds[n, c],  dβ[c] = Σ_n db[n, c]
-    if (dgamma == nullptr && dbeta == nullptr) return;
-    for (int64_t c = 0; c < C; ++c) {
-        const int64_t g = c / D;
-        double sg = 0.0, sb = 0.0;
-        for (int64_t n = 0; n < N; ++n) {
-            sg += rstd[n * G + g] * ds[static_cast<size_t>(n * C + c)];
-            sb += db[static_cast<size_t>(n * C + c)];
+    // summed into row n = 0 (scaled by its r, then the other samples' rows added in order), so
+    // that the loops run along contiguous rows.
+    if (N == 0 || (dgamma == nullptr && dbeta == nullptr)) return;
+    for (int64_t n = 0; n < N; ++n) {
+        const double* ds_n = ds.data() + n * C;
+        const double* db_n = db.data() + n * C;
+        for (int64_t g = 0; g < G; ++g) {
+            const double r = rstd[n * G + g];
+            double* dsg = ds.data() + g * D;
+            double* dbg = db.data() + g * D;
+            if (n == 0) {
+                for (int64_t d = 0; d < D; ++d) dsg[d] *= r;
+            } else {
+                for (int64_t d = 0; d < D; ++d) {
+                    dsg[d] += r * ds_n[g * D + d];
+                    dbg[d] += db_n[g * D + d];
+                }
+            }
         }
-        if (dgamma) dgamma[c] += static_cast<T>(sg);
-        if (dbeta) dbeta[c] += static_cast<T>(sb);
+    }
+    for (int64_t c = 0; c < C; ++c) {
+        if (dgamma) dgamma[c] += static_cast<T>(ds[static_cast<size_t>(c)]);
+        if (dbeta) dbeta[c] += static_cast<T>(db[static_cast<size_t>(c)]);
     }
 }
 
