@@ -293,6 +293,8 @@ bool use_streaming_stores(const T* out, int64_t elements, int64_t inner) {
     return kCanStream && std::is_same_v<T, float> && reinterpret_cast<std::uintptr_t>(out) % 64 == 0 &&
            inner * bytes % 64 == 0 && elements * bytes >= kStreamMinBytes;
 }
+// Threads sharing a slice split a channel at multiples of kChunk: cache lines, for streaming.
+static_assert(kChunk * sizeof(float) % 64 == 0);
 
 Mode choose_mode(int64_t slices, int64_t slice_size) {
     if (omp_get_max_threads() == 1 || slices * slice_size < kMinParallelElements) return Mode::serial;
