@@ -373,7 +373,7 @@ void group_norm_forward(T* y, double* mean, double* rstd, const T* x, const T* g
             const double scale = r * (gamma ? static_cast<double>(gamma[c]) : 1.0);
             const double shift = beta ? static_cast<double>(beta[c]) : 0.0;
             scale_shift(ys + ch.begin, xs + ch.begin, ch.length, mu, scale, shift, stream);
-        }, stream);
+        }, split && stream);  // the outer loop fences when the slices are not split
     }, stream);
 }
 
@@ -438,7 +438,7 @@ void group_norm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, co
             const double term1 = r * (gamma ? static_cast<double>(gamma[g * D + ch.d]) : 1.0);
             dx_terms(dx + ng * M + ch.begin, dys + ch.begin, xs + ch.begin, ch.length, mu, term1, term2, term3, accumulate_dx,
                      stream);
-        }, stream);
+        }, split && stream);
     }, stream);
     // dγ[c] = Σ_n r_{n,g(c)}·ds[n, c],  dβ[c] = Σ_n db[n, c]
     // summed into row n = 0 (scaled by its r, then the other samples' rows added in order), so
