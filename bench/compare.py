@@ -7,8 +7,9 @@
 Prints Markdown tables of medians, then the speed targets of the project's issue 4, each met or not.
 
 Usage: bench/compare.py --build BUILD_DIR [--rounds 3] [--threads 1 2] [--steps 100]
-Each round runs both sides once (interleaved, so drift hits both); the tables show the
-median over rounds of each side's own median.
+Each round runs both sides once per thread count, back to back, and alternates which side
+goes first, so that the machine's slow drifts (this 2-core VM's speed wanders by +-15% over
+minutes) hit both sides alike; the tables show the median over rounds of each side's own median.
 """
 import argparse, json, os, platform, statistics, subprocess, sys, tempfile
 
@@ -40,8 +41,8 @@ def stream_copy_gbps(threads):
 
 
 def ours(bench, threads):
-    """{(shape, threads): {"fwd": ms, "fb": ms}} from one Google Benchmark run."""
-    out = run([bench, "--benchmark_format=json", "--benchmark_min_time=0.3",
+    """{(shape, threads): {"fwd": ms, "fb": ms}} from one Google Benchmark run at `threads` threads."""
+    out = run([bench, "--benchmark_format=json", "--benchmark_min_time=0.3", f"--benchmark_filter=/threads:{threads}/",
                "--benchmark_repetitions=5", "--benchmark_report_aggregates_only=true"])
     res = {}
     for b in json.loads(out)["benchmarks"]:
@@ -49,16 +50,14 @@ def ours(bench, threads):
             continue
         name = b["run_name"]  # BM_GroupNormForward/shape:0/threads:1/real_time
         kind = "fb" if "ForwardBackward" in name else "fwd"
-        th = int(name.split("threads:")[1].split("/")[0])
-        if th not in threads:
-            continue
-        res.setdefault((b["label"], th), {})[kind] = b["real_time"]  # ms (the benchmark's unit)
+        res.setdefault((b["label"], threads), {})[kind] = b["real_time"]  # ms (the benchmark's unit)
     return res
 
 
 def torch(threads):
+    """The same, from one run of PyTorch's script at `threads` threads."""
     res = {}
-    out = run(["/usr/bin/python3", os.path.join(TORCH_REF, "torch_gn_bench.py")] + [str(t) for t in threads])
+    out = run(["/usr/bin/python3", os.path.join(TORCH_REF, "torch_gn_bench.py"), str(threads)])
     for line in out.splitlines():
         r = json.loads(line)
         n, c, h, w = r["shape"]
@@ -67,18 +66,24 @@ def torch(threads):
     return res
 
 
+def sides_in_order(round_index):
+    """Which side runs first alternates between rounds, so neither always runs on a machine
+    the other has just warmed (or heated)."""
+    return ("ours", "torch") if round_index % 2 == 0 else ("torch", "ours")
+
+
 def cnn_table(build, threads, rounds, steps):
     ours_exe = os.path.join(build, "bench", "bench_cnn_throughput")
     results = {t: {"ours": [], "torch": [], "ours_rss": [], "torch_rss": []} for t in threads}
-    for _ in range(rounds):
+    commands = {"ours": lambda t: [ours_exe, "--threads", str(t), "--steps", str(steps)],
+                "torch": lambda t: ["/usr/bin/python3", os.path.join(TORCH_REF, "torch_cnn_bench.py"),
+                                    "--threads", str(t), "--steps", str(steps)]}
+    for i in range(rounds):
         for t in threads:
-            out, rss = run_with_rss([ours_exe, "--threads", str(t), "--steps", str(steps)])
-            results[t]["ours"].append(json.loads(out)["train_images_per_s"])
-            results[t]["ours_rss"].append(rss)
-            out, rss = run_with_rss(["/usr/bin/python3", os.path.join(TORCH_REF, "torch_cnn_bench.py"),
-                                     "--threads", str(t), "--steps", str(steps)])
-            results[t]["torch"].append(json.loads(out)["train_images_per_s"])
-            results[t]["torch_rss"].append(rss)
+            for side in sides_in_order(i):
+                out, rss = run_with_rss(commands[side](t))
+                results[t][side].append(json.loads(out)["train_images_per_s"])
+                results[t][side + "_rss"].append(rss)
     print(f"Training the reference CNN, batch 64, {steps} SGD steps, median of {rounds} rounds")
     print()
     print("| threads | ours images/s | PyTorch images/s | speed-up | ours peak RSS MB | PyTorch peak RSS MB |")
@@ -128,10 +133,14 @@ def main():
         return
     gn_exe = os.path.join(a.build, "bench", "bench_group_norm")
 
-    rounds_ours, rounds_torch = [], []
-    for _ in range(a.rounds):
-        rounds_ours.append(ours(gn_exe, a.threads))
-        rounds_torch.append(torch(a.threads))
+    # rounds[side][i]: round i's {(shape, threads): {"fwd": ms, "fb": ms}}, both thread counts.
+    rounds = {"ours": [{} for _ in range(a.rounds)], "torch": [{} for _ in range(a.rounds)]}
+    measure = {"ours": lambda t: ours(gn_exe, t), "torch": torch}
+    for i in range(a.rounds):
+        for t in a.threads:
+            for side in sides_in_order(i):
+                rounds[side][i].update(measure[side](t))
+    rounds_ours, rounds_torch = rounds["ours"], rounds["torch"]
     stream = {t: stream_copy_gbps(t) for t in a.threads}
 
     def med(rounds, key, kind):
