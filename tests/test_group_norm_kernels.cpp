@@ -1,6 +1,7 @@
 // The fast GroupNorm kernels against the scalar reference kernels, over sizes whose tails do
 // not fill a SIMD register (inner 1, 3, 17, 1023), at 1 and 2 threads, in float and double,
-// and on outputs large enough to be written with streaming stores.
+// and on tensors large enough to be written with streaming stores and to have the next
+// slice fetched ahead.
 #include <boost/test/unit_test.hpp>
 #include <boost/test/data/test_case.hpp>
 
@@ -101,6 +102,15 @@ BOOST_DATA_TEST_CASE(large_outputs_written_with_streaming_stores_match_reference
     compare_with_reference<float>(2, 32, 16384, 8, true, 1e-5);
     compare_with_reference<float>(1, 4, 262144, 1, false, 1e-5);
     compare_with_reference<float>(8, 256, 784, 32, true, 1e-5);
+}
+
+// Float tensors of 16 MiB and more, taken a slice per thread, have the next slice fetched
+// ahead during each slice's last pass: with streaming stores (inner 4096) and without (inner
+// 8195, whose channels are not whole cache lines and whose passes end in scalar tails).
+BOOST_DATA_TEST_CASE(large_inputs_fetched_ahead_match_reference, bdata::make({1, 2}), threads) {
+    set_num_threads(threads);
+    compare_with_reference<float>(16, 64, 4096, 32, true, 1e-5);
+    compare_with_reference<float>(8, 64, 8195, 16, false, 1e-5);
 }
 
 BOOST_DATA_TEST_CASE(fast_kernels_match_reference, bdata::make(inner_sizes) * bdata::make({1, 2}), inner, threads) {
