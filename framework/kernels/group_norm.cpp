@@ -112,7 +112,7 @@ void store(float* out, const FloatBatch& v, bool stream) {
 // streaming stores. `ahead`: when not 0, fetch the inputs `ahead` elements on into the cache
 // while working, one line per batch: the same place in the next slice, whose first pass
 // would otherwise wait on memory while this pass, working in cache, leaves memory idle.
-// The float passes use both; the double ones neither.
+// The float passes use both (dx_terms only when it assigns dx); the double ones neither.
 struct Pass {
     bool stream = false;
     int64_t ahead = 0;
@@ -401,7 +401,7 @@ void group_norm_forward(T* y, double* mean, double* rstd, const T* x, const T* g
     const Mode mode = choose_mode(N * G, M);
     const bool split = mode == Mode::within_slice;
     const bool stream = use_streaming_stores(y, N * G * M, inner);
-    const bool prefetch = use_prefetch<T>(mode, N * G * M);
+    const bool fetch_ahead = use_prefetch<T>(mode, N * G * M);
     for_range(N * G, mode == Mode::over_slices, [&](int64_t ng) {
         const int64_t g = ng % G;
         const T* xs = x + ng * M;     // (D, inner)
@@ -417,7 +417,7 @@ void group_norm_forward(T* y, double* mean, double* rstd, const T* x, const T* g
         mean[ng] = mu;
         rstd[ng] = r;
         // γ and β fused into one scale and shift per channel: y = x·scale + shift.
-        const Pass pass{stream, prefetch && ng + 1 < N * G ? M : 0};
+        const Pass pass{stream, fetch_ahead && ng + 1 < N * G ? M : 0};
         for_each_chunk(D, inner, split, split && stream, [&](const Chunk& ch) {
             const int64_t c = g * D + ch.d;
             const double scale = r * (gamma ? static_cast<double>(gamma[c]) : 1.0);
@@ -449,7 +449,7 @@ void group_norm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, co
     const bool stream = dx != nullptr && !accumulate_dx && use_streaming_stores(dx, N * G * M, inner);
     const Mode mode = choose_mode(N * G, M);
     const bool split = mode == Mode::within_slice;
-    const bool prefetch = use_prefetch<T>(mode, N * G * M);
+    const bool fetch_ahead = use_prefetch<T>(mode, N * G * M);
     const int64_t chunks_per_slice = D * chunk_count(inner);
     // Per-chunk partial sums when threads share a slice (slices then run one at a time).
     std::vector<double> part_dy(split ? static_cast<size_t>(chunks_per_slice) : 0), part_dy_xc(part_dy.size());
@@ -484,7 +484,7 @@ void group_norm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, co
         const double inv_m = 1.0 / static_cast<double>(M);
         const double term2 = -r * r * r * sum_g_xc * inv_m;  // −r²·mean(g·x̂), with Σg·x̂ = r·Σg·(x − μ)
         const double term3 = -r * sum_g * inv_m;
-        const Pass pass{stream, prefetch && ng + 1 < N * G ? M : 0};
+        const Pass pass{stream, fetch_ahead && ng + 1 < N * G ? M : 0};
         for_each_chunk(D, inner, split, split && stream, [&](const Chunk& ch) {
             const double term1 = r * (gamma ? static_cast<double>(gamma[g * D + ch.d]) : 1.0);
             dx_terms(dx + ng * M + ch.begin, dys + ch.begin, xs + ch.begin, ch.length, mu, term1, term2, term3, accumulate_dx,
