@@ -45,12 +45,14 @@ def ours(bench, threads):
     out = run([bench, "--benchmark_format=json", "--benchmark_min_time=0.3", f"--benchmark_filter=/threads:{threads}/",
                "--benchmark_repetitions=5", "--benchmark_report_aggregates_only=true"])
     res = {}
-    for b in json.loads(out)["benchmarks"]:
+    for b in json.loads(out)["benchmarks"] if out.strip() else []:  # no output: the filter matched nothing
         if b.get("aggregate_name") != "median":
             continue
         name = b["run_name"]  # BM_GroupNormForward/shape:0/threads:1/real_time
         kind = "fb" if "ForwardBackward" in name else "fwd"
         res.setdefault((b["label"], threads), {})[kind] = b["real_time"]  # ms (the benchmark's unit)
+    if not res:
+        sys.exit(f"compare.py: {bench} has no runs at {threads} threads (it times 1 and 2)")
     return res
 
 
