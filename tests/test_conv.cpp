@@ -11,6 +11,7 @@
 #include "framework/tapegrad.hpp"
 #include "support/gradcheck.hpp"
 #include "support/messages.hpp"
+#include "support/tensors.hpp"
 
 using namespace tapegrad;
 using namespace tapegrad::testing;
@@ -46,13 +47,6 @@ OpFn<T> make_op(const GoldenCase& c) {
 void run_cases(const std::string& op) {
     const int ran = check_golden_cases("layers.json", op, make_op<float>, make_op<double>);
     BOOST_TEST(ran >= 4, "too few golden cases for op " << op);
-}
-
-template <typename T>
-double max_difference(const BasicTensor<T>& a, const BasicTensor<T>& b) {
-    double m = 0.0;
-    for (int64_t i = 0; i < a.numel(); ++i) m = std::max(m, std::abs(double(a.data()[i]) - double(b.data()[i])));
-    return m;
 }
 
 double max_abs(const std::vector<double>& v) {

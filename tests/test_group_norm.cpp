@@ -7,6 +7,7 @@
 #include "framework/tapegrad.hpp"
 #include "support/gradcheck.hpp"
 #include "support/messages.hpp"
+#include "support/tensors.hpp"
 
 using namespace tapegrad;
 using namespace tapegrad::testing;
@@ -18,14 +19,6 @@ OpFn<T> group_norm_op(int64_t groups, double eps) {
     return [groups, eps](const std::vector<BasicTensor<T>>& in) {
         return in.size() == 3 ? group_norm(in[0], groups, in[1], in[2], eps) : group_norm(in[0], groups, {}, {}, eps);
     };
-}
-
-// max |a − b|
-template <typename T>
-double max_difference(const BasicTensor<T>& a, const BasicTensor<T>& b) {
-    double m = 0.0;
-    for (int64_t i = 0; i < a.numel(); ++i) m = std::max(m, std::abs(double(a.data()[i]) - double(b.data()[i])));
-    return m;
 }
 
 }  // namespace

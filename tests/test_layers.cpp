@@ -10,19 +10,12 @@
 #include "framework/tapegrad.hpp"
 #include "support/gradcheck.hpp"
 #include "support/messages.hpp"
+#include "support/tensors.hpp"
 
 using namespace tapegrad;
 using namespace tapegrad::testing;
 
 namespace {
-
-template <typename T>
-double max_difference(const BasicTensor<T>& a, const BasicTensor<T>& b) {
-    BOOST_TEST_REQUIRE(to_string(a.shape()) == to_string(b.shape()));
-    double m = 0.0;
-    for (int64_t i = 0; i < a.numel(); ++i) m = std::max(m, std::abs(double(a.data()[i]) - double(b.data()[i])));
-    return m;
-}
 
 std::vector<std::string> parameter_names(const Module& m) {
     std::vector<std::string> names;
