@@ -147,11 +147,10 @@ def main():
             stream_runs[t].append(stream_copy_gbps(t))
             for side in sides_in_order(i):
                 rounds[side][i].update(measure[side](t))
-    rounds_ours, rounds_torch = rounds["ours"], rounds["torch"]
     stream = {t: statistics.median(v) for t, v in stream_runs.items()}
 
-    def med(rounds, key, kind):
-        return statistics.median(r[key][kind] for r in rounds)
+    def med(side, key, kind):
+        return statistics.median(r[key][kind] for r in rounds[side])
 
     print(f"GroupNorm float32, median of {a.rounds} rounds; STREAM copy (median of as many runs): "
           + ", ".join(f"{stream[t]:.1f} GB/s at {t} thread{'s' if t > 1 else ''}" for t in a.threads))
@@ -159,11 +158,11 @@ def main():
     print("| shape N×C×H×W/G | threads | fwd ours ms | fwd PyTorch ms | fwd speed-up | fwd+bwd ours ms | fwd+bwd PyTorch ms | fwd+bwd speed-up | fwd GB/s (% STREAM) | bwd GB/s (% STREAM) |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     ratios = {"fwd": {t: [] for t in a.threads}, "fb": {t: [] for t in a.threads}}
-    order = list(rounds_ours[0])  # the benchmark's own order: shapes as listed, by thread count
+    order = list(rounds["ours"][0])  # the benchmark's own order: shapes as listed, by thread count
     for key in sorted(order, key=lambda k: (k[1], order.index(k))):
         label, th = key
-        o_f, o_fb = med(rounds_ours, key, "fwd"), med(rounds_ours, key, "fb")
-        t_f, t_fb = med(rounds_torch, key, "fwd"), med(rounds_torch, key, "fb")
+        o_f, o_fb = med("ours", key, "fwd"), med("ours", key, "fb")
+        t_f, t_fb = med("torch", key, "fwd"), med("torch", key, "fb")
         n, c, h, w = (int(v) for v in label.split("/")[0].split("x"))
         e = n * c * h * w
         fwd_gbps = 8 * e / (o_f * 1e-3) / 1e9
