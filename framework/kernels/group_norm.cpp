@@ -20,7 +20,7 @@
 #include <type_traits>
 #include <vector>
 
-#include <xsimd/xsimd.hpp>
+#include "framework/kernels/simd.hpp"
 
 // GCC 12's AVX-512 intrinsics (used by xsimd's horizontal adds) trip its
 // own -Wuninitialized on _mm512_undefined_ps/_pd (GCC bug 105593, fixed in GCC 13).
@@ -34,11 +34,12 @@ namespace tapegrad::kernels {
 namespace {
 
 // The inner loops run on xsimd batches of doubles (8 lanes with AVX-512, 4 with AVX2): T is
-// converted on load and rounded once on store. Each loop is a batch loop plus a scalar tail.
-using Batch = xsimd::batch<double>;
-constexpr int64_t kLanes = static_cast<int64_t>(Batch::size);
+// converted on load, in a register (simd::widen), and rounded once on store. Each loop is a
+// batch loop plus a scalar tail.
+using Batch = simd::DoubleBatch;
+constexpr int64_t kLanes = simd::kDoubleLanes;
 
-template <typename T> Batch load(const T* p) { return Batch::load_unaligned(p); }
+template <typename T> Batch load(const T* p) { return simd::widen(p); }
 
 // Σ v[i]; four accumulators hide the latency of the adds (with one, the loop waits on each
 // add; this pass reads the slice from memory and must keep up with it).
@@ -81,8 +82,8 @@ double sum_squared_deviation(const T* v, int64_t n, double shift) {
 // The float versions of the passes over data already in cache run in float lanes (twice as
 // many per register, no conversions), centred on K = the float nearest mu: x − K is exact
 // for x near K (Sterbenz), so large means cancel exactly and nothing else does.
-using FloatBatch = xsimd::batch<float>;
-constexpr int64_t kFloatLanes = static_cast<int64_t>(FloatBatch::size);
+using simd::FloatBatch;
+using simd::kFloatLanes;
 
 // Streaming (non-temporal) stores write whole cache lines to memory without first reading
 // them into the cache, and without evicting the inputs. For an output too large to stay in
