@@ -5,13 +5,17 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <string>
+#include <strings.h>
 #include <vector>
 
+#include "framework/kernels/gemm.hpp"
 #include "framework/tapegrad.hpp"
 #include "support/messages.hpp"
 
-// From OpenBLAS (its cblas.h is private to the library's build).
-extern "C" int openblas_get_num_threads(void);
+// The environment as the process started, before OpenBLAS was loaded.
+const char* const kCoreTypeAtStart = std::getenv("OPENBLAS_CORETYPE");
 
 using namespace tapegrad;
 
@@ -54,8 +58,27 @@ BOOST_AUTO_TEST_CASE(sets_our_pool_and_openblas_alike) {
         set_num_threads(n);
         BOOST_TEST(get_num_threads() == n);
         BOOST_TEST(omp_get_max_threads() == n);
-        BOOST_TEST(openblas_get_num_threads() == n);
+        BOOST_TEST(kernels::blas_num_threads() == n);
     }
+}
+
+// OpenBLAS 0.3.21 runs its SSE3 kernels on Intel models it does not know; gemm.hpp names the
+// core for the CPU's instruction set instead, unless the user did.
+BOOST_AUTO_TEST_CASE(openblas_runs_kernels_for_this_cpu) {
+    const std::string core = kernels::blas_core_name();
+    BOOST_TEST_MESSAGE("OpenBLAS core: " << core);
+    if (kCoreTypeAtStart != nullptr) {
+        BOOST_TEST(strcasecmp(core.c_str(), kCoreTypeAtStart) == 0, "OPENBLAS_CORETYPE=" << kCoreTypeAtStart << " gave " << core);
+        return;
+    }
+    BOOST_TEST(std::getenv("OPENBLAS_CORETYPE") == nullptr, "the variable is set only while OpenBLAS loads");
+    __builtin_cpu_init();
+    if (!__builtin_cpu_is("intel")) return;
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512cd"))
+        BOOST_TEST((core == "SkylakeX" || core == "Cooperlake" || core == "SapphireRapids"), "AVX-512 CPU runs " << core);
+    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        BOOST_TEST(core == "Haswell", "AVX2 CPU runs " << core);
 }
 
 BOOST_AUTO_TEST_CASE(rejects_counts_below_one) {
