@@ -1,7 +1,8 @@
 // set_num_threads / get_num_threads; see threading.hpp.
 #include "framework/threading.hpp"
 
-#include <cblas.h>
+#include "framework/kernels/gemm.hpp"
+
 #include <omp.h>
 
 #include <stdexcept>
@@ -12,7 +13,7 @@ namespace tapegrad {
 void set_num_threads(int n) {
     if (n < 1) throw std::invalid_argument("set_num_threads: expected n >= 1, but got " + std::to_string(n));
     omp_set_num_threads(n);
-    openblas_set_num_threads(n);
+    kernels::blas_set_num_threads(n);
 }
 
 int get_num_threads() { return omp_get_max_threads(); }
