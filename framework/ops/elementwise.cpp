@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "framework/kernels/activation.hpp"
 #include "framework/ops/autograd.hpp"
 
 namespace tapegrad {
@@ -140,10 +141,13 @@ BasicTensor<T> unary(const char* name, const BasicTensor<T>& x, F f, D d) {
     const int64_t n = x.numel();
     for (int64_t i = 0; i < n; ++i) po[i] = f(px[i]);
     record_op(name, out, any_requires_grad(x), [x, out_values = out, d, n](const T* dy) mutable {
-        T* gx = x.grad_data_for_accumulation();
+        const GradBuffer<T> gx = x.grad_buffer();  // uninitialised when accumulate is false
         const T* xv = x.data();
         const T* yv = out_values.data();
-        for (int64_t i = 0; i < n; ++i) gx[i] += dy[i] * d(xv[i], yv[i]);
+        if (gx.accumulate)
+            for (int64_t i = 0; i < n; ++i) gx.data[i] += dy[i] * d(xv[i], yv[i]);
+        else
+            for (int64_t i = 0; i < n; ++i) gx.data[i] = dy[i] * d(xv[i], yv[i]);
     });
     return out;
 }
@@ -157,8 +161,13 @@ template <typename T> BasicTensor<T> div(const BasicTensor<T>& a, const BasicTen
 
 template <typename T>
 BasicTensor<T> relu(const BasicTensor<T>& x) {
-    // The gradient at exactly 0 is 0, as in PyTorch.
-    return unary("relu", x, [](T v) { return v > T(0) ? v : T(0); }, [](T v, T) { return v > T(0) ? T(1) : T(0); });
+    BasicTensor<T> out = empty<T>(x.shape());
+    kernels::relu_forward(out.data(), x.data(), x.numel());
+    record_op("relu", out, any_requires_grad(x), [x](const T* dy) mutable {
+        const GradBuffer<T> dx = x.grad_buffer();
+        kernels::relu_backward(dx.data, dy, x.data(), x.numel(), dx.accumulate);
+    });
+    return out;
 }
 
 template <typename T>

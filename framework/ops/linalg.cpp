@@ -1,5 +1,6 @@
 // matmul and linear; see linalg.hpp. Backward passes write into the gradient buffers with
-// beta = 1, so GEMM does the accumulation.
+// beta = 1 when they accumulate, so GEMM does the accumulation, and beta = 0 into a fresh
+// (uninitialised) gradient, which then needs no zero-fill.
 #include "framework/ops/linalg.hpp"
 
 #include <stdexcept>
@@ -8,6 +9,14 @@
 #include "framework/ops/autograd.hpp"
 
 namespace tapegrad {
+
+namespace {
+// GEMM's beta for a gradient buffer: add into it, or overwrite a fresh one.
+template <typename T>
+T beta_for(const GradBuffer<T>& g) {
+    return g.accumulate ? T(1) : T(0);
+}
+}  // namespace
 
 template <typename T>
 BasicTensor<T> matmul(const BasicTensor<T>& a, const BasicTensor<T>& b) {
@@ -19,8 +28,14 @@ BasicTensor<T> matmul(const BasicTensor<T>& a, const BasicTensor<T>& b) {
     kernels::gemm<T>(false, false, M, N, K, T(1), a.data(), b.data(), T(0), out.data());
     // C = A·B:  dA = dC·Bᵀ (M, K),  dB = Aᵀ·dC (K, N)
     record_op("matmul", out, any_requires_grad(a, b), [a, b, M, N, K](const T* dC) mutable {
-        if (a.requires_grad()) kernels::gemm<T>(false, true, M, K, N, T(1), dC, b.data(), T(1), a.grad_data_for_accumulation());
-        if (b.requires_grad()) kernels::gemm<T>(true, false, K, N, M, T(1), a.data(), dC, T(1), b.grad_data_for_accumulation());
+        if (a.requires_grad()) {
+            const GradBuffer<T> da = a.grad_buffer();
+            kernels::gemm<T>(false, true, M, K, N, T(1), dC, b.data(), beta_for(da), da.data);
+        }
+        if (b.requires_grad()) {
+            const GradBuffer<T> db = b.grad_buffer();
+            kernels::gemm<T>(true, false, K, N, M, T(1), a.data(), dC, beta_for(db), db.data);
+        }
     });
     return out;
 }
@@ -44,10 +59,14 @@ BasicTensor<T> linear(const BasicTensor<T>& x, const BasicTensor<T>& weight, con
     // y = x·Wᵀ + b:  dx = dy·W (N, in),  dW = dyᵀ·x (out, in),  db = Σ_n dy
     const bool needs_grad = any_requires_grad(x, weight, bias);
     record_op("linear", out, needs_grad, [x, weight, bias, N, in, out_features](const T* dy) mutable {
-        if (x.requires_grad())
-            kernels::gemm<T>(false, false, N, in, out_features, T(1), dy, weight.data(), T(1), x.grad_data_for_accumulation());
-        if (weight.requires_grad())
-            kernels::gemm<T>(true, false, out_features, in, N, T(1), dy, x.data(), T(1), weight.grad_data_for_accumulation());
+        if (x.requires_grad()) {
+            const GradBuffer<T> dx = x.grad_buffer();
+            kernels::gemm<T>(false, false, N, in, out_features, T(1), dy, weight.data(), beta_for(dx), dx.data);
+        }
+        if (weight.requires_grad()) {
+            const GradBuffer<T> dw = weight.grad_buffer();
+            kernels::gemm<T>(true, false, out_features, in, N, T(1), dy, x.data(), beta_for(dw), dw.data);
+        }
         if (bias.defined() && bias.requires_grad()) {
             T* db = bias.grad_data_for_accumulation();
             for (int64_t o = 0; o < out_features; ++o) {

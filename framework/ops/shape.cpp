@@ -38,8 +38,12 @@ BasicTensor<T> reshape(const BasicTensor<T>& x, const Shape& shape) {
     BasicTensor<T> out = empty<T>(infer_shape(shape, x.numel(), x.shape()));
     std::copy(x.data(), x.data() + x.numel(), out.data());
     record_op("reshape", out, any_requires_grad(x), [x](const T* dy) mutable {
-        T* gx = x.grad_data_for_accumulation();
-        for (int64_t i = 0, n = x.numel(); i < n; ++i) gx[i] += dy[i];
+        const GradBuffer<T> gx = x.grad_buffer();  // uninitialised when accumulate is false
+        const int64_t n = x.numel();
+        if (gx.accumulate)
+            for (int64_t i = 0; i < n; ++i) gx.data[i] += dy[i];
+        else
+            std::copy(dy, dy + n, gx.data);
     });
     return out;
 }
