@@ -80,6 +80,13 @@ BOOST_AUTO_TEST_CASE(conv2d_matches_the_direct_reference_at_training_sizes) {
         {{4, 8, 15, 13}, {12, 8, 5, 3}, {2, 1}, {2, 1}},
         {{4, 32, 14, 14}, {16, 32, 1, 1}, 1, 0},  // the direct 1×1 path
         {{2, 3, 32, 32}, {8, 3, 3, 3}, 2, 0},
+        // Stride 1 with the output as wide as the input: im2col's one-copy-per-row path, whose
+        // copies start and end in padding columns; kernels taller than the input; W = 1.
+        {{3, 2, 7, 5}, {4, 2, 5, 5}, 1, 2},
+        {{2, 3, 2, 9}, {3, 3, 5, 3}, 1, {2, 1}},
+        {{2, 2, 6, 1}, {3, 2, 3, 1}, 1, {1, 0}},
+        {{1, 1, 1, 1}, {2, 1, 3, 3}, 1, 1},
+        {{2, 2, 4, 6}, {3, 2, 3, 3}, 1, {0, 1}},
     };
     Generator gen(5);
     for (const Case& k : cases) {

@@ -14,15 +14,52 @@ namespace {
 constexpr int64_t kParallelMin = 1 << 18;
 }  // namespace
 
+namespace {
+
+// Row r = (c, i, j) of the column matrix when the stride is 1 and the output is as wide as
+// the input (a "same" convolution, e.g. 3×3 with padding 1): then output row oh reads input
+// row oh − ph + i from column j − pw on, so the rows with a valid input row are one
+// contiguous run of x, shifted by (i − ph)·W + (j − pw). One copy of that run (instead of a
+// short copy per row) and then the columns that fall in the padding set to zero: the copy
+// put the neighbouring row's first or last elements there.
+template <typename T>
+void im2col_same_width_row(T* out, const T* xc, const Window2d& g, int64_t i, int64_t j) {
+    const int64_t W = g.W;
+    const TapRange rows = valid_taps(g.H, g.OH, 1, g.ph, i);
+    const TapRange cols = valid_taps(W, W, 1, g.pw, j);
+    std::fill(out, out + rows.first * W, T(0));
+    if (rows.last > rows.first) {
+        const int64_t shift = (i - g.ph) * W + (j - g.pw);
+        const int64_t begin = rows.first * W, end = rows.last * W;
+        // The run's ends may fall outside x (before row 0 or after row H − 1) only in columns
+        // that are padding: copy the part inside x, zero those columns below.
+        const int64_t lo = std::max(begin, -shift), hi = std::min(end, g.H * W - shift);
+        std::copy(xc + lo + shift, xc + hi + shift, out + lo);
+        for (int64_t oh = rows.first; oh < rows.last; ++oh) {  // a pw-wide strip on each side
+            T* o = out + oh * W;
+            for (int64_t ow = 0; ow < cols.first; ++ow) o[ow] = T(0);
+            for (int64_t ow = cols.last; ow < W; ++ow) o[ow] = T(0);
+        }
+    }
+    std::fill(out + rows.last * W, out + g.OH * W, T(0));
+}
+
+}  // namespace
+
 template <typename T>
 void im2col(T* col, const T* x, int64_t C, const Window2d& g) {
     const int64_t L = g.OH * g.OW;
     const int64_t rows = C * g.kh * g.kw;
+    const bool same_width = g.sh == 1 && g.sw == 1 && g.OW == g.W;
 #pragma omp parallel for schedule(static) if (rows * L >= kParallelMin)
     for (int64_t r = 0; r < rows; ++r) {
         const int64_t j = r % g.kw, i = (r / g.kw) % g.kh, c = r / (g.kh * g.kw);
         const T* xc = x + c * g.H * g.W;   // (H, W)
         T* out = col + r * L;              // (OH, OW)
+        if (same_width) {
+            im2col_same_width_row(out, xc, g, i, j);
+            continue;
+        }
         const TapRange cols = valid_taps(g.W, g.OW, g.sw, g.pw, j);
         for (int64_t oh = 0; oh < g.OH; ++oh) {
             T* o = out + oh * g.OW;
