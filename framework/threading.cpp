@@ -1,9 +1,11 @@
-// set_num_threads / get_num_threads; see threading.hpp.
+// set_num_threads / get_num_threads / simd_level; see threading.hpp.
 #include "framework/threading.hpp"
 
 #include "framework/kernels/gemm.hpp"
 
 #include <omp.h>
+
+#include <xsimd/xsimd.hpp>
 
 #include <stdexcept>
 #include <string>
@@ -17,5 +19,7 @@ void set_num_threads(int n) {
 }
 
 int get_num_threads() { return omp_get_max_threads(); }
+
+const char* simd_level() { return xsimd::default_arch::name(); }
 
 }  // namespace tapegrad

@@ -11,4 +11,7 @@ namespace tapegrad {
 void set_num_threads(int n);
 int get_num_threads();
 
+// The SIMD instruction set the library's kernels were compiled for (xsimd's name: "avx512bw", "avx2", "sse2", ...).
+const char* simd_level();
+
 }  // namespace tapegrad
