@@ -41,23 +41,7 @@ constexpr int64_t kLanes = simd::kDoubleLanes;
 
 template <typename T> Batch load(const T* p) { return simd::widen(p); }
 
-// Σ v[i]; four accumulators hide the latency of the adds (with one, the loop waits on each
-// add; this pass reads the slice from memory and must keep up with it).
-template <typename T>
-double sum(const T* v, int64_t n) {
-    Batch a0(0.0), a1(0.0), a2(0.0), a3(0.0);
-    int64_t i = 0;
-    for (; i + 4 * kLanes <= n; i += 4 * kLanes) {
-        a0 += load(v + i);
-        a1 += load(v + i + kLanes);
-        a2 += load(v + i + 2 * kLanes);
-        a3 += load(v + i + 3 * kLanes);
-    }
-    for (; i + kLanes <= n; i += kLanes) a0 += load(v + i);
-    double s = xsimd::hadd((a0 + a1) + (a2 + a3));
-    for (; i < n; ++i) s += static_cast<double>(v[i]);
-    return s;
-}
+using simd::sum;
 
 // Σ (v[i] − shift)²
 template <typename T>

@@ -30,4 +30,22 @@ inline DoubleBatch widen(const float* p) {
 }
 inline DoubleBatch widen(const double* p) { return DoubleBatch::load_unaligned(p); }
 
+// Σ v[i], accumulated in double. Four accumulators hide the latency of the adds (with one,
+// the loop waits on each add and cannot keep up with memory).
+template <typename T>
+double sum(const T* v, int64_t n) {
+    DoubleBatch a0(0.0), a1(0.0), a2(0.0), a3(0.0);
+    int64_t i = 0;
+    for (; i + 4 * kDoubleLanes <= n; i += 4 * kDoubleLanes) {
+        a0 += widen(v + i);
+        a1 += widen(v + i + kDoubleLanes);
+        a2 += widen(v + i + 2 * kDoubleLanes);
+        a3 += widen(v + i + 3 * kDoubleLanes);
+    }
+    for (; i + kDoubleLanes <= n; i += kDoubleLanes) a0 += widen(v + i);
+    double s = xsimd::hadd((a0 + a1) + (a2 + a3));
+    for (; i < n; ++i) s += static_cast<double>(v[i]);
+    return s;
+}
+
 }  // namespace tapegrad::kernels::simd

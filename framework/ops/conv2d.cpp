@@ -14,6 +14,7 @@
 
 #include "framework/kernels/conv2d.hpp"
 #include "framework/kernels/gemm.hpp"
+#include "framework/kernels/simd.hpp"
 #include "framework/allocator.hpp"
 #include "framework/ops/autograd.hpp"
 
@@ -134,11 +135,7 @@ BasicTensor<T> conv2d(const BasicTensor<T>& x, const BasicTensor<T>& weight, con
         if (db.data) {
             for (int64_t o = 0; o < O; ++o) {
                 double s = 0.0;
-                for (int64_t n = 0; n < N; ++n) {
-                    const T* d = dy + (n * O + o) * L;
-#pragma omp simd reduction(+ : s)
-                    for (int64_t l = 0; l < L; ++l) s += static_cast<double>(d[l]);
-                }
+                for (int64_t n = 0; n < N; ++n) s += kernels::simd::sum(dy + (n * O + o) * L, L);
                 db.data[o] = (db.accumulate ? db.data[o] : T(0)) + static_cast<T>(s);
             }
         }
