@@ -84,14 +84,14 @@ def machine_line(info):
 
 
 def gn_shapes_and_simd(bench):
-    """(the benchmark's shape labels in its order, the SIMD level in its JSON context), from a
-    run of its forward at 1 thread short enough (~1 s) to be a query; (None, None) where the
-    benchmark is not built."""
+    """(the benchmark's shape labels in its order, the SIMD level and OpenBLAS's kernel set in
+    its JSON context), from a run of its forward at 1 thread short enough (~1 s) to be a query;
+    (None, None, None) where the benchmark is not built."""
     if not os.path.exists(bench):
-        return None, None
+        return None, None, None
     d = json.loads(run([bench, "--benchmark_format=json", "--benchmark_min_time=0.001",
                         "--benchmark_filter=BM_GroupNormForward/.*/threads:1/"]))
-    return [b["label"] for b in d["benchmarks"]], d["context"].get("simd", "unknown")
+    return [b["label"] for b in d["benchmarks"]], d["context"].get("simd", "unknown"), d["context"].get("blas", "unknown")
 
 
 def elements_of(label):
@@ -196,11 +196,12 @@ def main():
     if not os.path.isdir(TORCH_REF):
         sys.exit(f"compare.py: PyTorch's side is expected in {TORCH_REF} (the workplace's shared/ beside the checkout)")
     gn_exe = os.path.join(a.build, "bench", "bench_group_norm")
-    labels, simd = gn_shapes_and_simd(gn_exe)
+    labels, simd, blas = gn_shapes_and_simd(gn_exe)
     if labels is None and a.only != "cnn":
         sys.exit(f"compare.py: {gn_exe} is not built (configure with -DTAPEGRAD_BUILD_BENCH=ON)")
     print(f"CPU: {machine_line(lscpu())}")
-    print(f"SIMD: {simd or 'unknown (bench_group_norm not built)'} (tapegrad's kernels, as compiled)")
+    print(f"SIMD: {simd or 'unknown (bench_group_norm not built)'} (tapegrad's kernels, as compiled); "
+          f"GEMM: OpenBLAS, {blas or 'unknown'} kernels")
     print(f"PyTorch {run(['/usr/bin/python3', '-c', 'import torch; print(torch.__version__)']).strip()}")
     print(f"threads timed: {', '.join(str(t) for t in a.threads)}")
     print()

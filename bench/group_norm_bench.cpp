@@ -86,11 +86,12 @@ void shapes_and_threads(benchmark::internal::Benchmark* b) {
 BENCHMARK(BM_GroupNormForward)->Apply(shapes_and_threads);
 BENCHMARK(BM_GroupNormForwardBackward)->Apply(shapes_and_threads);
 
-// BENCHMARK_MAIN, with the SIMD level in the JSON's context beside the CPU Google Benchmark reports.
+// BENCHMARK_MAIN, with the SIMD level and OpenBLAS's kernel set in the JSON's context beside the CPU Google Benchmark reports.
 int main(int argc, char** argv) {
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
     benchmark::AddCustomContext("simd", tg::simd_level());
+    benchmark::AddCustomContext("blas", tg::blas_core());
     benchmark::RunSpecifiedBenchmarks();
     benchmark::Shutdown();
     return 0;

@@ -1,4 +1,4 @@
-// set_num_threads / get_num_threads / simd_level; see threading.hpp.
+// set_num_threads / get_num_threads / simd_level / blas_core; see threading.hpp.
 #include "framework/threading.hpp"
 
 #include "framework/kernels/gemm.hpp"
@@ -21,5 +21,7 @@ void set_num_threads(int n) {
 int get_num_threads() { return omp_get_max_threads(); }
 
 const char* simd_level() { return xsimd::default_arch::name(); }
+
+const char* blas_core() { return kernels::blas_core_name(); }
 
 }  // namespace tapegrad

@@ -14,4 +14,7 @@ int get_num_threads();
 // The SIMD instruction set the library's kernels were compiled for (xsimd's name: "avx512bw", "avx2", "sse2", ...).
 const char* simd_level();
 
+// The OpenBLAS kernel set GEMM runs ("SkylakeX", "Haswell", ...; see kernels/gemm.hpp).
+const char* blas_core();
+
 }  // namespace tapegrad
