@@ -107,6 +107,13 @@ void Loader::Iterator::Pass::assemble() {
                 // padded[c][r][q] = src[c][r - pad][q - pad] inside the image, 0 outside.
                 const Draw& d = draws[static_cast<size_t>(k)];
                 const int64_t H = sample_shape[1], W = sample_shape[2];
+                // Columns w' = w (or W-1-w when flipped) in [lo, hi) read the image, the rest are
+                // padding. Split into three plain loops rather than one with a per-element
+                // test: GCC turned that test into a masked load that merged with a copy of the
+                // previous vector kept on the stack (a store and reload every iteration).
+                const int64_t shift = d.dx - pad;  // q = w' + shift
+                const int64_t lo = std::clamp<int64_t>(-shift, 0, W), hi = std::clamp<int64_t>(W - shift, 0, W);
+                const int64_t begin = d.flip ? W - hi : lo, end = d.flip ? W - lo : hi;  // in w
                 for (int64_t c = 0; c < channels; ++c) {
                     const float m = mean[static_cast<size_t>(c)], s = inv_std[static_cast<size_t>(c)];
                     const float zero = (0.0f - m) * s;
@@ -119,10 +126,12 @@ void Loader::Iterator::Pass::assemble() {
                             continue;
                         }
                         const float* row = src + r * W;
-                        for (int64_t w = 0; w < W; ++w) {
-                            const int64_t q = (d.flip ? W - 1 - w : w) + d.dx - pad;
-                            out[w] = q >= 0 && q < W ? (row[q] - m) * s : zero;
-                        }
+                        std::fill(out, out + begin, zero);
+                        if (d.flip)
+                            for (int64_t w = begin; w < end; ++w) out[w] = (row[W - 1 - w + shift] - m) * s;
+                        else
+                            for (int64_t w = begin; w < end; ++w) out[w] = (row[w + shift] - m) * s;
+                        std::fill(out + end, out + W, zero);
                     }
                 }
             } catch (...) {
