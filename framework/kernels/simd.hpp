@@ -30,6 +30,21 @@ inline DoubleBatch widen(const float* p) {
 }
 inline DoubleBatch widen(const double* p) { return DoubleBatch::load_unaligned(p); }
 
+// p[0, kDoubleLanes) = v rounded to float: converted in a register, then a half-width store
+// (the reverse of widen, for the same reason).
+inline void narrow_store(float* p, const DoubleBatch& v) {
+#if XSIMD_WITH_AVX512F
+    _mm256_storeu_ps(p, _mm512_cvtpd_ps(v));
+#elif XSIMD_WITH_AVX
+    _mm_storeu_ps(p, _mm256_cvtpd_ps(v));
+#elif XSIMD_WITH_SSE2
+    _mm_storel_pi(reinterpret_cast<__m64*>(p), _mm_cvtpd_ps(v));
+#else
+    v.store_unaligned(p);
+#endif
+}
+inline void narrow_store(double* p, const DoubleBatch& v) { v.store_unaligned(p); }
+
 // Σ v[i], accumulated in double. Four accumulators hide the latency of the adds (with one,
 // the loop waits on each add and cannot keep up with memory).
 template <typename T>

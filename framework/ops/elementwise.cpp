@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "framework/kernels/activation.hpp"
+#include "framework/kernels/simd.hpp"
 #include "framework/ops/autograd.hpp"
 
 namespace tapegrad {
@@ -104,11 +105,20 @@ void accumulate_operand_grad(const Broadcast& r, bool full, T* grad, const T* dy
         for_each_index(r, [&](int64_t i, int64_t ia, int64_t ib) { grad[i] += dy[i] * d(a[ia], b[ib]); });
         return;
     }
+    // The broadcast operand's gradient: per channel, the terms in T, summed in double. Each run
+    // of `inner` terms (one channel of one outer index) is formed in a row buffer and summed by
+    // simd::sum, which widens in registers.
     std::vector<double> sums(static_cast<size_t>(r.channels), 0.0);
-    for_each_index(r, [&](int64_t i, int64_t ia, int64_t ib) {
-        const int64_t c = full ? i : (r.a_full ? ib : ia);
-        sums[static_cast<size_t>(c)] += static_cast<double>(dy[i] * d(a[ia], b[ib]));
-    });
+    std::vector<T> terms(static_cast<size_t>(r.inner));
+    int64_t i = 0;
+    for (int64_t o = 0; o < r.outer; ++o)
+        for (int64_t c = 0; c < r.channels; ++c, i += r.inner) {
+            for (int64_t k = 0; k < r.inner; ++k) {
+                const int64_t ia = r.a_full ? i + k : c, ib = r.b_full ? i + k : c;
+                terms[static_cast<size_t>(k)] = dy[i + k] * d(a[ia], b[ib]);
+            }
+            sums[static_cast<size_t>(c)] += kernels::simd::sum(terms.data(), r.inner);
+        }
     for (int64_t c = 0; c < r.channels; ++c) grad[c] += static_cast<T>(sums[static_cast<size_t>(c)]);
 }
 
