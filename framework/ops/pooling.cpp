@@ -1,5 +1,8 @@
 // max_pool2d, avg_pool2d and adaptive_avg_pool2d; see pooling.hpp. Shape checks here, loops in
-// framework/kernels/pooling. max_pool2d saves its argmax indices (one int64 per output).
+// framework/kernels/pooling. max_pool2d saves where each output's max is: one byte per output
+// for 2×2 windows with stride 2 and no padding, which have their own kernels, otherwise the
+// argmax position (one int64). The 2×2 backwards assign a gradient allocated for them (no
+// zero fill first) and add into one that exists.
 #include "framework/ops/pooling.hpp"
 
 #include <memory>
@@ -51,6 +54,16 @@ BasicTensor<T> max_pool2d(const BasicTensor<T>& x, Size2 kernel_size, std::optio
     const kernels::Window2d g = pool_window("max_pool2d", x, kernel_size, stride, padding);
     const int64_t NC = x.size(0) * x.size(1);
     BasicTensor<T> y = empty<T>(Shape{x.size(0), x.size(1), g.OH, g.OW});  // the kernel writes every element
+    if (kernels::is_2x2_stride2(g)) {
+        auto which = std::make_shared<ScratchBuffer<uint8_t>>(static_cast<size_t>(y.numel()));
+        kernels::max_pool2d_2x2_forward<T>(y.data(), which->data(), x.data(), NC, g.H, g.W);
+        // y = x[argmax]: each output's gradient goes to the one input it copied.
+        record_op("max_pool2d", y, any_requires_grad(x), [x, which, NC, g](const T* dy) {
+            const GradBuffer<T> dx = x.grad_buffer();  // uninitialised unless accumulate: the kernel writes every element
+            kernels::max_pool2d_2x2_backward<T>(dx.data, dy, which->data(), NC, g.H, g.W, dx.accumulate);
+        });
+        return y;
+    }
     auto argmax = std::make_shared<ScratchBuffer<int64_t>>(static_cast<size_t>(y.numel()));
     kernels::max_pool2d_forward<T>(y.data(), argmax->data(), x.data(), NC, g);
     // y = x[argmax]: each output's gradient goes to the one input it copied.
@@ -65,8 +78,16 @@ BasicTensor<T> avg_pool2d(const BasicTensor<T>& x, Size2 kernel_size, std::optio
     const kernels::Window2d g = pool_window("avg_pool2d", x, kernel_size, stride, padding);
     const int64_t NC = x.size(0) * x.size(1);
     BasicTensor<T> y = empty<T>(Shape{x.size(0), x.size(1), g.OH, g.OW});  // the kernel writes every element
-    kernels::avg_pool2d_forward<T>(y.data(), x.data(), NC, g);
     // y = Σ window / (kh·kw): each input in the window gets dy / (kh·kw).
+    if (kernels::is_2x2_stride2(g)) {
+        kernels::avg_pool2d_2x2_forward<T>(y.data(), x.data(), NC, g.H, g.W);
+        record_op("avg_pool2d", y, any_requires_grad(x), [x, NC, g](const T* dy) {
+            const GradBuffer<T> dx = x.grad_buffer();  // uninitialised unless accumulate: the kernel writes every element
+            kernels::avg_pool2d_2x2_backward<T>(dx.data, dy, NC, g.H, g.W, dx.accumulate);
+        });
+        return y;
+    }
+    kernels::avg_pool2d_forward<T>(y.data(), x.data(), NC, g);
     record_op("avg_pool2d", y, any_requires_grad(x), [x, NC, g](const T* dy) mutable {
         kernels::avg_pool2d_backward<T>(x.grad_data_for_accumulation(), dy, NC, g);
     });
