@@ -5,6 +5,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <string>
 #include <strings.h>
@@ -79,6 +80,40 @@ BOOST_AUTO_TEST_CASE(openblas_runs_kernels_for_this_cpu) {
         BOOST_TEST((core == "SkylakeX" || core == "Cooperlake" || core == "SapphireRapids"), "AVX-512 CPU runs " << core);
     else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
         BOOST_TEST(core == "Haswell", "AVX2 CPU runs " << core);
+}
+
+// GEMMs called outside a parallel region are split over the threads, by columns of C or, when
+// C has fewer columns than rows, by rows: every transpose combination, blocks that do not
+// divide evenly, against a plain triple loop.
+BOOST_AUTO_TEST_CASE(gemm_split_over_threads_matches_a_plain_loop) {
+    RestoreThreads restore;
+    struct Size {
+        int64_t M, N, K;
+    };
+    Generator gen(11);
+    for (const Size z : {Size{64, 3136, 128}, Size{3136, 64, 128}, Size{97, 1001, 37}, Size{1001, 97, 37}, Size{8, 8, 8}})
+        for (bool ta : {false, true})
+            for (bool tb : {false, true}) {
+                const DoubleTensor A = randn<double>({z.M * z.K}, &gen), B = randn<double>({z.K * z.N}, &gen);
+                const DoubleTensor C0 = randn<double>({z.M * z.N}, &gen);
+                std::vector<double> want(static_cast<size_t>(z.M * z.N));
+                for (int64_t i = 0; i < z.M; ++i)
+                    for (int64_t j = 0; j < z.N; ++j) {
+                        double s = 0.0;
+                        for (int64_t k = 0; k < z.K; ++k)
+                            s += A.data()[ta ? k * z.M + i : i * z.K + k] * B.data()[tb ? j * z.K + k : k * z.N + j];
+                        want[static_cast<size_t>(i * z.N + j)] = 0.5 * s + 2.0 * C0.data()[i * z.N + j];
+                    }
+                for (int threads : {1, 2}) {
+                    set_num_threads(threads);
+                    DoubleTensor C = C0.clone();
+                    kernels::gemm<double>(ta, tb, z.M, z.N, z.K, 0.5, A.data(), B.data(), 2.0, C.data());
+                    double worst = 0.0;
+                    for (size_t e = 0; e < want.size(); ++e) worst = std::max(worst, std::abs(C.data()[e] - want[e]));
+                    BOOST_TEST(worst < 1e-10, "M=" << z.M << " N=" << z.N << " K=" << z.K << " ta=" << ta << " tb=" << tb
+                                                   << " threads=" << threads << ": off by " << worst);
+                }
+            }
 }
 
 BOOST_AUTO_TEST_CASE(rejects_counts_below_one) {
