@@ -91,7 +91,7 @@ constexpr int64_t kDoubleLanes = simd::kDoubleLanes;
 //   deinterleave(lo, hi, even, odd): the 2·L values lo:hi split into even and odd positions,
 //     each in order (columns 2i and 2i + 1 of L windows);
 //   interleave(even, odd, lo, hi): the inverse;
-//   store_codes(p, code) / load_codes<T>(p): L codes 0–3 held as T, to and from L bytes.
+//   store_codes(p, code) / load_codes<T>(p): L codes 0–4 held as T, to and from L bytes.
 #if XSIMD_WITH_AVX512F
 
 inline void deinterleave(const Batch<float>& lo, const Batch<float>& hi, Batch<float>& even, Batch<float>& odd) {
@@ -325,33 +325,63 @@ V window_mean(const V& a, const V& b, const V& c, const V& d) {
     return ((((V(0.0) + a) + b) + c) + d) * V(0.25);
 }
 
+// With Relu, the window's values first go through ReLU (v > 0 ? v : 0, the relu kernel's
+// rule: a NaN becomes 0), and a window whose max is 0 gets code 4, which names no position:
+// its input had no gradient through the ReLU, so the backward gives it none. Then
+// max_pool2d_2x2_backward is the backward of the fused op as it is.
+template <bool Relu, typename V>
+V rectify(const V& v) {
+    if constexpr (Relu)
+        return pick(v > V(0), v, V(0));
+    else
+        return v;
+}
+template <bool Relu, typename V>
+std::pair<V, V> rectified_window_max(const V& a, const V& b, const V& c, const V& d) {
+    auto [best, code] = window_max(rectify<Relu>(a), rectify<Relu>(b), rectify<Relu>(c), rectify<Relu>(d));
+    if constexpr (Relu) code = pick(best > V(0), code, V(4));
+    return {best, code};
+}
+
 // Outputs [0, n) of one row from input rows r0, r1 (columns [0, 2n)). The chunks are forced
 // inline: GCC 12 keeps them out of line, a call (and a vzeroupper) per batch of outputs.
-template <typename T, typename Io>
+template <bool Relu, typename T, typename Io>
 [[gnu::always_inline]] inline void max_pool_chunk(T* y, uint8_t* which, const T* r0, const T* r1, int64_t n, Io io) {
     constexpr int64_t L = kLanes<T>;
     Batch<T> a, b, c, d;
     deinterleave(io.load(r0, 2 * n), io.load(r0 + L, 2 * n - L), a, b);
     deinterleave(io.load(r1, 2 * n), io.load(r1 + L, 2 * n - L), c, d);
-    const auto [best, code] = window_max(a, b, c, d);
+    const auto [best, code] = rectified_window_max<Relu>(a, b, c, d);
     io.store(y, best, n);
     io.store_codes(which, code, n);
 }
 
-template <typename T>
+template <bool Relu, typename T>
 void max_pool_row(T* y, uint8_t* which, const T* r0, const T* r1, int64_t OW) {
     constexpr int64_t L = kLanes<T>;
     int64_t ow = 0;
-    for (; ow + L <= OW; ow += L) max_pool_chunk(y + ow, which + ow, r0 + 2 * ow, r1 + 2 * ow, L, Whole{});
+    for (; ow + L <= OW; ow += L) max_pool_chunk<Relu>(y + ow, which + ow, r0 + 2 * ow, r1 + 2 * ow, L, Whole{});
 #if TAPEGRAD_POOL_MASKED_TAILS
-    if (ow < OW) max_pool_chunk(y + ow, which + ow, r0 + 2 * ow, r1 + 2 * ow, OW - ow, Masked{});
+    if (ow < OW) max_pool_chunk<Relu>(y + ow, which + ow, r0 + 2 * ow, r1 + 2 * ow, OW - ow, Masked{});
 #else
     for (; ow < OW; ++ow) {
-        const auto [best, code] = window_max(r0[2 * ow], r0[2 * ow + 1], r1[2 * ow], r1[2 * ow + 1]);
+        const auto [best, code] = rectified_window_max<Relu>(r0[2 * ow], r0[2 * ow + 1], r1[2 * ow], r1[2 * ow + 1]);
         y[ow] = best;
         which[ow] = static_cast<uint8_t>(code);
     }
 #endif
+}
+
+template <bool Relu, typename T>
+void max_pool_2x2_planes(T* y, uint8_t* which, const T* x, int64_t NC, int64_t H, int64_t W) {
+    const int64_t OH = H / 2, OW = W / 2, plane = H * W, out_plane = OH * OW;
+    for_each_plane(NC, plane + out_plane, [&](int64_t p) {
+        for (int64_t oh = 0; oh < OH; ++oh) {
+            const T* r0 = x + p * plane + 2 * oh * W;
+            const int64_t o = p * out_plane + oh * OW;
+            max_pool_row<Relu>(y + o, which + o, r0, r0 + W, OW);
+        }
+    });
 }
 
 template <typename T, typename Io>
@@ -531,14 +561,12 @@ void avg_pool2d_backward(T* dx, const T* dy, int64_t NC, const Window2d& g) {
 
 template <typename T>
 void max_pool2d_2x2_forward(T* y, uint8_t* which, const T* x, int64_t NC, int64_t H, int64_t W) {
-    const int64_t OH = H / 2, OW = W / 2, plane = H * W, out_plane = OH * OW;
-    for_each_plane(NC, plane + out_plane, [&](int64_t p) {
-        for (int64_t oh = 0; oh < OH; ++oh) {
-            const T* r0 = x + p * plane + 2 * oh * W;
-            const int64_t o = p * out_plane + oh * OW;
-            max_pool_row(y + o, which + o, r0, r0 + W, OW);
-        }
-    });
+    max_pool_2x2_planes<false>(y, which, x, NC, H, W);
+}
+
+template <typename T>
+void relu_max_pool2d_2x2_forward(T* y, uint8_t* which, const T* x, int64_t NC, int64_t H, int64_t W) {
+    max_pool_2x2_planes<true>(y, which, x, NC, H, W);
 }
 
 template <typename T>
@@ -612,6 +640,7 @@ void adaptive_avg_pool2d_backward(T* dx, const T* dy, int64_t NC, int64_t H, int
     template void avg_pool2d_forward<T>(T*, const T*, int64_t, const Window2d&);                                \
     template void avg_pool2d_backward<T>(T*, const T*, int64_t, const Window2d&);                               \
     template void max_pool2d_2x2_forward<T>(T*, uint8_t*, const T*, int64_t, int64_t, int64_t);                 \
+    template void relu_max_pool2d_2x2_forward<T>(T*, uint8_t*, const T*, int64_t, int64_t, int64_t);            \
     template void max_pool2d_2x2_backward<T>(T*, const T*, const uint8_t*, int64_t, int64_t, int64_t, bool);    \
     template void avg_pool2d_2x2_forward<T>(T*, const T*, int64_t, int64_t, int64_t);                           \
     template void avg_pool2d_2x2_backward<T>(T*, const T*, int64_t, int64_t, int64_t, bool);                    \

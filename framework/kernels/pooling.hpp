@@ -43,6 +43,12 @@ constexpr bool is_2x2_stride2(const Window2d& g) {
 template <typename T>
 void max_pool2d_2x2_forward(T* y, uint8_t* which, const T* x, int64_t NC, int64_t H, int64_t W);
 
+// max_pool2d_2x2_forward of relu(x), in one pass: y = the max of each window's relu'd values
+// (v > 0 ? v : 0), and which = 4 (no position) where that max is 0, so that
+// max_pool2d_2x2_backward gives exactly the gradient of the composition.
+template <typename T>
+void relu_max_pool2d_2x2_forward(T* y, uint8_t* which, const T* x, int64_t NC, int64_t H, int64_t W);
+
 // dx (NC, H, W) gets dy (NC, H/2, W/2) where `which` names the max of each window and nothing
 // elsewhere, written once per element: with accumulate, dx += that (elements that get nothing
 // keep their value); without, dx may hold anything before and becomes 0 + that (so −0 becomes

@@ -13,6 +13,7 @@
 #include "framework/kernels/pooling.hpp"
 #include "framework/allocator.hpp"
 #include "framework/ops/autograd.hpp"
+#include "framework/ops/elementwise.hpp"
 
 namespace tapegrad {
 
@@ -49,21 +50,42 @@ kernels::Window2d pool_window(const char* op, const BasicTensor<T>& x, Size2 ker
 
 }  // namespace
 
+namespace {
+
+// The 2×2, stride 2, unpadded max pool of x (of relu(x) when `relu`), saving one byte per output.
+template <typename T>
+BasicTensor<T> max_pool2d_2x2(const char* op, const BasicTensor<T>& x, const kernels::Window2d& g, bool relu) {
+    const int64_t NC = x.size(0) * x.size(1);
+    BasicTensor<T> y = empty<T>(Shape{x.size(0), x.size(1), g.OH, g.OW});  // the kernel writes every element
+    auto which = std::make_shared<ScratchBuffer<uint8_t>>(static_cast<size_t>(y.numel()));
+    if (relu)
+        kernels::relu_max_pool2d_2x2_forward<T>(y.data(), which->data(), x.data(), NC, g.H, g.W);
+    else
+        kernels::max_pool2d_2x2_forward<T>(y.data(), which->data(), x.data(), NC, g.H, g.W);
+    // y = x[argmax]: each output's gradient goes to the one input it copied (none where the
+    // relu'd max is 0).
+    record_op(op, y, any_requires_grad(x), [x, which, NC, g](const T* dy) {
+        const GradBuffer<T> dx = x.grad_buffer();  // uninitialised unless accumulate: the kernel writes every element
+        kernels::max_pool2d_2x2_backward<T>(dx.data, dy, which->data(), NC, g.H, g.W, dx.accumulate);
+    });
+    return y;
+}
+
+}  // namespace
+
+template <typename T>
+BasicTensor<T> relu_max_pool2d(const BasicTensor<T>& x, Size2 kernel_size, std::optional<Size2> stride, Size2 padding) {
+    const kernels::Window2d g = pool_window("max_pool2d", x, kernel_size, stride, padding);
+    if (kernels::is_2x2_stride2(g)) return max_pool2d_2x2("relu_max_pool2d", x, g, /*relu=*/true);
+    return max_pool2d(relu(x), kernel_size, stride, padding);
+}
+
 template <typename T>
 BasicTensor<T> max_pool2d(const BasicTensor<T>& x, Size2 kernel_size, std::optional<Size2> stride, Size2 padding) {
     const kernels::Window2d g = pool_window("max_pool2d", x, kernel_size, stride, padding);
+    if (kernels::is_2x2_stride2(g)) return max_pool2d_2x2("max_pool2d", x, g, /*relu=*/false);
     const int64_t NC = x.size(0) * x.size(1);
     BasicTensor<T> y = empty<T>(Shape{x.size(0), x.size(1), g.OH, g.OW});  // the kernel writes every element
-    if (kernels::is_2x2_stride2(g)) {
-        auto which = std::make_shared<ScratchBuffer<uint8_t>>(static_cast<size_t>(y.numel()));
-        kernels::max_pool2d_2x2_forward<T>(y.data(), which->data(), x.data(), NC, g.H, g.W);
-        // y = x[argmax]: each output's gradient goes to the one input it copied.
-        record_op("max_pool2d", y, any_requires_grad(x), [x, which, NC, g](const T* dy) {
-            const GradBuffer<T> dx = x.grad_buffer();  // uninitialised unless accumulate: the kernel writes every element
-            kernels::max_pool2d_2x2_backward<T>(dx.data, dy, which->data(), NC, g.H, g.W, dx.accumulate);
-        });
-        return y;
-    }
     auto argmax = std::make_shared<ScratchBuffer<int64_t>>(static_cast<size_t>(y.numel()));
     kernels::max_pool2d_forward<T>(y.data(), argmax->data(), x.data(), NC, g);
     // y = x[argmax]: each output's gradient goes to the one input it copied.
@@ -116,6 +138,7 @@ BasicTensor<T> adaptive_avg_pool2d(const BasicTensor<T>& x, Size2 output_size) {
 #define TAPEGRAD_INSTANTIATE(T)                                                                                     \
     template BasicTensor<T> max_pool2d(const BasicTensor<T>&, Size2, std::optional<Size2>, Size2);                  \
     template BasicTensor<T> avg_pool2d(const BasicTensor<T>&, Size2, std::optional<Size2>, Size2);                  \
+    template BasicTensor<T> relu_max_pool2d(const BasicTensor<T>&, Size2, std::optional<Size2>, Size2);             \
     template BasicTensor<T> adaptive_avg_pool2d(const BasicTensor<T>&, Size2);
 TAPEGRAD_INSTANTIATE(float)
 TAPEGRAD_INSTANTIATE(double)

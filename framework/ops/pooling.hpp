@@ -20,6 +20,14 @@ template <typename T>
 BasicTensor<T> avg_pool2d(const BasicTensor<T>& x, Size2 kernel_size, std::optional<Size2> stride = std::nullopt,
                           Size2 padding = 0);
 
+// max_pool2d(relu(x), ...), with the same values and gradients, in one pass over x where the
+// window is 2×2 with stride 2 and no padding (the relu'd tensor is never made); other windows
+// compose the two ops. Sequential calls it for a ReLU followed by a MaxPool2d. An existing
+// gradient of x keeps a −0 where the composition's relu backward would add +0 to it.
+template <typename T>
+BasicTensor<T> relu_max_pool2d(const BasicTensor<T>& x, Size2 kernel_size, std::optional<Size2> stride = std::nullopt,
+                               Size2 padding = 0);
+
 // (N, C, H, W) → (N, C, OH, OW), output (a, b) averaging rows ⌊a·H/OH⌋ .. ⌈(a+1)·H/OH⌉ − 1 and
 // the matching columns; output_size 1 is the global average. output_size must be >= 1.
 template <typename T>

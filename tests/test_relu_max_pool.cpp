@@ -1,0 +1,136 @@
+// relu_max_pool2d, the fused ReLU + max-pool that Sequential uses for a ReLU followed by a
+// MaxPool2d, against the composition max_pool2d(relu(x)): the same output bits and the same
+// gradient bits (the gradient assigned fresh), the same gradient values when it adds into an
+// existing one, for the fused 2×2 window and the composed general one, float and double, at 1
+// and 2 threads; and a Sequential with the pair against its modules called one by one.
+#include <boost/test/unit_test.hpp>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "framework/tapegrad.hpp"
+
+using namespace tapegrad;
+
+namespace {
+
+// Normal values with negatives, zeros of both signs, ties and NaNs among them.
+template <typename T>
+BasicTensor<T> awkward(const Shape& shape, Generator& gen) {
+    BasicTensor<T> x = randn<T>(shape, &gen);
+    T* v = x.data();
+    for (int64_t i = 0; i < x.numel(); ++i) {
+        switch (i % 11) {
+            case 3: v[i] = T(0); break;
+            case 5: v[i] = -T(0); break;
+            case 7: v[i] = i > 0 ? v[i - 1] : v[i]; break;
+            case 9: if (i % 4 == 1) v[i] = std::numeric_limits<T>::quiet_NaN(); break;
+            default: break;
+        }
+    }
+    return x;
+}
+
+template <typename T>
+bool same_bits(const BasicTensor<T>& a, const BasicTensor<T>& b) {
+    return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), sizeof(T) * static_cast<size_t>(a.numel())) == 0;
+}
+
+template <typename T>
+bool same_values(const BasicTensor<T>& a, const BasicTensor<T>& b) {
+    if (a.shape() != b.shape()) return false;
+    for (int64_t i = 0; i < a.numel(); ++i)
+        if (!(a.data()[i] == b.data()[i])) return false;
+    return true;
+}
+
+template <typename T>
+void check_fused_against_composed(const Shape& shape, Size2 kernel, std::optional<Size2> stride, Size2 padding) {
+    Generator gen(static_cast<uint64_t>(shape[2] * 100 + shape[3]));
+    const BasicTensor<T> values = awkward<T>(shape, gen);
+    BasicTensor<T> a = values.clone(), b = values.clone();
+    a.requires_grad_();
+    b.requires_grad_();
+    BasicTensor<T> ya, yb;
+    for (int pass = 0; pass < 2; ++pass) {  // the second backward adds into the first's gradient
+        BasicTensor<T> dy;
+        {
+            Tape tape;
+            ya = relu_max_pool2d(a, kernel, stride, padding);
+            dy = randn<T>(ya.shape(), &gen);
+            tape.backward(ya, dy);
+        }
+        {
+            Tape tape;
+            yb = max_pool2d(relu(b), kernel, stride, padding);
+            tape.backward(yb, dy);
+        }
+        BOOST_TEST(same_bits(ya, yb), "forward of " << to_string(shape));
+        if (pass == 0)
+            BOOST_TEST(same_bits(a.grad(), b.grad()), "fresh gradient of " << to_string(shape));
+        else
+            BOOST_TEST(same_values(a.grad(), b.grad()), "accumulated gradient of " << to_string(shape));
+    }
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(relu_max_pool)
+
+BOOST_AUTO_TEST_CASE(fused_2x2_equals_relu_then_max_pool) {
+    const int saved = get_num_threads();
+    for (int threads : {1, 2}) {
+        set_num_threads(threads);
+        for (const Shape& s : {Shape{2, 3, 8, 8}, Shape{2, 3, 7, 9}, Shape{1, 1, 2, 3}, Shape{3, 2, 33, 17},
+                               Shape{64, 32, 28, 28}, Shape{64, 64, 14, 14}}) {
+            check_fused_against_composed<float>(s, 2, std::nullopt, 0);
+            check_fused_against_composed<double>(s, 2, std::nullopt, 0);
+        }
+    }
+    set_num_threads(saved);
+}
+
+BOOST_AUTO_TEST_CASE(other_windows_compose_the_two_ops) {
+    check_fused_against_composed<float>({2, 3, 9, 9}, 3, Size2{2}, 1);
+    check_fused_against_composed<double>({2, 2, 6, 5}, {2, 3}, Size2{1, 2}, 0);
+}
+
+BOOST_AUTO_TEST_CASE(rejects_what_max_pool2d_rejects) {
+    BOOST_CHECK_THROW(relu_max_pool2d(randn({2, 3, 4}), 2), std::invalid_argument);
+    BOOST_CHECK_THROW(relu_max_pool2d(randn({1, 1, 4, 4}), 2, std::nullopt, 2), std::invalid_argument);
+}
+
+// Conv, ReLU, MaxPool as a Sequential (which fuses the pair) and as its modules called in turn.
+BOOST_AUTO_TEST_CASE(sequential_fuses_relu_and_max_pool_without_changing_results) {
+    manual_seed(3);
+    Sequential net;
+    net.add(Conv2d(2, 4, 3, 1, 1));
+    net.add(ReLU());
+    net.add(MaxPool2d(2));
+    net.add(Flatten());
+    Generator gen(4);
+    Tensor x = randn({3, 2, 10, 10}, &gen);
+    const Tensor dy = randn({3, 4 * 5 * 5}, &gen);
+
+    auto run = [&](bool fused) {
+        net.zero_grad();
+        Tape tape;
+        Tensor y = x;
+        if (fused)
+            y = net(x);
+        else
+            for (size_t i = 0; i < net.size(); ++i) y = net[i].forward(y);
+        tape.backward(y, dy);
+        std::vector<std::vector<float>> out{y.to_vector()};
+        for (const Tensor& p : net.parameters()) out.push_back(p.grad().to_vector());
+        return out;
+    };
+    const auto fused = run(true), composed = run(false);
+    BOOST_TEST(fused.size() == composed.size());
+    for (size_t k = 0; k < fused.size(); ++k)
+        BOOST_TEST(std::memcmp(fused[k].data(), composed[k].data(), fused[k].size() * sizeof(float)) == 0, "tensor " << k);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
