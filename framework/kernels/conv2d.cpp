@@ -81,15 +81,47 @@ void im2col(T* col, const T* x, int64_t C, const Window2d& g) {
     }
 }
 
+namespace {
+
+// dx (H, W) += row (i, j) of the column matrix, for a stride-1 convolution whose output is as
+// wide as its input (see im2col_same_width_row): the valid rows are one contiguous run of dx,
+// shifted by (i − ph)·W + (j − pw), added in one loop instead of one short loop per output
+// row (14 elements for a 14×14 plane, all of it a SIMD tail). The run's elements that land in
+// padding columns would add into the neighbouring row, so they are zeroed in `col` first:
+// adding +0 leaves every value as it was.
 template <typename T>
-void col2im(T* dx, const T* col, int64_t C, const Window2d& g) {
+void col2im_same_width_row(T* dxc, T* in, const Window2d& g, int64_t i, int64_t j) {
+    const int64_t W = g.W;
+    const TapRange rows = valid_taps(g.H, g.OH, 1, g.ph, i);
+    if (rows.last <= rows.first) return;
+    const TapRange cols = valid_taps(W, W, 1, g.pw, j);
+    for (int64_t oh = rows.first; oh < rows.last; ++oh) {
+        T* o = in + oh * W;
+        for (int64_t ow = 0; ow < cols.first; ++ow) o[ow] = T(0);
+        for (int64_t ow = cols.last; ow < W; ++ow) o[ow] = T(0);
+    }
+    const int64_t shift = (i - g.ph) * W + (j - g.pw);
+    const int64_t lo = std::max(rows.first * W, -shift), hi = std::min(rows.last * W, g.H * W - shift);
+#pragma omp simd
+    for (int64_t k = lo; k < hi; ++k) dxc[k + shift] += in[k];
+}
+
+}  // namespace
+
+template <typename T>
+void col2im(T* dx, T* col, int64_t C, const Window2d& g) {
     const int64_t L = g.OH * g.OW;
+    const bool same_width = g.sh == 1 && g.sw == 1 && g.OW == g.W;
 #pragma omp parallel for schedule(static) if (C * g.kh * g.kw * L >= kParallelMin && C > 1)
     for (int64_t c = 0; c < C; ++c) {
         T* dxc = dx + c * g.H * g.W;  // (H, W)
         for (int64_t i = 0; i < g.kh; ++i) {
             for (int64_t j = 0; j < g.kw; ++j) {
-                const T* in = col + ((c * g.kh + i) * g.kw + j) * L;  // (OH, OW)
+                T* in = col + ((c * g.kh + i) * g.kw + j) * L;  // (OH, OW)
+                if (same_width) {
+                    col2im_same_width_row(dxc, in, g, i, j);
+                    continue;
+                }
                 const TapRange cols = valid_taps(g.W, g.OW, g.sw, g.pw, j);
                 const int64_t n = cols.last - cols.first;
                 for (int64_t oh = 0; oh < g.OH; ++oh) {
@@ -155,7 +187,7 @@ void conv2d_backward_reference(T* dx, T* dw, T* db, const T* dy, const T* x, con
 
 #define TAPEGRAD_INSTANTIATE(T)                                                                                      \
     template void im2col<T>(T*, const T*, int64_t, const Window2d&);                                                  \
-    template void col2im<T>(T*, const T*, int64_t, const Window2d&);                                                  \
+    template void col2im<T>(T*, T*, int64_t, const Window2d&);                                                  \
     template void conv2d_forward_reference<T>(T*, const T*, const T*, const T*, int64_t, int64_t, int64_t,            \
                                               const Window2d&);                                                       \
     template void conv2d_backward_reference<T>(T*, T*, T*, const T*, const T*, const T*, int64_t, int64_t, int64_t,  \

@@ -14,9 +14,10 @@ namespace tapegrad::kernels {
 template <typename T>
 void im2col(T* col, const T* x, int64_t C, const Window2d& g);
 
-// dx (C, H, W) += the fold of col (C·kh·kw, OH·OW): the adjoint of im2col.
+// dx (C, H, W) += the fold of col (C·kh·kw, OH·OW): the adjoint of im2col. col is scratch:
+// entries whose tap falls in the padding may be overwritten with zeros.
 template <typename T>
-void col2im(T* dx, const T* col, int64_t C, const Window2d& g);
+void col2im(T* dx, T* col, int64_t C, const Window2d& g);
 
 // y (N, O, OH, OW) = conv(x (N, C, H, W), w (O, C, kh, kw)) + b (O); b may be null.
 template <typename T>
