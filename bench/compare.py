@@ -72,9 +72,12 @@ def lscpu():
 
 
 def machine_line(info):
-    """"Intel(R) Xeon(R) Processor, 2 cores": the CPU model and its physical cores (and the
-    hardware threads, where there are more)."""
+    """"Intel(R) Xeon(R) Processor (family 6, model 207), 2 cores": the CPU model, with its
+    family and model numbers (a VM's model name is often generic), and its physical cores (and
+    the hardware threads, where there are more)."""
     model = info.get("Model name", "unknown CPU")
+    if "CPU family" in info and "Model" in info:
+        model += f" (family {info['CPU family']}, model {info['Model']})"
     cpus = int(info.get("CPU(s)", os.cpu_count() or 0))
     try:
         cores = int(info["Core(s) per socket"]) * int(info["Socket(s)"])
