@@ -22,12 +22,6 @@
 
 #include "framework/kernels/simd.hpp"
 
-// GCC 12's AVX-512 intrinsics (used by xsimd's horizontal adds) trip its
-// own -Wuninitialized on _mm512_undefined_ps/_pd (GCC bug 105593, fixed in GCC 13).
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
 
 namespace tapegrad::kernels {
 

@@ -6,6 +6,13 @@
 
 #include <xsimd/xsimd.hpp>
 
+// GCC 12's AVX-512 intrinsics (used by xsimd's horizontal adds and by widen) trip its own
+// -Wuninitialized on _mm512_undefined_ps/_pd (GCC bug 105593, fixed in GCC 13).
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
 namespace tapegrad::kernels::simd {
 
 using DoubleBatch = xsimd::batch<double>;
