@@ -6,15 +6,12 @@
 
 #include <algorithm>
 
+#include "framework/kernels/parallel.hpp"
 #include "framework/kernels/simd.hpp"
 
 namespace tapegrad::kernels {
 
 namespace {
-
-// Below this many elements one thread is faster than opening a parallel region (as the
-// GroupNorm and pooling kernels).
-constexpr int64_t kMinParallelElements = int64_t{1} << 16;
 
 // f(begin, end) over [0, n), split into one contiguous range per thread when n is large.
 // Ranges start on multiples of 16 elements (64 bytes of float), so that threads never share

@@ -20,6 +20,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "framework/kernels/parallel.hpp"
 #include "framework/kernels/simd.hpp"
 
 
@@ -276,10 +277,8 @@ void dx_terms(float* dx, const float* dy, const float* x, int64_t n, double mu, 
 
 // Parallel structure. Normally the threads take whole (n, g) slices. With fewer slices than
 // threads they share each slice instead, in chunks of kChunk elements that never cross a
-// channel. Small problems run serially: a parallel region costs microseconds, and far more
-// on a loaded machine, where every region ends in a barrier.
+// channel. Small problems (kMinParallelElements, parallel.hpp) run serially.
 constexpr int64_t kChunk = 16384;
-constexpr int64_t kMinParallelElements = int64_t{1} << 16;
 
 int64_t chunk_count(int64_t n) { return (n + kChunk - 1) / kChunk; }
 

@@ -12,6 +12,8 @@
 // with 16 float lanes) and scalar elsewhere, by the same rule.
 #include "framework/kernels/pooling.hpp"
 
+#include "framework/kernels/parallel.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -39,13 +41,11 @@ namespace tapegrad::kernels {
 
 namespace {
 
-constexpr int64_t kParallelMin = 1 << 16;  // elements touched; below it one thread is faster
-
 // visit(p) for every plane p, in parallel when `elements` (touched per plane) times NC is
 // worth it.
 template <typename Visit>
 void for_each_plane(int64_t NC, int64_t elements, Visit&& visit) {
-#pragma omp parallel for schedule(static) if (NC * elements >= kParallelMin)
+#pragma omp parallel for schedule(static) if (NC * elements >= kMinParallelElements)
     for (int64_t p = 0; p < NC; ++p) visit(p);
 }
 
@@ -72,7 +72,7 @@ Bounds adaptive_window(int64_t a, int64_t b, int64_t H, int64_t W, int64_t OH, i
 // keeps adaptive_avg_pool2d_forward's `omp simd` sums in registers at -march=x86-64.)
 template <typename BoundsOf, typename Visit>
 void for_each_window(int64_t NC, int64_t OH, int64_t OW, int64_t elements, BoundsOf&& bounds_of, Visit&& visit) {
-#pragma omp parallel for schedule(static) if (NC * elements >= kParallelMin)
+#pragma omp parallel for schedule(static) if (NC * elements >= kMinParallelElements)
     for (int64_t p = 0; p < NC; ++p)
         for (int64_t oh = 0; oh < OH; ++oh)
             for (int64_t ow = 0; ow < OW; ++ow) visit(p, oh * OW + ow, bounds_of(oh, ow));
