@@ -1,8 +1,7 @@
-// The number of threads tapegrad uses: for its own OpenMP kernels and for OpenBLAS's GEMM.
-// OpenBLAS is its OpenMP build, so both run on the same OpenMP pool with the same count: a
-// GEMM called outside our parallel regions uses n threads, one called from inside them
-// (conv2d, parallel over samples) runs on its calling thread alone. The cores are never
-// oversubscribed.
+// The number of threads tapegrad uses: for its own OpenMP kernels and for GEMM. A GEMM
+// called outside our parallel regions is split into n blocks on the OpenMP pool, each a
+// single-threaded OpenBLAS call; one called from inside them (conv2d, parallel over samples)
+// runs on its calling thread alone (kernels/gemm.cpp). The cores are never oversubscribed.
 #pragma once
 
 namespace tapegrad {

@@ -17,8 +17,9 @@ namespace tapegrad::kernels {
 template <typename T>
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, const T* B, T beta, T* C);
 
-// OpenBLAS's thread count (its OpenMP build runs on our OpenMP pool), and the name of the
-// kernel set it runs ("SkylakeX", "Haswell", ...). Each loads OpenBLAS if it is not yet.
+// OpenBLAS's own thread count, kept equal to ours (its OpenMP build follows OpenMP's count
+// anyway; gemm() still runs every call on one thread), and the name of the kernel set it runs
+// ("SkylakeX", "Haswell", ...). Each loads OpenBLAS if it is not yet.
 void blas_set_num_threads(int n);
 int blas_num_threads();
 const char* blas_core_name();

@@ -48,10 +48,6 @@ kernels::Window2d pool_window(const char* op, const BasicTensor<T>& x, Size2 ker
     return {H, W, kernel.h, kernel.w, stride.h, stride.w, padding.h, padding.w, OH, OW};
 }
 
-}  // namespace
-
-namespace {
-
 // The 2×2, stride 2, unpadded max pool of x (of relu(x) when `relu`), saving one byte per output.
 template <typename T>
 BasicTensor<T> max_pool2d_2x2(const char* op, const BasicTensor<T>& x, const kernels::Window2d& g, bool relu) {
