@@ -3,6 +3,10 @@
 // already topological) and each record's closure adds into its inputs' gradients.
 #pragma once
 
+#ifdef TAPEGRAD_BUILDING_KERNELS
+#error "framework/kernels/ knows floats and sizes only: it must not include framework/tape.hpp (design.md, 'Layers of the code')"
+#endif
+
 #include <cstddef>
 #include <functional>
 #include <string>

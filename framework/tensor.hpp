@@ -3,6 +3,10 @@
 // Storage is an xtensor container kept behind the handle so this header stays light.
 #pragma once
 
+#ifdef TAPEGRAD_BUILDING_KERNELS
+#error "framework/kernels/ knows floats and sizes only: it must not include framework/tensor.hpp (design.md, 'Layers of the code')"
+#endif
+
 #include <cstdint>
 #include <initializer_list>
 #include <memory>

@@ -8,7 +8,7 @@
 #include <stdexcept>
 
 #include "framework/kernels/conv2d.hpp"
-#include "framework/tapegrad.hpp"
+#include <tapegrad/tapegrad.hpp>
 #include "support/gradcheck.hpp"
 #include "support/messages.hpp"
 #include "support/tensors.hpp"

@@ -6,7 +6,7 @@
 #include <cmath>
 
 #include "examples/custom_layer/ws_conv2d.hpp"
-#include "framework/tapegrad.hpp"
+#include <tapegrad/tapegrad.hpp>
 #include "support/gradcheck.hpp"
 
 using namespace tapegrad;

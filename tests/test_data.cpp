@@ -19,7 +19,7 @@
 #include <unistd.h>
 #include <vector>
 
-#include "framework/tapegrad.hpp"
+#include <tapegrad/tapegrad.hpp>
 
 using namespace tapegrad;
 using namespace tapegrad::data;

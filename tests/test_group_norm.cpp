@@ -4,7 +4,7 @@
 
 #include <cmath>
 
-#include "framework/tapegrad.hpp"
+#include <tapegrad/tapegrad.hpp>
 #include "support/gradcheck.hpp"
 #include "support/messages.hpp"
 #include "support/tensors.hpp"

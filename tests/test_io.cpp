@@ -12,7 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "framework/tapegrad.hpp"
+#include <tapegrad/tapegrad.hpp>
 #include "support/messages.hpp"
 
 using tapegrad::testing::message_contains;

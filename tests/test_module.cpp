@@ -1,7 +1,7 @@
 // Module: registration, dotted names, modes, zero_grad and printing.
 #include <boost/test/unit_test.hpp>
 
-#include "framework/tapegrad.hpp"
+#include <tapegrad/tapegrad.hpp>
 
 using namespace tapegrad;
 

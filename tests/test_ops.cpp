@@ -5,7 +5,7 @@
 #include <set>
 #include <stdexcept>
 
-#include "framework/tapegrad.hpp"
+#include <tapegrad/tapegrad.hpp>
 #include "support/gradcheck.hpp"
 
 using namespace tapegrad;

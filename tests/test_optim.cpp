@@ -10,7 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "framework/tapegrad.hpp"
+#include <tapegrad/tapegrad.hpp>
 
 using namespace tapegrad;
 using Json = nlohmann::ordered_json;

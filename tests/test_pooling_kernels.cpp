@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "framework/kernels/pooling.hpp"
-#include "framework/tapegrad.hpp"
+#include <tapegrad/tapegrad.hpp>
 #include "support/tensors.hpp"
 
 using namespace tapegrad;

@@ -10,7 +10,7 @@
 #include <limits>
 #include <vector>
 
-#include "framework/tapegrad.hpp"
+#include <tapegrad/tapegrad.hpp>
 
 using namespace tapegrad;
 

@@ -1,7 +1,7 @@
 // Tape: recording, reverse-mode accumulation, release of records, and its error messages.
 #include <boost/test/unit_test.hpp>
 
-#include "framework/tapegrad.hpp"
+#include <tapegrad/tapegrad.hpp>
 #include "support/messages.hpp"
 
 using namespace tapegrad;

@@ -1,7 +1,7 @@
 // BasicTensor: factories, shapes, aliasing, gradient accumulation, and the Generator.
 #include <boost/test/unit_test.hpp>
 
-#include "framework/tapegrad.hpp"
+#include <tapegrad/tapegrad.hpp>
 
 using namespace tapegrad;
 

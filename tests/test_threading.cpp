@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "framework/kernels/gemm.hpp"
-#include "framework/tapegrad.hpp"
+#include <tapegrad/tapegrad.hpp>
 #include "support/messages.hpp"
 
 // The environment as the process started, before OpenBLAS was loaded.

@@ -5,7 +5,7 @@
 
 #include <filesystem>
 
-#include "framework/tapegrad.hpp"
+#include <tapegrad/tapegrad.hpp>
 
 namespace tg = tapegrad;
 namespace td = tapegrad::data;

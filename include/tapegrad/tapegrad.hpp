@@ -1,4 +1,5 @@
-// tapegrad: everything a user needs, in one include (<tapegrad/tapegrad.hpp>).
+// tapegrad: everything a user needs, in one include: <tapegrad/tapegrad.hpp>. It exposes neither
+// xtensor nor nlohmann_json; <tapegrad/xtensor.hpp> is the opt-in for xtensor users.
 #pragma once
 
 #include "framework/allocator.hpp"
