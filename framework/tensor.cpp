@@ -1,15 +1,29 @@
 // BasicTensor: storage, gradient accumulation and factories. Explicitly instantiated for
-// float and double at the bottom; see tensor.hpp.
+// float and double at the bottom; see tensor.hpp. The only file that sees the storage's type.
 #include "framework/tensor.hpp"
 
 #include <algorithm>
 #include <sstream>
 #include <stdexcept>
+#include <utility>
 
+#include <xtensor/xarray.hpp>
+
+#include "framework/allocator.hpp"
 #include "framework/generator.hpp"
-#include "framework/tensor_xt.hpp"
 
 namespace tapegrad {
+
+template <typename T> using Storage = xt::xarray<T, xt::layout_type::row_major, CachingAllocator<T>>;
+
+template <typename T>
+struct TensorImpl {
+    Storage<T> values;                                   // contiguous, row-major
+    Shape shape;                                         // the same extents, as int64_t
+    bool requires_grad = false;
+    bool is_leaf = true;                                 // false for outputs of recorded ops
+    std::shared_ptr<TensorImpl> grad;                    // null until first accumulation
+};
 
 std::string to_string(const Shape& shape) {
     std::ostringstream out;
@@ -98,6 +112,18 @@ BasicTensor<T> BasicTensor<T>::grad() const {
 }
 
 template <typename T>
+void BasicTensor<T>::mark_op_output_() {
+    auto& self = impl();
+    self.requires_grad = true;
+    self.is_leaf = false;
+}
+
+template <typename T>
+BasicTensor<T> BasicTensor<T>::take_grad_() const {
+    return BasicTensor(std::move(impl().grad));
+}
+
+template <typename T>
 T* BasicTensor<T>::grad_data_for_accumulation() const {
     auto& self = impl();
     if (!self.grad) self.grad = make_impl<T>(self.shape);
@@ -156,7 +182,7 @@ BasicTensor<T> zeros(const Shape& shape, bool requires_grad) {
 
 template <typename T>
 BasicTensor<T> empty(const Shape& shape, bool requires_grad) {
-    return BasicTensor<T>::from_impl_([&] {
+    return detail::TensorAccess::from_impl<T>([&] {
         auto impl = make_impl<T>(shape, /*zero_fill=*/false);
         impl->requires_grad = requires_grad;
         return impl;

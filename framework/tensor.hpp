@@ -1,6 +1,7 @@
 // BasicTensor<T>: a shared handle to a contiguous, row-major array of any rank, with an
 // optional gradient of the same shape. Copies alias (as in PyTorch); use clone() for a copy.
-// Storage is an xtensor container kept behind the handle so this header stays light.
+// Storage is an xtensor container kept behind the handle (defined in tensor.cpp only), so
+// this header stays light; <tapegrad/xtensor.hpp> is the opt-in for xtensor expressions.
 #pragma once
 
 #ifdef TAPEGRAD_BUILDING_KERNELS
@@ -25,6 +26,22 @@ int64_t shape_numel(const Shape& shape);
 
 class Generator;
 template <typename T> struct TensorImpl;
+template <typename T> class BasicTensor;
+
+namespace detail {
+// tapegrad's own entry points into a tensor, not for users: record_op
+// (framework/ops/autograd.hpp) marks an op's output and takes its gradient, and tensor.cpp's
+// factories wrap fresh storage.
+struct TensorAccess {
+    // The tensor becomes the output of a recorded op: requires grad, and no longer a leaf.
+    template <typename T> static void mark_op_output(BasicTensor<T>& t) { t.mark_op_output_(); }
+    // Moves the gradient out of t (t has none afterwards) and returns it, possibly undefined.
+    template <typename T> static BasicTensor<T> take_grad(const BasicTensor<T>& t) { return t.take_grad_(); }
+    template <typename T> static BasicTensor<T> from_impl(std::shared_ptr<TensorImpl<T>> impl) {
+        return BasicTensor<T>(std::move(impl));
+    }
+};
+}  // namespace detail
 
 // Where a backward pass writes a gradient: `accumulate` is false when the buffer was just
 // allocated (uninitialised), and the writer must then assign every element instead of adding.
@@ -90,12 +107,13 @@ class BasicTensor {
     // Identity of the underlying storage (the tape uses it to find the record of a tensor).
     const void* id() const { return impl_.get(); }
 
-    // The storage, for framework internals (framework/tensor_xt.hpp gives it its type).
-    TensorImpl<T>& impl() const;
-    static BasicTensor from_impl_(std::shared_ptr<TensorImpl<T>> impl) { return BasicTensor(std::move(impl)); }
-
   private:
+    friend struct detail::TensorAccess;
     explicit BasicTensor(std::shared_ptr<TensorImpl<T>> impl) : impl_(std::move(impl)) {}
+    // The storage; throws std::logic_error on an undefined tensor.
+    TensorImpl<T>& impl() const;
+    void mark_op_output_();
+    BasicTensor take_grad_() const;
     std::shared_ptr<TensorImpl<T>> impl_;
 };
 

@@ -3,13 +3,13 @@
 // grad. The closure receives the output's gradient and adds (+=) into the inputs' gradients
 // (grad_data_for_accumulation(), or grad_buffer() to assign a fresh one); the output's
 // gradient is released as it is consumed, since nothing after it in the reverse walk needs it.
-// Include it in .cpp files: it brings in xtensor.
+// It needs only tensor.hpp and tape.hpp, and is part of <tapegrad/tapegrad.hpp>.
 #pragma once
 
 #include <utility>
 
 #include "framework/tape.hpp"
-#include "framework/tensor_xt.hpp"
+#include "framework/tensor.hpp"
 
 namespace tapegrad {
 
@@ -24,12 +24,10 @@ template <typename T, typename Backward>
 void record_op(const char* op, BasicTensor<T>& out, bool needs_grad, Backward&& backward) {
     Tape* tape = Tape::active();
     if (tape == nullptr || !needs_grad) return;
-    TensorImpl<T>& impl = out.impl();
-    impl.requires_grad = true;
-    impl.is_leaf = false;
+    detail::TensorAccess::mark_op_output(out);
     tape->record(op, out.id(), [out, bw = std::forward<Backward>(backward)]() mutable {
-        std::shared_ptr<TensorImpl<T>> dy = std::move(out.impl().grad);
-        if (dy) bw(static_cast<const T*>(dy->values.data()));
+        const BasicTensor<T> dy = detail::TensorAccess::take_grad(out);
+        if (dy.defined()) bw(dy.data());
     });
 }
 
