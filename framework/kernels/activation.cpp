@@ -2,8 +2,6 @@
 // the comparison as a mask and a select (no branch per element).
 #include "framework/kernels/activation.hpp"
 
-#include <omp.h>
-
 #include <algorithm>
 
 #include "framework/kernels/parallel.hpp"
@@ -12,20 +10,6 @@
 namespace tapegrad::kernels {
 
 namespace {
-
-// f(begin, end) over [0, n), split into one contiguous range per thread when n is large.
-// Ranges start on multiples of 16 elements (64 bytes of float), so that threads never share
-// a cache line they write.
-template <typename F>
-void for_ranges(int64_t n, F&& f) {
-    if (n < kMinParallelElements || omp_get_max_threads() == 1) return f(int64_t{0}, n);
-#pragma omp parallel
-    {
-        const int64_t threads = omp_get_num_threads(), t = omp_get_thread_num();
-        const int64_t per = (n / threads + 15) / 16 * 16;
-        f(std::min(n, t * per), std::min(n, (t + 1) * per));
-    }
-}
 
 template <typename T>
 void relu_range(T* y, const T* x, int64_t begin, int64_t end) {
@@ -65,12 +49,12 @@ void relu_backward_range(T* dx, const T* dy, const T* x, int64_t begin, int64_t 
 
 template <typename T>
 void relu_forward(T* y, const T* x, int64_t n) {
-    for_ranges(n, [&](int64_t begin, int64_t end) { relu_range(y, x, begin, end); });
+    for_ranges(n, worth_parallel(Work::elements, n), [&](int64_t begin, int64_t end) { relu_range(y, x, begin, end); });
 }
 
 template <typename T>
 void relu_backward(T* dx, const T* dy, const T* x, int64_t n, bool accumulate) {
-    for_ranges(n, [&](int64_t begin, int64_t end) { relu_backward_range(dx, dy, x, begin, end, accumulate); });
+    for_ranges(n, worth_parallel(Work::elements, n), [&](int64_t begin, int64_t end) { relu_backward_range(dx, dy, x, begin, end, accumulate); });
 }
 
 template <typename T>

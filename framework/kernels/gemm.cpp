@@ -13,6 +13,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "framework/kernels/parallel.hpp"
+
 namespace tapegrad::kernels {
 
 namespace {
@@ -92,9 +94,6 @@ void call_blas(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T al
                          blas_int(ldb), beta, C, blas_int(ldc));
 }
 
-// Below this many multiply-adds one thread is faster than opening a parallel region.
-constexpr int64_t kMinParallelWork = int64_t{1} << 21;
-
 }  // namespace
 
 // OpenBLAS itself always runs on one thread. Its own level-3 threading
@@ -108,7 +107,7 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
     if (M == 0 || N == 0) return;
     if (K == 0) return scale_only(M, N, beta, C);
     const int64_t lda = trans_a ? M : K, ldb = trans_b ? K : N;
-    const int64_t threads = omp_in_parallel() || M * N * K < kMinParallelWork ? 1 : omp_get_max_threads();
+    const int64_t threads = parallel_threads(Work::multiply_adds, M * N * K);
     if (threads == 1) {
         // OpenBLAS's OpenMP build takes its thread count from omp_get_max_threads() at each
         // call outside a parallel region; lower it to 1 for this call alone.

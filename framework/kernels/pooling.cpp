@@ -12,8 +12,6 @@
 // with 16 float lanes) and scalar elsewhere, by the same rule.
 #include "framework/kernels/pooling.hpp"
 
-#include "framework/kernels/parallel.hpp"
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -21,14 +19,8 @@
 #include <type_traits>
 #include <utility>
 
+#include "framework/kernels/parallel.hpp"
 #include "framework/kernels/simd.hpp"
-
-// GCC 12's AVX-512 intrinsics trip its own -Wuninitialized on _mm512_undefined_* (GCC bug
-// 105593, fixed in GCC 13).
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
 
 // Masked tails need AVX-512 BW and VL (byte and 256-bit masked moves).
 #if XSIMD_WITH_AVX512BW && defined(__AVX512VL__)
@@ -45,7 +37,7 @@ namespace {
 // worth it.
 template <typename Visit>
 void for_each_plane(int64_t NC, int64_t elements, Visit&& visit) {
-#pragma omp parallel for schedule(static) if (NC * elements >= kMinParallelElements)
+#pragma omp parallel for schedule(static) if (worth_parallel(Work::elements, NC * elements, NC))
     for (int64_t p = 0; p < NC; ++p) visit(p);
 }
 
@@ -72,7 +64,7 @@ Bounds adaptive_window(int64_t a, int64_t b, int64_t H, int64_t W, int64_t OH, i
 // keeps adaptive_avg_pool2d_forward's `omp simd` sums in registers at -march=x86-64.)
 template <typename BoundsOf, typename Visit>
 void for_each_window(int64_t NC, int64_t OH, int64_t OW, int64_t elements, BoundsOf&& bounds_of, Visit&& visit) {
-#pragma omp parallel for schedule(static) if (NC * elements >= kMinParallelElements)
+#pragma omp parallel for schedule(static) if (worth_parallel(Work::elements, NC * elements, NC))
     for (int64_t p = 0; p < NC; ++p)
         for (int64_t oh = 0; oh < OH; ++oh)
             for (int64_t ow = 0; ow < OW; ++ow) visit(p, oh * OW + ow, bounds_of(oh, ow));

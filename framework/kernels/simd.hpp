@@ -1,5 +1,7 @@
-// SIMD helpers shared by the kernels, on xsimd 8.1 batches of the build's instruction set.
-// Included only by kernel sources (it brings in xsimd); nothing here allocates or threads.
+// Register-level SIMD helpers shared by the kernels, on xsimd 8.1 batches of the build's
+// instruction set: the batch types, and float <-> double conversion in registers. Included
+// only by kernel sources (it brings in xsimd); nothing here allocates or threads. The
+// reductions built on it are in reductions.hpp.
 #pragma once
 
 #include <cstdint>
@@ -51,23 +53,5 @@ inline void narrow_store(float* p, const DoubleBatch& v) {
 #endif
 }
 inline void narrow_store(double* p, const DoubleBatch& v) { v.store_unaligned(p); }
-
-// Σ v[i], accumulated in double. Four accumulators hide the latency of the adds (with one,
-// the loop waits on each add and cannot keep up with memory).
-template <typename T>
-double sum(const T* v, int64_t n) {
-    DoubleBatch a0(0.0), a1(0.0), a2(0.0), a3(0.0);
-    int64_t i = 0;
-    for (; i + 4 * kDoubleLanes <= n; i += 4 * kDoubleLanes) {
-        a0 += widen(v + i);
-        a1 += widen(v + i + kDoubleLanes);
-        a2 += widen(v + i + 2 * kDoubleLanes);
-        a3 += widen(v + i + 3 * kDoubleLanes);
-    }
-    for (; i + kDoubleLanes <= n; i += kDoubleLanes) a0 += widen(v + i);
-    double s = xsimd::hadd((a0 + a1) + (a2 + a3));
-    for (; i < n; ++i) s += static_cast<double>(v[i]);
-    return s;
-}
 
 }  // namespace tapegrad::kernels::simd

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "framework/kernels/activation.hpp"
-#include "framework/kernels/simd.hpp"
+#include "framework/kernels/reductions.hpp"
 #include "framework/ops/autograd.hpp"
 
 namespace tapegrad {
@@ -107,7 +107,7 @@ void accumulate_operand_grad(const Broadcast& r, bool full, T* grad, const T* dy
     }
     // The broadcast operand's gradient: per channel, the terms in T, summed in double. Each run
     // of `inner` terms (one channel of one outer index) is formed in a row buffer and summed by
-    // simd::sum, which widens in registers.
+    // kernels::sum, which widens in registers.
     std::vector<double> sums(static_cast<size_t>(r.channels), 0.0);
     std::vector<T> terms(static_cast<size_t>(r.inner));
     int64_t i = 0;
@@ -117,7 +117,7 @@ void accumulate_operand_grad(const Broadcast& r, bool full, T* grad, const T* dy
                 const int64_t ia = r.a_full ? i + k : c, ib = r.b_full ? i + k : c;
                 terms[static_cast<size_t>(k)] = dy[i + k] * d(a[ia], b[ib]);
             }
-            sums[static_cast<size_t>(c)] += kernels::simd::sum(terms.data(), r.inner);
+            sums[static_cast<size_t>(c)] += kernels::sum(terms.data(), r.inner);
         }
     for (int64_t c = 0; c < r.channels; ++c) grad[c] += static_cast<T>(sums[static_cast<size_t>(c)]);
 }

@@ -1,0 +1,155 @@
+// The SIMD reductions the kernels share: a slice's sum, its sum of squared deviations (the
+// float-lane variance), and the two sums of a normalisation's backward. All return double.
+//
+// Numerics. Sums of T are accumulated in double lanes, T converted in a register
+// (simd::widen). The float overloads of the passes over data already in cache run in float
+// lanes instead (twice as many per register, no conversions), centred on K = the float
+// nearest mu: x − K is exact for x near K (Sterbenz), so large means cancel exactly and
+// nothing else does. Their sums are taken in float over blocks of kBlock elements, the block
+// sums in double. Inline: the kernels call them per row (49 elements on 7×7 planes).
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+
+#include "framework/kernels/simd.hpp"
+
+namespace tapegrad::kernels {
+
+// Σ v[i], in double. Four accumulators hide the latency of the adds (with one, the loop waits
+// on each add and cannot keep up with memory).
+template <typename T>
+double sum(const T* v, int64_t n) {
+    using simd::DoubleBatch, simd::kDoubleLanes, simd::widen;
+    DoubleBatch a0(0.0), a1(0.0), a2(0.0), a3(0.0);
+    int64_t i = 0;
+    for (; i + 4 * kDoubleLanes <= n; i += 4 * kDoubleLanes) {
+        a0 += widen(v + i);
+        a1 += widen(v + i + kDoubleLanes);
+        a2 += widen(v + i + 2 * kDoubleLanes);
+        a3 += widen(v + i + 3 * kDoubleLanes);
+    }
+    for (; i + kDoubleLanes <= n; i += kDoubleLanes) a0 += widen(v + i);
+    double s = xsimd::hadd((a0 + a1) + (a2 + a3));
+    for (; i < n; ++i) s += static_cast<double>(v[i]);
+    return s;
+}
+
+// Σ (v[i] − shift)², in double lanes.
+template <typename T>
+double sum_squared_deviation(const T* v, int64_t n, double shift) {
+    using simd::DoubleBatch, simd::kDoubleLanes, simd::widen;
+    const DoubleBatch m(shift);
+    DoubleBatch a0(0.0), a1(0.0);
+    int64_t i = 0;
+    for (; i + 2 * kDoubleLanes <= n; i += 2 * kDoubleLanes) {
+        const DoubleBatch d0 = widen(v + i) - m, d1 = widen(v + i + kDoubleLanes) - m;
+        a0 = xsimd::fma(d0, d0, a0);
+        a1 = xsimd::fma(d1, d1, a1);
+    }
+    for (; i + kDoubleLanes <= n; i += kDoubleLanes) {
+        const DoubleBatch d = widen(v + i) - m;
+        a0 = xsimd::fma(d, d, a0);
+    }
+    double s = xsimd::hadd(a0 + a1);
+    for (; i < n; ++i) s += (static_cast<double>(v[i]) - shift) * (static_cast<double>(v[i]) - shift);
+    return s;
+}
+
+// Blocks of the float-lane sums: each block is summed in float lanes and the block sums in
+// double. A multiple of the lane count, so only a pass's last block has a tail.
+constexpr int64_t kBlock = 512;
+
+// Σ (v[i] − mu)² for float: squares of (v − K) summed in float over blocks of 512 (positive
+// terms, so each block's relative error stays below ~1e-6), blocks summed in double, and
+// Σ (v − mu)² = Σ (v − K)² − n·(mu − K)² exactly, since Σ (v − mu) = 0. The data is in cache
+// by now, so the loop is bound by the fma latency: four accumulators. Not inlined: inlined
+// into a slice loop with 16 vector registers (AVX2), GCC 12 kept two accumulators on the stack.
+[[gnu::noinline]] inline double sum_squared_deviation(const float* v, int64_t n, double mu) {
+    using simd::FloatBatch, simd::kFloatLanes;
+    const float k = static_cast<float>(mu);
+    const FloatBatch kb(k);
+    double total = 0.0;
+    int64_t i = 0;
+    while (i + kFloatLanes <= n) {
+        const int64_t block_end = std::min(n, i + kBlock);
+        FloatBatch a0(0.0f), a1(0.0f), a2(0.0f), a3(0.0f);
+        for (; i + 4 * kFloatLanes <= block_end; i += 4 * kFloatLanes) {
+            const FloatBatch d0 = FloatBatch::load_unaligned(v + i) - kb;
+            const FloatBatch d1 = FloatBatch::load_unaligned(v + i + kFloatLanes) - kb;
+            const FloatBatch d2 = FloatBatch::load_unaligned(v + i + 2 * kFloatLanes) - kb;
+            const FloatBatch d3 = FloatBatch::load_unaligned(v + i + 3 * kFloatLanes) - kb;
+            a0 = xsimd::fma(d0, d0, a0);
+            a1 = xsimd::fma(d1, d1, a1);
+            a2 = xsimd::fma(d2, d2, a2);
+            a3 = xsimd::fma(d3, d3, a3);
+        }
+        for (; i + kFloatLanes <= block_end; i += kFloatLanes) {
+            const FloatBatch d = FloatBatch::load_unaligned(v + i) - kb;
+            a0 = xsimd::fma(d, d, a0);
+        }
+        total += static_cast<double>(xsimd::hadd((a0 + a1) + (a2 + a3)));
+    }
+    for (; i < n; ++i) total += (static_cast<double>(v[i]) - k) * (static_cast<double>(v[i]) - k);
+    const double offset = mu - static_cast<double>(k);
+    return std::max(0.0, total - static_cast<double>(n) * offset * offset);
+}
+
+// The two sums of a normalisation's backward over n elements: s_dy = Σ dy[i] and
+// s_dy_xc = Σ dy[i]·(x[i] − mu), in double lanes.
+template <typename T>
+void sum_dy_and_dy_xc(double& s_dy, double& s_dy_xc, const T* dy, const T* x, int64_t n, double mu) {
+    using simd::DoubleBatch, simd::kDoubleLanes, simd::widen;
+    const DoubleBatch m(mu);
+    DoubleBatch a(0.0), b(0.0);
+    int64_t i = 0;
+    for (; i + kDoubleLanes <= n; i += kDoubleLanes) {
+        const DoubleBatch d = widen(dy + i);
+        a += d;
+        b = xsimd::fma(d, widen(x + i) - m, b);
+    }
+    s_dy = xsimd::hadd(a);
+    s_dy_xc = xsimd::hadd(b);
+    for (; i < n; ++i) {
+        s_dy += static_cast<double>(dy[i]);
+        s_dy_xc += static_cast<double>(dy[i]) * (static_cast<double>(x[i]) - mu);
+    }
+}
+
+// The same for float: in float lanes over blocks of 512, centred on K (the float nearest mu),
+// blocks summed in double; Σ dy·(x − mu) = Σ dy·(x − K) + (K − mu)·Σ dy. Two accumulators per
+// sum hide the add and fma latencies.
+inline void sum_dy_and_dy_xc(double& s_dy, double& s_dy_xc, const float* dy, const float* x, int64_t n, double mu) {
+    using simd::FloatBatch, simd::kFloatLanes;
+    const float k = static_cast<float>(mu);
+    const FloatBatch kb(k);
+    double a = 0.0, b = 0.0;
+    int64_t i = 0;
+    while (i + kFloatLanes <= n) {
+        const int64_t block_end = std::min(n, i + kBlock);
+        FloatBatch pa0(0.0f), pa1(0.0f), pb0(0.0f), pb1(0.0f);
+        for (; i + 2 * kFloatLanes <= block_end; i += 2 * kFloatLanes) {
+            const FloatBatch d0 = FloatBatch::load_unaligned(dy + i);
+            const FloatBatch d1 = FloatBatch::load_unaligned(dy + i + kFloatLanes);
+            pa0 += d0;
+            pa1 += d1;
+            pb0 = xsimd::fma(d0, FloatBatch::load_unaligned(x + i) - kb, pb0);
+            pb1 = xsimd::fma(d1, FloatBatch::load_unaligned(x + i + kFloatLanes) - kb, pb1);
+        }
+        for (; i + kFloatLanes <= block_end; i += kFloatLanes) {
+            const FloatBatch d = FloatBatch::load_unaligned(dy + i);
+            pa0 += d;
+            pb0 = xsimd::fma(d, FloatBatch::load_unaligned(x + i) - kb, pb0);
+        }
+        a += static_cast<double>(xsimd::hadd(pa0 + pa1));
+        b += static_cast<double>(xsimd::hadd(pb0 + pb1));
+    }
+    for (; i < n; ++i) {
+        a += static_cast<double>(dy[i]);
+        b += static_cast<double>(dy[i]) * (static_cast<double>(x[i]) - k);
+    }
+    s_dy = a;
+    s_dy_xc = b + (static_cast<double>(k) - mu) * a;
+}
+
+}  // namespace tapegrad::kernels
