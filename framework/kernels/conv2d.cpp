@@ -1,18 +1,19 @@
-// im2col / col2im and the direct reference convolution; see conv2d.hpp.
-// Parallelism: im2col over the rows of the column matrix, col2im over channels (each
-// channel folds into its own plane of dx, so no two threads write the same element).
-// Both are called between GEMMs, never inside an OpenMP region that calls BLAS.
+// im2col / col2im, the batch drivers over them and GEMM, and the direct reference
+// convolution; see conv2d.hpp.
+// Parallelism: the drivers over samples (Conv2dPlan); im2col over the rows of the column
+// matrix and col2im over channels (each channel folds into its own plane of dx, so no two
+// threads write the same element) when called outside the drivers' parallel loop.
 #include "framework/kernels/conv2d.hpp"
+
+#include <omp.h>
 
 #include <algorithm>
 
-namespace tapegrad::kernels {
+#include "framework/kernels/gemm.hpp"
+#include "framework/kernels/parallel.hpp"
+#include "framework/kernels/reductions.hpp"
 
-namespace {
-// Below this many column elements (about 1 MB of float copies) a parallel region costs more
-// than it saves: these are memory-bound copies, called once per sample.
-constexpr int64_t kParallelMin = 1 << 18;
-}  // namespace
+namespace tapegrad::kernels {
 
 namespace {
 
@@ -51,7 +52,7 @@ void im2col(T* col, const T* x, int64_t C, const Window2d& g) {
     const int64_t L = g.OH * g.OW;
     const int64_t rows = C * g.kh * g.kw;
     const bool same_width = g.sh == 1 && g.sw == 1 && g.OW == g.W;
-#pragma omp parallel for schedule(static) if (rows * L >= kParallelMin)
+#pragma omp parallel for schedule(static) if (worth_parallel(Work::elements, rows * L, rows))
     for (int64_t r = 0; r < rows; ++r) {
         const int64_t j = r % g.kw, i = (r / g.kw) % g.kh, c = r / (g.kh * g.kw);
         const T* xc = x + c * g.H * g.W;   // (H, W)
@@ -112,7 +113,7 @@ template <typename T>
 void col2im(T* dx, T* col, int64_t C, const Window2d& g) {
     const int64_t L = g.OH * g.OW;
     const bool same_width = g.sh == 1 && g.sw == 1 && g.OW == g.W;
-#pragma omp parallel for schedule(static) if (C * g.kh * g.kw * L >= kParallelMin && C > 1)
+#pragma omp parallel for schedule(static) if (worth_parallel(Work::elements, C * g.kh * g.kw * L, C))
     for (int64_t c = 0; c < C; ++c) {
         T* dxc = dx + c * g.H * g.W;  // (H, W)
         for (int64_t i = 0; i < g.kh; ++i) {
@@ -140,6 +141,105 @@ void col2im(T* dx, T* col, int64_t C, const Window2d& g) {
         }
     }
 }
+
+
+// --- the batch drivers ------------------------------------------------------------------------
+
+namespace {
+
+Conv2dPlan plan_for(int64_t N, int64_t C, int64_t O, const Window2d& g) {
+    const int64_t K = C * g.kh * g.kw, L = g.OH * g.OW;
+    Conv2dPlan plan;
+    plan.direct = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0;
+    plan.col_size = plan.direct ? 0 : K * L;
+    plan.threads = parallel_threads(Work::multiply_adds, N * O * K * L, N);
+    return plan;
+}
+
+}  // namespace
+
+Conv2dPlan conv2d_forward_plan(int64_t N, int64_t C, int64_t O, const Window2d& g) {
+    Conv2dPlan plan = plan_for(N, C, O, g);
+    plan.workspace = plan.col_size * plan.threads;
+    return plan;
+}
+
+// The backward's workspace, per thread: a column matrix for dW, one for dcol, a dW partial.
+Conv2dPlan conv2d_backward_plan(int64_t N, int64_t C, int64_t O, const Window2d& g, bool dx, bool dw) {
+    Conv2dPlan plan = plan_for(N, C, O, g);
+    const int64_t per_thread = (dw ? plan.col_size + O * C * g.kh * g.kw : 0) + (dx ? plan.col_size : 0);
+    plan.workspace = per_thread * plan.threads;
+    return plan;
+}
+
+template <typename T>
+void conv2d_forward(T* y, const T* x, const T* w, const T* b, int64_t N, int64_t C, int64_t O, const Window2d& g,
+                    const Conv2dPlan& plan, T* workspace) {
+    const int64_t K = C * g.kh * g.kw, L = g.OH * g.OW, in_size = C * g.H * g.W;
+#pragma omp parallel for schedule(static) num_threads(plan.threads) if (plan.threads > 1)
+    for (int64_t n = 0; n < N; ++n) {
+        T* coln = workspace + plan.col_size * omp_get_thread_num();
+        T* yn = y + n * O * L;  // (O, L)
+        if (b)
+            for (int64_t o = 0; o < O; ++o) std::fill(yn + o * L, yn + (o + 1) * L, b[o]);
+        const T* xn = x + n * in_size;
+        if (!plan.direct) im2col<T>(coln, xn, C, g);
+        // y[n] (O, L) = W (O, K) · col (K, L) [+ y[n] holding the bias]
+        gemm<T>(false, false, O, L, K, T(1), w, plan.direct ? xn : coln, b ? T(1) : T(0), yn);
+    }
+}
+
+template <typename T>
+void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, int64_t N, int64_t C, int64_t O,
+                     const Window2d& g, const Conv2dPlan& plan, T* workspace, bool accumulate_dx, bool accumulate_dw,
+                     bool accumulate_db) {
+    const int64_t K = C * g.kh * g.kw, L = g.OH * g.OW, in_size = C * g.H * g.W;
+    if (dx || dw) {
+        const int threads = plan.threads;
+        const int64_t col_size = plan.col_size, dw_size = O * K;
+        // The workspace: [col per thread (dW)] [dcol per thread (dx)] [dW partial per thread].
+        T* col = workspace;
+        T* dcol = col + (dw ? col_size * threads : 0);
+        T* dw_partial = dcol + (dx ? col_size * threads : 0);
+        if (dw) std::fill(dw_partial, dw_partial + dw_size * threads, T(0));
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
+        for (int64_t n = 0; n < N; ++n) {
+            const int64_t t = omp_get_thread_num();
+            const T* dyn = dy + n * O * L;
+            const T* xn = x + n * in_size;
+            if (dw) {
+                T* coln = col + col_size * t;
+                if (!plan.direct) im2col<T>(coln, xn, C, g);
+                gemm<T>(false, true, O, K, L, T(1), dyn, plan.direct ? xn : coln, T(1), dw_partial + dw_size * t);
+            }
+            if (dx) {
+                T* dxn = dx + n * in_size;
+                if (plan.direct) {
+                    gemm<T>(true, false, K, L, O, T(1), w, dyn, accumulate_dx ? T(1) : T(0), dxn);
+                } else {
+                    T* dcoln = dcol + col_size * t;
+                    gemm<T>(true, false, K, L, O, T(1), w, dyn, T(0), dcoln);
+                    if (!accumulate_dx) std::fill(dxn, dxn + in_size, T(0));  // col2im adds
+                    col2im<T>(dxn, dcoln, C, g);
+                }
+            }
+        }
+        if (dw)
+            for (int64_t i = 0; i < dw_size; ++i) {
+                T s = accumulate_dw ? dw[i] : T(0);
+                for (int t = 0; t < threads; ++t) s += dw_partial[dw_size * t + i];
+                dw[i] = s;
+            }
+    }
+    if (db)
+        for (int64_t o = 0; o < O; ++o) {
+            double s = 0.0;
+            for (int64_t n = 0; n < N; ++n) s += sum(dy + (n * O + o) * L, L);
+            db[o] = (accumulate_db ? db[o] : T(0)) + static_cast<T>(s);
+        }
+}
+
+// --- the reference twins ----------------------------------------------------------------------
 
 template <typename T>
 void conv2d_forward_reference(T* y, const T* x, const T* w, const T* b, int64_t N, int64_t C, int64_t O,
@@ -188,6 +288,10 @@ void conv2d_backward_reference(T* dx, T* dw, T* db, const T* dy, const T* x, con
 #define TAPEGRAD_INSTANTIATE(T)                                                                                      \
     template void im2col<T>(T*, const T*, int64_t, const Window2d&);                                                  \
     template void col2im<T>(T*, T*, int64_t, const Window2d&);                                                  \
+    template void conv2d_forward<T>(T*, const T*, const T*, const T*, int64_t, int64_t, int64_t, const Window2d&,     \
+                                    const Conv2dPlan&, T*);                                                           \
+    template void conv2d_backward<T>(T*, T*, T*, const T*, const T*, const T*, int64_t, int64_t, int64_t,            \
+                                     const Window2d&, const Conv2dPlan&, T*, bool, bool, bool);                       \
     template void conv2d_forward_reference<T>(T*, const T*, const T*, const T*, int64_t, int64_t, int64_t,            \
                                               const Window2d&);                                                       \
     template void conv2d_backward_reference<T>(T*, T*, T*, const T*, const T*, const T*, int64_t, int64_t, int64_t,  \
