@@ -3,8 +3,10 @@
 // pairing its authors recommend for small batches.
 #include <tapegrad/tapegrad.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <exception>
 
 #include "ws_conv2d.hpp"
 

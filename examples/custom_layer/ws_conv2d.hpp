@@ -4,15 +4,12 @@
 // Header-only so that the example and its test (tests/test_custom_layer.cpp) share it.
 #pragma once
 
+#include <tapegrad/tapegrad.hpp>
+
 #include <cmath>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include "framework/ops/autograd.hpp"
-#include "framework/ops/conv2d.hpp"
-#include "layers/conv2d.hpp"
-#include "layers/module.hpp"
 
 namespace ws {
 

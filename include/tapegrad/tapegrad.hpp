@@ -11,6 +11,7 @@
 #include "framework/io/checkpoint.hpp"
 #include "framework/io/save_load.hpp"
 #include "framework/io/state_dict.hpp"
+#include "framework/ops/autograd.hpp"
 #include "framework/ops/conv2d.hpp"
 #include "framework/ops/dropout.hpp"
 #include "framework/ops/elementwise.hpp"
