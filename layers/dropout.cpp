@@ -3,6 +3,7 @@
 
 #include <stdexcept>
 
+#include "framework/format.hpp"
 #include "framework/ops/dropout.hpp"
 
 namespace tapegrad {

@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "framework/format.hpp"
 #include "framework/ops/group_norm.hpp"
 
 namespace tapegrad {

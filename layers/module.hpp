@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "framework/format.hpp"  // python_float_repr, for extra_repr()
 #include "framework/tensor.hpp"
 
 namespace tapegrad {
@@ -74,8 +75,5 @@ class BasicModule {
 };
 
 using Module = BasicModule<float>;
-
-// Python's repr of a float ("1e-05", "0.001", "1.0"), for printing options as PyTorch does.
-std::string python_float_repr(double v);
 
 }  // namespace tapegrad
