@@ -38,9 +38,10 @@ Checkpoint Checkpoint::load(const std::filesystem::path& path) {
     using namespace io_detail;
     const Json doc = read_document(path, "checkpoint");
     return with_file_context(path, [&] {
+        const fields::Reader checkpoint("checkpoint", fields::Wording::document);
         Checkpoint c;
-        c.epoch = get_int(member(doc, "epoch", "checkpoint"), "epoch");
-        const Json& states = member(doc, "rng", "checkpoint");
+        c.epoch = fields::Reader("epoch", fields::Wording::document).integer(checkpoint.at(doc, "epoch"));
+        const Json& states = checkpoint.at(doc, "rng");
         if (!states.is_object()) throw FormatError("rng: expected an object of generator states");
         for (const auto& [name, state] : states.items()) {
             if (!state.is_string()) throw FormatError("rng \"" + name + "\": expected a string");
@@ -51,10 +52,10 @@ Checkpoint Checkpoint::load(const std::filesystem::path& path) {
             }
             c.rng.emplace_back(name, state.get<std::string>());
         }
-        c.config() = member(doc, "config", "checkpoint");
-        c.model = decode_state_dict(member(doc, "model", "checkpoint"), "model");
-        c.optimizer = decode_state_dict(member(doc, "optimizer", "checkpoint"), "optimizer");
-        c.scheduler = decode_state_dict(member(doc, "scheduler", "checkpoint"), "scheduler");
+        c.config() = checkpoint.at(doc, "config");
+        c.model = decode_state_dict(checkpoint.at(doc, "model"), "model");
+        c.optimizer = decode_state_dict(checkpoint.at(doc, "optimizer"), "optimizer");
+        c.scheduler = decode_state_dict(checkpoint.at(doc, "scheduler"), "scheduler");
         return c;
     });
 }

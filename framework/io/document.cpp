@@ -20,6 +20,7 @@
 namespace tapegrad::io_detail {
 
 namespace fs = std::filesystem;
+using fields::describe;
 
 namespace {
 
@@ -84,12 +85,6 @@ Json parse(const std::string& bytes, Encoding encoding) {
                           std::to_string(BoundedDomParser::max_depth) + " levels");
     if (!ok) throw FormatError(std::string("not valid ") + what);
     return doc;
-}
-
-std::string describe(const Json& j) {
-    std::string text = j.dump(-1, ' ', false, Json::error_handler_t::replace);
-    if (text.size() > 40) text = text.substr(0, 37) + "...";
-    return text;
 }
 
 void check_header(const Json& doc, const std::string& kind) {
@@ -364,19 +359,6 @@ Json read_document(const fs::path& path, const std::string& kind) {
     });
 }
 
-const Json& member(const Json& j, const std::string& key, const std::string& where) {
-    if (!j.is_object()) throw FormatError(where + ": expected an object, but got " + describe(j));
-    const auto found = j.find(key);
-    if (found == j.end()) throw FormatError(where + ": missing \"" + key + "\"");
-    return *found;
-}
-
-int64_t get_int(const Json& j, const std::string& where) {
-    if (!j.is_number_integer() || (j.is_number_unsigned() && j.get<uint64_t>() > uint64_t(INT64_MAX)))
-        throw FormatError(where + ": expected an integer, but got " + describe(j));
-    return j.get<int64_t>();
-}
-
 void encode_state_dict(const StateDict& state, Encoding encoding, Json& into) {
     into["metadata"] = state.metadata();
     Json tensors = Json::array();
@@ -399,32 +381,35 @@ void encode_state_dict(const StateDict& state, Encoding encoding, Json& into) {
 
 StateDict decode_state_dict(const Json& j, const std::string& where) {
     const std::string prefix = where.empty() ? std::string() : where + ".";
+    const fields::Reader document(where.empty() ? "document" : where, fields::Wording::document);
     StateDict state;
-    state.metadata() = member(j, "metadata", where.empty() ? "document" : where);
-    const Json& tensors = member(j, "tensors", where.empty() ? "document" : where);
+    state.metadata() = document.at(j, "metadata");
+    const Json& tensors = document.at(j, "tensors");
     if (!tensors.is_array()) throw FormatError(prefix + "tensors: expected an array, but got " + describe(tensors));
     for (size_t i = 0; i < tensors.size(); ++i) {
         std::string at = prefix + "tensors[" + std::to_string(i) + "]";
-        const Json& name = member(tensors[i], "name", at);
+        const Json& name = fields::Reader(at, fields::Wording::document).at(tensors[i], "name");
         if (!name.is_string()) throw FormatError(at + ": \"name\" is not a string");
         at += " \"" + name.get<std::string>() + "\"";
         if (state.contains(name.get<std::string>())) throw FormatError(at + ": the name appears twice");
-        const Json& dtype = member(tensors[i], "dtype", at);
-        const Json& shape_json = member(tensors[i], "shape", at);
+        const fields::Reader tensor(at, fields::Wording::document);
+        const Json& dtype = tensor.at(tensors[i], "dtype");
+        const Json& shape_json = tensor.at(tensors[i], "shape");
         if (!shape_json.is_array()) throw FormatError(at + ": \"shape\" is not an array");
+        const fields::Reader extents(at + ": shape", fields::Wording::document);
         Shape shape;
         int64_t numel = 1;
         for (const Json& e : shape_json) {
-            const int64_t extent = get_int(e, at + ": shape");
+            const int64_t extent = extents.integer(e);
             if (extent < 0) throw FormatError(at + ": negative extent in shape " + shape_json.dump());
             if (extent > 0 && numel > INT64_MAX / extent) throw FormatError(at + ": shape " + shape_json.dump() + " is too large");
             numel *= extent;
             shape.push_back(extent);
         }
-        const Json& data = member(tensors[i], "data", at);
+        const Json& data = tensor.at(tensors[i], "data");
         std::optional<uint32_t> expected_crc;
         if (tensors[i].contains("crc32")) {
-            const int64_t value = get_int(tensors[i].at("crc32"), at + ": crc32");
+            const int64_t value = tensor.integer(tensors[i], "crc32");
             if (value < 0 || value > int64_t(UINT32_MAX)) throw FormatError(at + ": crc32 is out of range");
             expected_crc = uint32_t(value);
         }

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "framework/io/fields.hpp"
 #include "framework/io/state_dict.hpp"
 
 namespace tapegrad::io_detail {
@@ -36,10 +37,9 @@ void write_document(const Json& doc, const std::filesystem::path& path);
 // std::runtime_error naming the file.
 Json read_document(const std::filesystem::path& path, const std::string& kind);
 
-// A problem with the contents of a document; load functions add the file name.
-struct FormatError : std::runtime_error {
-    using std::runtime_error::runtime_error;
-};
+// A problem with the contents of a document; load functions add the file name. Members
+// are read with a fields::Reader worded as a document (fields.hpp).
+using fields::FormatError;
 
 // Writes "metadata" and "tensors": [{"name", "dtype", "shape", "data"}, ...] into `into`.
 // In JSON, data is an array of numbers (float32 values as the exact double; "NaN",
@@ -48,10 +48,6 @@ struct FormatError : std::runtime_error {
 void encode_state_dict(const StateDict& state, Encoding encoding, Json& into);
 // `where` names the part of the document in error messages ("model", ...).
 StateDict decode_state_dict(const Json& j, const std::string& where);
-
-// j[key] of the expected type, or FormatError naming `where` and `key`.
-const Json& member(const Json& j, const std::string& key, const std::string& where);
-int64_t get_int(const Json& j, const std::string& where);
 
 // Runs f(); a FormatError or a nlohmann exception becomes std::runtime_error
 // "cannot load <path>: <what>".
