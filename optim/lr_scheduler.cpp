@@ -8,6 +8,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "framework/format.hpp"
+#include "framework/io/fields.hpp"
+
 namespace tapegrad {
 
 using Json = nlohmann::ordered_json;
@@ -16,40 +19,13 @@ namespace {
 
 [[noreturn]] void fail(const std::string& who, const std::string& what) { throw std::invalid_argument(who + ": " + what); }
 
-const Json& field(const Json& j, const char* key, const std::string& who) {
-    if (!j.is_object() || !j.contains(key)) fail(who, std::string("the state has no \"") + key + "\"");
-    return j.at(key);
-}
-
-double number_field(const Json& j, const char* key, const std::string& who) {
-    const Json& v = field(j, key, who);
-    if (!v.is_number() || !std::isfinite(v.get<double>())) fail(who, std::string("\"") + key + "\" is not a finite number");
-    return v.get<double>();
-}
-
-int64_t int_field(const Json& j, const char* key, const std::string& who) {
-    const Json& v = field(j, key, who);
-    if (!v.is_number_integer() || (v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(INT64_MAX)))
-        fail(who, std::string("\"") + key + "\" is not an integer");
-    return v.get<int64_t>();
-}
-
 void check_at_least(int64_t v, int64_t low, const char* name, const std::string& who) {
     if (v < low) fail(who, std::string("expected ") + name + " >= " + std::to_string(low) + ", but got " + name + "=" + std::to_string(v));
 }
 
 void check_finite_non_negative(double v, const char* name, const std::string& who) {
     if (!(std::isfinite(v) && v >= 0.0))
-        fail(who, std::string("expected a finite ") + name + " >= 0, but got " + name + "=" + detail::number_text(v));
-}
-
-void check_linear_factors(double start, double end, int64_t total_iters, const std::string& who) {
-    if (!(start > 0.0 && start <= 1.0))
-        fail(who, "Starting multiplicative factor expected to be greater than 0 and less or equal to 1, but got start_factor=" +
-                      detail::number_text(start));
-    if (!(end >= 0.0 && end <= 1.0))
-        fail(who, "Ending multiplicative factor expected to be between 0 and 1, but got end_factor=" + detail::number_text(end));
-    check_at_least(total_iters, 1, "total_iters", who);
+        fail(who, std::string("expected a finite ") + name + " >= 0, but got " + name + "=" + python_number_repr(v));
 }
 
 }  // namespace
@@ -99,17 +75,16 @@ void LRScheduler::write_json(Json& out) const {
 }
 
 void LRScheduler::read_json(const Json& in, bool apply, const std::string& who) {
-    const Json& type = field(in, "type", who);
-    if (type != type_name()) fail(who, "expected the state of a " + type_name() + ", but got " + type.dump());
-    const int64_t last_epoch = int_field(in, "last_epoch", who);
+    const fields::Reader reader(who, fields::Wording::state);
+    const Json& type = reader.at(in, "type");
+    if (type != type_name()) reader.fail("expected the state of a " + type_name() + ", but got " + type.dump());
+    const int64_t last_epoch = reader.integer(in, "last_epoch");
     check_at_least(last_epoch, -1, "last_epoch", who);  // -1: a SequentialLR's scheduler not reached yet
-    const double base_lr = number_field(in, "base_lr", who);
+    const double base_lr = reader.finite_number(in, "base_lr");
     check_finite_non_negative(base_lr, "base_lr", who);
-    const double last_lr = number_field(in, "last_lr", who);
+    const double last_lr = reader.finite_number(in, "last_lr");
     check_finite_non_negative(last_lr, "last_lr", who);
-    const Json& options = field(in, "options", who);
-    if (!options.is_object()) fail(who, "\"options\" is not an object");
-    read_options(options, apply, who);
+    read_options(reader.object(in, "options"), apply, who);
     if (apply) {
         last_epoch_ = last_epoch;
         base_lr_ = base_lr;
@@ -117,115 +92,122 @@ void LRScheduler::read_json(const Json& in, bool apply, const std::string& who) 
     }
 }
 
-// --- StepLR ---------------------------------------------------------------------------------
+// --- StepLR, CosineAnnealingLR, LinearLR: a Schedule each -----------------------------------
 
 namespace {
-OptimizerBase& checked_step(OptimizerBase& optimizer, int64_t step_size, double gamma, const std::string& who) {
-    check_at_least(step_size, 1, "step_size", who);
-    check_finite_non_negative(gamma, "gamma", who);
+
+// What a scheduler with options is: its name; its option_fields, each option named once
+// (what its state saves and restores; the numbers are read only when finite, as the
+// checks require); the checks of its constructor, which load_state_dict() applies too; and
+// the closed form of its lr at an epoch >= 0.
+template <typename Options>
+struct Schedule;
+
+template <>
+struct Schedule<StepLROptions> {
+    static constexpr const char* name = "StepLR";
+    static constexpr auto option_fields = std::tuple{fields::field("step_size", &StepLROptions::step_size),
+                                              fields::finite_field("gamma", &StepLROptions::gamma)};
+    static void validate(const StepLROptions& o, const std::string& who) {
+        check_at_least(o.step_size, 1, "step_size", who);
+        check_finite_non_negative(o.gamma, "gamma", who);
+    }
+    static double lr(const StepLROptions& o, double base_lr, int64_t epoch) {
+        return base_lr * std::pow(o.gamma, double(epoch / o.step_size));
+    }
+};
+
+template <>
+struct Schedule<CosineAnnealingLROptions> {
+    static constexpr const char* name = "CosineAnnealingLR";
+    static constexpr auto option_fields = std::tuple{fields::field("T_max", &CosineAnnealingLROptions::T_max),
+                                              fields::finite_field("eta_min", &CosineAnnealingLROptions::eta_min)};
+    static void validate(const CosineAnnealingLROptions& o, const std::string& who) {
+        check_at_least(o.T_max, 1, "T_max", who);
+        check_finite_non_negative(o.eta_min, "eta_min", who);
+    }
+    static double lr(const CosineAnnealingLROptions& o, double base_lr, int64_t epoch) {
+        // The operations in PyTorch's order: π·epoch, then / T_max.
+        return o.eta_min + (base_lr - o.eta_min) * (1.0 + std::cos(std::numbers::pi * double(epoch) / double(o.T_max))) / 2.0;
+    }
+};
+
+template <>
+struct Schedule<LinearLROptions> {
+    static constexpr const char* name = "LinearLR";
+    static constexpr auto option_fields = std::tuple{fields::finite_field("start_factor", &LinearLROptions::start_factor),
+                                              fields::finite_field("end_factor", &LinearLROptions::end_factor),
+                                              fields::field("total_iters", &LinearLROptions::total_iters)};
+    static void validate(const LinearLROptions& o, const std::string& who) {
+        if (!(o.start_factor > 0.0 && o.start_factor <= 1.0))
+            fail(who, "Starting multiplicative factor expected to be greater than 0 and less or equal to 1, but got start_factor=" +
+                          python_number_repr(o.start_factor));
+        if (!(o.end_factor >= 0.0 && o.end_factor <= 1.0))
+            fail(who, "Ending multiplicative factor expected to be between 0 and 1, but got end_factor=" +
+                          python_number_repr(o.end_factor));
+        check_at_least(o.total_iters, 1, "total_iters", who);
+    }
+    static double lr(const LinearLROptions& o, double base_lr, int64_t epoch) {
+        return base_lr * (o.start_factor + (o.end_factor - o.start_factor) * double(std::min(o.total_iters, epoch)) /
+                                               double(o.total_iters));
+    }
+};
+
+// The optimizer, once `options` passed the checks: the base constructor changes it.
+template <typename Options>
+OptimizerBase& validated(OptimizerBase& optimizer, const Options& options) {
+    Schedule<Options>::validate(options, Schedule<Options>::name);
     return optimizer;
 }
+
 }  // namespace
 
+template <typename Options>
+OptionsLRScheduler<Options>::OptionsLRScheduler(OptimizerBase& optimizer, const Options& options)
+    : LRScheduler(validated(optimizer, options)), options_(options) {}
+
+template <typename Options>
+std::string OptionsLRScheduler<Options>::type_name() const {
+    return Schedule<Options>::name;
+}
+
+template <typename Options>
+double OptionsLRScheduler<Options>::lr_at(int64_t epoch) const {
+    check_at_least(epoch, 0, "epoch", type_name() + ".lr_at");
+    return Schedule<Options>::lr(options_, base_lr(), epoch);
+}
+
+template <typename Options>
+void OptionsLRScheduler<Options>::write_options(Json& out) const {
+    fields::write(options_, out, Schedule<Options>::option_fields);
+}
+
+template <typename Options>
+void OptionsLRScheduler<Options>::read_options(const Json& in, bool apply, const std::string& who) {
+    Options options;
+    fields::read(fields::Reader(who, fields::Wording::state), in, options, Schedule<Options>::option_fields);
+    Schedule<Options>::validate(options, who);
+    if (apply) options_ = options;
+}
+
+template class OptionsLRScheduler<StepLROptions>;
+template class OptionsLRScheduler<CosineAnnealingLROptions>;
+template class OptionsLRScheduler<LinearLROptions>;
+
+// PyTorch's initial step comes last: it calls lr_at(), which needs the whole object.
 StepLR::StepLR(OptimizerBase& optimizer, int64_t step_size, double gamma)
-    : LRScheduler(checked_step(optimizer, step_size, gamma, "StepLR")), step_size_(step_size), gamma_(gamma) {
+    : OptionsLRScheduler(optimizer, {.step_size = step_size, .gamma = gamma}) {
     initial_step();
 }
-
-double StepLR::lr_at(int64_t epoch) const {
-    check_at_least(epoch, 0, "epoch", "StepLR.lr_at");
-    return base_lr() * std::pow(gamma_, double(epoch / step_size_));
-}
-
-void StepLR::write_options(Json& out) const {
-    out["step_size"] = step_size_;
-    out["gamma"] = gamma_;
-}
-
-void StepLR::read_options(const Json& in, bool apply, const std::string& who) {
-    const int64_t step_size = int_field(in, "step_size", who);
-    const double gamma = number_field(in, "gamma", who);
-    checked_step(optimizer(), step_size, gamma, who);
-    if (apply) {
-        step_size_ = step_size;
-        gamma_ = gamma;
-    }
-}
-
-// --- CosineAnnealingLR ----------------------------------------------------------------------
-
-namespace {
-OptimizerBase& checked_cosine(OptimizerBase& optimizer, int64_t T_max, double eta_min, const std::string& who) {
-    check_at_least(T_max, 1, "T_max", who);
-    check_finite_non_negative(eta_min, "eta_min", who);
-    return optimizer;
-}
-}  // namespace
 
 CosineAnnealingLR::CosineAnnealingLR(OptimizerBase& optimizer, int64_t T_max, double eta_min)
-    : LRScheduler(checked_cosine(optimizer, T_max, eta_min, "CosineAnnealingLR")), T_max_(T_max), eta_min_(eta_min) {
+    : OptionsLRScheduler(optimizer, {.T_max = T_max, .eta_min = eta_min}) {
     initial_step();
 }
-
-double CosineAnnealingLR::lr_at(int64_t epoch) const {
-    check_at_least(epoch, 0, "epoch", "CosineAnnealingLR.lr_at");
-    // The operations in PyTorch's order: π·epoch, then / T_max.
-    return eta_min_ + (base_lr() - eta_min_) * (1.0 + std::cos(std::numbers::pi * double(epoch) / double(T_max_))) / 2.0;
-}
-
-void CosineAnnealingLR::write_options(Json& out) const {
-    out["T_max"] = T_max_;
-    out["eta_min"] = eta_min_;
-}
-
-void CosineAnnealingLR::read_options(const Json& in, bool apply, const std::string& who) {
-    const int64_t T_max = int_field(in, "T_max", who);
-    const double eta_min = number_field(in, "eta_min", who);
-    checked_cosine(optimizer(), T_max, eta_min, who);
-    if (apply) {
-        T_max_ = T_max;
-        eta_min_ = eta_min;
-    }
-}
-
-// --- LinearLR -------------------------------------------------------------------------------
-
-namespace {
-OptimizerBase& checked_linear(OptimizerBase& optimizer, double start, double end, int64_t total_iters, const std::string& who) {
-    check_linear_factors(start, end, total_iters, who);
-    return optimizer;
-}
-}  // namespace
 
 LinearLR::LinearLR(OptimizerBase& optimizer, double start_factor, double end_factor, int64_t total_iters)
-    : LRScheduler(checked_linear(optimizer, start_factor, end_factor, total_iters, "LinearLR")),
-      start_factor_(start_factor),
-      end_factor_(end_factor),
-      total_iters_(total_iters) {
+    : OptionsLRScheduler(optimizer, {.start_factor = start_factor, .end_factor = end_factor, .total_iters = total_iters}) {
     initial_step();
-}
-
-double LinearLR::lr_at(int64_t epoch) const {
-    check_at_least(epoch, 0, "epoch", "LinearLR.lr_at");
-    return base_lr() * (start_factor_ + (end_factor_ - start_factor_) * double(std::min(total_iters_, epoch)) / double(total_iters_));
-}
-
-void LinearLR::write_options(Json& out) const {
-    out["start_factor"] = start_factor_;
-    out["end_factor"] = end_factor_;
-    out["total_iters"] = total_iters_;
-}
-
-void LinearLR::read_options(const Json& in, bool apply, const std::string& who) {
-    const double start = number_field(in, "start_factor", who);
-    const double end = number_field(in, "end_factor", who);
-    const int64_t total_iters = int_field(in, "total_iters", who);
-    check_linear_factors(start, end, total_iters, who);
-    if (apply) {
-        start_factor_ = start;
-        end_factor_ = end;
-        total_iters_ = total_iters;
-    }
 }
 
 // --- SequentialLR ---------------------------------------------------------------------------
@@ -298,13 +280,14 @@ void SequentialLR::write_options(Json& out) const {
 }
 
 void SequentialLR::read_options(const Json& in, bool apply, const std::string& who) {
-    const Json& milestones_json = field(in, "milestones", who);
+    const fields::Reader reader(who, fields::Wording::state);
+    const Json& milestones_json = reader.at(in, "milestones");
     if (!milestones_json.is_array() ||
         !std::all_of(milestones_json.begin(), milestones_json.end(), [](const Json& m) { return m.is_number_integer(); }))
         fail(who, "\"milestones\" is not an array of integers");
     const auto milestones = milestones_json.get<std::vector<int64_t>>();
     check_milestones(milestones, schedulers_.size(), who);
-    const Json& states = field(in, "schedulers", who);
+    const Json& states = reader.at(in, "schedulers");
     if (!states.is_array() || states.size() != schedulers_.size())
         fail(who, "expected the states of " + std::to_string(schedulers_.size()) + " schedulers");
     for (size_t i = 0; i < schedulers_.size(); ++i)

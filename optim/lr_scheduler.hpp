@@ -69,64 +69,69 @@ class LRScheduler {
     double last_lr_ = 0.0;
 };
 
-// base_lr · gamma^⌊epoch / step_size⌋.
-class StepLR : public LRScheduler {
+// A scheduler whose options are one aggregate. What it is lives in one place in
+// lr_scheduler.cpp (Schedule<Options>): its name, its option fields (each option named
+// once, and from there saved and restored), their checks (for the constructor and
+// load_state_dict() alike) and the closed form of its lr.
+template <typename Options>
+class OptionsLRScheduler : public LRScheduler {
   public:
-    // step_size >= 1, gamma finite (std::invalid_argument otherwise).
-    StepLR(OptimizerBase& optimizer, int64_t step_size, double gamma = 0.1);
+    const Options& options() const { return options_; }
     double lr_at(int64_t epoch) const override;
-    std::string type_name() const override { return "StepLR"; }
-    int64_t step_size() const { return step_size_; }
-    double gamma() const { return gamma_; }
+    std::string type_name() const override;
 
   protected:
+    // std::invalid_argument, prefixed with the type name, for invalid options; then the
+    // optimizer is not touched.
+    OptionsLRScheduler(OptimizerBase& optimizer, const Options& options);
     void write_options(nlohmann::ordered_json& out) const override;
     void read_options(const nlohmann::ordered_json& in, bool apply, const std::string& who) override;
 
-  private:
-    int64_t step_size_;
-    double gamma_;
+    Options options_;
+};
+
+// The constructors' arguments (their defaults are there), as the state's "options" holds them.
+struct StepLROptions {
+    int64_t step_size = 0;
+    double gamma = 0.0;
+};
+struct CosineAnnealingLROptions {
+    int64_t T_max = 0;
+    double eta_min = 0.0;
+};
+struct LinearLROptions {
+    double start_factor = 0.0;
+    double end_factor = 0.0;
+    int64_t total_iters = 0;
+};
+
+// base_lr · gamma^⌊epoch / step_size⌋.
+class StepLR : public OptionsLRScheduler<StepLROptions> {
+  public:
+    // step_size >= 1, gamma finite (std::invalid_argument otherwise).
+    StepLR(OptimizerBase& optimizer, int64_t step_size, double gamma = 0.1);
+    int64_t step_size() const { return options_.step_size; }
+    double gamma() const { return options_.gamma; }
 };
 
 // eta_min + (base_lr − eta_min)·(1 + cos(π·epoch / T_max)) / 2; past T_max it rises again,
 // as PyTorch's does.
-class CosineAnnealingLR : public LRScheduler {
+class CosineAnnealingLR : public OptionsLRScheduler<CosineAnnealingLROptions> {
   public:
     // T_max >= 1, eta_min finite (std::invalid_argument otherwise).
     CosineAnnealingLR(OptimizerBase& optimizer, int64_t T_max, double eta_min = 0.0);
-    double lr_at(int64_t epoch) const override;
-    std::string type_name() const override { return "CosineAnnealingLR"; }
-    int64_t T_max() const { return T_max_; }
-    double eta_min() const { return eta_min_; }
-
-  protected:
-    void write_options(nlohmann::ordered_json& out) const override;
-    void read_options(const nlohmann::ordered_json& in, bool apply, const std::string& who) override;
-
-  private:
-    int64_t T_max_;
-    double eta_min_;
+    int64_t T_max() const { return options_.T_max; }
+    double eta_min() const { return options_.eta_min; }
 };
 
 // The linear warm-up (or decay): base_lr · (start + (end − start)·min(epoch, total_iters) / total_iters).
-class LinearLR : public LRScheduler {
+class LinearLR : public OptionsLRScheduler<LinearLROptions> {
   public:
     // 0 < start_factor <= 1, 0 <= end_factor <= 1 (as PyTorch 2 requires), total_iters >= 1.
     LinearLR(OptimizerBase& optimizer, double start_factor = 1.0 / 3, double end_factor = 1.0, int64_t total_iters = 5);
-    double lr_at(int64_t epoch) const override;
-    std::string type_name() const override { return "LinearLR"; }
-    double start_factor() const { return start_factor_; }
-    double end_factor() const { return end_factor_; }
-    int64_t total_iters() const { return total_iters_; }
-
-  protected:
-    void write_options(nlohmann::ordered_json& out) const override;
-    void read_options(const nlohmann::ordered_json& in, bool apply, const std::string& who) override;
-
-  private:
-    double start_factor_;
-    double end_factor_;
-    int64_t total_iters_;
+    double start_factor() const { return options_.start_factor; }
+    double end_factor() const { return options_.end_factor; }
+    int64_t total_iters() const { return options_.total_iters; }
 };
 
 // schedulers[0] until milestones[0], then schedulers[1] restarted from its epoch 0, and so

@@ -3,34 +3,23 @@
 #include "optim/optimizer.hpp"
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <stdexcept>
 
 #include <nlohmann/json.hpp>
 
+#include "framework/format.hpp"
+#include "framework/io/fields.hpp"
+
 namespace tapegrad {
 
 using Json = nlohmann::ordered_json;
-
-namespace detail {
-
-std::string number_text(double v) {
-    // Plain notation for moderate magnitudes ("0.0001", as Python prints it), else scientific.
-    const double magnitude = std::abs(v);
-    const bool plain = !std::isfinite(v) || magnitude == 0.0 || (magnitude >= 1e-4 && magnitude < 1e16);
-    char buffer[512];
-    const auto result = std::to_chars(buffer, buffer + sizeof buffer, v, plain ? std::chars_format::fixed : std::chars_format::scientific);
-    return std::string(buffer, result.ptr);
-}
-
-}  // namespace detail
 
 namespace {
 
 void check_lr(double lr, const std::string& who) {
     if (!(std::isfinite(lr) && lr >= 0.0))
-        throw std::invalid_argument(who + ": invalid learning rate: lr=" + detail::number_text(lr) +
+        throw std::invalid_argument(who + ": invalid learning rate: lr=" + python_number_repr(lr) +
                                     " (expected a finite lr >= 0)");
 }
 
@@ -88,42 +77,38 @@ StateDict BasicOptimizer<T>::state_dict() const {
 template <typename T>
 void BasicOptimizer<T>::load_state_dict(const StateDict& state) {
     const std::string who = type_name() + ".load_state_dict";
-    const auto fail = [&](const std::string& what) { throw std::invalid_argument(who + ": " + what); };
+    const fields::Reader reader(who, fields::Wording::state);
     const Json& m = state.metadata();
-    const auto field = [&](const char* key) -> const Json& {
-        if (!m.is_object() || !m.contains(key)) fail(std::string("the state has no \"") + key + "\"");
-        return m.at(key);
-    };
-    if (field("type") != type_name()) fail("expected the state of a " + type_name() + ", but got " + field("type").dump());
-    if (field("dtype") != dtype_name<T>())
-        fail(std::string("expected a ") + dtype_name<T>() + " state, but got " + field("dtype").dump());
+    const Json& type = reader.at(m, "type");
+    if (type != type_name()) reader.fail("expected the state of a " + type_name() + ", but got " + type.dump());
+    const Json& dtype = reader.at(m, "dtype");
+    if (dtype != dtype_name<T>()) reader.fail(std::string("expected a ") + dtype_name<T>() + " state, but got " + dtype.dump());
 
-    const Json& shapes = field("param_shapes");
-    if (!shapes.is_array()) fail("\"param_shapes\" is not an array");
+    const Json& shapes = reader.at(m, "param_shapes");
+    if (!shapes.is_array()) reader.fail("\"param_shapes\" is not an array");
     if (shapes.size() != params_.size())
-        fail("the state is for " + std::to_string(shapes.size()) + " parameters, but this optimizer has " +
-             std::to_string(params_.size()));
+        reader.fail("the state is for " + std::to_string(shapes.size()) + " parameters, but this optimizer has " +
+                    std::to_string(params_.size()));
     for (size_t i = 0; i < params_.size(); ++i) {
         const bool valid = shapes[i].is_array() && std::all_of(shapes[i].begin(), shapes[i].end(),
                                                                [](const Json& e) { return e.is_number_integer(); });
         if (!valid || shapes[i].get<Shape>() != params_[i].shape())
-            fail("parameter " + std::to_string(i) + " has shape " + to_string(params_[i].shape()) +
-                 ", but the state's has " + shapes[i].dump());
+            reader.fail("parameter " + std::to_string(i) + " has shape " + to_string(params_[i].shape()) +
+                        ", but the state's has " + shapes[i].dump());
     }
-    const Json& step_count = field("step_count");
-    if (!step_count.is_number_integer() || step_count.get<int64_t>() < 0) fail("\"step_count\" is not a count");
-    const Json& lr = field("lr");
-    if (!lr.is_number()) fail("\"lr\" is not a number");
-    check_lr(lr.get<double>(), who);
-    const Json& initial_lr = field("initial_lr");
+    const Json& step_count = reader.at(m, "step_count");
+    if (!step_count.is_number_integer() || step_count.get<int64_t>() < 0) reader.fail("\"step_count\" is not a count");
+    const double lr = reader.number(m, "lr");
+    check_lr(lr, who);
+    const Json& initial_lr = reader.at(m, "initial_lr");
     if (!initial_lr.is_null()) {
-        if (!initial_lr.is_number()) fail("\"initial_lr\" is neither a number nor null");
+        if (!initial_lr.is_number()) reader.fail("\"initial_lr\" is neither a number nor null");
         check_lr(initial_lr.get<double>(), who);
     }
     check_state(state);
 
     step_count_ = step_count.get<int64_t>();
-    lr_ = lr.get<double>();
+    lr_ = lr;
     initial_lr_ = initial_lr.is_null() ? std::nullopt : std::optional<double>(initial_lr.get<double>());
     apply_state(state);
 }

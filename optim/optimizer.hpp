@@ -77,9 +77,4 @@ class BasicOptimizer : public OptimizerBase {
     std::vector<BasicTensor<T>> params_;
 };
 
-namespace detail {
-// Shortest text that reads back as the same double ("0.1", "-1e-05"), for messages.
-std::string number_text(double v);
-}  // namespace detail
-
 }  // namespace tapegrad

@@ -6,6 +6,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "framework/format.hpp"
+#include "framework/io/fields.hpp"
+
 namespace tapegrad {
 
 using Json = nlohmann::ordered_json;
@@ -15,21 +18,21 @@ namespace {
 // The checks of torch.optim.SGD.__init__, plus finiteness; the lr is checked by the base.
 const SGDOptions& validate(const SGDOptions& o, const std::string& who) {
     if (!(std::isfinite(o.lr) && o.lr >= 0.0))
-        throw std::invalid_argument(who + ": invalid learning rate: lr=" + detail::number_text(o.lr) +
+        throw std::invalid_argument(who + ": invalid learning rate: lr=" + python_number_repr(o.lr) +
                                     " (expected a finite lr >= 0)");
     const auto check = [&](double v, const char* name) {
         if (!(std::isfinite(v) && v >= 0.0))
-            throw std::invalid_argument(who + ": invalid " + name + " value: " + name + "=" + detail::number_text(v) +
+            throw std::invalid_argument(who + ": invalid " + name + " value: " + name + "=" + python_number_repr(v) +
                                         " (expected a finite " + name + " >= 0)");
     };
     check(o.momentum, "momentum");
     check(o.weight_decay, "weight_decay");
     if (!std::isfinite(o.dampening))
-        throw std::invalid_argument(who + ": invalid dampening value: dampening=" + detail::number_text(o.dampening) +
+        throw std::invalid_argument(who + ": invalid dampening value: dampening=" + python_number_repr(o.dampening) +
                                     " (expected a finite number)");
     if (o.nesterov && (o.momentum <= 0.0 || o.dampening != 0.0))
         throw std::invalid_argument(who + ": Nesterov momentum requires a momentum and zero dampening, but got momentum=" +
-                                    detail::number_text(o.momentum) + " and dampening=" + detail::number_text(o.dampening));
+                                    python_number_repr(o.momentum) + " and dampening=" + python_number_repr(o.dampening));
     return o;
 }
 
@@ -45,21 +48,20 @@ int64_t buffer_index(const std::string& name) {
     return std::to_string(i) == digits ? i : -1;  // no leading zeros
 }
 
+// The options saved in the state's "options" object, each named once (lr is the base's "lr").
+constexpr auto option_fields = std::tuple{
+    fields::field("momentum", &SGDOptions::momentum),
+    fields::field("dampening", &SGDOptions::dampening),
+    fields::field("weight_decay", &SGDOptions::weight_decay),
+    fields::field("nesterov", &SGDOptions::nesterov),
+};
+
 SGDOptions options_from(const Json& m, const std::string& who) {
-    const auto fail = [&](const std::string& what) { throw std::invalid_argument(who + ": " + what); };
-    if (!m.contains("options") || !m.at("options").is_object()) fail("the state has no \"options\" object");
-    const Json& o = m.at("options");
-    const auto number = [&](const char* key) {
-        if (!o.contains(key) || !o.at(key).is_number()) fail(std::string("options.") + key + " is missing or not a number");
-        return o.at(key).get<double>();
-    };
+    const Json* o = fields::Reader::find(m, "options");
+    if (!o || !o->is_object()) throw std::invalid_argument(who + ": the state has no \"options\" object");
     SGDOptions options;
     options.lr = m.at("lr").get<double>();
-    options.momentum = number("momentum");
-    options.dampening = number("dampening");
-    options.weight_decay = number("weight_decay");
-    if (!o.contains("nesterov") || !o.at("nesterov").is_boolean()) fail("options.nesterov is missing or not a boolean");
-    options.nesterov = o.at("nesterov").get<bool>();
+    fields::read(fields::Reader(who, fields::Wording::options), *o, options, option_fields);
     validate(options, who);
     return options;
 }
@@ -130,10 +132,7 @@ void BasicSGD<T>::step() {
 template <typename T>
 void BasicSGD<T>::write_state(StateDict& out) const {
     Json options = Json::object();
-    options["momentum"] = options_.momentum;
-    options["dampening"] = options_.dampening;
-    options["weight_decay"] = options_.weight_decay;
-    options["nesterov"] = options_.nesterov;
+    fields::write(options_, options, option_fields);
     out.metadata()["options"] = std::move(options);
     for (size_t i = 0; i < momentum_buffers_.size(); ++i)
         if (momentum_buffers_[i].defined()) out.add(buffer_prefix + std::to_string(i), momentum_buffers_[i].clone());
