@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "framework/generator.hpp"
+#include "framework/kernels/parallel.hpp"
 
 namespace tapegrad::data {
 
@@ -27,9 +28,6 @@ enum Stream : uint64_t { shuffle_stream = 1, augment_stream = 2 };
 uint64_t stream_seed(uint64_t seed, int64_t epoch, Stream stream) {
     return splitmix64(splitmix64(splitmix64(seed) ^ static_cast<uint64_t>(epoch)) ^ stream);
 }
-
-// Below this many floats per batch, waking the OpenMP team costs more than it saves.
-constexpr int64_t parallel_threshold = int64_t{1} << 16;
 
 }  // namespace
 
@@ -85,7 +83,7 @@ void Loader::Iterator::Pass::assemble() {
     float* xd = x.data();
     const Dataset& ds = *dataset;
     std::exception_ptr error;
-#pragma omp parallel if (count * numel >= parallel_threshold)
+#pragma omp parallel if (kernels::worth_parallel(kernels::Work::elements, count * numel, count))
     {
         std::vector<float> scratch(augmenting ? static_cast<size_t>(numel) : 0);
 #pragma omp for schedule(static)

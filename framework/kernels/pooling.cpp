@@ -86,21 +86,23 @@ constexpr int64_t kDoubleLanes = simd::kDoubleLanes;
 //   store_codes(p, code) / load_codes<T>(p): L codes 0–4 held as T, to and from L bytes.
 #if XSIMD_WITH_AVX512F
 
-inline void deinterleave(const Batch<float>& lo, const Batch<float>& hi, Batch<float>& even, Batch<float>& odd) {
-    even = _mm512_permutex2var_ps(lo, _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30), hi);
-    odd = _mm512_permutex2var_ps(lo, _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31), hi);
+// Both directions are a pair of two-source permutes, r = (a:b)[index[i]] for lane i.
+enum class Pairing { deinterleave, interleave };
+template <Pairing P> inline void permute_pair(const Batch<float>& a, const Batch<float>& b, Batch<float>& r0, Batch<float>& r1) {
+    constexpr bool de = P == Pairing::deinterleave;
+    r0 = _mm512_permutex2var_ps(a, de ? _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30) : _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23), b);
+    r1 = _mm512_permutex2var_ps(a, de ? _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31) : _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31), b);
 }
-inline void deinterleave(const Batch<double>& lo, const Batch<double>& hi, Batch<double>& even, Batch<double>& odd) {
-    even = _mm512_permutex2var_pd(lo, _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14), hi);
-    odd = _mm512_permutex2var_pd(lo, _mm512_setr_epi64(1, 3, 5, 7, 9, 11, 13, 15), hi);
+template <Pairing P> inline void permute_pair(const Batch<double>& a, const Batch<double>& b, Batch<double>& r0, Batch<double>& r1) {
+    constexpr bool de = P == Pairing::deinterleave;
+    r0 = _mm512_permutex2var_pd(a, de ? _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14) : _mm512_setr_epi64(0, 8, 1, 9, 2, 10, 3, 11), b);
+    r1 = _mm512_permutex2var_pd(a, de ? _mm512_setr_epi64(1, 3, 5, 7, 9, 11, 13, 15) : _mm512_setr_epi64(4, 12, 5, 13, 6, 14, 7, 15), b);
 }
-inline void interleave(const Batch<float>& even, const Batch<float>& odd, Batch<float>& lo, Batch<float>& hi) {
-    lo = _mm512_permutex2var_ps(even, _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23), odd);
-    hi = _mm512_permutex2var_ps(even, _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31), odd);
+template <typename T> inline void deinterleave(const Batch<T>& lo, const Batch<T>& hi, Batch<T>& even, Batch<T>& odd) {
+    permute_pair<Pairing::deinterleave>(lo, hi, even, odd);
 }
-inline void interleave(const Batch<double>& even, const Batch<double>& odd, Batch<double>& lo, Batch<double>& hi) {
-    lo = _mm512_permutex2var_pd(even, _mm512_setr_epi64(0, 8, 1, 9, 2, 10, 3, 11), odd);
-    hi = _mm512_permutex2var_pd(even, _mm512_setr_epi64(4, 12, 5, 13, 6, 14, 7, 15), odd);
+template <typename T> inline void interleave(const Batch<T>& even, const Batch<T>& odd, Batch<T>& lo, Batch<T>& hi) {
+    permute_pair<Pairing::interleave>(even, odd, lo, hi);
 }
 inline void store_codes(uint8_t* p, const Batch<float>& code) {
     _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(code)));
