@@ -6,9 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
-#include <atomic>
 #include <filesystem>
-#include <fstream>
 #include <iterator>
 #include <numeric>
 #include <set>
@@ -16,31 +14,19 @@
 #include <string>
 #include <tuple>
 #include <type_traits>
-#include <unistd.h>
 #include <vector>
 
 #include <tapegrad/tapegrad.hpp>
+#include "support/temp_dir.hpp"
 
 using namespace tapegrad;
 using namespace tapegrad::data;
+using tapegrad::testing::read_bytes;
+using tapegrad::testing::TempDir;
+using tapegrad::testing::write_bytes;
 namespace fs = std::filesystem;
 
 namespace {
-
-// A fresh directory under the system's temp directory, removed with everything in it.
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        static std::atomic<int> counter{0};
-        path = fs::temp_directory_path() /
-               ("tapegrad_test_data_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-        fs::create_directories(path);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-};
 
 void write_gz(const fs::path& path, const std::vector<uint8_t>& bytes) {
     gzFile f = gzopen(path.c_str(), "wb");
@@ -48,8 +34,6 @@ void write_gz(const fs::path& path, const std::vector<uint8_t>& bytes) {
     if (!bytes.empty()) BOOST_REQUIRE(gzwrite(f, bytes.data(), static_cast<unsigned>(bytes.size())) > 0);
     BOOST_REQUIRE(gzclose(f) == Z_OK);
 }
-
-void write_raw(const fs::path& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
 
 void put_be32(std::vector<uint8_t>& out, uint32_t v) {
     for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<uint8_t>(v >> shift));
@@ -145,24 +129,24 @@ const LoaderOptions identity_norm{.batch_size = 64, .shuffle = true, .mean = {0.
 BOOST_AUTO_TEST_SUITE(data)
 
 BOOST_AUTO_TEST_CASE(reads_idx_files) {
-    TempDir dir;
+    TempDir dir("tapegrad_test_data");
     std::vector<uint8_t> payload(2 * 3 * 4);
     std::iota(payload.begin(), payload.end(), uint8_t{200});
-    write_gz(dir.path / "a.gz", idx_bytes(0x803, {2, 3, 4}, payload));
-    const IdxArray a = read_idx_gz(dir.path / "a.gz", 3);
+    write_gz(dir.path() / "a.gz", idx_bytes(0x803, {2, 3, 4}, payload));
+    const IdxArray a = read_idx_gz(dir.path() / "a.gz", 3);
     BOOST_TEST(a.dims == (std::vector<int64_t>{2, 3, 4}), boost::test_tools::per_element());
     BOOST_TEST(a.values == payload, boost::test_tools::per_element());
-    write_gz(dir.path / "empty.gz", idx_bytes(0x801, {0}, {}));
-    BOOST_TEST(read_idx_gz(dir.path / "empty.gz", 1).values.empty());
+    write_gz(dir.path() / "empty.gz", idx_bytes(0x801, {0}, {}));
+    BOOST_TEST(read_idx_gz(dir.path() / "empty.gz", 1).values.empty());
 }
 
 BOOST_AUTO_TEST_CASE(loads_a_fashion_mnist_split) {
-    TempDir dir;
-    write_split(dir.path, Split::Train, {0, 9, 3});
-    write_split(dir.path, Split::Test, {5});
-    const FashionMNIST train = load_fashion_mnist(dir.path, Split::Train);
+    TempDir dir("tapegrad_test_data");
+    write_split(dir.path(), Split::Train, {0, 9, 3});
+    write_split(dir.path(), Split::Test, {5});
+    const FashionMNIST train = load_fashion_mnist(dir.path(), Split::Train);
     BOOST_TEST(train.size() == 3);
-    BOOST_TEST(load_fashion_mnist(dir.path, Split::Test).size() == 1);
+    BOOST_TEST(load_fashion_mnist(dir.path(), Split::Test).size() == 1);
     BOOST_TEST(std::vector<int64_t>(train.labels().begin(), train.labels().end()) == (std::vector<int64_t>{0, 9, 3}),
                boost::test_tools::per_element());
     const std::vector<uint8_t> expected = image_bytes(3);
@@ -188,33 +172,33 @@ BOOST_AUTO_TEST_CASE(loads_a_fashion_mnist_split) {
 }
 
 BOOST_AUTO_TEST_CASE(missing_and_foreign_files_name_the_file) {
-    TempDir dir;
-    const FashionMNISTFiles files = fashion_mnist_files(dir.path, Split::Train);
-    check_error([&] { load_fashion_mnist(dir.path, Split::Train); }, files.images, "not found");
-    check_error([&] { read_idx_gz(dir.path / "nothing.gz", 1); }, dir.path / "nothing.gz", "no such file");
-    check_error([&] { read_idx_gz(dir.path, 1); }, dir.path, "directory");
+    TempDir dir("tapegrad_test_data");
+    const FashionMNISTFiles files = fashion_mnist_files(dir.path(), Split::Train);
+    check_error([&] { load_fashion_mnist(dir.path(), Split::Train); }, files.images, "not found");
+    check_error([&] { read_idx_gz(dir.path() / "nothing.gz", 1); }, dir.path() / "nothing.gz", "no such file");
+    check_error([&] { read_idx_gz(dir.path(), 1); }, dir.path(), "directory");
 
-    const fs::path text = dir.path / "notes.txt";
-    write_raw(text, "these are not the images you are looking for\n");
+    const fs::path text = dir.path() / "notes.txt";
+    write_bytes(text, "these are not the images you are looking for\n");
     check_error([&] { read_idx_gz(text, 3); }, text, "not a gzip file");
-    const fs::path empty = dir.path / "empty";
-    write_raw(empty, "");
+    const fs::path empty = dir.path() / "empty";
+    write_bytes(empty, "");
     check_error([&] { read_idx_gz(empty, 3); }, empty, "not a gzip file");
     // An uncompressed IDX file is refused too: the reader reads only gzip.
-    const fs::path raw_idx = dir.path / "raw-labels-idx1-ubyte";
+    const fs::path raw_idx = dir.path() / "raw-labels-idx1-ubyte";
     const std::vector<uint8_t> raw_bytes = idx_bytes(0x801, {1}, {3});
-    write_raw(raw_idx, std::string(raw_bytes.begin(), raw_bytes.end()));
+    write_bytes(raw_idx, std::string(raw_bytes.begin(), raw_bytes.end()));
     check_error([&] { read_idx_gz(raw_idx, 1); }, raw_idx, "not a gzip file");
 
-    const fs::path gz_text = dir.path / "text.gz";
+    const fs::path gz_text = dir.path() / "text.gz";
     const std::string words = "hello, world\n";
     write_gz(gz_text, std::vector<uint8_t>(words.begin(), words.end()));
     check_error([&] { read_idx_gz(gz_text, 1); }, gz_text, "not an IDX file");
 }
 
 BOOST_AUTO_TEST_CASE(wrong_magic_numbers_are_errors) {
-    TempDir dir;
-    const fs::path p = dir.path / "x.gz";
+    TempDir dir("tapegrad_test_data");
+    const fs::path p = dir.path() / "x.gz";
     write_gz(p, idx_bytes(0x803, {1, 28, 28}, image_bytes(1)));
     check_error([&] { read_idx_gz(p, 1); }, p, "wrong magic number 0x00000803: 3 dimensions; expected 0x00000801");
     write_gz(p, idx_bytes(0x0D01, {4}, std::vector<uint8_t>(16)));  // float32 payload
@@ -225,16 +209,16 @@ BOOST_AUTO_TEST_CASE(wrong_magic_numbers_are_errors) {
     check_error([&] { read_idx_gz(p, 1); }, p, "truncated");
 
     // A labels file where the images file should be.
-    TempDir split_dir;
-    write_split(split_dir.path, Split::Train, {1, 2});
-    const FashionMNISTFiles files = fashion_mnist_files(split_dir.path, Split::Train);
+    TempDir split_dir("tapegrad_test_data");
+    write_split(split_dir.path(), Split::Train, {1, 2});
+    const FashionMNISTFiles files = fashion_mnist_files(split_dir.path(), Split::Train);
     fs::copy_file(files.labels, files.images, fs::copy_options::overwrite_existing);
-    check_error([&] { load_fashion_mnist(split_dir.path, Split::Train); }, files.images, "wrong magic number");
+    check_error([&] { load_fashion_mnist(split_dir.path(), Split::Train); }, files.images, "wrong magic number");
 }
 
 BOOST_AUTO_TEST_CASE(truncated_and_overlong_files_are_errors) {
-    TempDir dir;
-    const fs::path p = dir.path / "images.gz";
+    TempDir dir("tapegrad_test_data");
+    const fs::path p = dir.path() / "images.gz";
     std::vector<uint8_t> short_payload = image_bytes(3);
     short_payload.resize(2 * 784 + 100);
     write_gz(p, idx_bytes(0x803, {3, 28, 28}, short_payload));
@@ -249,12 +233,8 @@ BOOST_AUTO_TEST_CASE(truncated_and_overlong_files_are_errors) {
 
     // The gzip stream itself cut short, as by an interrupted download.
     write_gz(p, idx_bytes(0x803, {3, 28, 28}, image_bytes(3)));
-    std::string bytes;
-    {
-        std::ifstream in(p, std::ios::binary);
-        bytes.assign(std::istreambuf_iterator<char>(in), {});
-    }
-    write_raw(p, bytes.substr(0, bytes.size() / 2));
+    const std::string bytes = read_bytes(p);
+    write_bytes(p, bytes.substr(0, bytes.size() / 2));
     check_error([&] { read_idx_gz(p, 3); }, p, "truncated");
     // A header promising far more than the file holds is truncation, not an allocation failure.
     write_gz(p, idx_bytes(0x803, {0xFFFFFFFF, 0xFFFFFFFF, 28}, {1, 2, 3}));
@@ -264,18 +244,18 @@ BOOST_AUTO_TEST_CASE(truncated_and_overlong_files_are_errors) {
 }
 
 BOOST_AUTO_TEST_CASE(inconsistent_splits_are_errors) {
-    TempDir dir;
-    const FashionMNISTFiles files = fashion_mnist_files(dir.path, Split::Test);
-    write_split(dir.path, Split::Test, {1, 2, 3});
+    TempDir dir("tapegrad_test_data");
+    const FashionMNISTFiles files = fashion_mnist_files(dir.path(), Split::Test);
+    write_split(dir.path(), Split::Test, {1, 2, 3});
     write_gz(files.labels, idx_bytes(0x801, {2}, {1, 2}));
-    check_error([&] { load_fashion_mnist(dir.path, Split::Test); }, files.labels, "holds 3 images but");
-    check_error([&] { load_fashion_mnist(dir.path, Split::Test); }, files.images, "holds 3 images but");
+    check_error([&] { load_fashion_mnist(dir.path(), Split::Test); }, files.labels, "holds 3 images but");
+    check_error([&] { load_fashion_mnist(dir.path(), Split::Test); }, files.images, "holds 3 images but");
 
-    write_split(dir.path, Split::Test, {1, 10, 3});
-    check_error([&] { load_fashion_mnist(dir.path, Split::Test); }, files.labels, "label 1 is 10");
+    write_split(dir.path(), Split::Test, {1, 10, 3});
+    check_error([&] { load_fashion_mnist(dir.path(), Split::Test); }, files.labels, "label 1 is 10");
 
     write_gz(files.images, idx_bytes(0x803, {3, 27, 28}, std::vector<uint8_t>(3 * 27 * 28)));
-    check_error([&] { load_fashion_mnist(dir.path, Split::Test); }, files.images, "expected 28 x 28 images");
+    check_error([&] { load_fashion_mnist(dir.path(), Split::Test); }, files.images, "expected 28 x 28 images");
 }
 
 BOOST_AUTO_TEST_CASE(batches_have_the_right_shapes_and_counts) {
@@ -371,11 +351,11 @@ BOOST_AUTO_TEST_CASE(order_is_a_function_of_seed_and_epoch) {
 }
 
 BOOST_AUTO_TEST_CASE(normalises_with_the_default_and_given_statistics) {
-    TempDir dir;
+    TempDir dir("tapegrad_test_data");
     std::vector<uint8_t> labels(70);
     for (size_t i = 0; i < labels.size(); ++i) labels[i] = static_cast<uint8_t>(i % 10);
-    write_split(dir.path, Split::Train, labels);
-    const FashionMNIST train = load_fashion_mnist(dir.path, Split::Train);
+    write_split(dir.path(), Split::Train, labels);
+    const FashionMNIST train = load_fashion_mnist(dir.path(), Split::Train);
     Loader loader(train, {.batch_size = 32, .shuffle = false});
     int64_t seen = 0;
     for (auto& [x, y] : loader) {

@@ -5,52 +5,25 @@
 #include <csignal>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <limits>
 #include <sys/resource.h>
-#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
 #include <tapegrad/tapegrad.hpp>
 #include "support/messages.hpp"
+#include "support/temp_dir.hpp"
 
 using tapegrad::testing::message_contains;
+using tapegrad::testing::read_bytes;
+using tapegrad::testing::TempDir;
+using tapegrad::testing::write_bytes;
 
 using namespace tapegrad;
 using Json = nlohmann::ordered_json;
 namespace fs = std::filesystem;
 
 namespace {
-
-// A fresh directory per test case, removed afterwards.
-struct Scratch {
-    fs::path dir;
-    Scratch() {
-        static int count = 0;
-        dir = fs::temp_directory_path() / ("tapegrad_test_io_" + std::to_string(::getpid()) + "_" + std::to_string(count++));
-        fs::create_directories(dir);
-    }
-    ~Scratch() { fs::remove_all(dir); }
-    fs::path operator/(const std::string& name) const { return dir / name; }
-    // The names of the files in the directory (to see that no temporary file is left).
-    std::vector<std::string> files() const {
-        std::vector<std::string> names;
-        for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
-        std::sort(names.begin(), names.end());
-        return names;
-    }
-};
-
-std::string read_bytes(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-void write_bytes(const fs::path& path, const std::string& bytes) {
-    std::ofstream out(path, std::ios::binary);
-    out << bytes;
-}
 
 // Same bits, or both NaN.
 template <typename T>
@@ -144,7 +117,7 @@ const std::vector<std::string> extensions = {".json", ".cbor"};
 BOOST_AUTO_TEST_SUITE(io)
 
 BOOST_AUTO_TEST_CASE(state_dict_round_trips_bit_for_bit) {
-    Scratch scratch;
+    TempDir scratch("tapegrad_test_io");
     const StateDict state = sample_state_dict();
     for (const std::string& ext : extensions) {
         BOOST_TEST_CONTEXT("format " << ext) {
@@ -159,7 +132,7 @@ BOOST_AUTO_TEST_CASE(state_dict_round_trips_bit_for_bit) {
 }
 
 BOOST_AUTO_TEST_CASE(files_are_readable_json_or_compact_cbor) {
-    Scratch scratch;
+    TempDir scratch("tapegrad_test_io");
     StateDict state;
     Generator gen(1);
     state.add("weight", randn<float>({64, 64}, &gen));
@@ -196,7 +169,7 @@ BOOST_AUTO_TEST_CASE(state_dict_container) {
 }
 
 BOOST_AUTO_TEST_CASE(models_save_and_load_by_duck_typing) {
-    Scratch scratch;
+    TempDir scratch("tapegrad_test_io");
     const GroupNorm source = trained_group_norm(3);
     for (const std::string& ext : extensions) {
         BOOST_TEST_CONTEXT("format " << ext) {
@@ -216,7 +189,7 @@ BOOST_AUTO_TEST_CASE(models_save_and_load_by_duck_typing) {
 }
 
 BOOST_AUTO_TEST_CASE(bad_files_are_clear_errors_and_leave_the_model_unchanged) {
-    Scratch scratch;
+    TempDir scratch("tapegrad_test_io");
     const GroupNorm source = trained_group_norm(5);
     GroupNorm target = trained_group_norm(6);
     const std::vector<float> before = values_of(target);
@@ -320,7 +293,7 @@ BOOST_AUTO_TEST_CASE(bad_files_are_clear_errors_and_leave_the_model_unchanged) {
     rejected(scratch / "deep.json", "nested deeper than");
 
     rejected(scratch / "missing.json", "cannot load " + (scratch / "missing.json").string() + ": No such file or directory");
-    rejected(scratch.dir, "unsupported file extension");
+    rejected(scratch.path(), "unsupported file extension");
     fs::create_directories(scratch / "dir.json");
     rejected(scratch / "dir.json", "not a regular file");
     write_bytes(scratch / "model.txt", "{}");
@@ -332,7 +305,7 @@ BOOST_AUTO_TEST_CASE(bad_files_are_clear_errors_and_leave_the_model_unchanged) {
 BOOST_AUTO_TEST_CASE(randomly_damaged_files_never_crash) {
     // Flipped bytes, cuts and insertions: each load succeeds or throws, never crashes, and a
     // throwing load leaves the model as it was.
-    Scratch scratch;
+    TempDir scratch("tapegrad_test_io");
     const GroupNorm source = trained_group_norm(8);
     Generator gen(2024);
     for (const std::string& ext : extensions) {
@@ -363,7 +336,7 @@ BOOST_AUTO_TEST_CASE(randomly_damaged_files_never_crash) {
 }
 
 BOOST_AUTO_TEST_CASE(wrong_extension_on_save_writes_nothing) {
-    Scratch scratch;
+    TempDir scratch("tapegrad_test_io");
     const GroupNorm gn(2, 4);
     BOOST_CHECK_EXCEPTION(save(gn, scratch / "model.pt"), std::invalid_argument,
                           [](const auto& e) { return message_contains(e, "unsupported file extension \".pt\"") && message_contains(e, ".json"); });
@@ -373,7 +346,7 @@ BOOST_AUTO_TEST_CASE(wrong_extension_on_save_writes_nothing) {
 }
 
 BOOST_AUTO_TEST_CASE(saving_into_a_missing_directory_fails_cleanly) {
-    Scratch scratch;
+    TempDir scratch("tapegrad_test_io");
     const GroupNorm gn(2, 4);
     const fs::path path = scratch / "no/such/dir/model.json";
     BOOST_CHECK_EXCEPTION(save(gn, path), std::runtime_error, [&](const auto& e) {
@@ -383,7 +356,7 @@ BOOST_AUTO_TEST_CASE(saving_into_a_missing_directory_fails_cleanly) {
 }
 
 BOOST_AUTO_TEST_CASE(a_failed_save_leaves_the_previous_file_intact) {
-    Scratch scratch;
+    TempDir scratch("tapegrad_test_io");
     const fs::path path = scratch / "state.cbor";
     StateDict small;
     small.add("w", full<float>({4}, 1.5f));
@@ -421,7 +394,7 @@ BOOST_AUTO_TEST_CASE(a_failed_save_leaves_the_previous_file_intact) {
 }
 
 BOOST_AUTO_TEST_CASE(checkpoint_round_trips) {
-    Scratch scratch;
+    TempDir scratch("tapegrad_test_io");
     Tensor w = ones({2, 3}, true);
     SGD opt({w}, {.lr = 0.1, .momentum = 0.9});
     StepLR scheduler(opt, 2);
