@@ -3,35 +3,23 @@
 #include <boost/test/unit_test.hpp>
 
 #include <cmath>
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
-#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
 #include <tapegrad/tapegrad.hpp>
+#include "support/golden.hpp"
+#include "support/messages.hpp"
+#include "support/temp_dir.hpp"
+#include "support/tensors.hpp"
 
 using namespace tapegrad;
+using namespace tapegrad::testing;
 using Json = nlohmann::ordered_json;
 
 namespace {
 
-// True if e's message contains text; otherwise the message is printed, to show what it said.
-bool message_contains(const std::exception& e, const std::string& text) {
-    const bool found = std::string(e.what()).find(text) != std::string::npos;
-    if (!found) BOOST_TEST_MESSAGE("the message was: " << e.what());
-    return found;
-}
-
 const Json& optim_golden() {
-    static const Json doc = [] {
-        const char* dir = std::getenv("TAPEGRAD_GOLDEN_DIR");
-        const std::string path = std::string(dir ? dir : TAPEGRAD_GOLDEN_DIR_DEFAULT) + "/optim.json";
-        std::ifstream in(path);
-        if (!in) throw std::runtime_error("cannot open golden fixture " + path + " (run tests/golden/make_golden.py)");
-        return Json::parse(in);
-    }();
+    static const Json doc = load_golden_document("optim.json");
     return doc;
 }
 
@@ -39,13 +27,6 @@ const Json& golden_case(const std::string& name) {
     for (const Json& c : optim_golden().at("cases"))
         if (c.at("name") == name) return c;
     throw std::runtime_error("no case " + name + " in optim.json");
-}
-
-template <typename T>
-BasicTensor<T> tensor_from(const Json& j, bool requires_grad = false) {
-    std::vector<T> values;
-    for (double v : j.at("data").get<std::vector<double>>()) values.push_back(static_cast<T>(v));
-    return from_vector<T>(j.at("shape").get<Shape>(), values, requires_grad);
 }
 
 // sum((x·w + b − t)²), the golden problem's loss.
@@ -74,23 +55,12 @@ SGDOptions options_from(const Json& o) {
                       .nesterov = o.value("nesterov", false)};
 }
 
-// max |ours − ref| / max(1, max |ref|)
-template <typename T>
-double scaled_error(const BasicTensor<T>& ours, const std::vector<double>& ref) {
-    BOOST_REQUIRE_EQUAL(size_t(ours.numel()), ref.size());
-    double err = 0.0, scale = 1.0;
-    for (size_t i = 0; i < ref.size(); ++i) {
-        err = std::max(err, std::abs(double(ours.data()[i]) - ref[i]));
-        scale = std::max(scale, std::abs(ref[i]));
-    }
-    return err / scale;
-}
-
 template <typename T>
 void check_sgd_case(const Json& c, double tol) {
     const Json& problem = golden_case("problem");
-    const auto x = tensor_from<T>(problem.at("x")), t = tensor_from<T>(problem.at("t"));
-    auto w = tensor_from<T>(problem.at("w0"), true), b = tensor_from<T>(problem.at("b0"), true);
+    const auto array = [&](const char* key) { return golden_array(problem.at(key)); };
+    const auto x = to_tensor<T>(array("x")), t = to_tensor<T>(array("t"));
+    auto w = to_tensor<T>(array("w0"), true), b = to_tensor<T>(array("b0"), true);
     BasicSGD<T> opt({w, b}, options_from(c.at("options")));
     std::unique_ptr<StepLR> scheduler;
     if (c.contains("step_lr"))
@@ -99,8 +69,8 @@ void check_sgd_case(const Json& c, double tol) {
     for (int step = 0; step < c.at("steps").get<int>(); ++step) {
         one_step(opt, x, w, b, t);
         if (scheduler) scheduler->step();
-        const double ew = scaled_error(w, ref.at("w").at(step).get<std::vector<double>>());
-        const double eb = scaled_error(b, ref.at("b").at(step).get<std::vector<double>>());
+        const double ew = distance(w, ref.at("w").at(step).get<std::vector<double>>()).scaled();
+        const double eb = distance(b, ref.at("b").at(step).get<std::vector<double>>()).scaled();
         BOOST_TEST(ew <= tol, c.at("name").get<std::string>() << " " << dtype_name<T>() << " step " << step + 1 << ": w error " << ew);
         BOOST_TEST(eb <= tol, c.at("name").get<std::string>() << " " << dtype_name<T>() << " step " << step + 1 << ": b error " << eb);
     }
@@ -169,19 +139,6 @@ struct Run {
         scheduler.load_state_dict(c.scheduler);
         data.set_state(c.rng_state("data"));
     }
-};
-
-std::filesystem::path scratch_dir() {
-    static const std::filesystem::path dir = [] {
-        auto d = std::filesystem::temp_directory_path() / ("tapegrad_test_optim_" + std::to_string(::getpid()));
-        std::filesystem::create_directories(d);
-        return d;
-    }();
-    return dir;
-}
-
-struct CleanScratch {
-    ~CleanScratch() { std::filesystem::remove_all(scratch_dir()); }
 };
 
 }  // namespace
@@ -328,7 +285,7 @@ BOOST_AUTO_TEST_CASE(scheduler_arguments_are_checked) {
 }
 
 BOOST_AUTO_TEST_CASE(resumed_run_continues_bit_for_bit) {
-    CleanScratch clean;
+    TempDir scratch("tapegrad_test_optim");
     constexpr int before = 4, after = 6;
     Run reference(1);
     for (int i = 0; i < before + after; ++i) reference.train_step();
@@ -337,7 +294,7 @@ BOOST_AUTO_TEST_CASE(resumed_run_continues_bit_for_bit) {
         BOOST_TEST_CONTEXT("format " << ext) {
             Run first(1);
             for (int i = 0; i < before; ++i) first.train_step();
-            const auto path = scratch_dir() / (std::string("resume") + ext);
+            const auto path = scratch / (std::string("resume") + ext);
             first.checkpoint(before).save(path);
 
             Run resumed(99);  // other initial values, fresh optimizer and scheduler

@@ -31,7 +31,20 @@ struct GoldenCase {
     GoldenResult float32, float64;
 };
 
-// Loads `file` (e.g. "group_norm.json") from $TAPEGRAD_GOLDEN_DIR, else from tests/golden.
+// The parsed fixture `file` (e.g. "optim.json") from $TAPEGRAD_GOLDEN_DIR, else from
+// tests/golden; throws std::runtime_error naming the path when it cannot be opened.
+nlohmann::ordered_json load_golden_document(const std::string& file);
+
+// The cases of a fixture of op cases (e.g. "group_norm.json"), loaded as load_golden_document does.
 std::vector<GoldenCase> load_golden(const std::string& file);
+
+// A fixture's {"shape": [...], "data": [...]}.
+GoldenArray golden_array(const nlohmann::ordered_json& j);
+
+// A fixture's array as a tensor in precision T.
+template <typename T>
+BasicTensor<T> to_tensor(const GoldenArray& a, bool requires_grad = false) {
+    return from_vector<T>(a.shape, std::vector<T>(a.data.begin(), a.data.end()), requires_grad);
+}
 
 }  // namespace tapegrad::testing

@@ -10,6 +10,7 @@
 
 #include "framework/generator.hpp"
 #include "framework/tape.hpp"
+#include "support/tensors.hpp"
 
 namespace tapegrad::testing {
 
@@ -25,26 +26,6 @@ std::vector<DoubleTensor> detached_copies(const std::vector<DoubleTensor>& input
     std::vector<DoubleTensor> out;
     for (const auto& x : inputs) out.push_back(x.clone().requires_grad_(x.requires_grad()));
     return out;
-}
-
-// max |ours − ref| and max |ref|.
-struct Distance {
-    double max_error = 0.0;
-    double scale = 1.0;
-    int64_t worst = -1;
-};
-
-Distance distance(const double* ours, const std::vector<double>& ref) {
-    Distance d;
-    for (size_t i = 0; i < ref.size(); ++i) {
-        d.scale = std::max(d.scale, std::abs(ref[i]));
-        const double e = std::abs(ours[i] - ref[i]);
-        if (!(e <= d.max_error)) {  // also catches NaN
-            d.max_error = std::isnan(e) ? INFINITY : e;
-            d.worst = static_cast<int64_t>(i);
-        }
-    }
-    return d;
 }
 
 // Compares `analytic` with central differences of loss() over every element of x, which is
@@ -119,10 +100,7 @@ void check_module_gradients(const std::string& what, BasicModule<double>& module
 template <typename T>
 std::vector<BasicTensor<T>> golden_inputs(const GoldenCase& c) {
     std::vector<BasicTensor<T>> out;
-    for (const auto& [name, arr] : c.inputs) {
-        std::vector<T> values(arr.data.begin(), arr.data.end());
-        out.push_back(from_vector<T>(arr.shape, values, /*requires_grad=*/true));
-    }
+    for (const auto& [name, arr] : c.inputs) out.push_back(to_tensor<T>(arr, /*requires_grad=*/true));
     return out;
 }
 
@@ -132,9 +110,8 @@ void check_golden(const GoldenCase& c, const OpFn<T>& f, double tol) {
     std::vector<BasicTensor<T>> inputs = golden_inputs<T>(c);
     Tape tape;
     BasicTensor<T> out = f(inputs);
-    std::vector<T> dy(c.dy.data.begin(), c.dy.data.end());
     BOOST_TEST_REQUIRE(to_string(out.shape()) == to_string(c.dy.shape), c.name << ": output shape");
-    tape.backward(out, from_vector<T>(c.dy.shape, dy));
+    tape.backward(out, to_tensor<T>(c.dy));
 
     auto compare = [&](const std::string& label, const BasicTensor<T>& ours, const std::vector<double>& ref64,
                        const std::vector<double>& ref32) {

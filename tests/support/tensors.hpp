@@ -1,10 +1,12 @@
-// Element-wise comparison of two tensors, shared by the suites.
+// Element-wise comparison of tensors with each other and with reference values, shared by the suites.
 #pragma once
 
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <vector>
 
 #include "framework/tensor.hpp"
 
@@ -17,6 +19,37 @@ double max_difference(const BasicTensor<T>& a, const BasicTensor<T>& b) {
     double m = 0.0;
     for (int64_t i = 0; i < a.numel(); ++i) m = std::max(m, std::abs(double(a.data()[i]) - double(b.data()[i])));
     return m;
+}
+
+// How far values are from a reference, in the terms of the golden checks: the largest
+// |ours − ref| (infinite when either side is NaN, so that NaN never passes), where it is,
+// and max(1, max |ref|), the scale a relative tolerance applies to.
+struct Distance {
+    double max_error = 0.0;
+    double scale = 1.0;
+    int64_t worst = -1;
+    double scaled() const { return max_error / scale; }
+};
+
+inline Distance distance(const double* ours, const std::vector<double>& ref) {
+    Distance d;
+    for (size_t i = 0; i < ref.size(); ++i) {
+        d.scale = std::max(d.scale, std::abs(ref[i]));
+        const double e = std::abs(ours[i] - ref[i]);
+        if (!(e <= d.max_error)) {  // also catches NaN
+            d.max_error = std::isnan(e) ? INFINITY : e;
+            d.worst = static_cast<int64_t>(i);
+        }
+    }
+    return d;
+}
+
+// The same for a tensor, which must have as many elements as ref.
+template <typename T>
+Distance distance(const BasicTensor<T>& ours, const std::vector<double>& ref) {
+    BOOST_TEST_REQUIRE(static_cast<size_t>(ours.numel()) == ref.size(), "distance: " << ours.numel() << " values against " << ref.size());
+    const std::vector<double> values(ours.data(), ours.data() + ours.numel());
+    return distance(values.data(), ref);
 }
 
 }  // namespace tapegrad::testing
