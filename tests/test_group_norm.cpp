@@ -1,7 +1,9 @@
-// GroupNorm: PyTorch golden values (tests/golden/group_norm.json), finite differences over a
-// table of shapes, the seed doc's equivalences, numerical stability, and every bad input.
+// GroupNorm: PyTorch golden values (tests/golden/group_norm.json) through the shared golden
+// check, the layer through the shared finite-difference check over a table of shapes, the
+// seed doc's equivalences, numerical stability, and every bad input.
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <cmath>
 
 #include <tapegrad/tapegrad.hpp>
@@ -21,31 +23,39 @@ OpFn<T> group_norm_op(int64_t groups, double eps) {
     };
 }
 
+// The op of a case of group_norm.json, from its attributes, in precision T.
+template <typename T>
+OpFn<T> make_op(const GoldenCase& c) {
+    BOOST_TEST(c.inputs.size() == (c.attrs.at("affine").get<bool>() ? 3u : 1u), c.name << ": x, and weight and bias when affine");
+    return group_norm_op<T>(c.attrs.at("num_groups").get<int64_t>(), c.attrs.at("eps").get<double>());
+}
+
+// x with each contiguous slice of `slice` elements normalised by its own mean and biased
+// variance (eps = 1e-5), written out plainly: the reference for the equivalences below.
+DoubleTensor normalise_each_slice(const DoubleTensor& x, int64_t slice) {
+    DoubleTensor out(x.shape());
+    for (int64_t start = 0; start < x.numel(); start += slice) {
+        const double* v = x.data() + start;
+        double mu = 0, var = 0;
+        for (int64_t k = 0; k < slice; ++k) mu += v[k] / slice;
+        for (int64_t k = 0; k < slice; ++k) var += std::pow(v[k] - mu, 2) / slice;
+        for (int64_t k = 0; k < slice; ++k) out.data()[start + k] = (v[k] - mu) / std::sqrt(var + 1e-5);
+    }
+    return out;
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(group_norm_layer)
 
-BOOST_AUTO_TEST_CASE(matches_pytorch_golden_values) {
-    const auto cases = load_golden("group_norm.json");
-    BOOST_TEST(cases.size() >= 20u);
-    for (const GoldenCase& c : cases) {
-        BOOST_TEST_CONTEXT("case " << c.name) {
-            const int64_t groups = c.attrs.at("num_groups").get<int64_t>();
-            const double eps = c.attrs.at("eps").get<double>();
-            BOOST_TEST(c.inputs.size() == (c.attrs.at("affine").get<bool>() ? 3u : 1u));
-            check_golden<float>(c, group_norm_op<float>(groups, eps), 1e-5);
-            check_golden<double>(c, group_norm_op<double>(groups, eps), 1e-10);
-        }
-    }
-}
-
-BOOST_AUTO_TEST_CASE(golden_cases_pass_the_gradient_check) {
-    for (const GoldenCase& c : load_golden("group_norm.json")) {
-        const int64_t groups = c.attrs.at("num_groups").get<int64_t>();
-        const double eps = c.attrs.at("eps").get<double>();
-        // A constant group has rstd = 1/sqrt(eps): the function is steep, so the step is smaller.
-        check_gradients(c.name, group_norm_op<double>(groups, eps), golden_inputs<double>(c), {.step = 1e-7, .atol = 1e-5, .rtol = 1e-5});
-    }
+// Every fixture case, forward and all gradients against PyTorch in float32 and float64, and
+// by finite differences in double.
+BOOST_AUTO_TEST_CASE(matches_pytorch_golden_values_and_passes_the_gradient_check) {
+    // A constant group has rstd = 1/sqrt(eps): the function is steep, so the step is smaller.
+    const int ran = check_golden_cases("group_norm.json", "group_norm", make_op<float>, make_op<double>,
+                                       {.step = 1e-7, .atol = 1e-5, .rtol = 1e-5});
+    BOOST_TEST(ran >= 20);
+    BOOST_TEST(size_t(ran) == load_golden("group_norm.json").size(), "every case of group_norm.json is a group_norm case");
 }
 
 struct ShapeCase {
@@ -54,6 +64,8 @@ struct ShapeCase {
     bool affine;
 };
 
+// The layer, by finite differences over its input and its parameters (γ and β away from
+// their initial ones and zeros, so that no term of the backward vanishes).
 BOOST_AUTO_TEST_CASE(gradient_check_over_shapes) {
     const std::vector<ShapeCase> table = {
         {{4, 6}, 1, true},           {{4, 6}, 6, true},          {{3, 6}, 3, false},        // rank 2
@@ -65,13 +77,16 @@ BOOST_AUTO_TEST_CASE(gradient_check_over_shapes) {
     Generator gen(7);
     for (const ShapeCase& s : table) {
         const int64_t C = s.shape[1];
-        std::vector<DoubleTensor> inputs{randn<double>(s.shape, &gen, true)};
+        BasicGroupNorm<double> gn(s.groups, C, 1e-5, s.affine);
+        const DoubleTensor x = randn<double>(s.shape, &gen, true);
         if (s.affine) {
-            inputs.push_back(add(ones<double>({C}), randn<double>({C}, &gen)).clone().requires_grad_());
-            inputs.push_back(randn<double>({C}, &gen, true));
+            const DoubleTensor weight = add(ones<double>({C}), randn<double>({C}, &gen));
+            const DoubleTensor bias = randn<double>({C}, &gen);
+            std::copy_n(weight.data(), C, gn.weight().data());
+            std::copy_n(bias.data(), C, gn.bias().data());
         }
-        check_gradients("group_norm " + to_string(s.shape) + " G=" + std::to_string(s.groups),
-                        group_norm_op<double>(s.groups, 1e-5), inputs);
+        BOOST_TEST(gn.named_parameters().size() == (s.affine ? 2u : 0u));
+        check_module_gradients(gn.repr() + " on " + to_string(s.shape), gn, x);
     }
 }
 
@@ -79,33 +94,14 @@ BOOST_AUTO_TEST_CASE(group_per_channel_equals_instance_norm) {
     // GroupNorm(C, C): each (n, c) is normalised over its own H·W elements.
     const DoubleTensor x = randn<double>({3, 4, 5, 6});
     BasicGroupNorm<double> gn(4, 4);
-    const DoubleTensor y = gn(x);
-    DoubleTensor expected(x.shape());
-    const int64_t inner = 30;
-    for (int64_t nc = 0; nc < 12; ++nc) {
-        double mu = 0, var = 0;
-        for (int64_t k = 0; k < inner; ++k) mu += x.data()[nc * inner + k] / inner;
-        for (int64_t k = 0; k < inner; ++k) var += std::pow(x.data()[nc * inner + k] - mu, 2) / inner;
-        for (int64_t k = 0; k < inner; ++k) expected.data()[nc * inner + k] = (x.data()[nc * inner + k] - mu) / std::sqrt(var + 1e-5);
-    }
-    BOOST_TEST(max_difference(y, expected) < 1e-12);
+    BOOST_TEST(max_difference(gn(x), normalise_each_slice(x, 5 * 6)) < 1e-12);
 }
 
 BOOST_AUTO_TEST_CASE(one_group_equals_normalising_each_sample) {
     // GroupNorm(1, C): each sample is normalised over all of (C, *), as LayerNorm over (C, H, W).
     const DoubleTensor x = randn<double>({3, 4, 5});
     BasicGroupNorm<double> gn(1, 4);
-    const DoubleTensor y = gn(x);
-    DoubleTensor expected(x.shape());
-    const int64_t per_sample = 20;
-    for (int64_t n = 0; n < 3; ++n) {
-        double mu = 0, var = 0;
-        for (int64_t k = 0; k < per_sample; ++k) mu += x.data()[n * per_sample + k] / per_sample;
-        for (int64_t k = 0; k < per_sample; ++k) var += std::pow(x.data()[n * per_sample + k] - mu, 2) / per_sample;
-        for (int64_t k = 0; k < per_sample; ++k)
-            expected.data()[n * per_sample + k] = (x.data()[n * per_sample + k] - mu) / std::sqrt(var + 1e-5);
-    }
-    BOOST_TEST(max_difference(y, expected) < 1e-12);
+    BOOST_TEST(max_difference(gn(x), normalise_each_slice(x, 4 * 5)) < 1e-12);
 }
 
 BOOST_AUTO_TEST_CASE(float32_statistics_are_stable_for_a_large_mean) {
