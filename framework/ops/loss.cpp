@@ -7,7 +7,7 @@
 #include <limits>
 #include <stdexcept>
 
-#include "framework/kernels/simd.hpp"
+#include "framework/kernels/softmax.hpp"
 #include "framework/ops/autograd.hpp"
 
 namespace tapegrad {
@@ -20,25 +20,6 @@ void check_logits(const char* op, const BasicTensor<T>& x) {
         throw std::invalid_argument(std::string(op) + ": expected logits of shape (N, C), but got " + to_string(x.shape()));
 }
 
-// out_row[j] = x_row[j] - logsumexp(x_row), in double.
-template <typename T>
-void log_softmax_row(T* out_row, const T* x_row, int64_t C) {
-    // The maximum is taken in T: the same value, converted once.
-    T row_max = -std::numeric_limits<T>::infinity();
-    for (int64_t j = 0; j < C; ++j) row_max = std::max(row_max, x_row[j]);
-    const double max = static_cast<double>(row_max);
-    double s = 0.0;
-    for (int64_t j = 0; j < C; ++j) s += std::exp(static_cast<double>(x_row[j]) - max);
-    const double lse = max + std::log(s);
-    // In double lanes, converted in registers: GCC 12's own SSE2 vector code for this loop
-    // moved the upper halves through the stack.
-    using kernels::simd::DoubleBatch, kernels::simd::kDoubleLanes;
-    int64_t j = 0;
-    for (; j + kDoubleLanes <= C; j += kDoubleLanes)
-        kernels::simd::narrow_store(out_row + j, kernels::simd::widen(x_row + j) - DoubleBatch(lse));
-    for (; j < C; ++j) out_row[j] = static_cast<T>(static_cast<double>(x_row[j]) - lse);
-}
-
 }  // namespace
 
 template <typename T>
@@ -48,18 +29,10 @@ BasicTensor<T> log_softmax(const BasicTensor<T>& x, int64_t dim) {
         throw std::invalid_argument("log_softmax: expected dim 1 (or -1) of an (N, C) input, but got dim=" + std::to_string(dim));
     const int64_t N = x.size(0), C = x.size(1);
     BasicTensor<T> out = empty<T>(x.shape());
-    for (int64_t n = 0; n < N; ++n) log_softmax_row(out.data() + n * C, x.data() + n * C, C);
+    kernels::log_softmax_forward(out.data(), x.data(), N, C);
     // y = x − logsumexp(x):  dx_j = dy_j − softmax_j · Σ_k dy_k,  softmax = exp(y)
     record_op("log_softmax", out, any_requires_grad(x), [x, y = out, N, C](const T* dy) mutable {
-        T* gx = x.grad_data_for_accumulation();
-        for (int64_t n = 0; n < N; ++n) {
-            const T* dy_row = dy + n * C;
-            const T* y_row = y.data() + n * C;
-            double s = 0.0;
-            for (int64_t j = 0; j < C; ++j) s += static_cast<double>(dy_row[j]);
-            for (int64_t j = 0; j < C; ++j)
-                gx[n * C + j] += static_cast<T>(static_cast<double>(dy_row[j]) - std::exp(static_cast<double>(y_row[j])) * s);
-        }
+        kernels::log_softmax_backward(x.grad_data_for_accumulation(), dy, y.data(), N, C);
     });
     return out;
 }
@@ -78,11 +51,9 @@ BasicTensor<T> cross_entropy(const BasicTensor<T>& logits, std::span<const int64
 
     // Keep log-probabilities for the backward: dlogits = (softmax − onehot) · dy / N.
     BasicTensor<T> logp = empty<T>(logits.shape());
+    kernels::log_softmax_forward(logp.data(), logits.data(), N, C);
     double total = 0.0;
-    for (int64_t n = 0; n < N; ++n) {
-        log_softmax_row(logp.data() + n * C, logits.data() + n * C, C);
-        total -= static_cast<double>(logp.data()[n * C + target[static_cast<size_t>(n)]]);
-    }
+    for (int64_t n = 0; n < N; ++n) total -= static_cast<double>(logp.data()[n * C + target[static_cast<size_t>(n)]]);
     BasicTensor<T> out(Shape{});
     out.data()[0] = static_cast<T>(N > 0 ? total / static_cast<double>(N) : std::numeric_limits<double>::quiet_NaN());
 
