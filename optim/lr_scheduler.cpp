@@ -96,67 +96,67 @@ void LRScheduler::read_json(const Json& in, bool apply, const std::string& who) 
 
 namespace {
 
-// What a scheduler with options is: its name; its option_fields, each option named once
-// (what its state saves and restores; the numbers are read only when finite, as the
-// checks require); the checks of its constructor, which load_state_dict() applies too; and
-// the closed form of its lr at an epoch >= 0.
+// The checks of the options, named for the rule; each throws naming the option and its value.
+void at_least_one(int64_t v, const char* name, const std::string& who) { check_at_least(v, 1, name, who); }
+
+void start_factor_rule(double v, const char*, const std::string& who) {
+    if (!(v > 0.0 && v <= 1.0))
+        fail(who, "Starting multiplicative factor expected to be greater than 0 and less or equal to 1, but got start_factor=" +
+                      python_number_repr(v));
+}
+
+void end_factor_rule(double v, const char*, const std::string& who) {
+    if (!(v >= 0.0 && v <= 1.0))
+        fail(who, "Ending multiplicative factor expected to be between 0 and 1, but got end_factor=" + python_number_repr(v));
+}
+
+// What a scheduler with options is: its name; the closed form of its lr at an epoch >= 0;
+// and its option_fields, each option named once with its check (what its state saves and
+// restores, and what the constructor and load_state_dict() check; the numbers are read
+// only when finite, as the checks require).
 template <typename Options>
 struct Schedule;
 
 template <>
 struct Schedule<StepLROptions> {
     static constexpr const char* name = "StepLR";
-    static constexpr auto option_fields = std::tuple{fields::field("step_size", &StepLROptions::step_size),
-                                              fields::finite_field("gamma", &StepLROptions::gamma)};
-    static void validate(const StepLROptions& o, const std::string& who) {
-        check_at_least(o.step_size, 1, "step_size", who);
-        check_finite_non_negative(o.gamma, "gamma", who);
-    }
     static double lr(const StepLROptions& o, double base_lr, int64_t epoch) {
         return base_lr * std::pow(o.gamma, double(epoch / o.step_size));
     }
-};
-
-template <>
-struct Schedule<CosineAnnealingLROptions> {
-    static constexpr const char* name = "CosineAnnealingLR";
-    static constexpr auto option_fields = std::tuple{fields::field("T_max", &CosineAnnealingLROptions::T_max),
-                                              fields::finite_field("eta_min", &CosineAnnealingLROptions::eta_min)};
-    static void validate(const CosineAnnealingLROptions& o, const std::string& who) {
-        check_at_least(o.T_max, 1, "T_max", who);
-        check_finite_non_negative(o.eta_min, "eta_min", who);
-    }
-    static double lr(const CosineAnnealingLROptions& o, double base_lr, int64_t epoch) {
-        // The operations in PyTorch's order: π·epoch, then / T_max.
-        return o.eta_min + (base_lr - o.eta_min) * (1.0 + std::cos(std::numbers::pi * double(epoch) / double(o.T_max))) / 2.0;
-    }
+    static constexpr auto option_fields =
+        std::tuple{fields::field("step_size", &StepLROptions::step_size, at_least_one),
+                   fields::finite_field("gamma", &StepLROptions::gamma, check_finite_non_negative)};
 };
 
 template <>
 struct Schedule<LinearLROptions> {
     static constexpr const char* name = "LinearLR";
-    static constexpr auto option_fields = std::tuple{fields::finite_field("start_factor", &LinearLROptions::start_factor),
-                                              fields::finite_field("end_factor", &LinearLROptions::end_factor),
-                                              fields::field("total_iters", &LinearLROptions::total_iters)};
-    static void validate(const LinearLROptions& o, const std::string& who) {
-        if (!(o.start_factor > 0.0 && o.start_factor <= 1.0))
-            fail(who, "Starting multiplicative factor expected to be greater than 0 and less or equal to 1, but got start_factor=" +
-                          python_number_repr(o.start_factor));
-        if (!(o.end_factor >= 0.0 && o.end_factor <= 1.0))
-            fail(who, "Ending multiplicative factor expected to be between 0 and 1, but got end_factor=" +
-                          python_number_repr(o.end_factor));
-        check_at_least(o.total_iters, 1, "total_iters", who);
-    }
     static double lr(const LinearLROptions& o, double base_lr, int64_t epoch) {
         return base_lr * (o.start_factor + (o.end_factor - o.start_factor) * double(std::min(o.total_iters, epoch)) /
                                                double(o.total_iters));
     }
+    static constexpr auto option_fields =
+        std::tuple{fields::finite_field("start_factor", &LinearLROptions::start_factor, start_factor_rule),
+                   fields::finite_field("end_factor", &LinearLROptions::end_factor, end_factor_rule),
+                   fields::field("total_iters", &LinearLROptions::total_iters, at_least_one)};
+};
+
+template <>
+struct Schedule<CosineAnnealingLROptions> {
+    static constexpr const char* name = "CosineAnnealingLR";
+    static double lr(const CosineAnnealingLROptions& o, double base_lr, int64_t epoch) {
+        // The operations in PyTorch's order: π·epoch, then / T_max.
+        return o.eta_min + (base_lr - o.eta_min) * (1.0 + std::cos(std::numbers::pi * double(epoch) / double(o.T_max))) / 2.0;
+    }
+    static constexpr auto option_fields =
+        std::tuple{fields::field("T_max", &CosineAnnealingLROptions::T_max, at_least_one),
+                   fields::finite_field("eta_min", &CosineAnnealingLROptions::eta_min, check_finite_non_negative)};
 };
 
 // The optimizer, once `options` passed the checks: the base constructor changes it.
 template <typename Options>
 OptimizerBase& validated(OptimizerBase& optimizer, const Options& options) {
-    Schedule<Options>::validate(options, Schedule<Options>::name);
+    fields::check(options, Schedule<Options>::option_fields, Schedule<Options>::name);
     return optimizer;
 }
 
@@ -186,7 +186,7 @@ template <typename Options>
 void OptionsLRScheduler<Options>::read_options(const Json& in, bool apply, const std::string& who) {
     Options options;
     fields::read(fields::Reader(who, fields::Wording::state), in, options, Schedule<Options>::option_fields);
-    Schedule<Options>::validate(options, who);
+    fields::check(options, Schedule<Options>::option_fields, who);
     if (apply) options_ = options;
 }
 

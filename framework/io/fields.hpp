@@ -2,10 +2,11 @@
 // files; it includes <nlohmann/json.hpp>): a Reader that takes typed members out of a JSON
 // object and throws a sentence naming the member, and Field lists that declare an options
 // aggregate once, so that writing and reading it both follow from that declaration.
-//   constexpr auto step_fields = std::tuple{fields::field("step_size", &StepLROptions::step_size),
+//   constexpr auto step_fields = std::tuple{fields::field("step_size", &StepLROptions::step_size, at_least_one),
 //                                           fields::finite_field("gamma", &StepLROptions::gamma)};
 //   fields::write(options, json, step_fields);
 //   fields::read(reader, json, options, step_fields);
+//   fields::check(options, step_fields, "StepLR");
 // Members may be int64_t, double or bool.
 #pragma once
 
@@ -75,23 +76,36 @@ class Reader {
     Wording wording_;
 };
 
-// One member of an options aggregate: its name in the JSON object and where it lives.
+// One member of an options aggregate: its name in the JSON object, where it lives, and the
+// check its value must pass (throwing std::invalid_argument prefixed with `who`), if any.
 template <typename Owner, typename T>
 struct Field {
     static_assert(std::is_same_v<T, int64_t> || std::is_same_v<T, double> || std::is_same_v<T, bool>,
                   "a field is an int64_t, a double or a bool");
+    using Check = void (*)(T value, const char* name, const std::string& who);
     const char* name;
     T Owner::*member;
+    Check check = nullptr;
     bool finite = false;  // a double that is read only when finite
 };
 
 template <typename Owner, typename T>
-constexpr Field<Owner, T> field(const char* name, T Owner::*member) {
-    return {name, member};
+constexpr Field<Owner, T> field(const char* name, T Owner::*member, typename Field<Owner, T>::Check check = nullptr) {
+    return {name, member, check};
 }
 template <typename Owner>
-constexpr Field<Owner, double> finite_field(const char* name, double Owner::*member) {
-    return {name, member, true};
+constexpr Field<Owner, double> finite_field(const char* name, double Owner::*member,
+                                            typename Field<Owner, double>::Check check = nullptr) {
+    return {name, member, check, true};
+}
+
+// Runs every field's check on `options`, in the order declared.
+template <typename Owner, typename... T>
+void check(const Owner& options, const std::tuple<Field<Owner, T>...>& fields, const std::string& who) {
+    const auto one = [&](const auto& f) {
+        if (f.check) f.check(options.*(f.member), f.name, who);
+    };
+    std::apply([&](const auto&... f) { (one(f), ...); }, fields);
 }
 
 // Writes every field of `from` into the object `to`, in the order declared.
