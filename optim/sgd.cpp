@@ -8,6 +8,7 @@
 
 #include "framework/format.hpp"
 #include "framework/io/fields.hpp"
+#include "framework/kernels/parallel.hpp"
 
 namespace tapegrad {
 
@@ -100,7 +101,7 @@ void BasicSGD<T>::step() {
         T* p = param.data();
         const T* g = grad.data();
         if (!use_momentum) {
-#pragma omp parallel for schedule(static) if (n >= (int64_t(1) << 16))
+#pragma omp parallel for schedule(static) if (kernels::worth_parallel(kernels::Work::elements, n))
             for (int64_t i = 0; i < n; ++i) {
                 T d = g[i];
                 if (decay) d = d + weight_decay * p[i];
@@ -112,7 +113,7 @@ void BasicSGD<T>::step() {
         const bool first = !buffer.defined();
         if (first) buffer = BasicTensor<T>(param.shape());
         T* buf = buffer.data();
-#pragma omp parallel for schedule(static) if (n >= (int64_t(1) << 16))
+#pragma omp parallel for schedule(static) if (kernels::worth_parallel(kernels::Work::elements, n))
         for (int64_t i = 0; i < n; ++i) {
             T d = g[i];
             if (decay) d = d + weight_decay * p[i];

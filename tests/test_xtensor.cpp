@@ -126,4 +126,23 @@ BOOST_AUTO_TEST_CASE(the_new_tensor_owns_its_values_and_takes_part_in_autograd) 
     BOOST_TEST((grad_as_xtensor(x) == xt::xarray<double>{2.0, 4.0, 6.0}));
 }
 
+// README "Working with xtensor", as printed there.
+BOOST_AUTO_TEST_CASE(readme_example) {
+    namespace tg = tapegrad;
+    tg::Tensor x = tg::from_xtensor(xt::reshape_view(xt::arange<float>(12.0f), {3, 4}),
+                                    /*requires_grad=*/true);   // any xexpression, row-major
+    auto v = tg::as_xtensor(x);          // zero-copy xt::adapt view, shape (3, 4)
+    v += 1.0f;                           // writes go to x.data()
+    {
+        tg::Tape tape;
+        tape.backward(tg::sum(x * x));
+    }
+    auto dx = tg::grad_as_xtensor(x);    // view of x.grad(); throws if there is no gradient
+    dx *= 0.5f;                          // e.g. scale the gradient before opt.step()
+    // x = 1..12, d(Σx²)/dx = 2x, halved: x itself.
+    const std::vector<float> g = x.grad().to_vector();
+    for (size_t i = 0; i < g.size(); ++i) BOOST_TEST(g[i] == static_cast<float>(i + 1));
+    BOOST_TEST(x.data()[11] == 12.0f);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
