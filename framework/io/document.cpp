@@ -17,6 +17,8 @@
 
 #include <zlib.h>
 
+#include "framework/kernels/checked.hpp"
+
 namespace tapegrad::io_detail {
 
 namespace fs = std::filesystem;
@@ -240,7 +242,7 @@ template <typename T>
 Json values_to_json(const BasicTensor<T>& t, Encoding encoding) {
     const std::span<const T> values = t.values();
     if (encoding == Encoding::cbor) {
-        std::vector<uint8_t> bytes(values.size() * sizeof(T));
+        std::vector<uint8_t> bytes(checked_bytes(int64_t(values.size()), sizeof(T), "tensor data"));
         if constexpr (std::endian::native == std::endian::little) {
             if (!values.empty()) std::memcpy(bytes.data(), values.data(), bytes.size());
         } else {
@@ -264,18 +266,27 @@ Json values_to_json(const BasicTensor<T>& t, Encoding encoding) {
     return array;
 }
 
+// The tensor's bytes are sized (overflow-checked) before anything is compared or allocated:
+// a shape whose byte count wraps could otherwise match a short data block and yield a tensor
+// far larger than its storage.
 template <typename T>
 BasicTensor<T> values_from_json(const Json& data, std::optional<uint32_t> expected_crc, const Shape& shape, int64_t numel,
                                 const std::string& where) {
+    size_t size_in_bytes = 0;
+    try {
+        size_in_bytes = checked_bytes(numel, sizeof(T), "its size in bytes");
+    } catch (const std::length_error& e) {
+        throw FormatError(where + ": shape " + to_string(shape) + " of " + dtype_name<T>() + " is too large (" + e.what() + ")");
+    }
     const std::string needs = "shape " + to_string(shape) + " needs " + std::to_string(numel) + " " + dtype_name<T>() + " values";
     if (data.is_binary()) {
         const auto& bytes = data.get_binary();
         if (expected_crc && *expected_crc != crc32_of(bytes))
             throw FormatError(where + ": the data is corrupt (its CRC-32 is " + std::to_string(crc32_of(bytes)) +
                               ", but the file says " + std::to_string(*expected_crc) + ")");
-        if (bytes.size() != uint64_t(numel) * sizeof(T))
-            throw FormatError(where + ": " + needs + " (" + std::to_string(uint64_t(numel) * sizeof(T)) +
-                              " bytes), but the data has " + std::to_string(bytes.size()) + " bytes");
+        if (bytes.size() != size_in_bytes)
+            throw FormatError(where + ": " + needs + " (" + std::to_string(size_in_bytes) + " bytes), but the data has " +
+                              std::to_string(bytes.size()) + " bytes");
         BasicTensor<T> t(shape);
         if constexpr (std::endian::native == std::endian::little) {
             if (numel > 0) std::memcpy(t.data(), bytes.data(), bytes.size());
@@ -287,7 +298,7 @@ BasicTensor<T> values_from_json(const Json& data, std::optional<uint32_t> expect
         return t;
     }
     if (!data.is_array()) throw FormatError(where + ": \"data\" is neither an array of numbers nor binary");
-    if (data.size() != uint64_t(numel))
+    if (data.size() != size_t(numel))
         throw FormatError(where + ": " + needs + ", but the data has " + std::to_string(data.size()));
     BasicTensor<T> t(shape);
     T* out = t.data();
@@ -398,13 +409,16 @@ StateDict decode_state_dict(const Json& j, const std::string& where) {
         if (!shape_json.is_array()) throw FormatError(at + ": \"shape\" is not an array");
         const fields::Reader extents(at + ": shape", fields::Wording::document);
         Shape shape;
-        int64_t numel = 1;
         for (const Json& e : shape_json) {
             const int64_t extent = extents.integer(e);
             if (extent < 0) throw FormatError(at + ": negative extent in shape " + shape_json.dump());
-            if (extent > 0 && numel > INT64_MAX / extent) throw FormatError(at + ": shape " + shape_json.dump() + " is too large");
-            numel *= extent;
             shape.push_back(extent);
+        }
+        int64_t numel = 1;
+        try {
+            for (const int64_t extent : shape) numel = checked_mul(numel, extent, "its element count");
+        } catch (const std::length_error& e) {
+            throw FormatError(at + ": shape " + to_string(shape) + " is too large (" + e.what() + ")");
         }
         const Json& data = tensor.at(tensors[i], "data");
         std::optional<uint32_t> expected_crc;
