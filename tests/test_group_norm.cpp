@@ -117,6 +117,37 @@ BOOST_AUTO_TEST_CASE(float32_statistics_are_stable_for_a_large_mean) {
     BOOST_TEST(worst < 1e-6, "relative error " << worst << " (the kernels accumulate in double)");
 }
 
+BOOST_AUTO_TEST_CASE(float64_is_exact_to_1e10_for_a_large_mean) {
+    // mean 1e4, std 1e-2 in float64, against a reference computed here in long double (64-bit
+    // significand; its own error is ~1e-14 of the output scale): the error may be at most
+    // 1e-10 of the output scale (PyTorch 1.13's float64 reaches 7e-11 here). A mean rounded
+    // once to double is off by up to half an ulp of 1e4 (9e-13), i.e. 9e-11 of the std: the
+    // kernel must not add its summation error to that.
+    Generator gen(11);
+    const int64_t N = 4, C = 8, G = 4, inner = 16 * 16, M = C / G * inner;
+    const DoubleTensor x = add(full<double>({N, C, 16, 16}, 1e4), mul(randn<double>({N, C, 16, 16}, &gen), scalar_tensor(1e-2)));
+    const DoubleTensor y = group_norm(x, G);
+    const double* xv = x.data();
+    // The output scale: its root mean square (1 here, up to eps's effect), not its largest value.
+    double worst = 0.0, sum_sq = 0.0;
+    for (int64_t s = 0; s < N * G; ++s) {
+        long double sum = 0.0L;
+        for (int64_t i = 0; i < M; ++i) sum += static_cast<long double>(xv[s * M + i]);
+        const long double mean = sum / M;
+        long double sq = 0.0L;
+        for (int64_t i = 0; i < M; ++i) sq += (xv[s * M + i] - mean) * (xv[s * M + i] - mean);
+        const long double rstd = 1.0L / std::sqrt(sq / M + 1e-5L);
+        for (int64_t i = 0; i < M; ++i) {
+            const long double exact = (xv[s * M + i] - mean) * rstd;
+            worst = std::max(worst, static_cast<double>(std::fabs(static_cast<long double>(y.data()[s * M + i]) - exact)));
+            sum_sq += static_cast<double>(exact * exact);
+        }
+    }
+    const double scale = std::sqrt(sum_sq / static_cast<double>(N * G * M));
+    BOOST_TEST(worst <= 1e-10 * scale, "max error " << worst << " against an output scale of " << scale << " ("
+                                                     << worst / scale << " of it)");
+}
+
 BOOST_AUTO_TEST_CASE(constant_group_gives_finite_output_and_gradients) {
     Tensor x = full<float>({2, 4, 3, 3}, 2.5f, true);
     GroupNorm gn(2, 4);

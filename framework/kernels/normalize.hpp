@@ -26,24 +26,29 @@ struct Pass {
     int64_t ahead = 0;
 };
 
-// y[i] = (x[i] − mu)·scale + shift
+// y[i] = (x[i] − μ)·scale + shift, with μ = mu + mu_lo given as two parts: mu near the mean
+// (x − mu is then exact for x near it, by Sterbenz) and mu_lo the small rest, so that a mean
+// that is not a double (1e4 + 1e-13) still centres x exactly: ((x − mu) − mu_lo).
 template <typename T>
-void scale_shift(T* y, const T* x, int64_t n, double mu, double scale, double shift, Pass /*pass*/) {
+void scale_shift(T* y, const T* x, int64_t n, double mu, double scale, double shift, Pass /*pass*/, double mu_lo) {
     using simd::DoubleBatch, simd::kDoubleLanes, simd::widen;
-    const DoubleBatch m(mu), a(scale), b(shift);
+    const DoubleBatch m(mu), lo(mu_lo), a(scale), b(shift);
     int64_t i = 0;
-    for (; i + kDoubleLanes <= n; i += kDoubleLanes) xsimd::fma(widen(x + i) - m, a, b).store_unaligned(y + i);
-    for (; i < n; ++i) y[i] = static_cast<T>((static_cast<double>(x[i]) - mu) * scale + shift);
+    for (; i + kDoubleLanes <= n; i += kDoubleLanes) xsimd::fma((widen(x + i) - m) - lo, a, b).store_unaligned(y + i);
+    for (; i < n; ++i) y[i] = static_cast<T>(((static_cast<double>(x[i]) - mu) - mu_lo) * scale + shift);
 }
 
 // For float, in float lanes centred on K = the float nearest mu, so that nothing large
 // cancels: x − K is exact for x near K (Sterbenz), and the shift absorbs (K − mu)·scale in
 // double. Each y is then within about 1 ulp of the double result, against 0.5 ulp for the
-// double path: the statistics, which is where float loses digits, stay in double.
-inline void scale_shift(float* y, const float* x, int64_t n, double mu, double scale, double shift, Pass pass) {
+// double path: the statistics, which is where float loses digits, stay in double. mu_lo goes
+// into the shift with the rest (0 from GroupNorm's float path, whose mean is one double).
+inline void scale_shift(float* y, const float* x, int64_t n, double mu, double scale, double shift, Pass pass,
+                        double mu_lo) {
     using simd::FloatBatch, simd::kFloatLanes;
     const float k = static_cast<float>(mu);
-    const float a = static_cast<float>(scale), b = static_cast<float>(shift + (static_cast<double>(k) - mu) * scale);
+    const float a = static_cast<float>(scale);
+    const float b = static_cast<float>(shift + ((static_cast<double>(k) - mu) - mu_lo) * scale);
     const FloatBatch kb(k), ab(a), bb(b);
     auto step = [&](int64_t j) {
         memory::store(y + j, xsimd::fma(FloatBatch::load_unaligned(x + j) - kb, ab, bb), pass.stream);

@@ -35,6 +35,25 @@ double sum(const T* v, int64_t n) {
     return s;
 }
 
+// Σ (v[i] − shift), in double lanes: with shift a first estimate of the mean, the correction
+// that makes the mean exact to rounding (the deviations are small, so their sum loses
+// nothing to the size of the values).
+template <typename T>
+double sum_deviation(const T* v, int64_t n, double shift) {
+    using simd::DoubleBatch, simd::kDoubleLanes, simd::widen;
+    const DoubleBatch m(shift);
+    DoubleBatch a0(0.0), a1(0.0);
+    int64_t i = 0;
+    for (; i + 2 * kDoubleLanes <= n; i += 2 * kDoubleLanes) {
+        a0 += widen(v + i) - m;
+        a1 += widen(v + i + kDoubleLanes) - m;
+    }
+    for (; i + kDoubleLanes <= n; i += kDoubleLanes) a0 += widen(v + i) - m;
+    double s = xsimd::hadd(a0 + a1);
+    for (; i < n; ++i) s += static_cast<double>(v[i]) - shift;
+    return s;
+}
+
 // Σ (v[i] − shift)², in double lanes.
 template <typename T>
 double sum_squared_deviation(const T* v, int64_t n, double shift) {
