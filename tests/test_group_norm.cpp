@@ -6,7 +6,10 @@
 #include <algorithm>
 #include <cmath>
 
+#include <nlohmann/json.hpp>
+
 #include <tapegrad/tapegrad.hpp>
+#include "support/golden.hpp"
 #include "support/gradcheck.hpp"
 #include "support/messages.hpp"
 #include "support/tensors.hpp"
@@ -146,6 +149,37 @@ BOOST_AUTO_TEST_CASE(float64_is_exact_to_1e10_for_a_large_mean) {
     const double scale = std::sqrt(sum_sq / static_cast<double>(N * G * M));
     BOOST_TEST(worst <= 1e-10 * scale, "max error " << worst << " against an output scale of " << scale << " ("
                                                      << worst / scale << " of it)");
+}
+
+// PyTorch's one-value-per-group rule, case by case as F.group_norm answered it
+// (tests/golden/group_norm_errors.json): the same message, or no error; the layer too, in
+// training and in evaluation (PyTorch raises in both).
+BOOST_AUTO_TEST_CASE(one_value_per_group_is_pytorchs_error) {
+    const auto doc = load_golden_document("group_norm_errors.json");
+    int checked = 0;
+    for (const auto& c : doc.at("cases")) {
+        const std::string name = c.at("name");
+        const Shape shape = c.at("shape").get<Shape>();
+        const int64_t groups = c.at("num_groups");
+        const Tensor x = randn(shape);
+        BOOST_TEST_CHECKPOINT("case " << name);
+        if (c.at("error").is_null()) {
+            BOOST_CHECK_NO_THROW(group_norm(x, groups));
+        } else {
+            const std::string expected = c.at("error");
+            BOOST_CHECK_EXCEPTION(group_norm(x, groups), std::invalid_argument,
+                                  [&](const std::invalid_argument& e) { return message_is(e, expected); });
+            if (shape[1] % groups == 0)
+                for (bool training : {true, false}) {
+                    GroupNorm gn(groups, shape[1]);
+                    gn.train(training);
+                    BOOST_CHECK_EXCEPTION(gn(x), std::invalid_argument,
+                                          [&](const std::invalid_argument& e) { return message_is(e, expected); });
+                }
+        }
+        ++checked;
+    }
+    BOOST_TEST(checked == 9, "cases in the fixture");
 }
 
 BOOST_AUTO_TEST_CASE(constant_group_gives_finite_output_and_gradients) {

@@ -30,6 +30,18 @@ BasicTensor<T> group_norm(const BasicTensor<T>& x, int64_t num_groups, const Bas
     if (num_groups <= 0)
         throw std::invalid_argument("group_norm: expected num_groups to be positive, but got num_groups=" + std::to_string(num_groups));
     const int64_t N = x.size(0), C = x.size(1);
+    // PyTorch's F.group_norm (_verify_batch_size), checked before divisibility as there: the
+    // size [N·C // G, G, *] must hold more than one value, or every output would be β. Its
+    // message says "when training", though GroupNorm raises it in evaluation too.
+    {
+        Shape size{static_cast<int64_t>(static_cast<__int128>(N) * C / num_groups), num_groups};
+        size.insert(size.end(), x.shape().begin() + 2, x.shape().end());
+        bool one_value = size[0] == 1;
+        for (size_t d = 2; d < size.size(); ++d) one_value = one_value && size[d] == 1;
+        if (one_value)
+            throw std::invalid_argument("Expected more than 1 value per channel when training, got input size " +
+                                        to_string(size));
+    }
     if (C % num_groups != 0)
         throw std::invalid_argument("Expected number of channels in input to be divisible by num_groups, but got input of shape " +
                                     to_string(x.shape()) + " and num_groups=" + std::to_string(num_groups));

@@ -514,9 +514,36 @@ def optim_cases():
     return cases
 
 
+# group_norm_errors.json -- what F.group_norm raises, or null, for (name, input shape,
+# num_groups): PyTorch's one-value-per-group rule (_verify_batch_size on [N*C//G, G, *]),
+# checked before the divisibility of C by G, in training and evaluation alike.
+GROUP_NORM_ERROR_CASES = [
+    ("one_value_rank3", (1, 4, 1), 4),
+    ("one_value_rank4", (1, 4, 1, 1), 4),
+    ("one_value_rank2", (1, 4), 4),
+    ("one_value_before_divisibility", (1, 3, 1), 2),
+    ("one_value_rank5", (1, 2, 1, 1, 1), 2),
+    ("two_values_by_batch", (2, 4, 1), 4),
+    ("two_values_by_channels", (1, 4, 1), 2),
+    ("two_values_by_extent", (1, 4, 2), 4),
+    ("empty_batch", (0, 4, 1), 4),
+]
+
+
+def group_norm_error_case(name, shape, groups):
+    record = OrderedDict([("name", name), ("shape", list(shape)), ("num_groups", groups)])
+    try:
+        torch.nn.functional.group_norm(torch.zeros(shape), groups)
+        record["error"] = None
+    except ValueError as e:
+        record["error"] = str(e)
+    return record
+
+
 def main():
     torch.set_num_threads(1)  # keep reductions' summation order fixed
     write("group_norm.json", [group_norm_case(*c) for c in GROUP_NORM_CASES])
+    write("group_norm_errors.json", [group_norm_error_case(*c) for c in GROUP_NORM_ERROR_CASES])
     write("ops.json", ops_cases())
     write("layers.json", layers_cases())
     write("optim.json", optim_cases())

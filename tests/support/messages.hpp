@@ -18,6 +18,14 @@ inline bool message_contains(const std::exception& e, const std::string& text) {
     return found;
 }
 
+// True when e's message is exactly `text` (a message PyTorch's own words were recorded for);
+// logs both when it is not.
+inline bool message_is(const std::exception& e, const std::string& text) {
+    const bool same = std::string(e.what()) == text;
+    if (!same) BOOST_TEST_MESSAGE("the message was: " << e.what() << "\nexpected:        " << text);
+    return same;
+}
+
 // f() must throw std::invalid_argument whose message contains every one of `parts`.
 template <typename F>
 void check_message(F&& f, const std::vector<std::string>& parts) {
