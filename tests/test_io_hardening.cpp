@@ -8,11 +8,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
+#include <map>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -94,7 +96,7 @@ Json checkpoint_document(Json tensor) {
     return doc;
 }
 
-fs::path write_document(const TempDir& scratch, const std::string& name, const Json& doc) {
+fs::path write_file_of(const TempDir& scratch, const std::string& name, const Json& doc) {
     const fs::path path = scratch / name;
     if (path.extension() == ".json") {
         write_bytes(path, doc.dump());
@@ -135,10 +137,10 @@ BOOST_AUTO_TEST_CASE(byte_counts_that_wrap_to_the_data_size_are_load_errors) {
     // Not only to 0: (2^62 + 1) · 4 bytes wraps to 4, the size of one float, and 2^61 · 8 to 0.
     TempDir scratch("tapegrad_test_io_hardening");
     const Json four_bytes = Json::binary({0, 0, 128, 63});
-    rejected(write_document(scratch, "one_float.cbor",
+    rejected(write_file_of(scratch, "one_float.cbor",
                             state_dict_document(tensor_entry("float32", {(int64_t(1) << 62) + 1}, four_bytes))),
              load_state_dict, {"shape [4611686018427387905] of float32 is too large"});
-    rejected(write_document(scratch, "double.cbor",
+    rejected(write_file_of(scratch, "double.cbor",
                             state_dict_document(tensor_entry("float64", {int64_t(1) << 61}, Json::binary({})))),
              load_state_dict, {"shape [2305843009213693952] of float64 is too large"});
 }
@@ -146,14 +148,14 @@ BOOST_AUTO_TEST_CASE(byte_counts_that_wrap_to_the_data_size_are_load_errors) {
 BOOST_AUTO_TEST_CASE(json_twins_are_load_errors_naming_the_shape) {
     TempDir scratch("tapegrad_test_io_hardening");
     // The reproducer's shape in JSON: its element count fits in int64, its byte count does not.
-    rejected(write_document(scratch, "wraps.json", state_dict_document(tensor_entry("float32", wrapping_shape, Json::array()))),
+    rejected(write_file_of(scratch, "wraps.json", state_dict_document(tensor_entry("float32", wrapping_shape, Json::array()))),
              load_state_dict, {"shape " + to_string(wrapping_shape) + " of float32 is too large"});
     // A shape whose element count does not fit in int64 at all.
-    rejected(write_document(scratch, "product.json",
+    rejected(write_file_of(scratch, "product.json",
                             state_dict_document(tensor_entry("float32", {int64_t(1) << 32, int64_t(1) << 32}, Json::array()))),
              load_state_dict, {"shape [4294967296, 4294967296] is too large"});
     // Huge but representable (2^40 floats, 4 TiB), with one value: a size mismatch, nothing allocated.
-    rejected(write_document(scratch, "short.json",
+    rejected(write_file_of(scratch, "short.json",
                             state_dict_document(tensor_entry("float32", {int64_t(1) << 20, int64_t(1) << 20}, Json::array({1.0})))),
              load_state_dict, {"shape [1048576, 1048576] needs 1099511627776 float32 values, but the data has 1"});
 }
@@ -162,7 +164,172 @@ BOOST_AUTO_TEST_CASE(checkpoints_with_the_reproducers_tensor_are_load_errors) {
     TempDir scratch("tapegrad_test_io_hardening");
     for (const std::string ext : {".cbor", ".json"}) {
         const Json data = ext == ".cbor" ? Json::binary({}) : Json::array();
-        rejected(write_document(scratch, "wraps" + ext, checkpoint_document(tensor_entry("float32", wrapping_shape, data))),
+        rejected(write_file_of(scratch, "wraps" + ext, checkpoint_document(tensor_entry("float32", wrapping_shape, data))),
                  load_checkpoint, {"model.tensors[0] \"w\"", "shape " + to_string(wrapping_shape) + " of float32 is too large"});
     }
+}
+
+// --- saves killed at random moments --------------------------------------------------------
+
+namespace {
+
+using io_detail::TempFile;
+
+// Entries of the directory other than `target`: the temporary files a save has left visible.
+int temps_besides(const TempDir& dir, const std::string& target) {
+    const std::vector<std::string> names = dir.files();
+    return int(names.size()) - int(std::count(names.begin(), names.end(), target));
+}
+
+// A pid that existed and is gone: a child that exited and was reaped.
+pid_t dead_pid() {
+    const pid_t pid = ::fork();
+    BOOST_TEST_REQUIRE(pid >= 0);
+    if (pid == 0) ::_exit(0);
+    int status = 0;
+    BOOST_TEST_REQUIRE(::waitpid(pid, &status, 0) == pid);
+    return pid;
+}
+
+// The contents of version v (v >= 0): its own values and length, so a torn or mixed file
+// cannot pass for any version.
+StateDict version(int64_t v) {
+    Generator gen(uint64_t(1000 + v));
+    StateDict state;
+    state.add("w", randn<float>({20000 + 1000 * (v % 5)}, &gen));
+    state.add("b", randn<double>({7 + v % 3}, &gen));
+    state.metadata()["version"] = v;
+    return state;
+}
+
+// The version a loaded state dict is, after checking it is exactly that version; -1 if not.
+int64_t version_of(const StateDict& loaded) {
+    const int64_t v = loaded.metadata().value("version", int64_t(-1));
+    if (v < 0) return -1;
+    const StateDict expected = version(v);
+    const auto same = [&](const std::string& name, auto zero) {
+        using T = decltype(zero);
+        const BasicTensor<T> a = loaded.get<T>(name), b = expected.get<T>(name);
+        return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), size_t(a.numel()) * sizeof(T)) == 0;
+    };
+    return loaded.names() == expected.names() && same("w", 0.0f) && same("b", 0.0) ? v : -1;
+}
+
+io_detail::Json document_of(const StateDict& state, const fs::path& path) {
+    io_detail::Json doc = io_detail::new_document("state_dict");
+    io_detail::encode_state_dict(state, io_detail::encoding_for(path), doc);
+    return doc;
+}
+
+struct KillFigures {
+    int kills = 0, loads = 0, max_temps = 0, kills_leaving_a_temp = 0, kills_after_a_new_version = 0;
+};
+
+// A child saves version k+1 over `target` again and again; the parent SIGKILLs it after a
+// random delay, `kills` times, loading the target and counting its temporary files while the
+// child runs and after each kill.
+KillFigures kill_saves(const std::string& name, TempFile how, int kills) {
+    TempDir scratch("tapegrad_test_io_kill");
+    const fs::path target = scratch / name;
+    io_detail::write_document(document_of(version(0), target), target, how);
+    // A few saves' time: kills land before, during and between saves.
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < 3; ++i) io_detail::write_document(document_of(version(0), target), target, how);
+    const auto save_time = (std::chrono::steady_clock::now() - t0) / 3;
+    const std::string run = name + (how == TempFile::named ? " (named temporary files)" : "");
+    const double save_ms = std::chrono::duration<double, std::milli>(save_time).count();
+    BOOST_TEST_MESSAGE(run << ": one save takes " << save_ms << " ms");
+
+    KillFigures figures;
+    Generator gen(7);
+    int64_t previous = 0;
+    const auto check_target = [&](int64_t newer) {
+        ++figures.loads;
+        const int64_t v = version_of(StateDict::load(target));
+        BOOST_TEST_REQUIRE((v == previous || v == newer), "loaded version " << v << ", expected " << previous << " or " << newer);
+        return v;
+    };
+    const auto count_temps = [&] {
+        const int temps = temps_besides(scratch, name);
+        figures.max_temps = std::max(figures.max_temps, temps);
+        BOOST_TEST_REQUIRE(temps <= 1, temps << " temporary files of " << name << " at once: " << scratch.files().size());
+        return temps;
+    };
+    for (int k = 0; k < kills; ++k) {
+        const int64_t newer = k + 1;
+        const io_detail::Json doc = document_of(version(newer), target);  // the child only writes
+        const pid_t child = ::fork();
+        BOOST_TEST_REQUIRE(child >= 0);
+        if (child == 0) {
+            try {
+                for (;;) io_detail::write_document(doc, target, how);
+            } catch (...) {
+                ::_exit(3);
+            }
+        }
+        const auto deadline = std::chrono::steady_clock::now() + save_time * (0.1 + 2.5 * gen.uniform());
+        while (std::chrono::steady_clock::now() < deadline) {
+            count_temps();
+            check_target(newer);  // a reader during the saves also sees a whole file
+        }
+        BOOST_TEST_REQUIRE(::kill(child, SIGKILL) == 0);
+        int status = 0;
+        BOOST_TEST_REQUIRE(::waitpid(child, &status, 0) == child);
+        BOOST_TEST_REQUIRE((WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL), "the saving child ended by itself: " << status);
+        ++figures.kills;
+        if (count_temps() == 1) ++figures.kills_leaving_a_temp;
+        const int64_t v = check_target(newer);
+        if (v == newer) ++figures.kills_after_a_new_version;
+        previous = v;
+    }
+    // The next save removes what the last kill left.
+    io_detail::write_document(document_of(version(kills + 1), target), target, how);
+    BOOST_TEST(scratch.files() == std::vector<std::string>{name}, boost::test_tools::per_element());
+    BOOST_TEST(version_of(StateDict::load(target)) == kills + 1);
+    BOOST_TEST_MESSAGE(run << ": " << figures.kills
+                            << " kills, " << figures.loads << " loads, at most " << figures.max_temps
+                            << " temporary file at once, " << figures.kills_leaving_a_temp << " kills left one, "
+                            << figures.kills_after_a_new_version << " kills came after the new version was in place");
+    return figures;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_save_removes_temporary_files_of_its_target_whose_writer_is_gone) {
+    TempDir scratch("tapegrad_test_io_hardening");
+    const pid_t dead = dead_pid();
+    const std::string live = std::to_string(::getppid());  // alive, and not this process
+    const std::vector<std::string> kept = {
+        ".model.json.tmp." + live + ".3",                      // a writer still running
+        ".model.json.tmp." + std::to_string(::getpid()) + ".9",  // a save of this process in flight
+        ".other.json.tmp." + std::to_string(dead) + ".0",      // another target's
+        ".model.json.tmp." + std::to_string(dead) + ".x",      // not a temporary file's name
+        "model.json.tmp." + std::to_string(dead) + ".0",
+    };
+    for (const std::string& name : kept) write_bytes(scratch / name, "kept");
+    for (const TempFile how : {TempFile::unnamed_if_supported, TempFile::named}) {
+        write_bytes(scratch / (".model.json.tmp." + std::to_string(dead) + ".0"), "stale");
+        write_bytes(scratch / (".model.json.tmp." + std::to_string(dead) + ".17"), "stale");
+        io_detail::write_document(document_of(version(1), scratch / "model.json"), scratch / "model.json", how);
+        std::vector<std::string> expected = kept;
+        expected.push_back("model.json");
+        std::sort(expected.begin(), expected.end());
+        BOOST_TEST(scratch.files() == expected, boost::test_tools::per_element());
+        BOOST_TEST(version_of(StateDict::load(scratch / "model.json")) == 1);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(saves_killed_at_random_moments_leave_a_whole_file_and_no_temporary_pile) {
+    // Issue 14 saw 74 temporary files after 200 kills. Through O_TMPFILE, and through the
+    // named fallback, every load gives the previous or the new version and at most one
+    // temporary file ever exists.
+    for (const std::string name : {"model.json", "model.cbor"})
+        for (const TempFile how : {TempFile::unnamed_if_supported, TempFile::named}) {
+            const KillFigures f = kill_saves(name, how, 100);
+            BOOST_TEST(f.kills == 100);
+            BOOST_TEST(f.max_temps <= 1);
+            // Both outcomes happened: kills during the first save and after one completed.
+            BOOST_TEST(f.kills_after_a_new_version > 0);
+            BOOST_TEST(f.kills_after_a_new_version < f.kills);
+        }
 }

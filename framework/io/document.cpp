@@ -2,6 +2,7 @@
 #include "framework/io/document.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -190,39 +191,126 @@ std::string read_file(const fs::path& path) {
     return bytes;
 }
 
-void write_atomically(const fs::path& path, const char* data, size_t size) {
-    const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
-    static std::atomic<uint64_t> counter{0};
-    fs::path temp;
-    int fd = -1;
-    for (int attempt = 0; fd < 0; ++attempt) {
-        temp = dir / ("." + path.filename().string() + ".tmp." + std::to_string(::getpid()) + "." +
-                      std::to_string(counter++));
-        fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd < 0 && (errno != EEXIST || attempt == 100))
-            throw std::runtime_error("cannot save " + path.string() + ": cannot create a temporary file in " +
-                                     dir.string() + ": " + std::strerror(errno));
-    }
-    const auto fail = [&](const std::string& step) {
-        const int err = errno;
-        if (fd >= 0) ::close(fd);
-        ::unlink(temp.c_str());
-        throw std::runtime_error("cannot save " + path.string() + ": " + step + ": " + std::strerror(err) +
-                                 " (the previous file, if any, is unchanged)");
+// --- atomic writes ------------------------------------------------------------------------
+//
+// A save must leave the target either as it was or complete, and — when the process is
+// killed at any moment (issue 14: 200 SIGKILLs used to leave 74 temporary files) — nothing
+// else behind. rename(2) over the target is the only atomic replace, and it needs the new
+// file to have a name in the same directory; linkat(2) cannot replace an existing name. So:
+//   1. On Linux the data is written into an unnamed file, open(dir, O_TMPFILE), and fsynced;
+//      if the writer dies during this, the longest step, the kernel drops the file.
+//   2. The finished file is linked under the temporary name ".<target>.tmp.<pid>.<n>" and at
+//      once renamed over the target: the name exists only between two system calls.
+//   Where the filesystem has no O_TMPFILE (EOPNOTSUPP; EISDIR from kernels before 3.11;
+//   NFS, some FUSE) or the file cannot be linked (no /proc), the data goes into the named
+//   temporary file itself, and then it exists for the whole write, as it always did.
+// A writer killed while its temporary file has a name leaves that one file. So each save
+// first removes the temporary files of its own target whose writer pid no longer exists
+// (kill(pid, 0) is ESRCH): after any kill there is at most one leftover, and none after the
+// next save. Pids are those of this machine: a directory shared with writers in another pid
+// namespace (another host over NFS) may see such a writer's temporary file removed, which
+// makes that save fail with "the previous file, if any, is unchanged", never tears a file;
+// a reused pid only keeps a leftover until that process ends.
+
+// ".<target name>.tmp."; a temporary file is that, then "<pid>.<n>" in decimal.
+std::string temp_prefix(const fs::path& path) { return "." + path.filename().string() + ".tmp."; }
+
+// The writer pid of a temporary file of `path` called `name`, or 0 if it is no such name.
+pid_t temp_writer(const std::string& name, const std::string& prefix) {
+    if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0) return 0;
+    const std::string rest = name.substr(prefix.size());
+    const size_t dot = rest.find('.');
+    const auto digits = [](const std::string& t) {
+        return !t.empty() && t.size() <= 18 && std::all_of(t.begin(), t.end(), [](unsigned char c) { return std::isdigit(c); });
     };
+    if (dot == std::string::npos || !digits(rest.substr(0, dot)) || !digits(rest.substr(dot + 1))) return 0;
+    const long long pid = std::stoll(rest.substr(0, dot));
+    return pid > 0 && pid <= std::numeric_limits<pid_t>::max() ? pid_t(pid) : 0;
+}
+
+// Removes the temporary files of `path` left by writers that are gone; best effort.
+void remove_stale_temps(const fs::path& dir, const fs::path& path) {
+    const std::string prefix = temp_prefix(path);
+    std::error_code error;
+    for (fs::directory_iterator it(dir, error), end; !error && it != end; it.increment(error)) {
+        const pid_t writer = temp_writer(it->path().filename().string(), prefix);
+        // This process's own temporary files belong to saves in flight on other threads.
+        if (writer <= 0 || writer == ::getpid()) continue;
+        if (::kill(writer, 0) != 0 && errno == ESRCH) ::unlink(it->path().c_str());
+    }
+}
+
+// Writes all of data; false with errno set on an error.
+bool write_all(int fd, const char* data, size_t size) {
     while (size > 0) {
         const ssize_t n = ::write(fd, data, std::min<size_t>(size, size_t(1) << 30));
         if (n < 0) {
             if (errno == EINTR) continue;
-            fail("writing " + temp.string());
+            return false;
         }
         data += n;
         size -= size_t(n);
     }
-    if (::fsync(fd) != 0) fail("flushing " + temp.string() + " to disk");
-    const int closed = ::close(fd);
-    fd = -1;
-    if (closed != 0) fail("closing " + temp.string());
+    return true;
+}
+
+void write_atomically(const fs::path& path, const char* data, size_t size, [[maybe_unused]] TempFile how) {
+    const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
+    remove_stale_temps(dir, path);
+    static std::atomic<uint64_t> counter{0};
+    const auto next_temp = [&] { return dir / (temp_prefix(path) + std::to_string(::getpid()) + "." + std::to_string(counter++)); };
+    fs::path temp;  // named once it exists under that name
+    int fd = -1;
+    const auto fail = [&](const std::string& step) {
+        const int err = errno;
+        if (fd >= 0) ::close(fd);
+        if (!temp.empty()) ::unlink(temp.c_str());
+        throw std::runtime_error("cannot save " + path.string() + ": " + step + ": " + std::strerror(err) +
+                                 " (the previous file, if any, is unchanged)");
+    };
+    const auto cannot_create = [&] {
+        const int err = errno;
+        throw std::runtime_error("cannot save " + path.string() + ": cannot create a temporary file in " + dir.string() +
+                                 ": " + std::strerror(err));
+    };
+
+    bool linked = false;
+#ifdef O_TMPFILE
+    if (how == TempFile::unnamed_if_supported) {
+        fd = ::open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0666);
+        if (fd < 0 && errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) cannot_create();
+        if (fd >= 0) {
+            if (!write_all(fd, data, size)) fail("writing the new file");
+            if (::fsync(fd) != 0) fail("flushing the new file to disk");
+            const std::string self = "/proc/self/fd/" + std::to_string(fd);
+            for (int attempt = 0; !linked && attempt <= 100; ++attempt) {
+                const fs::path name = next_temp();
+                // Without /proc, AT_EMPTY_PATH links the descriptor itself (it needs CAP_DAC_READ_SEARCH).
+                linked = ::linkat(AT_FDCWD, self.c_str(), AT_FDCWD, name.c_str(), AT_SYMLINK_FOLLOW) == 0 ||
+                         (errno != EEXIST && ::linkat(fd, "", AT_FDCWD, name.c_str(), AT_EMPTY_PATH) == 0);
+                if (linked) temp = name;
+                else if (errno != EEXIST) break;
+            }
+            const int closed = ::close(fd);
+            fd = -1;
+            if (linked && closed != 0) fail("closing the new file");
+            // Not linked: the unnamed file goes away with the descriptor; write the named way.
+        }
+    }
+#endif
+    if (!linked) {
+        for (int attempt = 0; fd < 0; ++attempt) {
+            const fs::path name = next_temp();
+            fd = ::open(name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+            if (fd >= 0) temp = name;
+            else if (errno != EEXIST || attempt == 100) cannot_create();
+        }
+        if (!write_all(fd, data, size)) fail("writing " + temp.string());
+        if (::fsync(fd) != 0) fail("flushing " + temp.string() + " to disk");
+        const int closed = ::close(fd);
+        fd = -1;
+        if (closed != 0) fail("closing " + temp.string());
+    }
     if (::rename(temp.c_str(), path.c_str()) != 0) fail("renaming " + temp.string() + " over it");
     // Make the rename durable too; the data is already safe, so a failure here is ignored.
     const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -343,7 +431,7 @@ Json new_document(const std::string& kind) {
     return doc;
 }
 
-void write_document(const Json& doc, const fs::path& path) {
+void write_document(const Json& doc, const fs::path& path, TempFile how) {
     const Encoding encoding = encoding_for(path);
     std::string bytes;
     try {
@@ -357,7 +445,7 @@ void write_document(const Json& doc, const fs::path& path) {
     } catch (const nlohmann::json::exception& e) {
         throw std::runtime_error("cannot save " + path.string() + ": " + e.what());
     }
-    write_atomically(path, bytes.data(), bytes.size());
+    write_atomically(path, bytes.data(), bytes.size(), how);
 }
 
 Json read_document(const fs::path& path, const std::string& kind) {

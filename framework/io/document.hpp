@@ -28,10 +28,17 @@ Encoding encoding_for(const std::filesystem::path& path);
 // A document with the header filled in.
 Json new_document(const std::string& kind);
 
-// Serialises `doc` and writes it atomically: temporary file in the same directory, fsync,
-// rename over `path`. On failure the temporary file is removed, `path` is untouched, and
-// the error is std::runtime_error naming `path`.
-void write_document(const Json& doc, const std::filesystem::path& path);
+// Where write_document puts the data before the rename. `named` (the fallback for
+// filesystems without O_TMPFILE) is chosen here only by tests, to exercise that path.
+enum class TempFile { unnamed_if_supported, named };
+
+// Serialises `doc` and writes it atomically: an unnamed O_TMPFILE file in the same directory
+// (or a named temporary one where that is unsupported), fsync, a short-lived temporary name,
+// rename over `path`. Temporary files of `path` left by killed writers are removed first
+// (document.cpp, "atomic writes", says why). On failure the temporary file is removed,
+// `path` is untouched, and the error is std::runtime_error naming `path`.
+void write_document(const Json& doc, const std::filesystem::path& path,
+                    TempFile how = TempFile::unnamed_if_supported);
 
 // Reads and parses `path`, checks the header and that the document is a `kind`. Errors are
 // std::runtime_error naming the file.
