@@ -56,7 +56,8 @@ void encode_state_dict(const StateDict& state, Encoding encoding, Json& into);
 // `where` names the part of the document in error messages ("model", ...).
 StateDict decode_state_dict(const Json& j, const std::string& where);
 
-// Runs f(); a FormatError or a nlohmann exception becomes std::runtime_error
+// Runs f(); a FormatError, a nlohmann exception or a std::length_error (a size from the
+// file that does not fit, framework/kernels/checked.hpp) becomes std::runtime_error
 // "cannot load <path>: <what>".
 template <typename F>
 auto with_file_context(const std::filesystem::path& path, F&& f) {
@@ -65,6 +66,8 @@ auto with_file_context(const std::filesystem::path& path, F&& f) {
     } catch (const FormatError& e) {
         throw std::runtime_error("cannot load " + path.string() + ": " + e.what());
     } catch (const nlohmann::json::exception& e) {
+        throw std::runtime_error("cannot load " + path.string() + ": " + e.what());
+    } catch (const std::length_error& e) {
         throw std::runtime_error("cannot load " + path.string() + ": " + e.what());
     }
 }
