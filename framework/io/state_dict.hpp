@@ -73,9 +73,11 @@ class StateDict {
     const nlohmann::ordered_json& metadata() const { return metadata_.get(); }
 
     // The format follows the extension: ".json" or ".cbor" (anything else is
-    // std::invalid_argument naming it). save() writes a temporary file next to `path`,
-    // flushes it to disk and renames it over `path`, so `path` is either the old file or the
-    // complete new one; a failure is std::runtime_error naming the file and the reason.
+    // std::invalid_argument naming it). save() writes a temporary file next to `path`
+    // (unnamed, O_TMPFILE, where the filesystem allows), flushes it to disk and renames it
+    // over `path`, so `path` is either the old file or the complete new one, and a killed
+    // save leaves at most one temporary file, which the next save removes; a failure is
+    // std::runtime_error naming the file and the reason.
     void save(const std::filesystem::path& path) const;
     // A missing, truncated, corrupt, foreign or newer file is std::runtime_error naming the
     // file and what is wrong.
