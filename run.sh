@@ -4,6 +4,8 @@
 #   bash run.sh           the main job: examples/fashion_mnist, training the reference CNN
 #   bash run.sh test      the whole test suite (ctest)
 #   bash run.sh bench     the speed comparison with PyTorch (bench/README.md)
+#   bash run.sh tsan      the threaded suites under ThreadSanitizer (clang, build/tsan)
+#   bash run.sh fuzz [s]  the libFuzzer harnesses of tests/fuzz, s seconds each (default 300)
 # Extra arguments after the mode are passed to the program being run.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -14,6 +16,12 @@ mode="${1:-main}"
 packages=(cmake g++ ninja-build ccache pkg-config
           xtensor-dev xtl-dev libxsimd-dev nlohmann-json3-dev libboost-test-dev
           libopenblas-openmp-dev zlib1g-dev libcli11-dev dataset-fashion-mnist)
+# For the clang builds (tsan, fuzz; .ci/run runs a short fuzz after the tests): the sanitizer
+# and libFuzzer runtimes are only a Recommends of clang, and clang's -fopenmp needs LLVM's libomp.
+clang_packages=(clang libclang-rt-dev libomp-dev)
+# The suites that run kernels, GEMM, the Loader and SGD on 2 threads.
+tsan_suites=(test_threading test_training test_group_norm_kernels test_activation_kernels
+             test_pooling_kernels test_conv_kernels test_relu_max_pool)
 
 install_missing() {
     local missing=()
@@ -40,9 +48,28 @@ case "$mode" in
         ./build/release/examples/fashion_mnist "$@"
         ;;
     test)
-        install_missing "${packages[@]}"
+        install_missing "${packages[@]}" "${clang_packages[@]}"
         build
         ctest --preset release -j "$(nproc)" "$@"
+        ;;
+    tsan)
+        # libgomp is not instrumented for TSan, so this build uses clang's libomp (OpenMP::OpenMP_CXX
+        # finds it for clang), and LLVM's Archer tool tells TSan about OpenMP's barriers and
+        # tasks; without it every parallel region's join would be reported as a race. Extra
+        # arguments go to ctest (e.g. -R test_tensor to run another suite: build it first).
+        install_missing "${packages[@]}" "${clang_packages[@]}"
+        cmake --preset tsan >/dev/null
+        cmake --build --preset tsan -j "$(nproc)" --target "${tsan_suites[@]}"
+        clang_version="$(clang++ -dumpversion)"
+        archer="/usr/lib/llvm-${clang_version%%.*}/lib/libarcher.so"
+        [ -f "$archer" ] || { echo "run.sh: libarcher.so not found (apt-get install libomp-dev)" >&2; exit 1; }
+        selection=(-R "^($(IFS='|'; echo "${tsan_suites[*]}"))\$")
+        [ $# -gt 0 ] && selection=()
+        OMP_TOOL_LIBRARIES="$archer" ctest --preset tsan "${selection[@]}" "$@"
+        ;;
+    fuzz)
+        install_missing "${packages[@]}" "${clang_packages[@]}"
+        bash tests/fuzz/run.sh "${1:-300}"
         ;;
     bench)
         install_missing "${packages[@]}" libbenchmark-dev python3-torch python3-numpy gcc
@@ -51,7 +78,7 @@ case "$mode" in
         /usr/bin/python3 bench/compare.py --build build/release "$@"
         ;;
     *)
-        echo "usage: bash run.sh [main|test|bench] [args...]" >&2
+        echo "usage: bash run.sh [main|test|bench|tsan|fuzz] [args...]" >&2
         exit 2
         ;;
 esac
