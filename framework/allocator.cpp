@@ -5,6 +5,10 @@
 #include <list>
 #include <map>
 #include <mutex>
+#include <stdexcept>
+#include <string>
+
+#include "framework/kernels/checked.hpp"
 
 namespace tapegrad {
 
@@ -64,11 +68,17 @@ Cache& cache() {
     return c;
 }
 
-std::size_t rounded(std::size_t bytes) { return (bytes + 4095) / 4096 * 4096; }
+// Up to whole pages. bytes <= INT64_MAX (allocate_tensor_bytes checks it); within the last
+// page below INT64_MAX the rounding itself would not fit, which checked_add refuses.
+std::size_t rounded(std::size_t bytes) {
+    return static_cast<std::size_t>(checked_add(static_cast<int64_t>(bytes), 4095, "tensor storage")) / 4096 * 4096;
+}
 
 }  // namespace
 
 void* allocate_tensor_bytes(std::size_t bytes) {
+    if (bytes > static_cast<std::size_t>(INT64_MAX))
+        throw std::length_error("tensor storage: size overflow (" + std::to_string(bytes) + " bytes do not fit in int64)");
     if (bytes == 0) bytes = kAlignment;
     const std::size_t size = bytes >= kMinCached ? rounded(bytes) : (bytes + kAlignment - 1) / kAlignment * kAlignment;
     if (size >= kMinCached) {

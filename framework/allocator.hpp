@@ -4,11 +4,18 @@
 // costs more than the kernel that fills them. Freed blocks of at least 256 KiB are kept in
 // a size-keyed cache up to a total that set_allocator_cache_limit() controls (256 MiB by
 // default; 0 disables the cache); past it, the least recently freed blocks are released.
+// A request of more bytes than int64 holds is std::length_error, one that the system cannot
+// satisfy std::bad_alloc.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <new>
+#include <stdexcept>
+#include <string>
 #include <type_traits>
+
+#include "framework/kernels/checked.hpp"
 
 namespace tapegrad {
 
@@ -25,7 +32,11 @@ struct CachingAllocator {
     template <typename U> CachingAllocator(const CachingAllocator<U>&) noexcept {}
     template <typename U> struct rebind { using other = CachingAllocator<U>; };
 
-    T* allocate(std::size_t n) { return static_cast<T*>(allocate_tensor_bytes(n * sizeof(T))); }
+    T* allocate(std::size_t n) {
+        if (n > static_cast<std::size_t>(INT64_MAX))
+            throw std::length_error("tensor storage: size overflow (" + std::to_string(n) + " elements)");
+        return static_cast<T*>(allocate_tensor_bytes(checked_bytes(static_cast<int64_t>(n), sizeof(T), "tensor storage")));
+    }
     void deallocate(T* p, std::size_t n) noexcept { free_tensor_bytes(p, n * sizeof(T)); }
 
     template <typename U> bool operator==(const CachingAllocator<U>&) const noexcept { return true; }

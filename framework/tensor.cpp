@@ -3,7 +3,6 @@
 #include "framework/tensor.hpp"
 
 #include <algorithm>
-#include <sstream>
 #include <stdexcept>
 #include <utility>
 
@@ -11,6 +10,7 @@
 
 #include "framework/allocator.hpp"
 #include "framework/generator.hpp"
+#include "framework/kernels/checked.hpp"
 
 namespace tapegrad {
 
@@ -25,28 +25,20 @@ struct TensorImpl {
     std::shared_ptr<TensorImpl> grad;                    // null until first accumulation
 };
 
-std::string to_string(const Shape& shape) {
-    std::ostringstream out;
-    out << '[';
-    for (size_t i = 0; i < shape.size(); ++i) out << (i ? ", " : "") << shape[i];
-    out << ']';
-    return out.str();
-}
+std::string to_string(const Shape& shape) { return extents_string(shape); }
 
 int64_t shape_numel(const Shape& shape) {
-    int64_t n = 1;
-    for (int64_t e : shape) {
+    for (int64_t e : shape)
         if (e < 0) throw std::invalid_argument("expected non-negative sizes, but got shape " + to_string(shape));
-        n *= e;
-    }
-    return n;
+    return checked_numel(shape, "tensor");
 }
 
 namespace {
 
 template <typename T>
 std::shared_ptr<TensorImpl<T>> make_impl(const Shape& shape, bool zero_fill = true) {
-    shape_numel(shape);  // validates
+    shape_numel(shape);  // validates the extents and their count
+    checked_bytes(shape, sizeof(T), "tensor");
     auto impl = std::make_shared<TensorImpl<T>>();
     std::vector<size_t> xt_shape(shape.begin(), shape.end());
     impl->values = Storage<T>::from_shape(xt_shape);
