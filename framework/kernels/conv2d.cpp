@@ -9,6 +9,7 @@
 
 #include <algorithm>
 
+#include "framework/kernels/checked.hpp"
 #include "framework/kernels/gemm.hpp"
 #include "framework/kernels/parallel.hpp"
 #include "framework/kernels/reductions.hpp"
@@ -147,12 +148,19 @@ void col2im(T* dx, T* col, int64_t C, const Window2d& g) {
 
 namespace {
 
+// Every size a plan holds is counted with kernels/checked.hpp, so a geometry whose column
+// matrix or workspace does not fit in int64 is std::length_error naming it, not a wrapped
+// buffer size. The work estimate only saturates: past int64 it just means "a lot".
+constexpr const char* kColumns = "conv2d: im2col column matrix (C·kh·kw x OH·OW)";
+constexpr const char* kWorkspace = "conv2d: workspace";
+
 Conv2dPlan plan_for(int64_t N, int64_t C, int64_t O, const Window2d& g) {
-    const int64_t K = C * g.kh * g.kw, L = g.OH * g.OW;
+    const int64_t K = checked_mul(C, checked_mul(g.kh, g.kw, kColumns), kColumns);
+    const int64_t L = checked_mul(g.OH, g.OW, kColumns);
     Conv2dPlan plan;
     plan.direct = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0;
-    plan.col_size = plan.direct ? 0 : K * L;
-    plan.threads = parallel_threads(Work::multiply_adds, N * O * K * L, N);
+    plan.col_size = plan.direct ? 0 : checked_mul(K, L, kColumns);
+    plan.threads = parallel_threads(Work::multiply_adds, saturating_mul(saturating_mul(N, O), saturating_mul(K, L)), N);
     return plan;
 }
 
@@ -160,15 +168,16 @@ Conv2dPlan plan_for(int64_t N, int64_t C, int64_t O, const Window2d& g) {
 
 Conv2dPlan conv2d_forward_plan(int64_t N, int64_t C, int64_t O, const Window2d& g) {
     Conv2dPlan plan = plan_for(N, C, O, g);
-    plan.workspace = plan.col_size * plan.threads;
+    plan.workspace = checked_mul(plan.col_size, plan.threads, kWorkspace);
     return plan;
 }
 
 // The backward's workspace, per thread: a column matrix for dW, one for dcol, a dW partial.
 Conv2dPlan conv2d_backward_plan(int64_t N, int64_t C, int64_t O, const Window2d& g, bool dx, bool dw) {
     Conv2dPlan plan = plan_for(N, C, O, g);
-    const int64_t per_thread = (dw ? plan.col_size + O * C * g.kh * g.kw : 0) + (dx ? plan.col_size : 0);
-    plan.workspace = per_thread * plan.threads;
+    const int64_t dw_size = checked_mul(O, checked_mul(C, checked_mul(g.kh, g.kw, kWorkspace), kWorkspace), kWorkspace);
+    const int64_t per_thread = checked_add(dw ? checked_add(plan.col_size, dw_size, kWorkspace) : 0, dx ? plan.col_size : 0, kWorkspace);
+    plan.workspace = checked_mul(per_thread, plan.threads, kWorkspace);
     return plan;
 }
 

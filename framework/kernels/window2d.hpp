@@ -1,9 +1,12 @@
 // Window2d: the geometry of a 2-D sliding window over one (H, W) plane — kernel, stride,
 // zero padding and the output extents it gives — shared by the convolution and pooling
-// kernels. Plain sizes; the ops validate them before a kernel sees them.
+// kernels. Plain sizes; the ops validate them before a kernel sees them, including that the
+// padded extents fit in int64.
 #pragma once
 
 #include <cstdint>
+
+#include "framework/kernels/checked.hpp"
 
 namespace tapegrad::kernels {
 
@@ -15,9 +18,18 @@ struct Window2d {
     int64_t OH, OW;   // output plane
 };
 
+// in + 2·pad; std::length_error naming `what` (kernels/checked.hpp) when it does not fit in
+// int64. Once it fits, so does every tap position o·stride − pad + offset a kernel computes.
+template <typename What>
+constexpr int64_t padded_extent(int64_t in, int64_t pad, const What& what) {
+    return checked_add(in, checked_mul(2, pad, what), what);
+}
+
 // floor((in + 2·pad − k) / stride) + 1, or 0 when the kernel does not fit the padded input.
+// The ops check padded_extent first, naming the shapes; this check is the kernels' own.
 constexpr int64_t window_output_extent(int64_t in, int64_t k, int64_t stride, int64_t pad) {
-    return in + 2 * pad < k ? 0 : (in + 2 * pad - k) / stride + 1;
+    const int64_t padded = padded_extent(in, pad, "sliding window: padded input extent");
+    return padded < k ? 0 : (padded - k) / stride + 1;
 }
 
 // The output positions o in [first, last) whose tap o·stride − pad + offset lands inside
@@ -27,7 +39,7 @@ struct TapRange {
 };
 constexpr TapRange valid_taps(int64_t in, int64_t out, int64_t stride, int64_t pad, int64_t offset) {
     const int64_t lo_num = pad - offset;  // need o·stride >= pad − offset
-    int64_t first = lo_num <= 0 ? 0 : (lo_num + stride - 1) / stride;
+    int64_t first = lo_num <= 0 ? 0 : (lo_num - 1) / stride + 1;  // ceil, without lo_num + stride wrapping
     if (first > out) first = out;
     const int64_t hi_num = in - 1 + pad - offset;  // need o·stride <= in − 1 + pad − offset
     int64_t last = hi_num < 0 ? 0 : hi_num / stride + 1;

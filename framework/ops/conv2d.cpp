@@ -7,6 +7,7 @@
 #include <string>
 
 #include "framework/allocator.hpp"
+#include "framework/kernels/checked.hpp"
 #include "framework/kernels/conv2d.hpp"
 #include "framework/ops/autograd.hpp"
 
@@ -40,17 +41,27 @@ BasicTensor<T> conv2d(const BasicTensor<T>& x, const BasicTensor<T>& weight, con
     if (stride.h < 1 || stride.w < 1 || padding.h < 0 || padding.w < 0)
         throw std::invalid_argument("conv2d: expected stride >= 1 and padding >= 0, but got stride=" + to_string(stride) +
                                     " and padding=" + to_string(padding));
-    if (kh < 1 || kw < 1 || H + 2 * padding.h < kh || W + 2 * padding.w < kw)
+    // Sizes are counted with kernels/checked.hpp: one that does not fit in int64 is
+    // std::length_error naming the shapes, never a wrapped number.
+    const auto given = [&] {
+        return shapes_of(x.shape(), weight.shape()) + ", stride=" + to_string(stride) + ", padding=" + to_string(padding);
+    };
+    const auto padded_what = [&] { return "conv2d: padded input size for " + given(); };
+    const int64_t padded_h = kernels::padded_extent(H, padding.h, padded_what);
+    const int64_t padded_w = kernels::padded_extent(W, padding.w, padded_what);
+    if (kh < 1 || kw < 1 || padded_h < kh || padded_w < kw)
         throw std::invalid_argument("conv2d: kernel size (" + std::to_string(kh) + " x " + std::to_string(kw) +
-                                    ") can't be greater than the padded input size (" + std::to_string(H + 2 * padding.h) +
-                                    " x " + std::to_string(W + 2 * padding.w) + "); " + shapes_of(x.shape(), weight.shape()) +
+                                    ") can't be greater than the padded input size (" + std::to_string(padded_h) +
+                                    " x " + std::to_string(padded_w) + "); " + shapes_of(x.shape(), weight.shape()) +
                                     ", padding=" + to_string(padding));
 
     const kernels::Window2d g{H, W, kh, kw, stride.h, stride.w, padding.h, padding.w,
                               kernels::window_output_extent(H, kh, stride.h, padding.h),
                               kernels::window_output_extent(W, kw, stride.w, padding.w)};
+    const Shape y_shape{N, O, g.OH, g.OW};
+    checked_bytes(y_shape, sizeof(T), [&] { return "conv2d: output for " + given(); });
 
-    BasicTensor<T> y = empty<T>(Shape{N, O, g.OH, g.OW});  // every element is written by the kernel
+    BasicTensor<T> y = empty<T>(y_shape);  // every element is written by the kernel
     const kernels::Conv2dPlan plan = kernels::conv2d_forward_plan(N, C, O, g);
     ScratchBuffer<T> workspace(static_cast<size_t>(plan.workspace));
     kernels::conv2d_forward<T>(y.data(), x.data(), weight.data(), bias.defined() ? bias.data() : nullptr, N, C, O, g, plan,

@@ -12,6 +12,7 @@
 
 #include "framework/kernels/pooling.hpp"
 #include "framework/allocator.hpp"
+#include "framework/kernels/checked.hpp"
 #include "framework/ops/autograd.hpp"
 #include "framework/ops/elementwise.hpp"
 
@@ -36,9 +37,15 @@ kernels::Window2d pool_window(const char* op, const BasicTensor<T>& x, Size2 ker
                               ", padding=" + to_string(padding);
     if (kernel.h < 1 || kernel.w < 1 || stride.h < 1 || stride.w < 1 || padding.h < 0 || padding.w < 0)
         throw std::invalid_argument(std::string(op) + ": expected kernel_size >= 1, stride >= 1 and padding >= 0, but got " + given);
-    if (2 * padding.h > kernel.h || 2 * padding.w > kernel.w)
+    // padding > kernel / 2 is 2·padding > kernel without the doubling, which could wrap.
+    if (padding.h > kernel.h / 2 || padding.w > kernel.w / 2)
         throw std::invalid_argument(std::string(op) + ": padding should be at most half of the kernel size, but got " + given);
     const int64_t H = x.size(2), W = x.size(3);
+    const auto padded_what = [&] {
+        return std::string(op) + ": padded input size for input of shape " + to_string(x.shape()) + " with " + given;
+    };
+    kernels::padded_extent(H, padding.h, padded_what);
+    kernels::padded_extent(W, padding.w, padded_what);
     const int64_t OH = kernels::window_output_extent(H, kernel.h, stride.h, padding.h);
     const int64_t OW = kernels::window_output_extent(W, kernel.w, stride.w, padding.w);
     if (OH < 1 || OW < 1)
@@ -94,6 +101,10 @@ BasicTensor<T> max_pool2d(const BasicTensor<T>& x, Size2 kernel_size, std::optio
 template <typename T>
 BasicTensor<T> avg_pool2d(const BasicTensor<T>& x, Size2 kernel_size, std::optional<Size2> stride, Size2 padding) {
     const kernels::Window2d g = pool_window("avg_pool2d", x, kernel_size, stride, padding);
+    // The divisor is the whole window, kh·kw elements (count_include_pad).
+    checked_mul(g.kh, g.kw, [&] {
+        return "avg_pool2d: kernel window of kernel_size=" + to_string(kernel_size) + " for input of shape " + to_string(x.shape());
+    });
     const int64_t NC = x.size(0) * x.size(1);
     BasicTensor<T> y = empty<T>(Shape{x.size(0), x.size(1), g.OH, g.OW});  // the kernel writes every element
     // y = Σ window / (kh·kw): each input in the window gets dy / (kh·kw).
@@ -121,8 +132,18 @@ BasicTensor<T> adaptive_avg_pool2d(const BasicTensor<T>& x, Size2 output_size) {
     if (H < 1 || W < 1)
         throw std::invalid_argument("adaptive_avg_pool2d: expected input with non-empty H and W, but got input of shape " +
                                     to_string(x.shape()));
+    // The output, and the window bounds ((a + 1)·H + OH − 1 at most, kernels/pooling.cpp's
+    // window_end), must be countable in int64.
+    const auto given = [&] {
+        return "adaptive_avg_pool2d: output for input of shape " + to_string(x.shape()) + " and output_size=" +
+               to_string(output_size);
+    };
+    const Shape y_shape{x.size(0), x.size(1), OH, OW};
+    checked_bytes(y_shape, sizeof(T), given);
+    checked_add(checked_mul(OH, H, given), OH - 1, given);
+    checked_add(checked_mul(OW, W, given), OW - 1, given);
     const int64_t NC = x.size(0) * x.size(1);
-    BasicTensor<T> y = empty<T>(Shape{x.size(0), x.size(1), OH, OW});  // the kernel writes every element
+    BasicTensor<T> y = empty<T>(y_shape);  // the kernel writes every element
     kernels::adaptive_avg_pool2d_forward<T>(y.data(), x.data(), NC, H, W, OH, OW);
     // y = mean of a window: each input in it gets dy / (window size).
     record_op("adaptive_avg_pool2d", y, any_requires_grad(x), [x, NC, H, W, OH, OW](const T* dy) mutable {
