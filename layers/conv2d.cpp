@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "framework/kernels/checked.hpp"
 #include "framework/ops/conv2d.hpp"
 #include "layers/init.hpp"
 
@@ -25,8 +26,12 @@ BasicConv2d<T>::BasicConv2d(const Conv2dOptions& options, Generator* gen) : opti
         throw std::invalid_argument("Conv2d: expected kernel_size >= 1, stride >= 1 and padding >= 0, but got kernel_size=" +
                                     to_string(o.kernel_size) + ", stride=" + to_string(o.stride) + " and padding=" +
                                     to_string(o.padding));
-    weight_ = this->register_parameter(
-        "weight", BasicTensor<T>(Shape{o.out_channels, o.in_channels, o.kernel_size.h, o.kernel_size.w}));
+    const Shape weight_shape{o.out_channels, o.in_channels, o.kernel_size.h, o.kernel_size.w};
+    checked_bytes(weight_shape, sizeof(T), [&] {
+        return "Conv2d: weight for in_channels=" + std::to_string(o.in_channels) + ", out_channels=" +
+               std::to_string(o.out_channels) + " and kernel_size=" + to_string(o.kernel_size);
+    });
+    weight_ = this->register_parameter("weight", BasicTensor<T>(weight_shape));
     if (o.bias) bias_ = this->register_parameter("bias", BasicTensor<T>(Shape{o.out_channels}));
     reset_parameters(gen);
 }

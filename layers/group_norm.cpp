@@ -6,6 +6,7 @@
 #include <string>
 
 #include "framework/format.hpp"
+#include "framework/kernels/checked.hpp"
 #include "framework/ops/group_norm.hpp"
 
 namespace tapegrad {
@@ -26,6 +27,9 @@ BasicGroupNorm<T>::BasicGroupNorm(const GroupNormOptions& options) : options_(op
     if (!(options.eps >= 0.0))
         throw std::invalid_argument("GroupNorm: expected eps >= 0, but got eps=" + python_float_repr(options.eps));
     if (options.affine) {
+        checked_bytes(options.num_channels, sizeof(T), [&] {
+            return "GroupNorm: weight and bias for num_channels=" + std::to_string(options.num_channels);
+        });
         weight_ = this->register_parameter("weight", ones<T>({options.num_channels}));
         bias_ = this->register_parameter("bias", zeros<T>({options.num_channels}));
     }

@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "framework/kernels/checked.hpp"
 #include "framework/ops/linalg.hpp"
 #include "framework/ops/shape.hpp"
 #include "layers/init.hpp"
@@ -21,6 +22,12 @@ BasicLinear<T>::BasicLinear(const LinearOptions& options, Generator* gen) : opti
     if (options.in_features < 0 || options.out_features < 0)
         throw std::invalid_argument("Linear: expected in_features >= 0 and out_features >= 0, but got in_features=" +
                                     std::to_string(options.in_features) + " and out_features=" + std::to_string(options.out_features));
+    const auto given = [&] {
+        return "Linear: parameters for in_features=" + std::to_string(options.in_features) +
+               " and out_features=" + std::to_string(options.out_features);
+    };
+    checked_bytes(Shape{options.out_features, options.in_features}, sizeof(T), given);
+    if (options.bias) checked_bytes(Shape{options.out_features}, sizeof(T), given);
     weight_ = this->register_parameter("weight", BasicTensor<T>(Shape{options.out_features, options.in_features}));
     if (options.bias) bias_ = this->register_parameter("bias", BasicTensor<T>(Shape{options.out_features}));
     reset_parameters(gen);

@@ -16,7 +16,7 @@ void check_window(const char* layer, Size2 kernel, Size2 stride, Size2 padding) 
                               ", padding=" + to_string(padding);
     if (kernel.h < 1 || kernel.w < 1 || stride.h < 1 || stride.w < 1 || padding.h < 0 || padding.w < 0)
         throw std::invalid_argument(std::string(layer) + ": expected kernel_size >= 1, stride >= 1 and padding >= 0, but got " + given);
-    if (2 * padding.h > kernel.h || 2 * padding.w > kernel.w)
+    if (padding.h > kernel.h / 2 || padding.w > kernel.w / 2)  // 2·padding > kernel, without the doubling wrapping
         throw std::invalid_argument(std::string(layer) + ": padding should be at most half of the kernel size, but got " + given);
 }
 
