@@ -13,6 +13,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "framework/kernels/checked.hpp"
+
 namespace tapegrad::data {
 
 namespace {
@@ -97,15 +99,23 @@ IdxArray read_idx_gz(const std::filesystem::path& path, int64_t expected_ndim) {
     if (read_some(file.get(), dims_raw.data(), static_cast<int64_t>(dims_raw.size()), path) <
         static_cast<int64_t>(dims_raw.size()))
         fail(path, "truncated: the file ends inside the header's dimensions");
-    int64_t total = 1;
     for (int64_t d = 0; d < expected_ndim; ++d) {
         const uint8_t* b = dims_raw.data() + 4 * d;
-        const int64_t extent = (int64_t{b[0]} << 24) | (int64_t{b[1]} << 16) | (int64_t{b[2]} << 8) | b[3];
-        out.dims.push_back(extent);
-        // Caps the claimed size so that a corrupt header cannot overflow the product.
-        if (extent != 0 && total > (int64_t{1} << 40) / extent)
-            fail(path, "implausibly large dimensions in the header");
-        total *= extent;
+        out.dims.push_back((int64_t{b[0]} << 24) | (int64_t{b[1]} << 16) | (int64_t{b[2]} << 8) | b[3]);
+    }
+    // Counted before anything is allocated. A header whose product does not fit in int64 is
+    // this reader's usual error (std::runtime_error naming the file), naming the dimensions;
+    // one that fits but promises more than the file holds is reported as truncation below,
+    // having grown the buffer only as far as the data went.
+    int64_t total = 0;
+    try {
+        total = checked_numel(out.dims, [&] {
+            std::string dims;
+            for (int64_t e : out.dims) dims += (dims.empty() ? "" : " x ") + std::to_string(e);
+            return "the header's dimensions " + dims;
+        });
+    } catch (const std::length_error& e) {
+        fail(path, e.what());
     }
 
     // Grows the buffer chunk by chunk, so that a header promising far more than the file holds

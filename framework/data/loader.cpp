@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "framework/generator.hpp"
+#include "framework/kernels/checked.hpp"
 #include "framework/kernels/parallel.hpp"
 
 namespace tapegrad::data {
@@ -177,14 +178,19 @@ Loader::Loader(const Dataset& dataset, LoaderOptions options)
     if (o.augment.crop_padding < 0)
         throw std::invalid_argument("Loader: expected augment.crop_padding >= 0, but got " +
                                     std::to_string(o.augment.crop_padding));
+    // A crop is drawn from 2·crop_padding + 1 offsets per axis.
+    constexpr const char* crop = "Loader: augment.crop_padding";
+    checked_add(checked_mul(2, o.augment.crop_padding, crop), 1, crop);
     if ((o.augment.crop_padding > 0 || o.augment.horizontal_flip) && sample_shape_.size() != 3)
         throw std::invalid_argument("Loader: augmentation needs samples of shape (C, H, W), but the dataset's are " +
                                     to_string(sample_shape_));
 }
 
+// ceil(n / b) without n + b − 1, which wraps for b near INT64_MAX: a batch_size beyond the
+// dataset gives one batch of all of it, as PyTorch's DataLoader.
 int64_t Loader::size() const {
     const int64_t n = dataset_->size(), b = options_.batch_size;
-    return options_.drop_last ? n / b : (n + b - 1) / b;
+    return options_.drop_last ? n / b : n / b + (n % b != 0);
 }
 
 void Loader::set_epoch(int64_t epoch) {
