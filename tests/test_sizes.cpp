@@ -14,6 +14,7 @@
 #include <vector>
 
 #include <tapegrad/tapegrad.hpp>
+#include "support/messages.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace tapegrad;
@@ -102,6 +103,17 @@ BOOST_AUTO_TEST_CASE(a_shape_whose_non_zero_extents_overflow_is_refused_even_whe
     BOOST_CHECK_THROW(shape_numel({0, kMax, 2}), std::length_error);
     // Negative extents stay what they were: a bad argument.
     BOOST_CHECK_THROW(zeros({-1, 2}), std::invalid_argument);
+}
+
+BOOST_AUTO_TEST_CASE(reshape_to_a_shape_whose_product_overflows) {
+    // 2^62 · 4 used to wrap to 0, leave the -1 uninferred and report a negative extent. (The
+    // message quotes the requested shape, -1 included, so no check for negative numbers.)
+    BOOST_CHECK_EXCEPTION(reshape(zeros({4}), {int64_t{1} << 62, 4, -1}), std::length_error, [](const std::length_error& e) {
+        BOOST_TEST_MESSAGE("message: " << e.what());
+        return testing::message_contains(e, "reshape: shape [4611686018427387904, 4, -1]") &&
+               testing::message_contains(e, "4611686018427387904 x 4 does not fit");
+    });
+    BOOST_TEST((reshape(zeros({0, 4}), {0, int64_t{1} << 62}).shape() == Shape{0, int64_t{1} << 62}));
 }
 
 // --- layer constructors ----------------------------------------------------------------------

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "framework/kernels/checked.hpp"
 #include "framework/ops/autograd.hpp"
 
 namespace tapegrad {
@@ -21,7 +22,7 @@ Shape infer_shape(const Shape& requested, int64_t numel, const Shape& from) {
         } else if (shape[i] < 0) {
             throw std::invalid_argument("reshape: invalid shape dimension " + std::to_string(shape[i]) + " in " + to_string(requested));
         } else {
-            known *= shape[i];
+            known = checked_mul(known, shape[i], [&] { return "reshape: shape " + to_string(requested); });
         }
     }
     if (infer_at >= 0 && known != 0 && numel % known == 0) shape[static_cast<size_t>(infer_at)] = numel / known;
