@@ -32,9 +32,10 @@ BasicTensor<T> group_norm(const BasicTensor<T>& x, int64_t num_groups, const Bas
     const int64_t N = x.size(0), C = x.size(1);
     // PyTorch's F.group_norm (_verify_batch_size), checked before divisibility as there: the
     // size [N·C // G, G, *] must hold more than one value, or every output would be β. Its
-    // message says "when training", though GroupNorm raises it in evaluation too.
+    // message says "when training", though GroupNorm raises it in evaluation too. N·C fits:
+    // a tensor's non-zero extents have a product that fits in int64 (shape_numel).
     {
-        Shape size{static_cast<int64_t>(static_cast<__int128>(N) * C / num_groups), num_groups};
+        Shape size{N * C / num_groups, num_groups};
         size.insert(size.end(), x.shape().begin() + 2, x.shape().end());
         bool one_value = size[0] == 1;
         for (size_t d = 2; d < size.size(); ++d) one_value = one_value && size[d] == 1;
