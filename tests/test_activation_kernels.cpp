@@ -11,8 +11,10 @@
 #include "framework/generator.hpp"
 #include "framework/kernels/activation.hpp"
 #include "framework/threading.hpp"
+#include "support/tensors.hpp"
 
 using namespace tapegrad;
+using tapegrad::testing::same_bits;
 
 namespace {
 
@@ -24,12 +26,6 @@ std::vector<T> values(size_t n, Generator& gen) {
                           std::numeric_limits<T>::quiet_NaN(), std::numeric_limits<T>::denorm_min()};
     for (size_t i = 0; i < n; i += 7) v[i] = specials[(i / 7) % std::size(specials)];
     return v;
-}
-
-// Same bits (NaN included), element by element.
-template <typename T>
-bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
-    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
 }
 
 template <typename T>

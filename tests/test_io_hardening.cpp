@@ -21,6 +21,7 @@
 
 #include <tapegrad/tapegrad.hpp>
 #include "framework/io/document.hpp"
+#include "support/tensors.hpp"
 #include "support/messages.hpp"
 #include "support/temp_dir.hpp"
 
@@ -29,6 +30,7 @@ using tapegrad::testing::TempDir;
 using tapegrad::testing::write_bytes;
 
 using namespace tapegrad;
+using tapegrad::testing::same_bits;
 using Json = nlohmann::ordered_json;
 namespace fs = std::filesystem;
 
@@ -210,7 +212,7 @@ int64_t version_of(const StateDict& loaded) {
     const auto same = [&](const std::string& name, auto zero) {
         using T = decltype(zero);
         const BasicTensor<T> a = loaded.get<T>(name), b = expected.get<T>(name);
-        return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), size_t(a.numel()) * sizeof(T)) == 0;
+        return same_bits(a, b);
     };
     return loaded.names() == expected.names() && same("w", 0.0f) && same("b", 0.0) ? v : -1;
 }

@@ -11,8 +11,10 @@
 #include <vector>
 
 #include <tapegrad/tapegrad.hpp>
+#include "support/tensors.hpp"
 
 using namespace tapegrad;
+using tapegrad::testing::same_bits;
 
 namespace {
 
@@ -31,11 +33,6 @@ BasicTensor<T> awkward(const Shape& shape, Generator& gen) {
         }
     }
     return x;
-}
-
-template <typename T>
-bool same_bits(const BasicTensor<T>& a, const BasicTensor<T>& b) {
-    return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), sizeof(T) * static_cast<size_t>(a.numel())) == 0;
 }
 
 template <typename T>
@@ -130,7 +127,7 @@ BOOST_AUTO_TEST_CASE(sequential_fuses_relu_and_max_pool_without_changing_results
     const auto fused = run(true), composed = run(false);
     BOOST_TEST(fused.size() == composed.size());
     for (size_t k = 0; k < fused.size(); ++k)
-        BOOST_TEST(std::memcmp(fused[k].data(), composed[k].data(), fused[k].size() * sizeof(float)) == 0, "tensor " << k);
+        BOOST_TEST(same_bits(fused[k], composed[k]), "tensor " << k);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -10,6 +10,7 @@
 
 #include "framework/generator.hpp"
 #include "framework/kernels/softmax.hpp"
+#include "support/tensors.hpp"
 
 using namespace tapegrad;
 
@@ -24,7 +25,7 @@ void check(int64_t N, int64_t C) {
     std::vector<T> y(x.size()), y_ref(x.size());
     kernels::log_softmax_forward(y.data(), x.data(), N, C);
     kernels::log_softmax_forward_reference(y_ref.data(), x.data(), N, C);
-    BOOST_TEST(std::memcmp(y.data(), y_ref.data(), y.size() * sizeof(T)) == 0, "N=" << N << " C=" << C);
+    BOOST_TEST(testing::same_bits(y, y_ref), "N=" << N << " C=" << C);
     // And the reference is log_softmax: each row's probabilities sum to 1.
     for (int64_t n = 0; n < N; ++n) {
         double s = 0.0;

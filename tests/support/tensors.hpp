@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "framework/tensor.hpp"
@@ -50,6 +51,22 @@ Distance distance(const BasicTensor<T>& ours, const std::vector<double>& ref) {
     BOOST_TEST_REQUIRE(static_cast<size_t>(ours.numel()) == ref.size(), "distance: " << ours.numel() << " values against " << ref.size());
     const std::vector<double> values(ours.data(), ours.data() + ours.numel());
     return distance(values.data(), ref);
+}
+
+// The same bits (NaN payloads and signed zeros included), element by element. memcmp is not
+// called on zero elements: an empty vector's data() may be null, and memcmp(null, null, 0)
+// is undefined (UBSan stops on it).
+template <typename T>
+bool same_bits(const T* a, const T* b, size_t n) {
+    return n == 0 || std::memcmp(a, b, n * sizeof(T)) == 0;
+}
+template <typename T>
+bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
+    return a.size() == b.size() && same_bits(a.data(), b.data(), a.size());
+}
+template <typename T>
+bool same_bits(const BasicTensor<T>& a, const BasicTensor<T>& b) {
+    return a.shape() == b.shape() && same_bits(a.data(), b.data(), static_cast<size_t>(a.numel()));
 }
 
 }  // namespace tapegrad::testing
