@@ -34,6 +34,7 @@
 #include "layers/linear.hpp"
 #include "layers/module.hpp"
 #include "layers/pooling.hpp"
+#include "layers/residual.hpp"
 #include "layers/sequential.hpp"
 #include "optim/lr_scheduler.hpp"
 #include "optim/optimizer.hpp"
