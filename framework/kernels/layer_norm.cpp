@@ -1,0 +1,185 @@
+// Layer Normalization forward and backward; see layer_norm.hpp for shapes and contracts.
+//
+// Numerics: as GroupNorm's, from the same shared pieces (reductions.hpp): two-pass statistics
+// accumulated in double (mean, then the mean of squared deviations), never E[x²] − E[x]²; for
+// double the mean is refined by the mean deviation from it and kept in two parts.
+// Parallelism: over the rows (worth_parallel(Work::elements, rows·M)); dγ and dβ are summed
+// over the rows per element, the threads splitting the elements (not the rows), so every
+// element's sum runs over the rows in the same order at any thread count.
+#include "framework/kernels/layer_norm.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <type_traits>
+#include <vector>
+
+#include "framework/kernels/parallel.hpp"
+#include "framework/kernels/reductions.hpp"
+
+namespace tapegrad::kernels {
+
+namespace {
+
+// y_i = ((x_i − mu) − mu_lo)·r·γ_i + β_i: the per-element affine, which no per-row scale and
+// shift can fuse.
+template <typename T>
+void normalize_row(T* y, const T* x, const T* gamma, const T* beta, int64_t M, double mu, double mu_lo, double r) {
+    if (gamma == nullptr && beta == nullptr) {
+        for (int64_t i = 0; i < M; ++i) y[i] = static_cast<T>(((static_cast<double>(x[i]) - mu) - mu_lo) * r);
+        return;
+    }
+    for (int64_t i = 0; i < M; ++i) {
+        const double xhat = ((static_cast<double>(x[i]) - mu) - mu_lo) * r;
+        y[i] = static_cast<T>(xhat * (gamma ? static_cast<double>(gamma[i]) : 1.0) + (beta ? static_cast<double>(beta[i]) : 0.0));
+    }
+}
+
+}  // namespace
+
+template <typename T>
+void layer_norm_forward(T* y, double* mean, double* rstd, const T* x, const T* gamma, const T* beta, int64_t rows,
+                        int64_t M, double eps) {
+    constexpr bool refine_mean = !std::is_same_v<T, float>;
+    const double inv_m = M > 0 ? 1.0 / static_cast<double>(M) : 0.0;
+    for_range(rows, worth_parallel(Work::elements, rows * M), [&](int64_t row) {
+        const T* xr = x + row * M;
+        const double mu = sum(xr, M) * inv_m;
+        // For double, the mean refined by the mean deviation from it, kept as a second part
+        // (group_norm.cpp explains the numbers); float's double mean needs no refinement.
+        const double mu_lo = refine_mean ? sum_deviation(xr, M, mu) * inv_m : 0.0;
+        // Σ (x − μ)² = Σ (x − mu)² − M·mu_lo², since Σ (x − μ) = 0.
+        const double var = std::max(0.0, sum_squared_deviation(xr, M, mu) * inv_m - mu_lo * mu_lo);
+        const double r = 1.0 / std::sqrt(var + eps);
+        mean[row] = mu + mu_lo;
+        rstd[row] = r;
+        normalize_row(y + row * M, xr, gamma, beta, M, mu, mu_lo, r);
+    });
+}
+
+// Backward, per row of M elements, with x̂ = (x − μ)·r and g_i = dy_i·γ_i:
+//
+//   y_i = x̂_i·γ_i + β_i,   x̂_i = (x_i − μ)·r,   r = (σ² + ε)^(−1/2),   μ = mean(x),  σ² = mean((x − μ)²)
+//   ∂x̂_i/∂x_j = r·(δ_ij − 1/M − x̂_i·x̂_j/M)        (using ∂μ/∂x_j = 1/M, ∂r/∂x_j = −r³·(x_j − μ)/M)
+//   dx_j = Σ_i g_i·∂x̂_i/∂x_j = r·(g_j − mean(g) − x̂_j·mean(g·x̂))
+//   dγ_i = Σ_rows dy_i·x̂_i,   dβ_i = Σ_rows dy_i           (accumulated with +=)
+//
+// Per row: Σg and Σg·(x − μ) in one pass, then dx_i = r·g_i − r·mean(g) − r³·(x_i − μ)·mean(g·(x − μ)).
+// dγ, dβ: a second loop, parallel over the elements, each summing its column over the rows
+// in order.
+template <typename T>
+void layer_norm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, const double* mean, const double* rstd,
+                         const T* gamma, int64_t rows, int64_t M, bool accumulate_dx) {
+    const bool parallel = worth_parallel(Work::elements, rows * M);
+    if (dx != nullptr && M > 0) {
+        const double inv_m = 1.0 / static_cast<double>(M);
+        for_range(rows, parallel, [&](int64_t row) {
+            const double mu = mean[row], r = rstd[row];
+            const T* xr = x + row * M;
+            const T* dyr = dy + row * M;
+            T* dxr = dx + row * M;
+            double sum_g = 0.0, sum_g_xc = 0.0;  // Σ g and Σ g·(x − μ)
+            if (gamma == nullptr) {
+                sum_dy_and_dy_xc(sum_g, sum_g_xc, dyr, xr, M, mu);
+            } else {
+                for (int64_t i = 0; i < M; ++i) {
+                    const double g = static_cast<double>(dyr[i]) * static_cast<double>(gamma[i]);
+                    sum_g += g;
+                    sum_g_xc += g * (static_cast<double>(xr[i]) - mu);
+                }
+            }
+            const double term2 = -r * r * r * sum_g_xc * inv_m;  // −r·mean(g·x̂)·r, with Σg·x̂ = r·Σg·(x − μ)
+            const double term3 = -r * sum_g * inv_m;
+            for (int64_t i = 0; i < M; ++i) {
+                const double g = static_cast<double>(dyr[i]) * (gamma ? static_cast<double>(gamma[i]) : 1.0);
+                const T v = static_cast<T>(r * g + term2 * (static_cast<double>(xr[i]) - mu) + term3);
+                dxr[i] = accumulate_dx ? static_cast<T>(dxr[i] + v) : v;
+            }
+        });
+    }
+    if (dgamma == nullptr && dbeta == nullptr) return;
+    std::vector<double> acc_g(dgamma ? static_cast<size_t>(M) : 0), acc_b(dbeta ? static_cast<size_t>(M) : 0);
+    for_ranges(M, parallel && M >= 32, [&](int64_t begin, int64_t end) {
+        for (int64_t row = 0; row < rows; ++row) {
+            const double mu = mean[row], r = rstd[row];
+            const T* xr = x + row * M;
+            const T* dyr = dy + row * M;
+            if (dgamma)
+                for (int64_t i = begin; i < end; ++i)
+                    acc_g[i] += static_cast<double>(dyr[i]) * ((static_cast<double>(xr[i]) - mu) * r);
+            if (dbeta)
+                for (int64_t i = begin; i < end; ++i) acc_b[i] += static_cast<double>(dyr[i]);
+        }
+    });
+    for (int64_t i = 0; i < M; ++i) {
+        if (dgamma) dgamma[i] += static_cast<T>(acc_g[static_cast<size_t>(i)]);
+        if (dbeta) dbeta[i] += static_cast<T>(acc_b[static_cast<size_t>(i)]);
+    }
+}
+
+// --- reference kernels: the formulas as written, one element at a time --------------------
+
+template <typename T>
+void layer_norm_forward_reference(T* y, double* mean, double* rstd, const T* x, const T* gamma, const T* beta,
+                                  int64_t rows, int64_t M, double eps) {
+    for (int64_t row = 0; row < rows; ++row) {
+        const int64_t base = row * M;
+        double s = 0.0;
+        for (int64_t i = 0; i < M; ++i) s += static_cast<double>(x[base + i]);
+        const double mu = s / static_cast<double>(M);
+        double v = 0.0;
+        for (int64_t i = 0; i < M; ++i) v += (static_cast<double>(x[base + i]) - mu) * (static_cast<double>(x[base + i]) - mu);
+        const double r = 1.0 / std::sqrt(v / static_cast<double>(M) + eps);
+        mean[row] = mu;
+        rstd[row] = r;
+        for (int64_t i = 0; i < M; ++i) {
+            const double xhat = (static_cast<double>(x[base + i]) - mu) * r;
+            y[base + i] = static_cast<T>(xhat * (gamma ? static_cast<double>(gamma[i]) : 1.0) +
+                                         (beta ? static_cast<double>(beta[i]) : 0.0));
+        }
+    }
+}
+
+template <typename T>
+void layer_norm_backward_reference(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, const double* mean,
+                                   const double* rstd, const T* gamma, int64_t rows, int64_t M, bool accumulate_dx) {
+    std::vector<double> dg(static_cast<size_t>(M)), dbt(static_cast<size_t>(M));
+    std::vector<double> xhat(static_cast<size_t>(M)), gv(static_cast<size_t>(M));
+    for (int64_t row = 0; row < rows; ++row) {
+        const int64_t base = row * M;
+        const double mu = mean[row], r = rstd[row];
+        double mean_g = 0.0, mean_gx = 0.0;
+        for (int64_t i = 0; i < M; ++i) {
+            xhat[i] = (static_cast<double>(x[base + i]) - mu) * r;
+            gv[i] = static_cast<double>(dy[base + i]) * (gamma ? static_cast<double>(gamma[i]) : 1.0);
+            mean_g += gv[i] / static_cast<double>(M);
+            mean_gx += gv[i] * xhat[i] / static_cast<double>(M);
+            dg[i] += static_cast<double>(dy[base + i]) * xhat[i];
+            dbt[i] += static_cast<double>(dy[base + i]);
+        }
+        if (dx)
+            for (int64_t i = 0; i < M; ++i) {
+                const T v = static_cast<T>(r * (gv[i] - mean_g - xhat[i] * mean_gx));
+                dx[base + i] = accumulate_dx ? static_cast<T>(dx[base + i] + v) : v;
+            }
+    }
+    for (int64_t i = 0; i < M; ++i) {
+        if (dgamma) dgamma[i] += static_cast<T>(dg[i]);
+        if (dbeta) dbeta[i] += static_cast<T>(dbt[i]);
+    }
+}
+
+#define TAPEGRAD_INSTANTIATE(T)                                                                                      \
+    template void layer_norm_forward<T>(T*, double*, double*, const T*, const T*, const T*, int64_t, int64_t,       \
+                                        double);                                                                     \
+    template void layer_norm_backward<T>(T*, T*, T*, const T*, const T*, const double*, const double*, const T*,   \
+                                         int64_t, int64_t, bool);                                                    \
+    template void layer_norm_forward_reference<T>(T*, double*, double*, const T*, const T*, const T*, int64_t,      \
+                                                  int64_t, double);                                                  \
+    template void layer_norm_backward_reference<T>(T*, T*, T*, const T*, const T*, const double*, const double*,   \
+                                                   const T*, int64_t, int64_t, bool);
+TAPEGRAD_INSTANTIATE(float)
+TAPEGRAD_INSTANTIATE(double)
+#undef TAPEGRAD_INSTANTIATE
+
+}  // namespace tapegrad::kernels
