@@ -3,6 +3,7 @@
 #include "framework/tensor.hpp"
 
 #include <algorithm>
+#include <type_traits>
 #include <stdexcept>
 #include <utility>
 
@@ -49,8 +50,18 @@ std::shared_ptr<TensorImpl<T>> make_impl(const Shape& shape, bool zero_fill = tr
 
 }  // namespace
 
+namespace {
+// PyTorch's rule: only floating-point tensors take part in autograd.
+template <typename T>
+void check_can_require_grad(bool on) {
+    if constexpr (!std::is_floating_point_v<T>)
+        if (on) throw std::invalid_argument("Only Tensors of floating point dtype can require gradients (this one is int64)");
+}
+}  // namespace
+
 template <typename T>
 BasicTensor<T>::BasicTensor(const Shape& shape, bool requires_grad) : impl_(make_impl<T>(shape)) {
+    check_can_require_grad<T>(requires_grad);
     impl_->requires_grad = requires_grad;
 }
 
@@ -94,6 +105,7 @@ template <typename T>
 BasicTensor<T>& BasicTensor<T>::requires_grad_(bool on) {
     if (!on && !impl().is_leaf)
         throw std::logic_error("requires_grad_(false) on the output of a recorded op; only leaves can be changed");
+    check_can_require_grad<T>(on);
     impl().requires_grad = on;
     return *this;
 }
@@ -241,6 +253,15 @@ BasicTensor<To> cast(const BasicTensor<From>& x) {
 TAPEGRAD_INSTANTIATE(float)
 TAPEGRAD_INSTANTIATE(double)
 #undef TAPEGRAD_INSTANTIATE
+
+// int64 tensors hold counters and indices (BatchNorm's num_batches_tracked), saved and loaded
+// with the rest of a state dict; they never require grad and random factories are float only.
+template class BasicTensor<int64_t>;
+template BasicTensor<int64_t> zeros<int64_t>(const Shape&, bool);
+template BasicTensor<int64_t> empty<int64_t>(const Shape&, bool);
+template BasicTensor<int64_t> ones<int64_t>(const Shape&, bool);
+template BasicTensor<int64_t> full<int64_t>(const Shape&, int64_t, bool);
+template BasicTensor<int64_t> from_vector<int64_t>(const Shape&, std::span<const int64_t>, bool);
 
 template BasicTensor<float> cast<float, float>(const BasicTensor<float>&);
 template BasicTensor<float> cast<float, double>(const BasicTensor<double>&);

@@ -122,6 +122,9 @@ class BasicTensor {
 
 using Tensor = BasicTensor<float>;
 using DoubleTensor = BasicTensor<double>;
+// Counters and indices (BatchNorm's num_batches_tracked): zeros, empty, ones, full and
+// from_vector only, and never requires grad (std::invalid_argument, as PyTorch).
+using LongTensor = BasicTensor<int64_t>;
 
 // --- factories --------------------------------------------------------------------------
 // Each takes requires_grad last; randn/rand draw from `gen`, or from the global generator

@@ -14,6 +14,7 @@
 #include "support/messages.hpp"
 #include "support/temp_dir.hpp"
 
+using tapegrad::testing::check_message;
 using tapegrad::testing::message_contains;
 using tapegrad::testing::read_bytes;
 using tapegrad::testing::TempDir;
@@ -451,6 +452,41 @@ BOOST_AUTO_TEST_CASE(checkpoint_round_trips) {
                           [](const auto& e) { return message_contains(e, "model.tensors[0] \"weight\": shape [5] needs 5 float32 values"); });
     c.rng.emplace_back("data", "again");
     BOOST_CHECK_THROW(c.save(scratch / "dup.json"), std::invalid_argument);
+}
+
+// int64 tensors (BatchNorm's num_batches_tracked) round-trip exactly through both formats,
+// values past 2^53 and the extremes included (JSON keeps them as integers, not doubles).
+BOOST_AUTO_TEST_CASE(int64_tensors_round_trip_exactly) {
+    TempDir scratch("tapegrad_test_io");
+    const std::vector<int64_t> values{0, -1, (int64_t{1} << 53) + 1, INT64_MAX, INT64_MIN, 42};
+    StateDict state;
+    state.add("count", from_vector<int64_t>({2, 3}, values));
+    state.add("num_batches_tracked", full<int64_t>({}, int64_t{7}));
+    state.add("w", from_vector<float>({2}, {1.5f, -2.0f}));
+    for (const std::string& ext : extensions) {
+        BOOST_TEST_CONTEXT("format " << ext) {
+            state.save(scratch / ("ints" + ext));
+            const StateDict back = StateDict::load(scratch / ("ints" + ext));
+            BOOST_TEST(back.dtype("count") == "int64");
+            BOOST_TEST(back.get<int64_t>("count").to_vector() == values, boost::test_tools::per_element());
+            BOOST_TEST(back.get<int64_t>("count").shape() == (Shape{2, 3}));
+            BOOST_TEST(back.get<int64_t>("num_batches_tracked").item() == 7);
+            BOOST_TEST(back.get<float>("w").to_vector()[1] == -2.0f);
+            check_message([&] { back.get<float>("count"); }, {"count", "int64", "float32"});
+        }
+    }
+    // A JSON int64 tensor holds integers only.
+    write_bytes(scratch / "bad.json", R"({"format":"tapegrad","version":1,"kind":"state_dict","metadata":{},)"
+                                      R"("tensors":[{"name":"n","dtype":"int64","shape":[2],"data":[1,2.5]}]})");
+    BOOST_CHECK_EXCEPTION(StateDict::load(scratch / "bad.json"), std::runtime_error,
+                          [](const std::runtime_error& e) { return message_contains(e, "data[1] = 2.5 is not an int64"); });
+    write_bytes(scratch / "big.json", R"({"format":"tapegrad","version":1,"kind":"state_dict","metadata":{},)"
+                                      R"("tensors":[{"name":"n","dtype":"int64","shape":[1],"data":[9223372036854775808]}]})");
+    BOOST_CHECK_EXCEPTION(StateDict::load(scratch / "big.json"), std::runtime_error,
+                          [](const std::runtime_error& e) { return message_contains(e, "is not an int64"); });
+    // And, as in PyTorch, an integer tensor cannot require grad.
+    check_message([] { zeros<int64_t>({2}, true); }, {"floating point"});
+    check_message([] { LongTensor t = zeros<int64_t>({2}); t.requires_grad_(); }, {"floating point"});
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <limits>
 #include <optional>
+#include <type_traits>
 
 #include <zlib.h>
 
@@ -344,7 +345,9 @@ Json values_to_json(const BasicTensor<T>& t, Encoding encoding) {
     Json array = Json::array();
     array.get_ref<Json::array_t&>().reserve(values.size());
     for (const T v : values) {
-        if (std::isnan(v))
+        if constexpr (std::is_integral_v<T>)
+            array.push_back(v);  // a JSON integer, exact at any magnitude
+        else if (std::isnan(v))
             array.push_back("NaN");
         else if (std::isinf(v))
             array.push_back(v > 0 ? "Infinity" : "-Infinity");
@@ -392,7 +395,11 @@ BasicTensor<T> values_from_json(const Json& data, std::optional<uint32_t> expect
     T* out = t.data();
     for (int64_t i = 0; i < numel; ++i) {
         const Json& v = data[size_t(i)];
-        if (v.is_number()) {
+        if constexpr (std::is_integral_v<T>) {
+            if (!v.is_number_integer() || (v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(INT64_MAX)))
+                throw FormatError(where + ": data[" + std::to_string(i) + "] = " + describe(v) + " is not an int64");
+            out[i] = v.get<int64_t>();
+        } else if (v.is_number()) {
             const double d = v.get<double>();
             if (std::abs(d) > double(std::numeric_limits<T>::max()))
                 throw FormatError(where + ": data[" + std::to_string(i) + "] = " + v.dump() + " is out of the range of " +
@@ -519,8 +526,11 @@ StateDict decode_state_dict(const Json& j, const std::string& where) {
             state.add(name.get<std::string>(), values_from_json<float>(data, expected_crc, shape, numel, at));
         else if (dtype == "float64")
             state.add(name.get<std::string>(), values_from_json<double>(data, expected_crc, shape, numel, at));
+        else if (dtype == "int64")
+            state.add(name.get<std::string>(), values_from_json<int64_t>(data, expected_crc, shape, numel, at));
         else
-            throw FormatError(at + ": unsupported dtype " + describe(dtype) + " (expected \"float32\" or \"float64\")");
+            throw FormatError(at + ": unsupported dtype " + describe(dtype) +
+                              " (expected \"float32\", \"float64\" or \"int64\")");
     }
     return state;
 }

@@ -35,6 +35,7 @@ const nlohmann::ordered_json& JsonBox::get() const {
 
 template <> const char* dtype_name<float>() { return "float32"; }
 template <> const char* dtype_name<double>() { return "float64"; }
+template <> const char* dtype_name<int64_t>() { return "int64"; }
 
 template <typename T>
 StateDict::StateDict(const std::vector<std::pair<std::string, BasicTensor<T>>>& named) {
@@ -66,7 +67,8 @@ std::vector<std::string> StateDict::names() const {
 std::string StateDict::dtype(const std::string& name) const {
     const Entry* e = find(name);
     if (!e) throw std::out_of_range("StateDict: no tensor named \"" + name + "\"");
-    return std::holds_alternative<Tensor>(e->second) ? dtype_name<float>() : dtype_name<double>();
+    return std::visit([](const auto& t) { return std::string(dtype_name<typename std::decay_t<decltype(t)>::value_type>()); },
+                      e->second);
 }
 
 template <typename T>
@@ -108,6 +110,7 @@ StateDict StateDict::load(const std::filesystem::path& path) {
     template std::vector<std::pair<std::string, BasicTensor<T>>> StateDict::named<T>() const;
 TAPEGRAD_INSTANTIATE(float)
 TAPEGRAD_INSTANTIATE(double)
+TAPEGRAD_INSTANTIATE(int64_t)
 #undef TAPEGRAD_INSTANTIATE
 
 }  // namespace tapegrad

@@ -1,4 +1,4 @@
-// StateDict: an ordered list of named tensors (float32 or float64) plus a JSON metadata
+// StateDict: an ordered list of named tensors (float32, float64 or int64) plus a JSON metadata
 // object, saved to and loaded from one file: ".json" (readable) or ".cbor" (compact binary).
 // Values round-trip bit for bit; writes are atomic. This header needs only nlohmann's
 // forward declarations; include <nlohmann/json.hpp> to read or write metadata().
@@ -41,7 +41,7 @@ class JsonBox {
 
 class StateDict {
   public:
-    using Value = std::variant<Tensor, DoubleTensor>;
+    using Value = std::variant<Tensor, DoubleTensor, LongTensor>;
     using Entry = std::pair<std::string, Value>;
 
     StateDict() = default;
@@ -58,7 +58,7 @@ class StateDict {
     bool contains(const std::string& name) const;
     const std::vector<Entry>& entries() const { return entries_; }
     std::vector<std::string> names() const;
-    // "float32" or "float64"; throws std::out_of_range naming a missing entry.
+    // "float32", "float64" or "int64"; throws std::out_of_range naming a missing entry.
     std::string dtype(const std::string& name) const;
 
     // The tensor called `name`: std::out_of_range if there is none, std::invalid_argument
@@ -90,7 +90,7 @@ class StateDict {
     detail::JsonBox metadata_;
 };
 
-// "float32" / "float64".
+// "float32" / "float64" / "int64".
 template <typename T> const char* dtype_name();
 
 }  // namespace tapegrad

@@ -37,6 +37,7 @@ std::vector<tg::StateDict> state_dicts() {
     mixed.add("weight", tg::from_vector<float>({2, 3}, {1.0f, -2.5f, 0.1f, 3e-38f, 1e38f, -0.0f}));
     mixed.add("running_mean", tg::from_vector<double>({3}, {0.1, -1e300, 5e-324}));
     mixed.add("scalar", tg::from_vector<float>({}, {7.0f}));
+    mixed.add("num_batches_tracked", tg::from_vector<int64_t>({2}, {int64_t{3}, INT64_MIN}));
     mixed.add("empty", tg::zeros<float>({0, 4}));
     mixed.metadata()["note"] = "fuzz seed";
     mixed.metadata()["nested"] = {{"epoch", 3}, {"values", {1, 2.5, "x", nullptr, true}}};
