@@ -1,6 +1,8 @@
-"""Generate the PyTorch golden fixtures group_norm.json, ops.json and layers.json (forward
-outputs and input gradients, in float32 and float64) that the C++ autodiff tests compare against.
-Rerun from the repository root with: /usr/bin/python3 tests/golden/make_golden.py
+"""Generate the PyTorch golden fixtures group_norm.json, ops.json, layers.json, optim.json and
+layer_norm.json (forward outputs and input gradients, in float32 and float64) that the C++
+autodiff tests compare against.
+Rerun from the repository root with: /usr/bin/python3 tests/golden/make_golden.py [FILE...]
+(e.g. `make_golden.py layer_norm.json` writes only that fixture; no argument writes all).
 """
 # Coverage (case names; see GROUP_NORM_CASES and OPS_CASES below):
 #
@@ -40,6 +42,7 @@ Rerun from the repository root with: /usr/bin/python3 tests/golden/make_golden.p
 
 import json
 import os
+import sys
 import zlib
 from collections import OrderedDict
 
@@ -540,14 +543,78 @@ def group_norm_error_case(name, shape, groups):
     return record
 
 
-def main():
+# --------------------------------------------------------------------------------------------
+# layer_norm.json -- op "layer_norm", attrs {normalized_shape, eps, elementwise_affine},
+# inputs x[, weight, bias] (weight and bias of shape normalized_shape: one value per element)
+#   rank2_last1, rank2_last1_noaffine, rank2_all  (2-D input, normalized_shape of 1 dim)
+#   rank3_last1, rank3_last2, rank3_last2_noaffine
+#   rank4_last1, rank4_last2, rank4_last3 (= GroupNorm(1, C)), rank4_last3_noaffine
+#   odd_m (M = 7), eps_1e-3, eps_0.1_noaffine, large_mean (x = 1000 + randn),
+#   large_mean_last3_noaffine, small_variance (3 + 0.01 * randn, eps 1e-4)
+# --------------------------------------------------------------------------------------------
+
+LAYER_NORM_CASES = [
+    # name, input shape, normalized_shape, elementwise_affine, eps, transform
+    ("rank2_last1", (4, 6), (6,), True, 1e-5, None),
+    ("rank2_last1_noaffine", (5, 3), (3,), False, 1e-5, None),
+    ("rank2_all", (1, 8), (8,), True, 1e-5, None),
+    ("rank3_last1", (2, 3, 5), (5,), True, 1e-5, None),
+    ("rank3_last2", (2, 3, 5), (3, 5), True, 1e-5, None),
+    ("rank3_last2_noaffine", (3, 4, 3), (4, 3), False, 1e-5, None),
+    ("rank4_last1", (2, 3, 2, 4), (4,), True, 1e-5, None),
+    ("rank4_last2", (2, 3, 4, 5), (4, 5), True, 1e-5, None),
+    ("rank4_last3", (2, 3, 4, 5), (3, 4, 5), True, 1e-5, None),
+    ("rank4_last3_noaffine", (3, 2, 3, 3), (2, 3, 3), False, 1e-5, None),
+    ("odd_m", (3, 7), (7,), True, 1e-5, None),
+    ("eps_1e-3", (2, 4, 6), (4, 6), True, 1e-3, None),
+    ("eps_0.1_noaffine", (3, 5), (5,), False, 0.1, None),
+    ("large_mean", (4, 10), (10,), True, 1e-5, lambda x: 1000.0 + x),
+    ("large_mean_last3_noaffine", (2, 3, 4, 4), (3, 4, 4), False, 1e-5, lambda x: 1000.0 + x),
+    ("small_variance", (3, 2, 6), (2, 6), True, 1e-4, lambda x: 3.0 + 0.01 * x),
+]
+
+
+def layer_norm_case(name, shape, normalized_shape, affine, eps, transform):
+    def make_inputs():
+        x = randn(*shape)
+        if transform is not None:
+            x = transform(x)
+        inputs = [("x", x)]
+        if affine:
+            inputs += [("weight", 1.0 + 0.5 * randn(*normalized_shape)),
+                       ("bias", 0.5 * randn(*normalized_shape))]
+        return inputs
+
+    def fn(x, weight=None, bias=None):
+        return F.layer_norm(x, list(normalized_shape), weight, bias, eps)
+
+    attrs = OrderedDict([("normalized_shape", list(normalized_shape)), ("eps", eps),
+                         ("elementwise_affine", affine)])
+    return run_case(name, "layer_norm", fn, make_inputs, attrs)
+
+
+# Each fixture and how to make it. `make_golden.py FILE...` writes only the named fixtures
+# (PyTorch on another CPU may differ from the committed ones by an ulp: regenerate only what
+# you change); with no argument, all of them.
+FIXTURES = OrderedDict([
+    ("group_norm.json", lambda: [group_norm_case(*c) for c in GROUP_NORM_CASES]),
+    ("group_norm_errors.json", lambda: [group_norm_error_case(*c) for c in GROUP_NORM_ERROR_CASES]),
+    ("ops.json", lambda: ops_cases()),
+    ("layers.json", lambda: layers_cases()),
+    ("optim.json", lambda: optim_cases()),
+    ("layer_norm.json", lambda: [layer_norm_case(*c) for c in LAYER_NORM_CASES]),
+])
+
+
+def main(argv):
     torch.set_num_threads(1)  # keep reductions' summation order fixed
-    write("group_norm.json", [group_norm_case(*c) for c in GROUP_NORM_CASES])
-    write("group_norm_errors.json", [group_norm_error_case(*c) for c in GROUP_NORM_ERROR_CASES])
-    write("ops.json", ops_cases())
-    write("layers.json", layers_cases())
-    write("optim.json", optim_cases())
+    names = argv or list(FIXTURES)
+    unknown = [n for n in names if n not in FIXTURES]
+    if unknown:
+        raise SystemExit("unknown fixture(s) %s; known: %s" % (", ".join(unknown), ", ".join(FIXTURES)))
+    for name in names:
+        write(name, FIXTURES[name]())
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
