@@ -16,22 +16,92 @@
 
 #include "framework/kernels/parallel.hpp"
 #include "framework/kernels/reductions.hpp"
+#include "framework/kernels/simd.hpp"
 
 namespace tapegrad::kernels {
 
 namespace {
 
 // y_i = ((x_i − mu) − mu_lo)·r·γ_i + β_i: the per-element affine, which no per-row scale and
-// shift can fuse.
+// shift can fuse. In double lanes, T converted in registers (simd::widen, narrow_store) and
+// rounded once; the scalar tail is the same formula.
 template <typename T>
 void normalize_row(T* y, const T* x, const T* gamma, const T* beta, int64_t M, double mu, double mu_lo, double r) {
-    if (gamma == nullptr && beta == nullptr) {
-        for (int64_t i = 0; i < M; ++i) y[i] = static_cast<T>(((static_cast<double>(x[i]) - mu) - mu_lo) * r);
-        return;
+    using simd::DoubleBatch, simd::kDoubleLanes, simd::widen, simd::narrow_store;
+    const DoubleBatch m(mu), m_lo(mu_lo), rb(r), one(1.0), zero(0.0);
+    int64_t i = 0;
+    for (; i + kDoubleLanes <= M; i += kDoubleLanes) {
+        const DoubleBatch xhat = ((widen(x + i) - m) - m_lo) * rb;
+        const DoubleBatch g = gamma ? widen(gamma + i) : one;
+        const DoubleBatch b = beta ? widen(beta + i) : zero;
+        narrow_store(y + i, xsimd::fma(xhat, g, b));
     }
-    for (int64_t i = 0; i < M; ++i) {
+    for (; i < M; ++i) {
         const double xhat = ((static_cast<double>(x[i]) - mu) - mu_lo) * r;
-        y[i] = static_cast<T>(xhat * (gamma ? static_cast<double>(gamma[i]) : 1.0) + (beta ? static_cast<double>(beta[i]) : 0.0));
+        y[i] = static_cast<T>(std::fma(xhat, gamma ? static_cast<double>(gamma[i]) : 1.0, beta ? static_cast<double>(beta[i]) : 0.0));
+    }
+}
+
+// Σ g and Σ g·(x − mu) over a row, g = dy·γ (γ null: 1), in double lanes.
+template <typename T>
+void sum_g_and_g_xc(double& s_g, double& s_g_xc, const T* dy, const T* x, const T* gamma, int64_t M, double mu) {
+    if (gamma == nullptr) return sum_dy_and_dy_xc(s_g, s_g_xc, dy, x, M, mu);
+    using simd::DoubleBatch, simd::kDoubleLanes, simd::widen;
+    const DoubleBatch m(mu);
+    DoubleBatch a(0.0), b(0.0);
+    int64_t i = 0;
+    for (; i + kDoubleLanes <= M; i += kDoubleLanes) {
+        const DoubleBatch g = widen(dy + i) * widen(gamma + i);
+        a += g;
+        b = xsimd::fma(g, widen(x + i) - m, b);
+    }
+    s_g = xsimd::hadd(a);
+    s_g_xc = xsimd::hadd(b);
+    for (; i < M; ++i) {
+        const double g = static_cast<double>(dy[i]) * static_cast<double>(gamma[i]);
+        s_g += g;
+        s_g_xc += g * (static_cast<double>(x[i]) - mu);
+    }
+}
+
+// dx_i (+)= r·g_i + term2·(x_i − mu) + term3, in double lanes, rounded once.
+template <typename T>
+void dx_row(T* dx, const T* dy, const T* x, const T* gamma, int64_t M, double mu, double r, double term2, double term3,
+            bool accumulate) {
+    using simd::DoubleBatch, simd::kDoubleLanes, simd::widen, simd::narrow_store;
+    const DoubleBatch m(mu), rb(r), t2(term2), t3(term3);
+    int64_t i = 0;
+    for (; i + kDoubleLanes <= M; i += kDoubleLanes) {
+        const DoubleBatch g = gamma ? widen(dy + i) * widen(gamma + i) : widen(dy + i);
+        DoubleBatch v = xsimd::fma(rb, g, xsimd::fma(t2, widen(x + i) - m, t3));
+        if (accumulate) v += widen(dx + i);
+        narrow_store(dx + i, v);
+    }
+    for (; i < M; ++i) {
+        const double g = static_cast<double>(dy[i]) * (gamma ? static_cast<double>(gamma[i]) : 1.0);
+        double v = std::fma(r, g, std::fma(term2, static_cast<double>(x[i]) - mu, term3));
+        if (accumulate) v += static_cast<double>(dx[i]);
+        dx[i] = static_cast<T>(v);
+    }
+}
+
+// acc_g[i] += dy_i·((x_i − mu)·r) and acc_b[i] += dy_i over i in [begin, end) of one row;
+// either accumulator may be null.
+template <typename T>
+void accumulate_dgamma_dbeta(double* acc_g, double* acc_b, const T* dy, const T* x, int64_t begin, int64_t end, double mu,
+                             double r) {
+    using simd::DoubleBatch, simd::kDoubleLanes, simd::widen;
+    const DoubleBatch m(mu), rb(r);
+    int64_t i = begin;
+    for (; i + kDoubleLanes <= end; i += kDoubleLanes) {
+        const DoubleBatch d = widen(dy + i);
+        if (acc_g) xsimd::fma(d, (widen(x + i) - m) * rb, DoubleBatch::load_unaligned(acc_g + i)).store_unaligned(acc_g + i);
+        if (acc_b) (DoubleBatch::load_unaligned(acc_b + i) + d).store_unaligned(acc_b + i);
+    }
+    for (; i < end; ++i) {
+        const double d = static_cast<double>(dy[i]);
+        if (acc_g) acc_g[i] = std::fma(d, (static_cast<double>(x[i]) - mu) * r, acc_g[i]);
+        if (acc_b) acc_b[i] += d;
     }
 }
 
@@ -66,7 +136,9 @@ void layer_norm_forward(T* y, double* mean, double* rstd, const T* x, const T* g
 //
 // Per row: Σg and Σg·(x − μ) in one pass, then dx_i = r·g_i − r·mean(g) − r³·(x_i − μ)·mean(g·(x − μ)).
 // dγ, dβ: a second loop, parallel over the elements, each summing its column over the rows
-// in order.
+// in order. The same bits at any thread count: for_ranges starts every range at a multiple of
+// 16 elements (of the lane count, too), so each element goes through the same code (vector
+// lane or scalar tail) whether one thread takes [0, M) or two threads split it.
 template <typename T>
 void layer_norm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, const double* mean, const double* rstd,
                          const T* gamma, int64_t rows, int64_t M, bool accumulate_dx) {
@@ -79,37 +151,18 @@ void layer_norm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, co
             const T* dyr = dy + row * M;
             T* dxr = dx + row * M;
             double sum_g = 0.0, sum_g_xc = 0.0;  // Σ g and Σ g·(x − μ)
-            if (gamma == nullptr) {
-                sum_dy_and_dy_xc(sum_g, sum_g_xc, dyr, xr, M, mu);
-            } else {
-                for (int64_t i = 0; i < M; ++i) {
-                    const double g = static_cast<double>(dyr[i]) * static_cast<double>(gamma[i]);
-                    sum_g += g;
-                    sum_g_xc += g * (static_cast<double>(xr[i]) - mu);
-                }
-            }
+            sum_g_and_g_xc(sum_g, sum_g_xc, dyr, xr, gamma, M, mu);
             const double term2 = -r * r * r * sum_g_xc * inv_m;  // −r·mean(g·x̂)·r, with Σg·x̂ = r·Σg·(x − μ)
             const double term3 = -r * sum_g * inv_m;
-            for (int64_t i = 0; i < M; ++i) {
-                const double g = static_cast<double>(dyr[i]) * (gamma ? static_cast<double>(gamma[i]) : 1.0);
-                const T v = static_cast<T>(r * g + term2 * (static_cast<double>(xr[i]) - mu) + term3);
-                dxr[i] = accumulate_dx ? static_cast<T>(dxr[i] + v) : v;
-            }
+            dx_row(dxr, dyr, xr, gamma, M, mu, r, term2, term3, accumulate_dx);
         });
     }
     if (dgamma == nullptr && dbeta == nullptr) return;
     std::vector<double> acc_g(dgamma ? static_cast<size_t>(M) : 0), acc_b(dbeta ? static_cast<size_t>(M) : 0);
     for_ranges(M, parallel && M >= 32, [&](int64_t begin, int64_t end) {
-        for (int64_t row = 0; row < rows; ++row) {
-            const double mu = mean[row], r = rstd[row];
-            const T* xr = x + row * M;
-            const T* dyr = dy + row * M;
-            if (dgamma)
-                for (int64_t i = begin; i < end; ++i)
-                    acc_g[i] += static_cast<double>(dyr[i]) * ((static_cast<double>(xr[i]) - mu) * r);
-            if (dbeta)
-                for (int64_t i = begin; i < end; ++i) acc_b[i] += static_cast<double>(dyr[i]);
-        }
+        for (int64_t row = 0; row < rows; ++row)
+            accumulate_dgamma_dbeta(dgamma ? acc_g.data() : nullptr, dbeta ? acc_b.data() : nullptr, dy + row * M,
+                                    x + row * M, begin, end, mean[row], rstd[row]);
     });
     for (int64_t i = 0; i < M; ++i) {
         if (dgamma) dgamma[i] += static_cast<T>(acc_g[static_cast<size_t>(i)]);
