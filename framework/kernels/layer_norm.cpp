@@ -3,9 +3,9 @@
 // Numerics: as GroupNorm's, from the same shared pieces (reductions.hpp): two-pass statistics
 // accumulated in double (mean, then the mean of squared deviations), never E[x²] − E[x]²; for
 // double the mean is refined by the mean deviation from it and kept in two parts.
-// Parallelism: over the rows (worth_parallel(Work::elements, rows·M)); dγ and dβ are summed
-// over the rows per element, the threads splitting the elements (not the rows), so every
-// element's sum runs over the rows in the same order at any thread count.
+// Parallelism: over the rows (worth_parallel(Work::elements, rows·M)); the backward over
+// blocks of rows fixed by the shape, whose dγ/dβ partials are added in block order, so the
+// results are the same bits at any thread count.
 #include "framework/kernels/layer_norm.hpp"
 
 #include <algorithm>
@@ -134,40 +134,61 @@ void layer_norm_forward(T* y, double* mean, double* rstd, const T* x, const T* g
 //   dx_j = Σ_i g_i·∂x̂_i/∂x_j = r·(g_j − mean(g) − x̂_j·mean(g·x̂))
 //   dγ_i = Σ_rows dy_i·x̂_i,   dβ_i = Σ_rows dy_i           (accumulated with +=)
 //
-// Per row: Σg and Σg·(x − μ) in one pass, then dx_i = r·g_i − r·mean(g) − r³·(x_i − μ)·mean(g·(x − μ)).
-// dγ, dβ: a second loop, parallel over the elements, each summing its column over the rows
-// in order. The same bits at any thread count: for_ranges starts every range at a multiple of
-// 16 elements (of the lane count, too), so each element goes through the same code (vector
-// lane or scalar tail) whether one thread takes [0, M) or two threads split it.
+// Per row: Σg and Σg·(x − μ) in one pass, then dx_i = r·g_i − r·mean(g) − r³·(x_i − μ)·mean(g·(x − μ)),
+// and, while the row is in cache, its dy·x̂ and dy added into dγ, dβ partials.
+// The partials: the rows fall into K contiguous blocks, K chosen from the shape alone (never
+// from the thread count), each block summing its rows in order into its own (M) partial; the
+// threads take whole blocks, and the partials are added in block order at the end (split over
+// the elements). So dγ and dβ are the same bits at any thread count.
+namespace {
+
+constexpr int64_t kMaxBlocks = 16;
+constexpr int64_t kMaxPartialElements = int64_t{1} << 15;  // per partial array: 256 KiB of double (larger ones cost page faults: 32x12544 backward 2.0 ms at 2^18, 0.8 ms here)
+
+int64_t block_count(int64_t rows, int64_t M) {
+    if (rows * M < kMinParallelElements) return std::min<int64_t>(rows, 1);
+    return std::max<int64_t>(1, std::min({rows, kMaxBlocks, kMaxPartialElements / std::max<int64_t>(M, 1)}));
+}
+
+}  // namespace
+
 template <typename T>
 void layer_norm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, const double* mean, const double* rstd,
                          const T* gamma, int64_t rows, int64_t M, bool accumulate_dx) {
-    const bool parallel = worth_parallel(Work::elements, rows * M);
-    if (dx != nullptr && M > 0) {
-        const double inv_m = 1.0 / static_cast<double>(M);
-        for_range(rows, parallel, [&](int64_t row) {
+    if (rows == 0 || M == 0 || (dx == nullptr && dgamma == nullptr && dbeta == nullptr)) return;
+    const int64_t K = block_count(rows, M);
+    const size_t partial = static_cast<size_t>(K * M);
+    std::vector<double> part_g(dgamma ? partial : 0), part_b(dbeta ? partial : 0);
+    const double inv_m = 1.0 / static_cast<double>(M);
+    for_range(K, worth_parallel(Work::elements, rows * M, K), [&](int64_t k) {
+        double* acc_g = dgamma ? part_g.data() + k * M : nullptr;
+        double* acc_b = dbeta ? part_b.data() + k * M : nullptr;
+        for (int64_t row = k * rows / K; row < (k + 1) * rows / K; ++row) {
             const double mu = mean[row], r = rstd[row];
             const T* xr = x + row * M;
             const T* dyr = dy + row * M;
-            T* dxr = dx + row * M;
-            double sum_g = 0.0, sum_g_xc = 0.0;  // Σ g and Σ g·(x − μ)
-            sum_g_and_g_xc(sum_g, sum_g_xc, dyr, xr, gamma, M, mu);
-            const double term2 = -r * r * r * sum_g_xc * inv_m;  // −r·mean(g·x̂)·r, with Σg·x̂ = r·Σg·(x − μ)
-            const double term3 = -r * sum_g * inv_m;
-            dx_row(dxr, dyr, xr, gamma, M, mu, r, term2, term3, accumulate_dx);
-        });
-    }
-    if (dgamma == nullptr && dbeta == nullptr) return;
-    std::vector<double> acc_g(dgamma ? static_cast<size_t>(M) : 0), acc_b(dbeta ? static_cast<size_t>(M) : 0);
-    for_ranges(M, parallel && M >= 32, [&](int64_t begin, int64_t end) {
-        for (int64_t row = 0; row < rows; ++row)
-            accumulate_dgamma_dbeta(dgamma ? acc_g.data() : nullptr, dbeta ? acc_b.data() : nullptr, dy + row * M,
-                                    x + row * M, begin, end, mean[row], rstd[row]);
+            if (dx != nullptr) {
+                double sum_g = 0.0, sum_g_xc = 0.0;  // Σ g and Σ g·(x − μ)
+                sum_g_and_g_xc(sum_g, sum_g_xc, dyr, xr, gamma, M, mu);
+                const double term2 = -r * r * r * sum_g_xc * inv_m;  // −r·mean(g·x̂)·r, with Σg·x̂ = r·Σg·(x − μ)
+                const double term3 = -r * sum_g * inv_m;
+                dx_row(dx + row * M, dyr, xr, gamma, M, mu, r, term2, term3, accumulate_dx);
+            }
+            if (acc_g || acc_b) accumulate_dgamma_dbeta(acc_g, acc_b, dyr, xr, 0, M, mu, r);
+        }
     });
-    for (int64_t i = 0; i < M; ++i) {
-        if (dgamma) dgamma[i] += static_cast<T>(acc_g[static_cast<size_t>(i)]);
-        if (dbeta) dbeta[i] += static_cast<T>(acc_b[static_cast<size_t>(i)]);
-    }
+    if (dgamma == nullptr && dbeta == nullptr) return;
+    for_ranges(M, K > 1 && worth_parallel(Work::elements, K * M), [&](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; ++i) {
+            double sg = 0.0, sb = 0.0;
+            for (int64_t k = 0; k < K; ++k) {
+                if (dgamma) sg += part_g[static_cast<size_t>(k * M + i)];
+                if (dbeta) sb += part_b[static_cast<size_t>(k * M + i)];
+            }
+            if (dgamma) dgamma[i] += static_cast<T>(sg);
+            if (dbeta) dbeta[i] += static_cast<T>(sb);
+        }
+    });
 }
 
 // --- reference kernels: the formulas as written, one element at a time --------------------
