@@ -52,7 +52,7 @@ BOOST_AUTO_TEST_SUITE(activation_kernels)
 BOOST_AUTO_TEST_CASE(relu_matches_reference) {
     const int saved = get_num_threads();
     for (int threads : {1, 2})
-        for (size_t n : {size_t{0}, size_t{1}, size_t{15}, size_t{16}, size_t{17}, size_t{1023}, size_t{70001}, size_t{1} << 17})
+        for (size_t n : {size_t{0}, size_t{1}, size_t{15}, size_t{16}, size_t{17}, size_t{1023}, size_t{65537}, size_t{70001}, size_t{1} << 17})
             {
                 check<float>(n, threads);
                 check<double>(n, threads);
