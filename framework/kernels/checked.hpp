@@ -40,14 +40,20 @@ inline std::string extents_string(std::span<const int64_t> extents) {
     return out;
 }
 
+namespace detail {
+template <typename What>
+[[noreturn]] void size_overflow(const What& what, int64_t a, const char* op, int64_t b) {
+    throw std::length_error(describe(what) + ": size overflow (" + std::to_string(a) + op + std::to_string(b) +
+                            " does not fit in int64)");
+}
+}  // namespace detail
+
 // a·b for a, b >= 0; throws std::length_error "<what>: size overflow (a x b does not fit in
 // int64)" otherwise.
 template <typename What>
 constexpr int64_t checked_mul(int64_t a, int64_t b, const What& what) {
     int64_t r = 0;
-    if (__builtin_mul_overflow(a, b, &r))
-        throw std::length_error(detail::describe(what) + ": size overflow (" + std::to_string(a) + " x " +
-                                std::to_string(b) + " does not fit in int64)");
+    if (__builtin_mul_overflow(a, b, &r)) detail::size_overflow(what, a, " x ", b);
     return r;
 }
 
@@ -55,9 +61,7 @@ constexpr int64_t checked_mul(int64_t a, int64_t b, const What& what) {
 template <typename What>
 constexpr int64_t checked_add(int64_t a, int64_t b, const What& what) {
     int64_t r = 0;
-    if (__builtin_add_overflow(a, b, &r))
-        throw std::length_error(detail::describe(what) + ": size overflow (" + std::to_string(a) + " + " +
-                                std::to_string(b) + " does not fit in int64)");
+    if (__builtin_add_overflow(a, b, &r)) detail::size_overflow(what, a, " + ", b);
     return r;
 }
 

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "framework/kernels/memory.hpp"
+#include "framework/kernels/norm_reference.hpp"
 #include "framework/kernels/normalize.hpp"
 #include "framework/kernels/parallel.hpp"
 #include "framework/kernels/reductions.hpp"
@@ -189,21 +190,9 @@ void group_norm_forward_reference(T* y, double* mean, double* rstd, const T* x, 
     const int64_t D = C / G, M = D * inner;
     for (int64_t n = 0; n < N; ++n)
         for (int64_t g = 0; g < G; ++g) {
-            const int64_t base = (n * G + g) * M;
-            double s = 0.0;
-            for (int64_t i = 0; i < M; ++i) s += static_cast<double>(x[base + i]);
-            const double mu = s / static_cast<double>(M);
-            double v = 0.0;
-            for (int64_t i = 0; i < M; ++i) v += (static_cast<double>(x[base + i]) - mu) * (static_cast<double>(x[base + i]) - mu);
-            const double r = 1.0 / std::sqrt(v / static_cast<double>(M) + eps);
-            mean[n * G + g] = mu;
-            rstd[n * G + g] = r;
-            for (int64_t i = 0; i < M; ++i) {
-                const int64_t c = g * D + i / inner;
-                const double xhat = (static_cast<double>(x[base + i]) - mu) * r;
-                y[base + i] = static_cast<T>(xhat * (gamma ? static_cast<double>(gamma[c]) : 1.0) +
-                                             (beta ? static_cast<double>(beta[c]) : 0.0));
-            }
+            const int64_t ng = n * G + g;
+            norm_forward_reference_slice(y + ng * M, mean[ng], rstd[ng], x + ng * M, gamma, beta, M, eps,
+                                         [&](int64_t i) { return g * D + i / inner; });
         }
 }
 
@@ -213,26 +202,11 @@ void group_norm_backward_reference(T* dx, T* dgamma, T* dbeta, const T* dy, cons
                                    bool accumulate_dx) {
     const int64_t D = C / G, M = D * inner;
     std::vector<double> dg(static_cast<size_t>(C)), dbt(static_cast<size_t>(C));
-    std::vector<double> xhat(static_cast<size_t>(M)), gv(static_cast<size_t>(M));
     for (int64_t n = 0; n < N; ++n)
         for (int64_t g = 0; g < G; ++g) {
             const int64_t ng = n * G + g, base = ng * M;
-            const double mu = mean[ng], r = rstd[ng];
-            double mean_g = 0.0, mean_gx = 0.0;
-            for (int64_t i = 0; i < M; ++i) {
-                const int64_t c = g * D + i / inner;
-                xhat[i] = (static_cast<double>(x[base + i]) - mu) * r;
-                gv[i] = static_cast<double>(dy[base + i]) * (gamma ? static_cast<double>(gamma[c]) : 1.0);
-                mean_g += gv[i] / static_cast<double>(M);
-                mean_gx += gv[i] * xhat[i] / static_cast<double>(M);
-                dg[c] += static_cast<double>(dy[base + i]) * xhat[i];
-                dbt[c] += static_cast<double>(dy[base + i]);
-            }
-            if (dx)
-                for (int64_t i = 0; i < M; ++i) {
-                    const T v = static_cast<T>(r * (gv[i] - mean_g - xhat[i] * mean_gx));
-                    dx[base + i] = accumulate_dx ? dx[base + i] + v : v;
-                }
+            norm_backward_reference_slice(dx ? dx + base : nullptr, dg, dbt, dy + base, x + base, mean[ng], rstd[ng], gamma,
+                                          M, [&](int64_t i) { return g * D + i / inner; }, accumulate_dx);
         }
     for (int64_t c = 0; c < C; ++c) {
         if (dgamma) dgamma[c] += static_cast<T>(dg[c]);

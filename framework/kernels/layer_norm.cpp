@@ -14,6 +14,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "framework/kernels/norm_reference.hpp"
 #include "framework/kernels/parallel.hpp"
 #include "framework/kernels/reductions.hpp"
 #include "framework/kernels/simd.hpp"
@@ -196,46 +197,19 @@ void layer_norm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, co
 template <typename T>
 void layer_norm_forward_reference(T* y, double* mean, double* rstd, const T* x, const T* gamma, const T* beta,
                                   int64_t rows, int64_t M, double eps) {
-    for (int64_t row = 0; row < rows; ++row) {
-        const int64_t base = row * M;
-        double s = 0.0;
-        for (int64_t i = 0; i < M; ++i) s += static_cast<double>(x[base + i]);
-        const double mu = s / static_cast<double>(M);
-        double v = 0.0;
-        for (int64_t i = 0; i < M; ++i) v += (static_cast<double>(x[base + i]) - mu) * (static_cast<double>(x[base + i]) - mu);
-        const double r = 1.0 / std::sqrt(v / static_cast<double>(M) + eps);
-        mean[row] = mu;
-        rstd[row] = r;
-        for (int64_t i = 0; i < M; ++i) {
-            const double xhat = (static_cast<double>(x[base + i]) - mu) * r;
-            y[base + i] = static_cast<T>(xhat * (gamma ? static_cast<double>(gamma[i]) : 1.0) +
-                                         (beta ? static_cast<double>(beta[i]) : 0.0));
-        }
-    }
+    for (int64_t row = 0; row < rows; ++row)
+        norm_forward_reference_slice(y + row * M, mean[row], rstd[row], x + row * M, gamma, beta, M, eps,
+                                     [](int64_t i) { return i; });
 }
 
 template <typename T>
 void layer_norm_backward_reference(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, const double* mean,
                                    const double* rstd, const T* gamma, int64_t rows, int64_t M, bool accumulate_dx) {
     std::vector<double> dg(static_cast<size_t>(M)), dbt(static_cast<size_t>(M));
-    std::vector<double> xhat(static_cast<size_t>(M)), gv(static_cast<size_t>(M));
     for (int64_t row = 0; row < rows; ++row) {
         const int64_t base = row * M;
-        const double mu = mean[row], r = rstd[row];
-        double mean_g = 0.0, mean_gx = 0.0;
-        for (int64_t i = 0; i < M; ++i) {
-            xhat[i] = (static_cast<double>(x[base + i]) - mu) * r;
-            gv[i] = static_cast<double>(dy[base + i]) * (gamma ? static_cast<double>(gamma[i]) : 1.0);
-            mean_g += gv[i] / static_cast<double>(M);
-            mean_gx += gv[i] * xhat[i] / static_cast<double>(M);
-            dg[i] += static_cast<double>(dy[base + i]) * xhat[i];
-            dbt[i] += static_cast<double>(dy[base + i]);
-        }
-        if (dx)
-            for (int64_t i = 0; i < M; ++i) {
-                const T v = static_cast<T>(r * (gv[i] - mean_g - xhat[i] * mean_gx));
-                dx[base + i] = accumulate_dx ? static_cast<T>(dx[base + i] + v) : v;
-            }
+        norm_backward_reference_slice(dx ? dx + base : nullptr, dg, dbt, dy + base, x + base, mean[row], rstd[row], gamma, M,
+                                      [](int64_t i) { return i; }, accumulate_dx);
     }
     for (int64_t i = 0; i < M; ++i) {
         if (dgamma) dgamma[i] += static_cast<T>(dg[i]);

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 #include "framework/kernels/simd.hpp"
 
@@ -35,44 +36,41 @@ double sum(const T* v, int64_t n) {
     return s;
 }
 
+// Σ step(v[i] − shift) in double lanes, two accumulators: step(d, acc) adds one deviation's
+// term (a batch in the loop, a double in the tail).
+template <typename T, typename Step>
+double sum_of_deviations(const T* v, int64_t n, double shift, Step step) {
+    using simd::DoubleBatch, simd::kDoubleLanes, simd::widen;
+    const DoubleBatch m(shift);
+    DoubleBatch a0(0.0), a1(0.0);
+    int64_t i = 0;
+    for (; i + 2 * kDoubleLanes <= n; i += 2 * kDoubleLanes) {
+        a0 = step(widen(v + i) - m, a0);
+        a1 = step(widen(v + i + kDoubleLanes) - m, a1);
+    }
+    for (; i + kDoubleLanes <= n; i += kDoubleLanes) a0 = step(widen(v + i) - m, a0);
+    double s = xsimd::hadd(a0 + a1);
+    for (; i < n; ++i) s = step(static_cast<double>(v[i]) - shift, s);
+    return s;
+}
+
 // Σ (v[i] − shift), in double lanes: with shift a first estimate of the mean, the correction
 // that makes the mean exact to rounding (the deviations are small, so their sum loses
 // nothing to the size of the values).
 template <typename T>
 double sum_deviation(const T* v, int64_t n, double shift) {
-    using simd::DoubleBatch, simd::kDoubleLanes, simd::widen;
-    const DoubleBatch m(shift);
-    DoubleBatch a0(0.0), a1(0.0);
-    int64_t i = 0;
-    for (; i + 2 * kDoubleLanes <= n; i += 2 * kDoubleLanes) {
-        a0 += widen(v + i) - m;
-        a1 += widen(v + i + kDoubleLanes) - m;
-    }
-    for (; i + kDoubleLanes <= n; i += kDoubleLanes) a0 += widen(v + i) - m;
-    double s = xsimd::hadd(a0 + a1);
-    for (; i < n; ++i) s += static_cast<double>(v[i]) - shift;
-    return s;
+    return sum_of_deviations(v, n, shift, [](const auto& d, const auto& acc) { return acc + d; });
 }
 
-// Σ (v[i] − shift)², in double lanes.
+// Σ (v[i] − shift)², in double lanes (fused multiply-adds in the lanes, d·d + acc in the tail).
 template <typename T>
 double sum_squared_deviation(const T* v, int64_t n, double shift) {
-    using simd::DoubleBatch, simd::kDoubleLanes, simd::widen;
-    const DoubleBatch m(shift);
-    DoubleBatch a0(0.0), a1(0.0);
-    int64_t i = 0;
-    for (; i + 2 * kDoubleLanes <= n; i += 2 * kDoubleLanes) {
-        const DoubleBatch d0 = widen(v + i) - m, d1 = widen(v + i + kDoubleLanes) - m;
-        a0 = xsimd::fma(d0, d0, a0);
-        a1 = xsimd::fma(d1, d1, a1);
-    }
-    for (; i + kDoubleLanes <= n; i += kDoubleLanes) {
-        const DoubleBatch d = widen(v + i) - m;
-        a0 = xsimd::fma(d, d, a0);
-    }
-    double s = xsimd::hadd(a0 + a1);
-    for (; i < n; ++i) s += (static_cast<double>(v[i]) - shift) * (static_cast<double>(v[i]) - shift);
-    return s;
+    return sum_of_deviations(v, n, shift, [](const auto& d, const auto& acc) {
+        if constexpr (std::is_same_v<std::decay_t<decltype(d)>, double>)
+            return acc + d * d;
+        else
+            return xsimd::fma(d, d, acc);
+    });
 }
 
 // Blocks of the float-lane sums: each block is summed in float lanes and the block sums in
