@@ -343,14 +343,19 @@ BOOST_AUTO_TEST_CASE(saves_killed_at_random_moments_leave_a_whole_file_and_no_te
     // encoding), and through the named fallback (60, to keep a sanitizer build's forks within
     // about 30 s), every load gives the previous or the new version and at most one
     // temporary file ever exists.
+    int total = 0, after = 0;
     for (const std::string name : {"model.json", "model.cbor"})
         for (const TempFile how : {TempFile::unnamed_if_supported, TempFile::named}) {
             const int kills = how == TempFile::named ? 60 : 100;
             const KillFigures f = kill_saves(name, how, kills);
             BOOST_TEST(f.kills == kills);
             BOOST_TEST(f.max_temps <= 1);
-            // Both outcomes happened: kills before the first save completed and after.
-            BOOST_TEST(f.kills_after_a_new_version > 0);
-            BOOST_TEST(f.kills_after_a_new_version < f.kills);
+            total += f.kills;
+            after += f.kills_after_a_new_version;
         }
+    // Both outcomes happened, kills before a save completed and after: over all four runs, not
+    // in each (where fast saves, 0.7 ms for a named CBOR one, can put every kill before the
+    // first save completes: a clean-clone CI run saw 0 of 60).
+    BOOST_TEST(after > 0);
+    BOOST_TEST(after < total);
 }

@@ -43,9 +43,12 @@ void normalize_row(T* y, const T* x, const T* gamma, const T* beta, int64_t M, d
     }
 }
 
-// Σ g and Σ g·(x − mu) over a row, g = dy·γ (γ null: 1), in double lanes.
+// Σ g and Σ g·(x − mu) over a row, g = dy·γ (γ null: 1), in double lanes. This and the two
+// other per-row passes of the backward are not inlined: inlined into the block loop with
+// Sapphire Rapids' tuning, GCC 12 kept an accumulator of the float-lane sums on the stack
+// (tests/no_stack_vectors.sh found it); one call per row costs nothing measurable.
 template <typename T>
-void sum_g_and_g_xc(double& s_g, double& s_g_xc, const T* dy, const T* x, const T* gamma, int64_t M, double mu) {
+[[gnu::noinline]] void sum_g_and_g_xc(double& s_g, double& s_g_xc, const T* dy, const T* x, const T* gamma, int64_t M, double mu) {
     if (gamma == nullptr) return sum_dy_and_dy_xc(s_g, s_g_xc, dy, x, M, mu);
     using simd::DoubleBatch, simd::kDoubleLanes, simd::widen;
     const DoubleBatch m(mu);
@@ -67,7 +70,7 @@ void sum_g_and_g_xc(double& s_g, double& s_g_xc, const T* dy, const T* x, const 
 
 // dx_i (+)= r·g_i + term2·(x_i − mu) + term3, in double lanes, rounded once.
 template <typename T>
-void dx_row(T* dx, const T* dy, const T* x, const T* gamma, int64_t M, double mu, double r, double term2, double term3,
+[[gnu::noinline]] void dx_row(T* dx, const T* dy, const T* x, const T* gamma, int64_t M, double mu, double r, double term2, double term3,
             bool accumulate) {
     using simd::DoubleBatch, simd::kDoubleLanes, simd::widen, simd::narrow_store;
     const DoubleBatch m(mu), rb(r), t2(term2), t3(term3);
@@ -89,7 +92,7 @@ void dx_row(T* dx, const T* dy, const T* x, const T* gamma, int64_t M, double mu
 // acc_g[i] += dy_i·((x_i − mu)·r) and acc_b[i] += dy_i over i in [begin, end) of one row;
 // either accumulator may be null.
 template <typename T>
-void accumulate_dgamma_dbeta(double* acc_g, double* acc_b, const T* dy, const T* x, int64_t begin, int64_t end, double mu,
+[[gnu::noinline]] void accumulate_dgamma_dbeta(double* acc_g, double* acc_b, const T* dy, const T* x, int64_t begin, int64_t end, double mu,
                              double r) {
     using simd::DoubleBatch, simd::kDoubleLanes, simd::widen;
     const DoubleBatch m(mu), rb(r);
