@@ -13,10 +13,12 @@
 #include "framework/generator.hpp"
 #include "framework/kernels/group_norm.hpp"
 #include "framework/threading.hpp"
+#include "support/tensors.hpp"
 
 #include <xsimd/xsimd.hpp>
 
 using namespace tapegrad;
+using tapegrad::testing::worst;
 namespace bdata = boost::unit_test::data;
 
 namespace {
@@ -30,18 +32,6 @@ Buffer<T> random_vector(size_t n, Generator& gen, double offset = 0.0) {
     Buffer<T> v(n);
     for (T& e : v) e = static_cast<T>(offset + gen.normal());
     return v;
-}
-
-// |a − b| <= tol · max(1, |b|) element-wise; returns the worst ratio to the allowance.
-template <typename V>
-double worst(const V& a, const V& b, double tol) {
-    double w = 0.0;
-    for (size_t i = 0; i < a.size(); ++i) {
-        const double r = std::abs(double(a[i]) - double(b[i])) / (tol * std::max(1.0, std::abs(double(b[i]))));
-        if (std::isnan(r)) return INFINITY;
-        w = std::max(w, r);
-    }
-    return w;
 }
 
 template <typename T>

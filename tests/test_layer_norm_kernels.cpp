@@ -13,8 +13,11 @@
 #include "framework/generator.hpp"
 #include "framework/kernels/layer_norm.hpp"
 #include "framework/threading.hpp"
+#include "support/tensors.hpp"
 
 using namespace tapegrad;
+using tapegrad::testing::same_bits;
+using tapegrad::testing::worst;
 namespace bdata = boost::unit_test::data;
 
 namespace {
@@ -24,23 +27,6 @@ std::vector<T> random_vector(size_t n, Generator& gen, double offset = 0.0) {
     std::vector<T> v(n);
     for (T& e : v) e = static_cast<T>(offset + gen.normal());
     return v;
-}
-
-// |a − b| <= tol · max(1, |b|) element-wise; returns the worst ratio to the allowance.
-template <typename V>
-double worst(const V& a, const V& b, double tol) {
-    double w = 0.0;
-    for (size_t i = 0; i < a.size(); ++i) {
-        const double r = std::abs(double(a[i]) - double(b[i])) / (tol * std::max(1.0, std::abs(double(b[i]))));
-        if (std::isnan(r)) return INFINITY;
-        w = std::max(w, r);
-    }
-    return w;
-}
-
-template <typename V>
-bool same_bits(const V& a, const V& b) {
-    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(a[0])) == 0;
 }
 
 template <typename T>

@@ -53,6 +53,19 @@ Distance distance(const BasicTensor<T>& ours, const std::vector<double>& ref) {
     return distance(values.data(), ref);
 }
 
+// max over i of |a[i] − b[i]| / (tol · max(1, |b[i]|)): at most 1 when every element is within
+// tol of b relative to its size (absolute below 1); infinite if any difference is NaN.
+template <typename V>
+double worst(const V& a, const V& b, double tol) {
+    double w = 0.0;
+    for (size_t i = 0; i < a.size(); ++i) {
+        const double r = std::abs(double(a[i]) - double(b[i])) / (tol * std::max(1.0, std::abs(double(b[i]))));
+        if (std::isnan(r)) return INFINITY;
+        w = std::max(w, r);
+    }
+    return w;
+}
+
 // The same bits (NaN payloads and signed zeros included), element by element. memcmp is not
 // called on zero elements: an empty vector's data() may be null, and memcmp(null, null, 0)
 // is undefined (UBSan stops on it).
@@ -60,8 +73,8 @@ template <typename T>
 bool same_bits(const T* a, const T* b, size_t n) {
     return n == 0 || std::memcmp(a, b, n * sizeof(T)) == 0;
 }
-template <typename T>
-bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
+template <typename T, typename A>
+bool same_bits(const std::vector<T, A>& a, const std::vector<T, A>& b) {
     return a.size() == b.size() && same_bits(a.data(), b.data(), a.size());
 }
 template <typename T>
