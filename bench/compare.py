@@ -5,6 +5,8 @@
   the further ones (diffusion-model, (N, C, L) and 5-D inputs) is bench/torch_gn_shapes.py,
   which times them by the same method; STREAM copy bandwidth is the floor, measured at the
   benchmark's array size (that of 32x64x56x56) and at 1 GB per array;
+  LayerNorm and BatchNorm2d (training mode) forward and forward+backward, float32, on
+  bench_norms' shapes, against bench/torch_norm_shapes.py (the same method);
   training the reference CNN at batch 64 (bench_cnn_throughput against torch_cnn_bench.py),
   images/s and peak RSS of each process.
 First it prints where it ran: the CPU model, the core count, the SIMD level of tapegrad's
@@ -14,10 +16,13 @@ rounds), each met or NOT MET:
   - GroupNorm forward: median speed-up over the shapes >= 2x PyTorch's, no shape below 1.3x;
   - GroupNorm forward+backward: the same, >= 2x, no shape below 1.3x;
   - GroupNorm forward on 32x64x56x56/32: >= 70% of STREAM copy at the same array size;
+  - LayerNorm forward, and forward+backward: median speed-up over the shapes >= 1.5x PyTorch's;
+  - BatchNorm2d forward, and forward+backward: the same, >= 1.5x;
   - training the reference CNN at batch 64: >= 1.5x PyTorch's images/s, peak RSS <= PyTorch's.
 Targets are meant to be judged with --rounds 3 or more.
 
-Usage: bench/compare.py --build BUILD_DIR [--rounds 3] [--threads 1 2] [--steps 100] [--only gn|cnn]
+Usage: bench/compare.py --build BUILD_DIR [--rounds 3] [--threads 1 2] [--steps 100] [--only gn ln bn cnn]
+(--only: one or more of the comparisons; all four without it)
 Each round runs both sides once per thread count, back to back, and alternates which side
 goes first, so that the machine's slow drifts (this 2-core VM's speed wanders by +-15% over
 minutes) hit both sides alike; the tables show the median over rounds of each side's own median.
@@ -102,9 +107,11 @@ def elements_of(label):
     return math.prod(int(v) for v in label.split("/")[0].split("x"))
 
 
-def ours(bench, threads):
-    """{(shape, threads): {"fwd": ms, "fb": ms}} from one Google Benchmark run at `threads` threads."""
-    out = run([bench, "--benchmark_format=json", "--benchmark_min_time=0.3", f"--benchmark_filter=/threads:{threads}/",
+def ours(bench, threads, prefix=""):
+    """{(shape, threads): {"fwd": ms, "fb": ms}} from one Google Benchmark run at `threads` threads
+    of the benchmarks whose names start with `prefix` (BM_LayerNorm: its Forward and
+    ForwardBackward)."""
+    out = run([bench, "--benchmark_format=json", "--benchmark_min_time=0.3", f"--benchmark_filter=^{prefix}.*/threads:{threads}/",
                "--benchmark_repetitions=5", "--benchmark_report_aggregates_only=true"])
     res = {}
     for b in json.loads(out)["benchmarks"] if out.strip() else []:  # no output: the filter matched nothing
@@ -114,7 +121,7 @@ def ours(bench, threads):
         kind = "fb" if "ForwardBackward" in name else "fwd"
         res.setdefault((b["label"], threads), {})[kind] = b["real_time"]  # ms (the benchmark's unit)
     if not res:
-        sys.exit(f"compare.py: {bench} has no runs at {threads} threads (it times 1 and 2)")
+        sys.exit(f"compare.py: {bench} has no {prefix or 'runs'} at {threads} threads (it times 1 and 2)")
     return res
 
 
@@ -134,6 +141,33 @@ def torch(threads, labels):
     extra = [l for l in labels if (l, threads) not in res]
     if extra:
         read(run(["/usr/bin/python3", os.path.join(HERE, "torch_gn_shapes.py"), "--threads", str(threads), "--shapes", *extra]))
+    return res
+
+
+# The norms of bench_norms beside GroupNorm: their benchmark name prefix, and
+# torch_norm_shapes.py's --kind.
+NORMS = {"ln": ("LayerNorm", "BM_LayerNorm"), "bn": ("BatchNorm2d", "BM_BatchNorm2d")}
+NORM_TARGET = 1.5  # median speed-up over the shapes, forward and forward+backward, each thread count
+
+
+def norm_shapes(bench, prefix):
+    """The shape labels of bench_norms' `prefix` benchmarks in its order (a ~1 s query run of
+    their forward at 1 thread); [] where it has none, None where it is not built."""
+    if not os.path.exists(bench):
+        return None
+    d = json.loads(run([bench, "--benchmark_format=json", "--benchmark_min_time=0.001",
+                        f"--benchmark_filter=^{prefix}Forward/.*/threads:1/"]) or '{"benchmarks": []}')
+    return [b["label"] for b in d["benchmarks"]]
+
+
+def torch_norm(kind, threads, labels):
+    """PyTorch's side of bench_norms at `threads` threads: one run of bench/torch_norm_shapes.py."""
+    out = run(["/usr/bin/python3", os.path.join(HERE, "torch_norm_shapes.py"), "--kind", kind, "--threads", str(threads),
+               "--shapes", *labels])
+    res = {}
+    for line in out.splitlines():
+        r = json.loads(line)
+        res[("x".join(str(d) for d in r["shape"]), r["threads"])] = {"fwd": r["fwd_ms"], "fb": r["fwd_ms"] + r["bwd_ms"]}
     return res
 
 
@@ -188,39 +222,9 @@ def plural(t):
     return f"{t} thread{'s' if t > 1 else ''}"
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--build", required=True, help="build directory configured with -DTAPEGRAD_BUILD_BENCH=ON")
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    ap.add_argument("--steps", type=int, default=100, help="SGD steps timed per CNN run")
-    ap.add_argument("--only", choices=["gn", "cnn"], help="run one of the two comparisons")
-    a = ap.parse_args()
-    if not os.path.isdir(TORCH_REF):
-        sys.exit(f"compare.py: PyTorch's side is expected in {TORCH_REF} (the workplace's shared/ beside the checkout)")
-    gn_exe = os.path.join(a.build, "bench", "bench_group_norm")
-    labels, simd, blas = gn_shapes_and_simd(gn_exe)
-    if labels is None and a.only != "cnn":
-        sys.exit(f"compare.py: {gn_exe} is not built (configure with -DTAPEGRAD_BUILD_BENCH=ON)")
-    print(f"CPU: {machine_line(lscpu())}")
-    print(f"SIMD: {simd or 'unknown (bench_group_norm not built)'} (tapegrad's kernels, as compiled); "
-          f"GEMM: OpenBLAS, {blas or 'unknown'} kernels")
-    print(f"PyTorch {run(['/usr/bin/python3', '-c', 'import torch; print(torch.__version__)']).strip()}")
-    print(f"threads timed: {', '.join(str(t) for t in a.threads)}")
-    print()
-    gn_checks, cnn_checks = [], []
-    if a.only != "gn":
-        cnn = cnn_table(a.build, a.threads, a.rounds, a.steps)
-        for t, r in cnn.items():
-            cnn_checks.append((f"CNN training at batch 64: images/s >= 1.5× PyTorch's, {plural(t)}",
-                               f"{r['ours']:.0f} vs {r['torch']:.0f} ({r['ours'] / r['torch']:.2f}×)",
-                               r["ours"] >= 1.5 * r["torch"]))
-            cnn_checks.append((f"CNN training at batch 64: peak RSS <= PyTorch's, {plural(t)}",
-                               f"{r['ours_rss']:.0f} vs {r['torch_rss']:.0f} MB", r["ours_rss"] <= r["torch_rss"]))
-    if a.only == "cnn":
-        print_targets(cnn_checks)
-        return
-
+def gn_comparison(a, gn_exe, labels):
+    """GroupNorm: the rounds, STREAM, the table, and its targets as (target, measured, met) rows."""
+    gn_checks = []
     # rounds[side][i]: round i's {(shape, threads): {"fwd": ms, "fb": ms}}, both thread counts.
     rounds = {"ours": [{} for _ in range(a.rounds)], "torch": [{} for _ in range(a.rounds)]}
     measure = {"ours": lambda t: ours(gn_exe, t), "torch": lambda t: torch(t, labels)}
@@ -303,8 +307,99 @@ def main():
     else:
         gn_checks.append((f"GroupNorm forward on {BANDWIDTH_SHAPE} >= 70% of STREAM copy at the same array size",
                           "the benchmark has no such shape", False))
-    print_targets(gn_checks + cnn_checks)
+    return gn_checks
 
+
+def norm_comparison(a, exe, key):
+    """LayerNorm (key "ln") or BatchNorm2d ("bn") of bench_norms against torch_norm_shapes.py:
+    the rounds, the table, and the two targets per thread count as (target, measured, met) rows."""
+    name, prefix = NORMS[key]
+    labels = norm_shapes(exe, prefix)
+    if not labels:
+        return [(f"{name}: forward and forward+backward >= {NORM_TARGET}× PyTorch's", f"{exe} has no {prefix} benchmarks", False)]
+    rounds = {"ours": [{} for _ in range(a.rounds)], "torch": [{} for _ in range(a.rounds)]}
+    measure = {"ours": lambda t: ours(exe, t, prefix), "torch": lambda t: torch_norm(key, t, labels)}
+    for i in range(a.rounds):
+        for t in a.threads:
+            for side in sides_in_order(i):
+                rounds[side][i].update(measure[side](t))
+    missing = [k for k in rounds["ours"][0] if k not in rounds["torch"][0]]
+    if missing:
+        sys.exit(f"compare.py: PyTorch's side has no {name} timing of {missing}")
+
+    def med(side, k, kind):
+        return statistics.median(r[k][kind] for r in rounds[side])
+
+    mode = " (training mode)" if key == "bn" else ", normalised over the last dimension"
+    print(f"{name}{mode}, float32, median of {a.rounds} round{'s' if a.rounds > 1 else ''}")
+    print()
+    print("| shape | threads | fwd ours ms | fwd PyTorch ms | fwd speed-up | fwd+bwd ours ms | fwd+bwd PyTorch ms | fwd+bwd speed-up | fwd GB/s | bwd GB/s |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    ratios = {"fwd": {t: [] for t in a.threads}, "fb": {t: [] for t in a.threads}}
+    order = list(rounds["ours"][0])  # the benchmark's own order: shapes as listed, by thread count
+    for k in sorted(order, key=lambda k: (k[1], order.index(k))):
+        label, th = k
+        o_f, o_fb = med("ours", k, "fwd"), med("ours", k, "fb")
+        t_f, t_fb = med("torch", k, "fwd"), med("torch", k, "fb")
+        e = elements_of(label)
+        bwd_ms = o_fb - o_f
+        bwd = f"{12 * e / (bwd_ms * 1e-3) / 1e9:.1f}" if bwd_ms > 0 else "n/a"
+        ratios["fwd"][th].append(t_f / o_f)
+        ratios["fb"][th].append(t_fb / o_fb)
+        print(f"| {label} | {th} | {o_f:.3f} | {t_f:.3f} | {t_f / o_f:.2f}× | {o_fb:.3f} | {t_fb:.3f} | {t_fb / o_fb:.2f}× "
+              f"| {8 * e / (o_f * 1e-3) / 1e9:.1f} | {bwd} |")
+    print()
+    for t in a.threads:
+        f, fb = ratios["fwd"][t], ratios["fb"][t]
+        print(f"{name}, {plural(t)}: forward speed-up median {statistics.median(f):.2f}× (min {min(f):.2f}×), "
+              f"forward+backward median {statistics.median(fb):.2f}× (min {min(fb):.2f}×)")
+    print()
+    checks = []
+    for kind, what in (("fwd", "forward"), ("fb", "forward+backward")):
+        for t in a.threads:
+            r = ratios[kind][t]
+            checks.append((f"{name} {what}: median speed-up over the {len(r)} shapes >= {NORM_TARGET}×, {plural(t)}",
+                           f"median {statistics.median(r):.2f}×, min {min(r):.2f}×", statistics.median(r) >= NORM_TARGET))
+    return checks
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--build", required=True, help="build directory configured with -DTAPEGRAD_BUILD_BENCH=ON")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--steps", type=int, default=100, help="SGD steps timed per CNN run")
+    ap.add_argument("--only", choices=["gn", "ln", "bn", "cnn"], nargs="+",
+                    help="run only these comparisons (GroupNorm, LayerNorm, BatchNorm2d, the CNN)")
+    a = ap.parse_args()
+    only = set(a.only or ["gn", "ln", "bn", "cnn"])
+    if not os.path.isdir(TORCH_REF):
+        sys.exit(f"compare.py: PyTorch's side is expected in {TORCH_REF} (the workplace's shared/ beside the checkout)")
+    gn_exe = os.path.join(a.build, "bench", "bench_group_norm")
+    norms_exe = os.path.join(a.build, "bench", "bench_norms")
+    labels, simd, blas = gn_shapes_and_simd(gn_exe)
+    if labels is None and "gn" in only:
+        sys.exit(f"compare.py: {gn_exe} is not built (configure with -DTAPEGRAD_BUILD_BENCH=ON)")
+    if not os.path.exists(norms_exe) and only & {"ln", "bn"}:
+        sys.exit(f"compare.py: {norms_exe} is not built (configure with -DTAPEGRAD_BUILD_BENCH=ON)")
+    print(f"CPU: {machine_line(lscpu())}")
+    print(f"SIMD: {simd or 'unknown (bench_group_norm not built)'} (tapegrad's kernels, as compiled); "
+          f"GEMM: OpenBLAS, {blas or 'unknown'} kernels")
+    print(f"PyTorch {run(['/usr/bin/python3', '-c', 'import torch; print(torch.__version__)']).strip()}")
+    print(f"threads timed: {', '.join(str(t) for t in a.threads)}")
+    print()
+    cnn_checks = []
+    if "cnn" in only:
+        cnn = cnn_table(a.build, a.threads, a.rounds, a.steps)
+        for t, r in cnn.items():
+            cnn_checks.append((f"CNN training at batch 64: images/s >= 1.5× PyTorch's, {plural(t)}",
+                               f"{r['ours']:.0f} vs {r['torch']:.0f} ({r['ours'] / r['torch']:.2f}×)",
+                               r["ours"] >= 1.5 * r["torch"]))
+            cnn_checks.append((f"CNN training at batch 64: peak RSS <= PyTorch's, {plural(t)}",
+                               f"{r['ours_rss']:.0f} vs {r['torch_rss']:.0f} MB", r["ours_rss"] <= r["torch_rss"]))
+    gn_checks = gn_comparison(a, gn_exe, labels) if "gn" in only else []
+    norm_checks = [c for key in ("ln", "bn") if key in only for c in norm_comparison(a, norms_exe, key)]
+    print_targets(gn_checks + norm_checks + cnn_checks)
 
 if __name__ == "__main__":
     main()
