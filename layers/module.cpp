@@ -4,6 +4,9 @@
 #include <algorithm>
 #include <sstream>
 #include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <variant>
 
 namespace tapegrad {
 
@@ -36,6 +39,13 @@ BasicTensor<T> BasicModule<T>::register_buffer(const std::string& name, BasicTen
 }
 
 template <typename T>
+LongTensor BasicModule<T>::register_buffer(const std::string& name, LongTensor t) {
+    check_new_name(name);
+    buffers_.emplace_back(name, t);
+    return t;
+}
+
+template <typename T>
 void BasicModule<T>::add_child(const std::string& name, std::shared_ptr<BasicModule> m) {
     if (!m) throw std::invalid_argument("register_module: module \"" + name + "\" is null");
     check_new_name(name);
@@ -43,22 +53,36 @@ void BasicModule<T>::add_child(const std::string& name, std::shared_ptr<BasicMod
 }
 
 template <typename T>
-void BasicModule<T>::collect(const std::string& prefix, Named<BasicTensor<T>>& out, bool buffers) const {
-    for (const auto& [name, t] : buffers ? buffers_ : parameters_) out.emplace_back(prefix + name, t);
-    for (const auto& [name, child] : children_) child->collect(prefix + name + ".", out, buffers);
+void BasicModule<T>::collect_parameters(const std::string& prefix, Named<BasicTensor<T>>& out) const {
+    for (const auto& [name, t] : parameters_) out.emplace_back(prefix + name, t);
+    for (const auto& [name, child] : children_) child->collect_parameters(prefix + name + ".", out);
+}
+
+template <typename T>
+void BasicModule<T>::collect_buffers(const std::string& prefix, Named<Buffer>& out) const {
+    for (const auto& [name, b] : buffers_) out.emplace_back(prefix + name, b);
+    for (const auto& [name, child] : children_) child->collect_buffers(prefix + name + ".", out);
+}
+
+// torch.nn.Module.state_dict's order: a module's parameters, its buffers, then each child's.
+template <typename T>
+void BasicModule<T>::collect_state(const std::string& prefix, StateDict& out) const {
+    for (const auto& [name, t] : parameters_) out.add(prefix + name, t);
+    for (const auto& [name, b] : buffers_) std::visit([&](const auto& t) { out.add(prefix + name, t); }, b);
+    for (const auto& [name, child] : children_) child->collect_state(prefix + name + ".", out);
 }
 
 template <typename T>
 auto BasicModule<T>::named_parameters() const -> Named<BasicTensor<T>> {
     Named<BasicTensor<T>> out;
-    collect("", out, false);
+    collect_parameters("", out);
     return out;
 }
 
 template <typename T>
-auto BasicModule<T>::named_buffers() const -> Named<BasicTensor<T>> {
-    Named<BasicTensor<T>> out;
-    collect("", out, true);
+auto BasicModule<T>::named_buffers() const -> Named<Buffer> {
+    Named<Buffer> out;
+    collect_buffers("", out);
     return out;
 }
 
@@ -70,33 +94,54 @@ std::vector<BasicTensor<T>> BasicModule<T>::parameters() const {
 }
 
 template <typename T>
-auto BasicModule<T>::state_dict() const -> Named<BasicTensor<T>> {
-    Named<BasicTensor<T>> out = named_parameters();
-    for (auto& entry : named_buffers()) out.push_back(std::move(entry));
+StateDict BasicModule<T>::state_dict() const {
+    StateDict out;
+    collect_state("", out);
     return out;
 }
 
+namespace {
+
+// The tensor in a state entry, its shape and dtype name.
+const Shape& shape_of(const StateDict::Value& v) {
+    return std::visit([](const auto& t) -> const Shape& { return t.shape(); }, v);
+}
+std::string dtype_of(const StateDict::Value& v) {
+    return std::visit([](const auto& t) { return std::string(dtype_name<typename std::decay_t<decltype(t)>::value_type>()); }, v);
+}
+
+}  // namespace
+
 template <typename T>
-void BasicModule<T>::load_state_dict(const Named<BasicTensor<T>>& state) {
-    const Named<BasicTensor<T>> own = state_dict();
-    auto find = [](const Named<BasicTensor<T>>& list, const std::string& name) -> const BasicTensor<T>* {
-        for (const auto& [n, t] : list)
-            if (n == name) return &t;
-        return nullptr;
-    };
+void BasicModule<T>::load_state_dict(const StateDict& state) {
+    const StateDict own = state_dict();
     // Validate everything first, so that a bad state leaves the module untouched.
-    for (const auto& [name, t] : state)
-        if (!find(own, name)) throw std::invalid_argument("load_state_dict: unexpected key \"" + name + "\" in state dict for " + type_name());
-    for (const auto& [name, t] : own) {
-        const BasicTensor<T>* given = find(state, name);
-        if (!given) throw std::invalid_argument("load_state_dict: missing key \"" + name + "\" in state dict for " + type_name());
-        if (given->shape() != t.shape())
+    for (const auto& [name, _] : state.entries())
+        if (!own.contains(name))
+            throw std::invalid_argument("load_state_dict: unexpected key \"" + name + "\" in state dict for " + type_name());
+    auto given_of = [&](const std::string& name) -> const StateDict::Value& {
+        for (const auto& [n, v] : state.entries())
+            if (n == name) return v;
+        throw std::invalid_argument("load_state_dict: missing key \"" + name + "\" in state dict for " + type_name());
+    };
+    for (const auto& [name, t] : own.entries()) {
+        const StateDict::Value& given = given_of(name);
+        if (given.index() != t.index())
+            throw std::invalid_argument("load_state_dict: dtype mismatch for " + name + ": copying a " + dtype_of(given) +
+                                        " tensor, the dtype in current model is " + dtype_of(t));
+        if (shape_of(given) != shape_of(t))
             throw std::invalid_argument("load_state_dict: size mismatch for " + name + ": copying a param with shape " +
-                                        to_string(given->shape()) + ", the shape in current model is " + to_string(t.shape()));
+                                        to_string(shape_of(given)) + ", the shape in current model is " +
+                                        to_string(shape_of(t)));
     }
-    for (const auto& [name, t] : own) {
-        const BasicTensor<T>* given = find(state, name);
-        std::copy(given->data(), given->data() + given->numel(), const_cast<BasicTensor<T>&>(t).data());
+    for (const auto& [name, t] : own.entries()) {
+        const StateDict::Value& given = given_of(name);
+        std::visit([&](const auto& to) {
+            using Tensor = std::decay_t<decltype(to)>;
+            const Tensor& from = std::get<Tensor>(given);
+            Tensor into = to;  // a handle on the module's own storage
+            std::copy(from.data(), from.data() + from.numel(), into.data());
+        }, t);
     }
 }
 

@@ -6,9 +6,11 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "framework/format.hpp"  // python_float_repr, for extra_repr()
+#include "framework/io/state_dict.hpp"
 #include "framework/tensor.hpp"
 
 namespace tapegrad {
@@ -17,6 +19,9 @@ template <typename T>
 class BasicModule {
   public:
     template <typename U> using Named = std::vector<std::pair<std::string, U>>;
+    // A buffer holds values of the module's type, or int64 counts (BatchNorm's
+    // num_batches_tracked).
+    using Buffer = std::variant<BasicTensor<T>, LongTensor>;
 
     virtual ~BasicModule() = default;
 
@@ -32,15 +37,18 @@ class BasicModule {
     // Parameters of this module and all children, in registration order.
     std::vector<BasicTensor<T>> parameters() const;
     Named<BasicTensor<T>> named_parameters() const;
-    Named<BasicTensor<T>> named_buffers() const;
+    Named<Buffer> named_buffers() const;
     const Named<std::shared_ptr<BasicModule>>& children() const { return children_; }
 
-    // Parameters and buffers by dotted name: what save() writes and load_state_dict() reads.
-    Named<BasicTensor<T>> state_dict() const;
+    // Parameters and buffers by dotted name, in PyTorch's order (each module's own parameters,
+    // then its own buffers, then its children's, depth first): what save() writes and
+    // load_state_dict() reads. The tensors are shared with the module, not copied.
+    StateDict state_dict() const;
     // Copies values from `state` into this module's parameters and buffers. Strict: a
-    // missing, unexpected or wrongly shaped entry is std::invalid_argument naming it, and
-    // then nothing has been changed.
-    void load_state_dict(const Named<BasicTensor<T>>& state);
+    // missing, unexpected, wrongly shaped or wrongly typed entry is std::invalid_argument
+    // naming it, and then nothing has been changed. (A list of named tensors converts to a
+    // StateDict.)
+    void load_state_dict(const StateDict& state);
 
     // Drops every parameter's gradient.
     void zero_grad();
@@ -57,6 +65,7 @@ class BasicModule {
     // Registers t as a learnable parameter (sets requires_grad) and returns it.
     BasicTensor<T> register_parameter(const std::string& name, BasicTensor<T> t);
     BasicTensor<T> register_buffer(const std::string& name, BasicTensor<T> t);
+    LongTensor register_buffer(const std::string& name, LongTensor t);
     template <typename M>
     std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> m) {
         add_child(name, m);
@@ -66,10 +75,12 @@ class BasicModule {
   private:
     void add_child(const std::string& name, std::shared_ptr<BasicModule> m);
     void check_new_name(const std::string& name) const;
-    void collect(const std::string& prefix, Named<BasicTensor<T>>& out, bool buffers) const;
+    void collect_parameters(const std::string& prefix, Named<BasicTensor<T>>& out) const;
+    void collect_buffers(const std::string& prefix, Named<Buffer>& out) const;
+    void collect_state(const std::string& prefix, StateDict& out) const;
 
     Named<BasicTensor<T>> parameters_;
-    Named<BasicTensor<T>> buffers_;
+    Named<Buffer> buffers_;
     Named<std::shared_ptr<BasicModule>> children_;
     bool training_ = true;
 };

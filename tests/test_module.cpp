@@ -3,7 +3,11 @@
 
 #include <tapegrad/tapegrad.hpp>
 
+#include "support/messages.hpp"
+
 using namespace tapegrad;
+using tapegrad::testing::message_contains;
+using tapegrad::testing::message_is;
 
 namespace {
 
@@ -13,6 +17,7 @@ class Block : public Module {
     Block() {
         scale_ = register_parameter("scale", ones({4}));
         register_buffer("count", zeros({1}));
+        register_buffer("steps", zeros<int64_t>({}));
         norm_ = register_module("norm", std::make_shared<GroupNorm>(2, 4));
     }
     Tensor forward(const Tensor& x) override { return (*norm_)(x * scale_); }
@@ -43,8 +48,10 @@ BOOST_AUTO_TEST_CASE(named_parameters_are_dotted_and_ordered) {
     for (const auto& [name, _] : net.named_parameters()) names.push_back(name);
     BOOST_TEST(names == (std::vector<std::string>{"block.scale", "block.norm.weight", "block.norm.bias"}),
                boost::test_tools::per_element());
-    BOOST_TEST(net.named_buffers().size() == 1u);
+    BOOST_TEST_REQUIRE(net.named_buffers().size() == 2u);
     BOOST_TEST(net.named_buffers()[0].first == "block.count");
+    BOOST_TEST(net.named_buffers()[1].first == "block.steps");
+    BOOST_TEST(std::holds_alternative<LongTensor>(net.named_buffers()[1].second));
 }
 
 BOOST_AUTO_TEST_CASE(modes_propagate_to_children) {
@@ -96,26 +103,47 @@ BOOST_AUTO_TEST_SUITE(module_state)
 
 BOOST_AUTO_TEST_CASE(state_dict_round_trips_and_rejects_mismatches) {
     Net a, b;
-    auto state = a.state_dict();
-    BOOST_TEST_REQUIRE(state.size() == 4u);
-    BOOST_TEST(state[3].first == "block.count");
-    state[0].second.data()[0] = 9.0f;  // aliases a's parameter
+    const StateDict state = a.state_dict();
+    // PyTorch's order: each module's parameters, then its buffers, then its children's.
+    BOOST_TEST(state.names() == (std::vector<std::string>{"block.scale", "block.count", "block.steps",
+                                                          "block.norm.weight", "block.norm.bias"}),
+               boost::test_tools::per_element());
+    BOOST_TEST(state.dtype("block.steps") == "int64");
+    state.get<float>("block.scale").data()[0] = 9.0f;  // aliases a's parameter
+    state.get<int64_t>("block.steps").data()[0] = 7;
     b.load_state_dict(a.state_dict());
-    BOOST_TEST(b.state_dict()[0].second.data()[0] == 9.0f);
+    BOOST_TEST(b.state_dict().get<float>("block.scale").data()[0] == 9.0f);
+    BOOST_TEST(b.state_dict().get<int64_t>("block.steps").data()[0] == 7);
 
-    auto missing = a.state_dict();
-    missing.pop_back();
+    const StateDict full = a.state_dict();  // held: a loop over a temporary's entries() would dangle
+    StateDict missing;
+    for (const auto& [n, v] : full.entries())
+        if (n != "block.steps") std::visit([&missing, &n = n](const auto& t) { missing.add(n, t); }, v);
     BOOST_CHECK_EXCEPTION(b.load_state_dict(missing), std::invalid_argument,
-                          [](const auto& e) { return std::string(e.what()).find("missing key \"block.count\"") != std::string::npos; });
-    auto extra = a.state_dict();
-    extra.emplace_back("block.other", zeros({1}));
-    BOOST_CHECK_THROW(b.load_state_dict(extra), std::invalid_argument);
-    auto wrong = a.state_dict();
-    wrong[1].second = zeros({5});
-    wrong[0].second = zeros({4});  // would change b if validation did not come first
-    BOOST_CHECK_EXCEPTION(b.load_state_dict(wrong), std::invalid_argument,
-                          [](const auto& e) { return std::string(e.what()).find("block.norm.weight") != std::string::npos; });
-    BOOST_TEST(b.state_dict()[0].second.data()[0] == 9.0f, "a rejected state leaves the module unchanged");
+                          [](const auto& e) { return message_contains(e, "missing key \"block.steps\""); });
+    StateDict extra = a.state_dict();
+    extra.add("block.other", zeros({1}));
+    BOOST_CHECK_EXCEPTION(b.load_state_dict(extra), std::invalid_argument,
+                          [](const auto& e) { return message_contains(e, "unexpected key \"block.other\""); });
+    // A float count where the model keeps int64, and a wrong shape; the scale, first in the
+    // file, is changed too: validation comes before any copy.
+    auto with = [&](const std::string& name, const Tensor& value) {
+        StateDict out;
+        for (const auto& [n, v] : full.entries()) {
+            if (n == name) out.add(n, value);
+            else if (n == "block.scale") out.add(n, zeros({4}));
+            else std::visit([&out, &n = n](const auto& t) { out.add(n, t); }, v);
+        }
+        return out;
+    };
+    BOOST_CHECK_EXCEPTION(b.load_state_dict(with("block.steps", zeros({}))), std::invalid_argument, [](const auto& e) {
+        return message_is(e, "load_state_dict: dtype mismatch for block.steps: copying a float32 tensor, the dtype in "
+                             "current model is int64");
+    });
+    BOOST_CHECK_EXCEPTION(b.load_state_dict(with("block.norm.weight", zeros({5}))), std::invalid_argument,
+                          [](const auto& e) { return message_contains(e, "size mismatch for block.norm.weight"); });
+    BOOST_TEST(b.state_dict().get<float>("block.scale").data()[0] == 9.0f, "a rejected state leaves the module unchanged");
+    BOOST_TEST(b.state_dict().get<int64_t>("block.steps").data()[0] == 7);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -13,7 +13,8 @@
 
 namespace tapegrad {
 
-// Types whose state_dict() returns named tensors that load_state_dict() takes back.
+// Types whose state_dict() returns a StateDict (a Module) or named tensors of one type, which
+// load_state_dict() takes back.
 template <typename M>
 concept Saveable = requires(M& m) {
     StateDict(m.state_dict());
@@ -29,11 +30,15 @@ void save(const M& model, const std::filesystem::path& path) {
 // validates names and shapes before it copies. Any error leaves the model unchanged.
 template <Saveable M>
 void load(M& model, const std::filesystem::path& path) {
-    using Named = std::remove_cvref_t<decltype(model.state_dict())>;
-    using T = typename Named::value_type::second_type::value_type;
+    using State = std::remove_cvref_t<decltype(model.state_dict())>;
     const StateDict state = StateDict::load(path);
     try {
-        model.load_state_dict(state.named<T>());
+        if constexpr (std::is_same_v<State, StateDict>) {
+            model.load_state_dict(state);  // a Module: tensors of several dtypes
+        } else {
+            using T = typename State::value_type::second_type::value_type;
+            model.load_state_dict(state.named<T>());
+        }
     } catch (const std::invalid_argument& e) {
         throw std::invalid_argument("cannot load " + path.string() + " into the model: " + e.what());
     }

@@ -77,14 +77,13 @@ double sum_squared_deviation(const T* v, int64_t n, double shift) {
 // double. A multiple of the lane count, so only a pass's last block has a tail.
 constexpr int64_t kBlock = 512;
 
-// Σ (v[i] − mu)² for float: squares of (v − K) summed in float over blocks of 512 (positive
-// terms, so each block's relative error stays below ~1e-6), blocks summed in double, and
-// Σ (v − mu)² = Σ (v − K)² − n·(mu − K)² exactly, since Σ (v − mu) = 0. The data is in cache
-// by now, so the loop is bound by the fma latency: four accumulators. Not inlined: inlined
-// into a slice loop with 16 vector registers (AVX2), GCC 12 kept two accumulators on the stack.
-[[gnu::noinline]] inline double sum_squared_deviation(const float* v, int64_t n, double mu) {
+// Σ (v[i] − k)² for float, in double: squares summed in float lanes over blocks of 512
+// (positive terms, so each block's relative error stays below ~1e-6), blocks summed in double.
+// The data is in cache by now, so the loop is bound by the fma latency: four accumulators.
+// Not inlined: inlined into a slice loop with 16 vector registers (AVX2), GCC 12 kept two
+// accumulators on the stack.
+[[gnu::noinline]] inline double sum_squared_from(const float* v, int64_t n, float k) {
     using simd::FloatBatch, simd::kFloatLanes;
-    const float k = static_cast<float>(mu);
     const FloatBatch kb(k);
     double total = 0.0;
     int64_t i = 0;
@@ -108,8 +107,17 @@ constexpr int64_t kBlock = 512;
         total += static_cast<double>(xsimd::hadd((a0 + a1) + (a2 + a3)));
     }
     for (; i < n; ++i) total += (static_cast<double>(v[i]) - k) * (static_cast<double>(v[i]) - k);
+    return total;
+}
+
+// Σ (v[i] − mu)² for float, with mu the slice's own mean: Σ (v − K)² from K = the float
+// nearest mu (sum_squared_from), and Σ (v − mu)² = Σ (v − K)² − n·(mu − K)² exactly, since
+// Σ (v − mu) = 0. (A kernel whose mean is over several slices, as BatchNorm's channel is over
+// the batch, sums sum_squared_from over them and subtracts once.)
+inline double sum_squared_deviation(const float* v, int64_t n, double mu) {
+    const float k = static_cast<float>(mu);
     const double offset = mu - static_cast<double>(k);
-    return std::max(0.0, total - static_cast<double>(n) * offset * offset);
+    return std::max(0.0, sum_squared_from(v, n, k) - static_cast<double>(n) * offset * offset);
 }
 
 // The two sums of a normalisation's backward over n elements: s_dy = Σ dy[i] and

@@ -593,6 +593,149 @@ def layer_norm_case(name, shape, normalized_shape, affine, eps, transform):
     return run_case(name, "layer_norm", fn, make_inputs, attrs)
 
 
+# --------------------------------------------------------------------------------------------
+# batch_norm.json
+# op "batch_norm": F.batch_norm, attrs {training, eps[, running_mean, running_var]}, inputs
+#   x[, weight, bias]. Training cases normalise with the batch statistics (no running
+#   tensors: the function of x, weight and bias alone); evaluation cases with the running
+#   statistics given in attrs (exact float32 values).
+# batch_norm_modules.json
+# op "batch_norm_module": nn.BatchNorm1d / BatchNorm2d through `steps` training calls, then
+#   one evaluation call: attrs {kind, num_features, eps, momentum (null = None), affine,
+#   track_running_stats}, the steps' inputs, the state_dict after each step, and the eval
+#   output (float32).
+# op "batch_norm_error": what the modules raise (or null) for an input shape, in training or
+#   evaluation: PyTorch's messages.
+# --------------------------------------------------------------------------------------------
+
+BATCH_NORM_CASES = [
+    # name, input shape, training, affine, eps, transform
+    ("train_2d", (4, 3, 5, 5), True, True, 1e-5, None),
+    ("train_2d_noaffine", (3, 4, 3, 5), True, False, 1e-5, None),
+    ("train_2d_odd", (5, 3, 7, 3), True, True, 1e-5, None),
+    ("train_2d_n1", (1, 4, 3, 3), True, True, 1e-5, None),
+    ("train_2d_planes", (3, 2, 6, 8), True, True, 1e-5, None),  # rows of 48: the planes path
+    ("train_1d_rank2", (8, 5), True, True, 1e-5, None),
+    ("train_1d_rank2_two_rows", (2, 6), True, False, 1e-5, None),
+    ("train_1d_rank3", (4, 3, 7), True, True, 1e-5, None),
+    ("train_eps_1e-3", (6, 3, 2, 2), True, True, 1e-3, None),
+    ("train_large_mean", (4, 3, 4, 4), True, True, 1e-5, lambda x: 1000.0 + x),
+    ("train_small_variance", (5, 2, 3, 3), True, True, 1e-4, lambda x: 3.0 + 0.01 * x),
+    ("eval_2d", (4, 3, 5, 5), False, True, 1e-5, None),
+    ("eval_2d_noaffine", (2, 4, 3, 3), False, False, 1e-5, None),
+    ("eval_1d_rank2", (6, 5), False, True, 1e-5, None),
+    ("eval_1d_rank3_planes", (3, 2, 20), False, True, 1e-3, None),
+    ("eval_n1", (1, 3, 2, 2), False, True, 1e-5, None),
+]
+
+
+def batch_norm_case(name, shape, training, affine, eps, transform):
+    C = shape[1]
+    torch.manual_seed(seed_of(name) + 1)
+    running_mean = 0.5 * randn(C)
+    running_var = 0.5 + rand(C)
+
+    def make_inputs():
+        x = randn(*shape)
+        if transform is not None:
+            x = transform(x)
+        inputs = [("x", x)]
+        if affine:
+            inputs += [("weight", 1.0 + 0.5 * randn(C)), ("bias", 0.5 * randn(C))]
+        return inputs
+
+    def fn(x, weight=None, bias=None):
+        if training:
+            return F.batch_norm(x, None, None, weight, bias, training=True, eps=eps)
+        return F.batch_norm(x, running_mean.to(x.dtype), running_var.to(x.dtype), weight, bias,
+                            training=False, eps=eps)
+
+    attrs = OrderedDict([("training", training), ("eps", eps)])
+    if not training:
+        attrs["running_mean"] = exact(running_mean)
+        attrs["running_var"] = exact(running_var)
+    return run_case(name, "batch_norm", fn, make_inputs, attrs)
+
+
+BATCH_NORM_MODULE_CASES = [
+    # name, kind, input shape, steps, momentum, affine, track_running_stats
+    ("module_2d_momentum", "BatchNorm2d", (4, 3, 3, 3), 3, 0.1, True, True),
+    ("module_2d_momentum_0.5_noaffine", "BatchNorm2d", (2, 2, 4, 4), 2, 0.5, False, True),
+    ("module_2d_cumulative", "BatchNorm2d", (3, 2, 2, 5), 4, None, True, True),
+    ("module_2d_untracked", "BatchNorm2d", (3, 2, 3, 3), 2, 0.1, True, False),
+    ("module_1d_rank2_cumulative", "BatchNorm1d", (6, 4), 3, None, True, True),
+    ("module_1d_rank3", "BatchNorm1d", (3, 4, 5), 2, 0.2, True, True),
+]
+
+
+def batch_norm_module_case(name, kind, shape, steps, momentum, affine, track):
+    torch.manual_seed(seed_of(name))
+    C = shape[1]
+    m = getattr(torch.nn, kind)(C, eps=1e-5, momentum=momentum, affine=affine, track_running_stats=track)
+    if affine:
+        with torch.no_grad():
+            m.weight.copy_(1.0 + 0.5 * randn(C))
+            m.bias.copy_(0.5 * randn(C))
+    initial = state_record(m)
+    xs, states = [], []
+    m.train()
+    for _ in range(steps):
+        x = 0.7 + 1.5 * randn(*shape)
+        with torch.no_grad():
+            m(x)
+        xs.append({"shape": list(shape), "data": exact(x)})
+        states.append(state_record(m))
+    m.eval()
+    x = randn(*shape)
+    with torch.no_grad():
+        y = m(x)
+    return OrderedDict([
+        ("name", name), ("op", "batch_norm_module"),
+        ("attrs", OrderedDict([("kind", kind), ("num_features", C), ("eps", 1e-5), ("momentum", momentum),
+                               ("affine", affine), ("track_running_stats", track)])),
+        ("initial_state", initial), ("steps", xs), ("states", states),
+        ("eval_x", {"shape": list(shape), "data": exact(x)}), ("eval_out", exact(y)),
+    ])
+
+
+def state_record(m):
+    """A module's state_dict: name -> {dtype, shape, data}, in PyTorch's order."""
+    out = OrderedDict()
+    for k, v in m.state_dict().items():
+        out[k] = OrderedDict([("dtype", str(v.dtype).replace("torch.", "")), ("shape", list(v.shape)),
+                              ("data", [int(e) for e in v.reshape(-1).tolist()] if v.dtype == torch.int64
+                               else exact(v))])
+    return out
+
+
+# The errors F.batch_norm and the modules raise, for (name, kind, input shape, training).
+BATCH_NORM_ERROR_CASES = [
+    ("one_value_rank2", "BatchNorm1d", (1, 3), True),
+    ("one_value_rank4", "BatchNorm2d", (1, 3, 1, 1), True),
+    ("one_value_rank3", "BatchNorm1d", (1, 3, 1), True),
+    ("one_value_eval_is_fine", "BatchNorm2d", (1, 3, 1, 1), False),
+    ("two_values", "BatchNorm1d", (2, 3), True),
+    ("rank3_into_2d", "BatchNorm2d", (2, 3, 4), True),
+    ("rank4_into_1d", "BatchNorm1d", (2, 3, 4, 4), True),
+    ("rank1_into_1d", "BatchNorm1d", (3,), True),
+    ("wrong_channels", "BatchNorm2d", (2, 4, 3, 3), True),
+]
+
+
+def batch_norm_error_case(name, kind, shape, training):
+    m = getattr(torch.nn, kind)(3)
+    m.train(training)
+    record = OrderedDict([("name", name), ("op", "batch_norm_error"), ("kind", kind), ("shape", list(shape)),
+                          ("training", training)])
+    try:
+        with torch.no_grad():
+            m(torch.ones(shape))
+        record["error"] = None
+    except (ValueError, RuntimeError) as e:
+        record["error"] = str(e)
+    return record
+
+
 # Each fixture and how to make it. `make_golden.py FILE...` writes only the named fixtures
 # (PyTorch on another CPU may differ from the committed ones by an ulp: regenerate only what
 # you change); with no argument, all of them.
@@ -603,6 +746,9 @@ FIXTURES = OrderedDict([
     ("layers.json", lambda: layers_cases()),
     ("optim.json", lambda: optim_cases()),
     ("layer_norm.json", lambda: [layer_norm_case(*c) for c in LAYER_NORM_CASES]),
+    ("batch_norm.json", lambda: [batch_norm_case(*c) for c in BATCH_NORM_CASES]),
+    ("batch_norm_modules.json", lambda: [batch_norm_module_case(*c) for c in BATCH_NORM_MODULE_CASES] +
+                                        [batch_norm_error_case(*c) for c in BATCH_NORM_ERROR_CASES]),
 ])
 
 

@@ -1,0 +1,100 @@
+// BatchNorm1d / BatchNorm2d: torch.nn.BatchNorm1d and torch.nn.BatchNorm2d in C++.
+// Normalises each channel c of (N, C) or (N, C, L) input (1d) or (N, C, H, W) input (2d) over
+// the batch and every spatial position, then applies a learnable per-channel scale γ
+// ("weight", ones) and shift β ("bias", zeros).
+//
+// In training mode (the default) the statistics are the batch's own: the mean and the biased
+// variance over the N·L (or N·H·W) values of each channel. With track_running_stats the
+// module also keeps the buffers running_mean (zeros), running_var (ones) and
+// num_batches_tracked (an int64 0-d tensor), updated on every training forward as PyTorch
+// does:
+//   running = (1 − f)·running + f·batch,   f = momentum, or 1/num_batches_tracked when
+//                                           momentum is unset (a cumulative average),
+// with the UNBIASED batch variance (n/(n − 1)) going into running_var. In evaluation mode
+// the running statistics normalise instead, and the layer is then a per-channel affine map.
+// Without track_running_stats there are no buffers and batch statistics are used always.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+
+#include "layers/module.hpp"
+
+namespace tapegrad {
+
+struct BatchNormOptions {
+    int64_t num_features;
+    double eps = 1e-5;
+    // PyTorch's momentum=None is std::nullopt: the cumulative moving average.
+    std::optional<double> momentum = 0.1;
+    bool affine = true;
+    bool track_running_stats = true;
+};
+
+// The shared implementation; use BatchNorm1d or BatchNorm2d, which differ only in the ranks
+// they accept (PyTorch's _check_input_dim).
+template <typename T>
+class BasicBatchNorm : public BasicModule<T> {
+  public:
+    BasicTensor<T> forward(const BasicTensor<T>& x) override;
+
+    // running_mean to zeros, running_var to ones, num_batches_tracked to 0.
+    void reset_running_stats();
+    // reset_running_stats(), and γ back to ones and β to zeros.
+    void reset_parameters();
+
+    const BatchNormOptions& options() const { return options_; }
+    // Undefined tensors when affine (weight, bias) or track_running_stats (the rest) is false.
+    BasicTensor<T> weight() const { return weight_; }
+    BasicTensor<T> bias() const { return bias_; }
+    BasicTensor<T> running_mean() const { return running_mean_; }
+    BasicTensor<T> running_var() const { return running_var_; }
+    LongTensor num_batches_tracked() const { return num_batches_tracked_; }
+
+    // "16, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True"
+    std::string extra_repr() const override;
+
+  protected:
+    // Throws std::invalid_argument for num_features <= 0, eps < 0 or a momentum outside [0, 1].
+    BasicBatchNorm(const BatchNormOptions& options, const char* name);
+    // The ranks the subclass accepts, and how PyTorch words the error for others.
+    virtual void check_input_dim(const BasicTensor<T>& x) const = 0;
+
+  private:
+    BatchNormOptions options_;
+    BasicTensor<T> weight_, bias_, running_mean_, running_var_;
+    LongTensor num_batches_tracked_;
+};
+
+template <typename T>
+class BasicBatchNorm1d : public BasicBatchNorm<T> {
+  public:
+    explicit BasicBatchNorm1d(int64_t num_features, double eps = 1e-5, std::optional<double> momentum = 0.1,
+                              bool affine = true, bool track_running_stats = true)
+        : BasicBatchNorm1d(BatchNormOptions{num_features, eps, momentum, affine, track_running_stats}) {}
+    explicit BasicBatchNorm1d(const BatchNormOptions& options) : BasicBatchNorm<T>(options, "BatchNorm1d") {}
+    std::string type_name() const override { return "BatchNorm1d"; }
+
+  protected:
+    // (N, C) or (N, C, L).
+    void check_input_dim(const BasicTensor<T>& x) const override;
+};
+
+template <typename T>
+class BasicBatchNorm2d : public BasicBatchNorm<T> {
+  public:
+    explicit BasicBatchNorm2d(int64_t num_features, double eps = 1e-5, std::optional<double> momentum = 0.1,
+                              bool affine = true, bool track_running_stats = true)
+        : BasicBatchNorm2d(BatchNormOptions{num_features, eps, momentum, affine, track_running_stats}) {}
+    explicit BasicBatchNorm2d(const BatchNormOptions& options) : BasicBatchNorm<T>(options, "BatchNorm2d") {}
+    std::string type_name() const override { return "BatchNorm2d"; }
+
+  protected:
+    // (N, C, H, W).
+    void check_input_dim(const BasicTensor<T>& x) const override;
+};
+
+using BatchNorm1d = BasicBatchNorm1d<float>;
+using BatchNorm2d = BasicBatchNorm2d<float>;
+
+}  // namespace tapegrad

@@ -1,0 +1,80 @@
+// InstanceNorm1d / InstanceNorm2d: torch.nn.InstanceNorm1d and torch.nn.InstanceNorm2d in
+// C++. Normalises each (sample, channel) of (N, C, L) or (C, L) input (1d), or (N, C, H, W) or
+// (C, H, W) input (2d), over its spatial positions alone; with affine, then a learnable
+// per-channel scale γ ("weight", ones) and shift β ("bias", zeros). Off by default, as in
+// PyTorch: affine = false, track_running_stats = false.
+//
+// With track_running_stats the layer keeps running_mean, running_var and num_batches_tracked
+// as BatchNorm does, updated in training from the per-instance statistics averaged over the
+// batch (PyTorch's instance_norm), and normalises with them in evaluation mode.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+
+#include "layers/module.hpp"
+
+namespace tapegrad {
+
+struct InstanceNormOptions {
+    int64_t num_features;
+    double eps = 1e-5;
+    std::optional<double> momentum = 0.1;
+    bool affine = false;
+    bool track_running_stats = false;
+};
+
+// The shared implementation; use InstanceNorm1d or InstanceNorm2d.
+template <typename T>
+class BasicInstanceNorm : public BasicModule<T> {
+  public:
+    BasicTensor<T> forward(const BasicTensor<T>& x) override;
+
+    void reset_running_stats();
+    void reset_parameters();
+
+    const InstanceNormOptions& options() const { return options_; }
+    BasicTensor<T> weight() const { return weight_; }
+    BasicTensor<T> bias() const { return bias_; }
+    BasicTensor<T> running_mean() const { return running_mean_; }
+    BasicTensor<T> running_var() const { return running_var_; }
+    LongTensor num_batches_tracked() const { return num_batches_tracked_; }
+
+    // "16, eps=1e-05, momentum=0.1, affine=False, track_running_stats=False"
+    std::string extra_repr() const override;
+
+  protected:
+    // spatial_dims: 1 for InstanceNorm1d, 2 for InstanceNorm2d.
+    BasicInstanceNorm(const InstanceNormOptions& options, int spatial_dims);
+
+  private:
+    InstanceNormOptions options_;
+    int spatial_dims_;
+    BasicTensor<T> weight_, bias_, running_mean_, running_var_;
+    LongTensor num_batches_tracked_;
+};
+
+template <typename T>
+class BasicInstanceNorm1d : public BasicInstanceNorm<T> {
+  public:
+    explicit BasicInstanceNorm1d(int64_t num_features, double eps = 1e-5, std::optional<double> momentum = 0.1,
+                                 bool affine = false, bool track_running_stats = false)
+        : BasicInstanceNorm1d(InstanceNormOptions{num_features, eps, momentum, affine, track_running_stats}) {}
+    explicit BasicInstanceNorm1d(const InstanceNormOptions& options) : BasicInstanceNorm<T>(options, 1) {}
+    std::string type_name() const override { return "InstanceNorm1d"; }
+};
+
+template <typename T>
+class BasicInstanceNorm2d : public BasicInstanceNorm<T> {
+  public:
+    explicit BasicInstanceNorm2d(int64_t num_features, double eps = 1e-5, std::optional<double> momentum = 0.1,
+                                 bool affine = false, bool track_running_stats = false)
+        : BasicInstanceNorm2d(InstanceNormOptions{num_features, eps, momentum, affine, track_running_stats}) {}
+    explicit BasicInstanceNorm2d(const InstanceNormOptions& options) : BasicInstanceNorm<T>(options, 2) {}
+    std::string type_name() const override { return "InstanceNorm2d"; }
+};
+
+using InstanceNorm1d = BasicInstanceNorm1d<float>;
+using InstanceNorm2d = BasicInstanceNorm2d<float>;
+
+}  // namespace tapegrad

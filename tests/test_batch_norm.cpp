@@ -1,0 +1,269 @@
+// BatchNorm1d / BatchNorm2d: PyTorch golden values (tests/golden/batch_norm.json) for
+// F.batch_norm in training and evaluation, the modules' running statistics step by step
+// (momentum, cumulative average, untracked), PyTorch's errors; the layers by finite
+// differences in both modes; the state dict with its int64 counter through JSON and CBOR;
+// printing and defaults.
+#include <boost/test/unit_test.hpp>
+
+#include <cmath>
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include <tapegrad/tapegrad.hpp>
+#include "support/golden.hpp"
+#include "support/gradcheck.hpp"
+#include "support/messages.hpp"
+#include "support/temp_dir.hpp"
+#include "support/tensors.hpp"
+
+using namespace tapegrad;
+using namespace tapegrad::testing;
+
+namespace {
+
+// The op of a "batch_norm" case of batch_norm.json, in precision T.
+template <typename T>
+OpFn<T> make_op(const GoldenCase& c) {
+    const bool training = c.attrs.at("training").get<bool>();
+    const double eps = c.attrs.at("eps").get<double>();
+    BasicTensor<T> rm, rv;
+    if (!training) {
+        const auto m = c.attrs.at("running_mean").get<std::vector<double>>();
+        const auto v = c.attrs.at("running_var").get<std::vector<double>>();
+        const int64_t C = static_cast<int64_t>(m.size());
+        rm = from_vector<T>({C}, std::vector<T>(m.begin(), m.end()));
+        rv = from_vector<T>({C}, std::vector<T>(v.begin(), v.end()));
+    }
+    return [training, eps, rm, rv](const std::vector<BasicTensor<T>>& in) {
+        const BasicTensor<T> w = in.size() == 3 ? in[1] : BasicTensor<T>{};
+        const BasicTensor<T> b = in.size() == 3 ? in[2] : BasicTensor<T>{};
+        return batch_norm(in[0], rm, rv, w, b, training, 0.1, eps);
+    };
+}
+
+std::shared_ptr<BasicBatchNorm<float>> make_module(const std::string& kind, const BatchNormOptions& o) {
+    if (kind == "BatchNorm1d") return std::make_shared<BatchNorm1d>(o);
+    BOOST_TEST_REQUIRE(kind == "BatchNorm2d");
+    return std::make_shared<BatchNorm2d>(o);
+}
+
+// A fixture's state record {name: {dtype, shape, data}} as a StateDict.
+StateDict state_of(const nlohmann::ordered_json& record) {
+    StateDict out;
+    for (const auto& [name, t] : record.items()) {
+        const Shape shape = t.at("shape").get<Shape>();
+        if (t.at("dtype") == "int64")
+            out.add(name, from_vector<int64_t>(shape, t.at("data").get<std::vector<int64_t>>()));
+        else
+            out.add(name, from_vector<float>(shape, t.at("data").get<std::vector<float>>()));
+    }
+    return out;
+}
+
+// A module's state against a fixture's record: the same names in the same order, counts
+// exact, floats within tol.
+void check_state(const StateDict& ours, const nlohmann::ordered_json& record, double tol) {
+    const StateDict theirs = state_of(record);
+    BOOST_TEST(ours.names() == theirs.names(), boost::test_tools::per_element());
+    for (const std::string& name : theirs.names()) {
+        BOOST_TEST_CONTEXT(name) {
+            BOOST_TEST_REQUIRE(ours.dtype(name) == theirs.dtype(name));
+            if (theirs.dtype(name) == "int64")
+                BOOST_TEST(ours.get<int64_t>(name).to_vector() == theirs.get<int64_t>(name).to_vector(),
+                           boost::test_tools::per_element());
+            else
+                BOOST_TEST(worst(ours.get<float>(name).to_vector(), theirs.get<float>(name).to_vector(), tol) <= 1.0);
+        }
+    }
+}
+
+template <typename T>
+void set_affine(BasicBatchNorm<T>& bn, Generator& gen) {
+    const int64_t C = bn.options().num_features;
+    const BasicTensor<T> w = add(ones<T>({C}), randn<T>({C}, &gen)), b = randn<T>({C}, &gen);
+    std::copy_n(w.data(), C, bn.weight().data());
+    std::copy_n(b.data(), C, bn.bias().data());
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(batch_norm_layer)
+
+// Every "batch_norm" case: forward and all gradients against PyTorch in float32 and float64,
+// and by finite differences in double.
+BOOST_AUTO_TEST_CASE(matches_pytorch_golden_values_and_passes_the_gradient_check) {
+    const int ran = check_golden_cases("batch_norm.json", "batch_norm", make_op<float>, make_op<double>);
+    BOOST_TEST(ran >= 16);
+}
+
+// The modules through the fixture's training steps: weight, bias, running_mean, running_var
+// and num_batches_tracked after every step, then the evaluation output.
+BOOST_AUTO_TEST_CASE(running_statistics_follow_pytorch_step_by_step) {
+    int ran = 0;
+    const nlohmann::ordered_json doc = load_golden_document("batch_norm_modules.json");  // held, not a temporary
+    for (const auto& c : doc.at("cases")) {
+        if (c.at("op") != "batch_norm_module") continue;
+        BOOST_TEST_CONTEXT("case " << c.at("name").get<std::string>()) {
+            const auto& a = c.at("attrs");
+            BatchNormOptions o{.num_features = a.at("num_features").get<int64_t>(), .eps = a.at("eps").get<double>()};
+            o.momentum = a.at("momentum").is_null() ? std::nullopt : std::optional<double>(a.at("momentum").get<double>());
+            o.affine = a.at("affine").get<bool>();
+            o.track_running_stats = a.at("track_running_stats").get<bool>();
+            auto bn = make_module(a.at("kind").get<std::string>(), o);
+            bn->load_state_dict(state_of(c.at("initial_state")));
+            for (size_t k = 0; k < c.at("steps").size(); ++k) {
+                const GoldenArray x = golden_array(c.at("steps")[k]);
+                (*bn)(to_tensor<float>(x));
+                BOOST_TEST_CONTEXT("after step " << k + 1) { check_state(bn->state_dict(), c.at("states")[k], 1e-6); }
+            }
+            bn->eval();
+            const Tensor y = (*bn)(to_tensor<float>(golden_array(c.at("eval_x"))));
+            BOOST_TEST(worst(y.to_vector(), c.at("eval_out").get<std::vector<float>>(), 1e-5) <= 1.0);
+        }
+        ++ran;
+    }
+    BOOST_TEST(ran >= 6);
+}
+
+// PyTorch 1.13's messages, word for word, or no error where PyTorch raises none.
+BOOST_AUTO_TEST_CASE(bad_input_is_pytorchs_error) {
+    int ran = 0;
+    const nlohmann::ordered_json doc = load_golden_document("batch_norm_modules.json");  // held, not a temporary
+    for (const auto& c : doc.at("cases")) {
+        if (c.at("op") != "batch_norm_error") continue;
+        BOOST_TEST_CONTEXT("case " << c.at("name").get<std::string>()) {
+            auto bn = make_module(c.at("kind").get<std::string>(), {.num_features = 3});
+            bn->train(c.at("training").get<bool>());
+            const Tensor x = ones(c.at("shape").get<Shape>());
+            if (c.at("error").is_null()) {
+                BOOST_CHECK_NO_THROW((*bn)(x));
+            } else {
+                const std::string text = c.at("error").get<std::string>();
+                BOOST_CHECK_EXCEPTION((*bn)(x), std::invalid_argument, [&](const auto& e) { return message_is(e, text); });
+                BOOST_TEST(bn->num_batches_tracked().data()[0] == 0, "a rejected batch is not counted");
+            }
+        }
+        ++ran;
+    }
+    BOOST_TEST(ran >= 9);
+    BOOST_CHECK_THROW(BatchNorm2d(0), std::invalid_argument);
+    BOOST_CHECK_THROW(BatchNorm2d(3, -1.0), std::invalid_argument);
+    BOOST_CHECK_THROW(BatchNorm2d(3, 1e-5, 1.5), std::invalid_argument);
+    BOOST_CHECK_EXCEPTION(batch_norm(ones({2, 3}), Tensor{}, Tensor{}, {}, {}, /*training=*/false), std::invalid_argument,
+                          [](const auto& e) { return message_contains(e, "must be defined when not training"); });
+}
+
+// The layers by finite differences over x, γ and β: in training (batch statistics), in
+// evaluation (running statistics, after a few training steps moved them), and untracked in
+// evaluation (batch statistics again). Odd sizes, both ways over memory.
+BOOST_AUTO_TEST_CASE(gradient_check_in_every_mode) {
+    Generator gen(17);
+    const std::vector<Shape> shapes_2d{{3, 2, 3, 5}, {2, 3, 4, 5}, {1, 2, 5, 5}};
+    const std::vector<Shape> shapes_1d{{5, 3}, {3, 2, 7}, {2, 3, 17}};
+    for (bool affine : {true, false})
+        for (bool track : {true, false})
+            for (bool eval : {false, true})
+                for (const Shape& shape : affine ? shapes_2d : shapes_1d) {
+                    const BatchNormOptions o{.num_features = shape[1], .affine = affine, .track_running_stats = track};
+                    std::unique_ptr<BasicBatchNorm<double>> bn;
+                    if (shape.size() == 4)
+                        bn = std::make_unique<BasicBatchNorm2d<double>>(o);
+                    else
+                        bn = std::make_unique<BasicBatchNorm1d<double>>(o);
+                    if (affine) set_affine(*bn, gen);
+                    for (int k = 0; k < 3; ++k) (*bn)(randn<double>(shape, &gen));
+                    if (eval) bn->eval();
+                    const DoubleTensor x = randn<double>(shape, &gen, true);
+                    check_module_gradients(bn->repr() + (eval ? " eval" : " train") + " on " + to_string(shape), *bn, x);
+                }
+}
+
+// Evaluation with running statistics is the per-channel affine map; training's output has
+// mean β and variance γ²·var/(var + eps) per channel.
+BOOST_AUTO_TEST_CASE(modes_use_the_statistics_they_should) {
+    Generator gen(5);
+    BasicBatchNorm2d<double> bn(3);
+    set_affine(bn, gen);
+    const DoubleTensor x = add(randn<double>({4, 3, 5, 5}, &gen), full<double>({4, 3, 5, 5}, 2.0));
+    const DoubleTensor y = bn(x);
+    for (int64_t c = 0; c < 3; ++c) {
+        double s = 0.0;
+        for (int64_t n = 0; n < 4; ++n)
+            for (int64_t i = 0; i < 25; ++i) s += y.data()[(n * 3 + c) * 25 + i];
+        BOOST_TEST(std::abs(s / 100.0 - bn.bias().data()[c]) < 1e-12);
+    }
+    bn.eval();
+    const DoubleTensor z = bn(x);
+    for (int64_t n = 0; n < 4; ++n)
+        for (int64_t c = 0; c < 3; ++c)
+            for (int64_t i = 0; i < 25; ++i) {
+                const int64_t k = (n * 3 + c) * 25 + i;
+                const double want = (x.data()[k] - bn.running_mean().data()[c]) /
+                                        std::sqrt(bn.running_var().data()[c] + 1e-5) * bn.weight().data()[c] +
+                                    bn.bias().data()[c];
+                BOOST_TEST(std::abs(z.data()[k] - want) < 1e-12);
+            }
+    BOOST_TEST(bn.num_batches_tracked().data()[0] == 1, "evaluation does not count batches");
+    // Untracked: no buffers, and evaluation normalises with the batch's statistics.
+    BasicBatchNorm2d<double> plain(3, 1e-5, 0.1, true, false);
+    plain.eval();
+    BOOST_TEST(!plain.running_mean().defined());
+    BOOST_TEST(max_difference(plain(x), BasicBatchNorm2d<double>(3, 1e-5, 0.1, true, false)(x)) == 0.0);
+}
+
+BOOST_AUTO_TEST_CASE(state_dict_holds_an_int64_counter_through_json_and_cbor) {
+    TempDir scratch("tapegrad_test_batch_norm");
+    for (const std::string ext : {".json", ".cbor"}) {
+        Generator gen(9);
+        BatchNorm2d bn(4, 1e-5, std::nullopt);
+        set_affine(bn, gen);
+        for (int k = 0; k < 5; ++k) bn(randn({3, 4, 2, 2}, &gen));
+        const StateDict state = bn.state_dict();
+        BOOST_TEST(state.names() == (std::vector<std::string>{"weight", "bias", "running_mean", "running_var",
+                                                              "num_batches_tracked"}),
+                   boost::test_tools::per_element());
+        BOOST_TEST(state.dtype("num_batches_tracked") == "int64");
+        BOOST_TEST(to_string(state.get<int64_t>("num_batches_tracked").shape()) == "[]");
+        BOOST_TEST(bn.num_batches_tracked().data()[0] == 5);
+        save(bn, scratch / ("bn" + ext));
+        BatchNorm2d other(4, 1e-5, std::nullopt);
+        load(other, scratch / ("bn" + ext));
+        const StateDict loaded = other.state_dict();
+        for (const std::string& name : {"weight", "bias", "running_mean", "running_var"})
+            BOOST_TEST(same_bits(loaded.get<float>(name), state.get<float>(name)), name << ext);
+        BOOST_TEST(other.num_batches_tracked().data()[0] == 5);
+        // The count goes on from where it was: the cumulative average's next weight is 1/6.
+        const Tensor x = randn({3, 4, 2, 2}, &gen);
+        bn(x);
+        other(x);
+        BOOST_TEST(same_bits(other.running_mean(), bn.running_mean()));
+        BOOST_TEST(same_bits(other.running_var(), bn.running_var()));
+        BOOST_TEST(other.num_batches_tracked().data()[0] == 6);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(parameters_defaults_and_printing) {
+    BatchNorm2d bn(16);
+    BOOST_TEST(bn.repr() == "BatchNorm2d(16, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)");
+    BOOST_TEST(bn.named_parameters().size() == 2u);
+    BOOST_TEST(bn.named_buffers().size() == 3u);
+    for (float v : bn.weight().to_vector()) BOOST_TEST(v == 1.0f);
+    for (float v : bn.running_var().to_vector()) BOOST_TEST(v == 1.0f);
+    for (float v : bn.running_mean().to_vector()) BOOST_TEST(v == 0.0f);
+    BatchNorm1d plain(BatchNormOptions{.num_features = 5, .eps = 1e-3, .momentum = std::nullopt, .affine = false,
+                                       .track_running_stats = false});
+    BOOST_TEST(plain.repr() == "BatchNorm1d(5, eps=0.001, momentum=None, affine=False, track_running_stats=False)");
+    BOOST_TEST(plain.state_dict().empty());
+    // reset_parameters: everything back to its initial value.
+    Generator gen(2);
+    set_affine(bn, gen);
+    bn(randn({2, 16, 3, 3}, &gen));
+    bn.reset_parameters();
+    for (float v : bn.weight().to_vector()) BOOST_TEST(v == 1.0f);
+    for (float v : bn.running_mean().to_vector()) BOOST_TEST(v == 0.0f);
+    BOOST_TEST(bn.num_batches_tracked().data()[0] == 0);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
