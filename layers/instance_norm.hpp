@@ -4,13 +4,16 @@
 // per-channel scale γ ("weight", ones) and shift β ("bias", zeros). Off by default, as in
 // PyTorch: affine = false, track_running_stats = false.
 //
-// With track_running_stats the layer keeps running_mean, running_var and num_batches_tracked
-// as BatchNorm does, updated in training from the per-instance statistics averaged over the
-// batch (PyTorch's instance_norm), and normalises with them in evaluation mode.
+// With track_running_stats the layer keeps running_mean and running_var, updated in training
+// as BatchNorm's are but from the per-instance statistics averaged over the batch (PyTorch's
+// instance_norm), and normalises with them in evaluation mode; and num_batches_tracked, which
+// PyTorch 1.13's InstanceNorm keeps in its state dict but never counts (nor does this one).
+// momentum must be a number: PyTorch's InstanceNorm takes None but its forward then fails.
+// Without track_running_stats, evaluation normalises with each instance's own statistics.
+// Unbatched input (no N) is normalised as a batch of one.
 #pragma once
 
 #include <cstdint>
-#include <optional>
 
 #include "layers/module.hpp"
 
@@ -19,7 +22,7 @@ namespace tapegrad {
 struct InstanceNormOptions {
     int64_t num_features;
     double eps = 1e-5;
-    std::optional<double> momentum = 0.1;
+    double momentum = 0.1;
     bool affine = false;
     bool track_running_stats = false;
 };
@@ -44,7 +47,8 @@ class BasicInstanceNorm : public BasicModule<T> {
     std::string extra_repr() const override;
 
   protected:
-    // spatial_dims: 1 for InstanceNorm1d, 2 for InstanceNorm2d.
+    // spatial_dims: 1 for InstanceNorm1d, 2 for InstanceNorm2d. Throws std::invalid_argument
+    // for num_features <= 0, eps < 0 or a momentum outside [0, 1].
     BasicInstanceNorm(const InstanceNormOptions& options, int spatial_dims);
 
   private:
@@ -57,7 +61,7 @@ class BasicInstanceNorm : public BasicModule<T> {
 template <typename T>
 class BasicInstanceNorm1d : public BasicInstanceNorm<T> {
   public:
-    explicit BasicInstanceNorm1d(int64_t num_features, double eps = 1e-5, std::optional<double> momentum = 0.1,
+    explicit BasicInstanceNorm1d(int64_t num_features, double eps = 1e-5, double momentum = 0.1,
                                  bool affine = false, bool track_running_stats = false)
         : BasicInstanceNorm1d(InstanceNormOptions{num_features, eps, momentum, affine, track_running_stats}) {}
     explicit BasicInstanceNorm1d(const InstanceNormOptions& options) : BasicInstanceNorm<T>(options, 1) {}
@@ -67,7 +71,7 @@ class BasicInstanceNorm1d : public BasicInstanceNorm<T> {
 template <typename T>
 class BasicInstanceNorm2d : public BasicInstanceNorm<T> {
   public:
-    explicit BasicInstanceNorm2d(int64_t num_features, double eps = 1e-5, std::optional<double> momentum = 0.1,
+    explicit BasicInstanceNorm2d(int64_t num_features, double eps = 1e-5, double momentum = 0.1,
                                  bool affine = false, bool track_running_stats = false)
         : BasicInstanceNorm2d(InstanceNormOptions{num_features, eps, momentum, affine, track_running_stats}) {}
     explicit BasicInstanceNorm2d(const InstanceNormOptions& options) : BasicInstanceNorm<T>(options, 2) {}

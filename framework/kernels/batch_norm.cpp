@@ -439,6 +439,48 @@ void batch_norm_update_running_stats(T* running_mean, T* running_var, const doub
     }
 }
 
+template <typename T>
+void batch_norm_running_stats(double* mean, double* rstd, const T* running_mean, const T* running_var, int64_t C,
+                              double eps) {
+    const DoubleBatch e(eps), one(1.0);
+    in_double_lanes(
+        0, C,
+        [&](int64_t c, DoubleBatch m, DoubleBatch v) {
+            m.store_unaligned(mean + c);
+            (one / xsimd::sqrt(v + e)).store_unaligned(rstd + c);
+        },
+        [&](int64_t c) {
+            mean[c] = static_cast<double>(running_mean[c]);
+            rstd[c] = 1.0 / std::sqrt(static_cast<double>(running_var[c]) + eps);
+        },
+        running_mean, running_var);
+}
+
+template <typename T>
+void instance_norm_update_running_stats(T* running_mean, T* running_var, const double* mean, const double* rstd,
+                                        int64_t N, int64_t C, int64_t inner, double eps, double momentum) {
+    if (N == 0) return;
+    const double inv_n = 1.0 / static_cast<double>(N);
+    std::vector<double> m(static_cast<size_t>(C), 0.0), v(static_cast<size_t>(C), 0.0);
+    const DoubleBatch in(inv_n), e(eps), one(1.0);
+    for (int64_t n = 0; n < N; ++n) {
+        const double* mn = mean + n * C;
+        const double* rn = rstd + n * C;
+        in_double_lanes(
+            0, C,
+            [&](int64_t c, DoubleBatch mu, DoubleBatch r) {
+                xsimd::fma(mu, in, at(m.data(), c)).store_unaligned(m.data() + c);
+                xsimd::fma(one / (r * r) - e, in, at(v.data(), c)).store_unaligned(v.data() + c);
+            },
+            [&](int64_t c) {
+                m[c] = std::fma(mn[c], inv_n, m[c]);
+                v[c] = std::fma(1.0 / (rn[c] * rn[c]) - eps, inv_n, v[c]);
+            },
+            mn, rn);
+    }
+    batch_norm_update_running_stats(running_mean, running_var, m.data(), v.data(), C, momentum, inner);
+}
+
 // --- reference kernels: the formulas as written, one element at a time --------------------
 // A channel's values gathered into one contiguous slice, then the shared reference slice.
 
@@ -528,6 +570,9 @@ void batch_norm_backward_reference(T* dx, T* dgamma, T* dbeta, const T* dy, cons
                                          int64_t, int64_t, int64_t, bool, bool);                                     \
     template void batch_norm_update_running_stats<T>(T*, T*, const double*, const double*, int64_t, double,        \
                                                      int64_t);                                                       \
+    template void batch_norm_running_stats<T>(double*, double*, const T*, const T*, int64_t, double);             \
+    template void instance_norm_update_running_stats<T>(T*, T*, const double*, const double*, int64_t, int64_t,   \
+                                                        int64_t, double, double);                                    \
     template void batch_norm_forward_reference<T>(T*, double*, double*, double*, const T*, const T*, const T*,     \
                                                   int64_t, int64_t, int64_t, double);                                \
     template void batch_norm_forward_eval_reference<T>(T*, const T*, const double*, const double*, const T*,       \

@@ -41,6 +41,21 @@ template <typename T>
 void batch_norm_update_running_stats(T* running_mean, T* running_var, const double* mean, const double* var, int64_t C,
                                      double momentum, int64_t n);
 
+// The statistics evaluation normalises with, in double: mean = running_mean and
+// rstd = 1/sqrt(running_var + eps), per channel.
+template <typename T>
+void batch_norm_running_stats(double* mean, double* rstd, const T* running_mean, const T* running_var, int64_t C,
+                              double eps);
+
+// InstanceNorm's update of the running statistics, from the per-instance (N, C) mean and rstd
+// that group_norm_forward saved with one group per channel: the batch's contribution is the
+// instances' means and biased variances (1/rstd² − eps) averaged over n, and the update is
+// batch_norm_update_running_stats's with n = inner, the values per instance (as PyTorch
+// averages the updates of its per-instance running statistics).
+template <typename T>
+void instance_norm_update_running_stats(T* running_mean, T* running_var, const double* mean, const double* rstd,
+                                        int64_t N, int64_t C, int64_t inner, double eps, double momentum);
+
 template <typename T>
 void batch_norm_forward_reference(T* y, double* mean, double* var, double* rstd, const T* x, const T* gamma,
                                   const T* beta, int64_t N, int64_t C, int64_t inner, double eps);

@@ -69,12 +69,7 @@ BasicTensor<T> batch_norm(const BasicTensor<T>& x, const BasicTensor<T>& running
                                                         per_channel);
         }
     } else {
-        const T* rm = running_mean.data();
-        const T* rv = running_var.data();
-        for (int64_t c = 0; c < C; ++c) {
-            (*mean)[c] = static_cast<double>(rm[c]);
-            (*rstd)[c] = 1.0 / std::sqrt(static_cast<double>(rv[c]) + eps);
-        }
+        kernels::batch_norm_running_stats<T>(mean->data(), rstd->data(), running_mean.data(), running_var.data(), C, eps);
         kernels::batch_norm_forward_eval<T>(y.data(), x.data(), mean->data(), rstd->data(), w, b, N, C, inner);
     }
 

@@ -736,6 +736,135 @@ def batch_norm_error_case(name, kind, shape, training):
     return record
 
 
+# --------------------------------------------------------------------------------------------
+# instance_norm.json
+# op "instance_norm": F.instance_norm, attrs {use_input_stats, eps[, running_mean,
+#   running_var]}, inputs x[, weight, bias]: each (sample, channel) over its spatial
+#   positions, or (use_input_stats false) with the running statistics given in attrs.
+# instance_norm_modules.json
+# op "instance_norm_module": nn.InstanceNorm1d / InstanceNorm2d through `steps` training
+#   calls, then one evaluation call, as batch_norm_module (the running statistics are the
+#   per-instance ones averaged over the batch); unbatched inputs among them.
+# op "instance_norm_error": what the modules raise (or null), PyTorch's messages.
+# --------------------------------------------------------------------------------------------
+
+INSTANCE_NORM_CASES = [
+    # name, input shape, use_input_stats, affine, eps, transform
+    ("rank3", (3, 4, 7), True, True, 1e-5, None),
+    ("rank3_noaffine", (2, 3, 5), True, False, 1e-5, None),
+    ("rank4", (2, 3, 4, 5), True, True, 1e-5, None),
+    ("rank4_noaffine", (3, 2, 3, 3), True, False, 1e-5, None),
+    ("rank4_n1_odd", (1, 5, 7, 3), True, True, 1e-5, None),
+    ("rank4_two_values", (2, 3, 1, 2), True, True, 1e-5, None),
+    ("rank4_planes", (2, 2, 8, 8), True, True, 1e-5, None),
+    ("eps_1e-3", (2, 4, 3, 3), True, True, 1e-3, None),
+    ("large_mean", (2, 3, 4, 4), True, True, 1e-5, lambda x: 1000.0 + x),
+    ("running_rank3", (3, 4, 6), False, True, 1e-5, None),
+    ("running_rank4_noaffine", (2, 3, 3, 4), False, False, 1e-5, None),
+]
+
+
+def instance_norm_case(name, shape, use_input_stats, affine, eps, transform):
+    C = shape[1]
+    torch.manual_seed(seed_of(name) + 1)
+    running_mean = 0.5 * randn(C)
+    running_var = 0.5 + rand(C)
+
+    def make_inputs():
+        x = randn(*shape)
+        if transform is not None:
+            x = transform(x)
+        inputs = [("x", x)]
+        if affine:
+            inputs += [("weight", 1.0 + 0.5 * randn(C)), ("bias", 0.5 * randn(C))]
+        return inputs
+
+    def fn(x, weight=None, bias=None):
+        if use_input_stats:
+            return F.instance_norm(x, None, None, weight, bias, use_input_stats=True, eps=eps)
+        return F.instance_norm(x, running_mean.to(x.dtype), running_var.to(x.dtype), weight, bias,
+                               use_input_stats=False, eps=eps)
+
+    attrs = OrderedDict([("use_input_stats", use_input_stats), ("eps", eps)])
+    if not use_input_stats:
+        attrs["running_mean"] = exact(running_mean)
+        attrs["running_var"] = exact(running_var)
+    return run_case(name, "instance_norm", fn, make_inputs, attrs)
+
+
+INSTANCE_NORM_MODULE_CASES = [
+    # name, kind, input shape, steps, momentum, affine, track_running_stats
+    ("module_2d_tracked", "InstanceNorm2d", (3, 2, 3, 4), 3, 0.1, True, True),
+    ("module_2d_momentum_0.5_noaffine", "InstanceNorm2d", (2, 3, 3, 3), 3, 0.5, False, True),
+    ("module_2d_untracked", "InstanceNorm2d", (2, 3, 2, 5), 2, 0.1, True, False),
+    ("module_1d_tracked", "InstanceNorm1d", (4, 3, 6), 2, 0.3, True, True),
+    ("module_1d_unbatched", "InstanceNorm1d", (3, 7), 2, 0.1, True, True),
+    ("module_2d_unbatched", "InstanceNorm2d", (2, 4, 5), 2, 0.1, False, True),
+]
+
+
+def instance_norm_module_case(name, kind, shape, steps, momentum, affine, track):
+    torch.manual_seed(seed_of(name))
+    C = shape[1] if len(shape) == (3 if kind == "InstanceNorm1d" else 4) else shape[0]
+    m = getattr(torch.nn, kind)(C, eps=1e-5, momentum=momentum, affine=affine, track_running_stats=track)
+    if affine:
+        with torch.no_grad():
+            m.weight.copy_(1.0 + 0.5 * randn(C))
+            m.bias.copy_(0.5 * randn(C))
+    initial = state_record(m)
+    xs, states = [], []
+    m.train()
+    for _ in range(steps):
+        x = 0.7 + 1.5 * randn(*shape)
+        with torch.no_grad():
+            m(x)
+        xs.append({"shape": list(shape), "data": exact(x)})
+        states.append(state_record(m))
+    m.eval()
+    x = randn(*shape)
+    with torch.no_grad():
+        y = m(x)
+    return OrderedDict([
+        ("name", name), ("op", "instance_norm_module"),
+        ("attrs", OrderedDict([("kind", kind), ("num_features", C), ("eps", 1e-5), ("momentum", momentum),
+                               ("affine", affine), ("track_running_stats", track)])),
+        ("initial_state", initial), ("steps", xs), ("states", states),
+        ("eval_x", {"shape": list(shape), "data": exact(x)}), ("eval_out", exact(y)),
+    ])
+
+
+# (name, kind, affine, input shape, training)
+INSTANCE_NORM_ERROR_CASES = [
+    ("rank4_into_1d", "InstanceNorm1d", False, (2, 3, 4, 4), True),
+    ("rank1_into_1d", "InstanceNorm1d", False, (3,), True),
+    ("rank2_into_2d", "InstanceNorm2d", False, (3, 4), True),
+    ("rank5_into_2d", "InstanceNorm2d", False, (1, 3, 2, 2, 2), True),
+    ("one_spatial_element", "InstanceNorm1d", False, (2, 3, 1), True),
+    ("one_spatial_element_2d", "InstanceNorm2d", False, (2, 3, 1, 1), True),
+    ("one_spatial_element_eval", "InstanceNorm2d", False, (2, 3, 1, 1), False),
+    ("one_spatial_element_unbatched", "InstanceNorm1d", False, (3, 1), True),
+    ("wrong_channels_affine", "InstanceNorm2d", True, (2, 4, 3, 3), True),
+    ("wrong_channels_unbatched_affine", "InstanceNorm1d", True, (4, 5), True),
+    ("batch_of_one", "InstanceNorm2d", True, (1, 3, 2, 2), True),
+]
+
+
+def instance_norm_error_case(name, kind, affine, shape, training):
+    import warnings
+    m = getattr(torch.nn, kind)(3, affine=affine)
+    m.train(training)
+    record = OrderedDict([("name", name), ("op", "instance_norm_error"), ("kind", kind), ("affine", affine),
+                          ("shape", list(shape)), ("training", training)])
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            m(torch.ones(shape))
+        record["error"] = None
+    except (ValueError, RuntimeError) as e:
+        record["error"] = str(e)
+    return record
+
+
 # Each fixture and how to make it. `make_golden.py FILE...` writes only the named fixtures
 # (PyTorch on another CPU may differ from the committed ones by an ulp: regenerate only what
 # you change); with no argument, all of them.
@@ -747,6 +876,9 @@ FIXTURES = OrderedDict([
     ("optim.json", lambda: optim_cases()),
     ("layer_norm.json", lambda: [layer_norm_case(*c) for c in LAYER_NORM_CASES]),
     ("batch_norm.json", lambda: [batch_norm_case(*c) for c in BATCH_NORM_CASES]),
+    ("instance_norm.json", lambda: [instance_norm_case(*c) for c in INSTANCE_NORM_CASES]),
+    ("instance_norm_modules.json", lambda: [instance_norm_module_case(*c) for c in INSTANCE_NORM_MODULE_CASES] +
+                                           [instance_norm_error_case(*c) for c in INSTANCE_NORM_ERROR_CASES]),
     ("batch_norm_modules.json", lambda: [batch_norm_module_case(*c) for c in BATCH_NORM_MODULE_CASES] +
                                         [batch_norm_error_case(*c) for c in BATCH_NORM_ERROR_CASES]),
 ])
