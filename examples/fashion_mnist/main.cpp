@@ -1,6 +1,6 @@
-// Fashion-MNIST: trains the reference CNN (two 3×3 convolutions, each followed by GroupNorm,
-// ReLU and 2×2 max-pooling, then two linear layers) with SGD + momentum and a cosine
-// learning-rate schedule, evaluating on the 10,000 test images after every epoch.
+// Fashion-MNIST: trains the reference CNN (two 3×3 convolutions, each followed by GroupNorm
+// (or --norm's choice), ReLU and 2×2 max-pooling, then two linear layers) with SGD + momentum
+// and a cosine learning-rate schedule, evaluating on the 10,000 test images after every epoch.
 // Writes metrics.jsonl, a checkpoint per epoch, the final model, and a learning-curve plot
 // into --out; --resume continues a run from its checkpoint on the same trajectory.
 #include <tapegrad/tapegrad.hpp>
@@ -30,7 +30,7 @@ struct Config {
     double lr = 0.05;
     double momentum = 0.9;
     double weight_decay = 5e-4;
-    std::string norm = "gn";   // gn | none
+    std::string norm = "gn";   // gn | bn | ln | in | none
     int64_t groups = 8;        // GroupNorm groups after conv1; conv2 (twice the channels) gets twice as many
     bool augment = false;
     int threads = 2;
@@ -51,6 +51,10 @@ tg::Sequential make_model(const Config& c) {
     auto block = [&](int64_t in, int64_t out, int64_t groups) {
         net.add(tg::Conv2d(in, out, 3, /*stride=*/1, /*padding=*/1));
         if (c.norm == "gn") net.add(tg::GroupNorm(groups, out));
+        if (c.norm == "bn") net.add(tg::BatchNorm2d(out));
+        // LN as Wu & He's (and examples/gn_vs_bn's): statistics over (C, H, W), per-channel γ, β.
+        if (c.norm == "ln") net.add(tg::GroupNorm(1, out));
+        if (c.norm == "in") net.add(tg::InstanceNorm2d(out, 1e-5, 0.1, /*affine=*/true));
         net.add(tg::ReLU());
         net.add(tg::MaxPool2d(2));
     };
@@ -193,7 +197,9 @@ int main(int argc, char** argv) {
     app.add_option("--lr", c.lr, "Initial learning rate")->capture_default_str()->check(CLI::NonNegativeNumber);
     app.add_option("--momentum", c.momentum, "SGD momentum")->capture_default_str()->check(CLI::NonNegativeNumber);
     app.add_option("--weight-decay", c.weight_decay, "SGD weight decay")->capture_default_str()->check(CLI::NonNegativeNumber);
-    app.add_option("--norm", c.norm, "Normalisation after each convolution")->capture_default_str()->check(CLI::IsMember({"gn", "none"}));
+    app.add_option("--norm", c.norm, "Normalisation after each convolution: GroupNorm, BatchNorm2d, LN = GroupNorm(1, C), "
+                                     "InstanceNorm2d (affine), or none")
+        ->capture_default_str()->check(CLI::IsMember({"gn", "bn", "ln", "in", "none"}));
     app.add_option("--groups", c.groups, "GroupNorm groups after conv1 (32 channels); conv2 (64) gets twice as many")
         ->capture_default_str()->check(CLI::IsMember({1, 2, 4, 8, 16, 32}));
     app.add_flag("--augment", c.augment, "Random crop (padding 2) and horizontal flip");
