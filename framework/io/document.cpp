@@ -16,6 +16,8 @@
 #include <limits>
 #include <optional>
 #include <type_traits>
+#include <unordered_set>
+#include <vector>
 
 #include <zlib.h>
 
@@ -28,13 +30,13 @@ using fields::describe;
 
 namespace {
 
-// The DOM builder of nlohmann, with a bound on nesting: its CBOR reader recurses once per
-// level, so a crafted file could otherwise exhaust the stack.
+// The DOM builder of nlohmann, with a bound on nesting (its CBOR reader recurses once per
+// level, so a crafted file could otherwise exhaust the stack) and, if asked, a check that no
+// object names a key twice.
 class BoundedDomParser {
   public:
-    static constexpr size_t max_depth = 256;
-
-    explicit BoundedDomParser(Json& result) : dom_(result, true) {}
+    BoundedDomParser(Json& result, size_t max_depth, DuplicateKeys duplicates)
+        : dom_(result, true), max_depth_(max_depth), check_keys_(duplicates == DuplicateKeys::rejected) {}
 
     bool null() { return dom_.null(); }
     bool boolean(bool v) { return dom_.boolean(v); }
@@ -43,10 +45,20 @@ class BoundedDomParser {
     bool number_float(Json::number_float_t v, const Json::string_t& text) { return dom_.number_float(v, text); }
     bool string(Json::string_t& v) { return dom_.string(v); }
     bool binary(Json::binary_t& v) { return dom_.binary(v); }
-    bool start_object(size_t n) { return enter() && dom_.start_object(n); }
-    bool key(Json::string_t& k) { return dom_.key(k); }
+    bool start_object(size_t n) {
+        if (check_keys_) keys_.emplace_back();
+        return enter() && dom_.start_object(n);
+    }
+    bool key(Json::string_t& k) {
+        if (check_keys_ && !keys_.back().insert(k).second) {
+            duplicate_ = k;
+            return false;
+        }
+        return dom_.key(k);
+    }
     bool end_object() {
         --depth_;
+        if (check_keys_) keys_.pop_back();
         return dom_.end_object();
     }
     bool start_array(size_t n) { return enter() && dom_.start_array(n); }
@@ -60,35 +72,30 @@ class BoundedDomParser {
     }
 
     bool too_deep() const { return too_deep_; }
+    // The first key found twice in one object, if any.
+    const std::optional<std::string>& duplicate() const { return duplicate_; }
 
   private:
     bool enter() {
-        if (++depth_ > max_depth) too_deep_ = true;
+        if (++depth_ > max_depth_) too_deep_ = true;
         return !too_deep_;
     }
 
     nlohmann::detail::json_sax_dom_parser<Json> dom_;
+    size_t max_depth_;
     size_t depth_ = 0;
     bool too_deep_ = false;
+    bool check_keys_;
+    std::vector<std::unordered_set<std::string>> keys_;  // per open object, when checked
+    std::optional<std::string> duplicate_;
 };
+
+// A tapegrad document: a state dict nests 4 levels, a checkpoint's config what its user put in.
+constexpr size_t document_max_depth = 256;
 
 Json parse(const std::string& bytes, Encoding encoding) {
     if (bytes.empty()) throw FormatError("the file is empty");
-    Json doc;
-    BoundedDomParser sax(doc);
-    const char* what = encoding == Encoding::json ? "JSON" : "CBOR";
-    bool ok = false;
-    try {
-        ok = Json::sax_parse(bytes.begin(), bytes.end(), &sax,
-                             encoding == Encoding::json ? Json::input_format_t::json : Json::input_format_t::cbor);
-    } catch (const nlohmann::json::parse_error& e) {
-        throw FormatError(std::string("not valid ") + what + " (" + e.what() + ")");
-    }
-    if (sax.too_deep())
-        throw FormatError(std::string("not a tapegrad document: ") + what + " nested deeper than " +
-                          std::to_string(BoundedDomParser::max_depth) + " levels");
-    if (!ok) throw FormatError(std::string("not valid ") + what);
-    return doc;
+    return parse_bounded(bytes, encoding, document_max_depth, DuplicateKeys::allowed);
 }
 
 void check_header(const Json& doc, const std::string& kind) {
@@ -255,7 +262,11 @@ bool write_all(int fd, const char* data, size_t size) {
     return true;
 }
 
-void write_atomically(const fs::path& path, const char* data, size_t size, [[maybe_unused]] TempFile how) {
+}  // namespace
+
+void write_file_atomically(const fs::path& path, std::string_view bytes, [[maybe_unused]] TempFile how) {
+    const char* const data = bytes.data();
+    const size_t size = bytes.size();
     const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
     remove_stale_temps(dir, path);
     static std::atomic<uint64_t> counter{0};
@@ -320,6 +331,8 @@ void write_atomically(const fs::path& path, const char* data, size_t size, [[may
         ::close(dir_fd);
     }
 }
+
+namespace {
 
 // --- tensor values ------------------------------------------------------------------------
 
@@ -416,18 +429,45 @@ BasicTensor<T> values_from_json(const Json& data, std::optional<uint32_t> expect
     return t;
 }
 
+std::string lower_extension(const fs::path& path) {
+    std::string ext = path.extension().string();
+    std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+    return ext;
+}
+
 }  // namespace
 
 // --- public (to framework/io) -------------------------------------------------------------
 
-Encoding encoding_for(const fs::path& path) {
-    std::string ext = path.extension().string();
-    std::string lower = ext;
-    std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+Encoding encoding_for(const fs::path& path, std::string_view also) {
+    const std::string lower = lower_extension(path);
     if (lower == ".json") return Encoding::json;
     if (lower == ".cbor") return Encoding::cbor;
+    const std::string ext = path.extension().string();
+    const std::string choices = also.empty() ? std::string(".json (readable) or .cbor (compact)")
+                                             : ".json (readable), .cbor (compact) or " + std::string(also);
     throw std::invalid_argument("unsupported file extension " + (ext.empty() ? std::string("(none)") : "\"" + ext + "\"") +
-                                " in " + path.string() + ": expected .json (readable) or .cbor (compact)");
+                                " in " + path.string() + ": expected " + choices);
+}
+
+bool is_safetensors(const fs::path& path) { return lower_extension(path) == ".safetensors"; }
+
+Json parse_bounded(std::string_view bytes, Encoding encoding, size_t max_depth, DuplicateKeys duplicates) {
+    Json doc;
+    BoundedDomParser sax(doc, max_depth, duplicates);
+    const char* what = encoding == Encoding::json ? "JSON" : "CBOR";
+    bool ok = false;
+    try {
+        ok = Json::sax_parse(bytes.begin(), bytes.end(), &sax,
+                             encoding == Encoding::json ? Json::input_format_t::json : Json::input_format_t::cbor);
+    } catch (const nlohmann::json::parse_error& e) {
+        throw FormatError(std::string("not valid ") + what + " (" + e.what() + ")");
+    }
+    if (sax.too_deep())
+        throw FormatError(std::string(what) + " nested deeper than " + std::to_string(max_depth) + " levels");
+    if (sax.duplicate()) throw FormatError("the key " + Json(*sax.duplicate()).dump() + " appears twice in one object");
+    if (!ok) throw FormatError(std::string("not valid ") + what);
+    return doc;
 }
 
 Json new_document(const std::string& kind) {
@@ -452,7 +492,7 @@ void write_document(const Json& doc, const fs::path& path, TempFile how) {
     } catch (const nlohmann::json::exception& e) {
         throw std::runtime_error("cannot save " + path.string() + ": " + e.what());
     }
-    write_atomically(path, bytes.data(), bytes.size(), how);
+    write_file_atomically(path, bytes, how);
 }
 
 Json read_document(const fs::path& path, const std::string& kind) {

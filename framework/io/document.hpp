@@ -1,11 +1,14 @@
 // The on-disk document behind StateDict and Checkpoint (internal to framework/io): the
 // {"format": "tapegrad", "version": 1, "kind": ...} header, the choice of JSON or CBOR by
-// extension, tensors to and from JSON, bounded-depth parsing and atomic writes.
+// extension, tensors to and from JSON, bounded-depth parsing and atomic writes. The last two
+// serve safetensors.cpp as well.
 #pragma once
 
+#include <cstddef>
 #include <filesystem>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -22,8 +25,12 @@ inline constexpr int64_t format_version = 1;
 
 enum class Encoding { json, cbor };
 
-// From the extension (".json" or ".cbor"); std::invalid_argument naming any other.
-Encoding encoding_for(const std::filesystem::path& path);
+// From the extension (".json" or ".cbor", in any case); std::invalid_argument naming any
+// other. `also` adds to the choices that message lists (StateDict's ".safetensors (PyTorch's)").
+Encoding encoding_for(const std::filesystem::path& path, std::string_view also = {});
+// True for a ".safetensors" extension, in any case: StateDict's save and load hand such a file
+// to safetensors.hpp.
+bool is_safetensors(const std::filesystem::path& path);
 
 // A document with the header filled in.
 Json new_document(const std::string& kind);
@@ -32,11 +39,16 @@ Json new_document(const std::string& kind);
 // filesystems without O_TMPFILE) is chosen here only by tests, to exercise that path.
 enum class TempFile { unnamed_if_supported, named };
 
-// Serialises `doc` and writes it atomically: an unnamed O_TMPFILE file in the same directory
-// (or a named temporary one where that is unsupported), fsync, a short-lived temporary name,
-// rename over `path`. Temporary files of `path` left by killed writers are removed first
-// (document.cpp, "atomic writes", says why). On failure the temporary file is removed,
-// `path` is untouched, and the error is std::runtime_error naming `path`.
+// Writes `bytes` as the file `path`, atomically: an unnamed O_TMPFILE file in the same
+// directory (or a named temporary one where that is unsupported), fsync, a short-lived
+// temporary name, rename over `path`. Temporary files of `path` left by killed writers are
+// removed first (document.cpp, "atomic writes", says why). On failure the temporary file is
+// removed, `path` is untouched, and the error is std::runtime_error naming `path`.
+void write_file_atomically(const std::filesystem::path& path, std::string_view bytes,
+                           TempFile how = TempFile::unnamed_if_supported);
+
+// Serialises `doc` in the encoding of `path`'s extension and writes it with
+// write_file_atomically.
 void write_document(const Json& doc, const std::filesystem::path& path,
                     TempFile how = TempFile::unnamed_if_supported);
 
@@ -47,6 +59,16 @@ Json read_document(const std::filesystem::path& path, const std::string& kind);
 // A problem with the contents of a document; load functions add the file name. Members
 // are read with a fields::Reader worded as a document (fields.hpp).
 using fields::FormatError;
+
+// Whether parse_bounded accepts an object that names a key twice (nlohmann then keeps one of
+// the values, silently).
+enum class DuplicateKeys { allowed, rejected };
+
+// Parses `bytes` into a DOM, refusing nesting deeper than `max_depth` levels (nlohmann's CBOR
+// reader recurses once per level, and every level of a deep array costs memory). Errors are
+// FormatError: "not valid JSON (<nlohmann's message>)", "JSON nested deeper than <n> levels",
+// "the key \"<k>\" appears twice in one object".
+Json parse_bounded(std::string_view bytes, Encoding encoding, size_t max_depth, DuplicateKeys duplicates);
 
 // Writes "metadata" and "tensors": [{"name", "dtype", "shape", "data"}, ...] into `into`.
 // In JSON, data is an array of numbers (float32 values as the exact double; "NaN",
