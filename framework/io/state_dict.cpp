@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "framework/io/document.hpp"
+#include "framework/io/safetensors.hpp"
 
 namespace tapegrad {
 
@@ -32,6 +33,11 @@ const nlohmann::ordered_json& JsonBox::get() const {
 }
 
 }  // namespace detail
+
+namespace {
+// What StateDict's save and load take besides a tapegrad document, for the unknown-extension message.
+constexpr const char* safetensors_choice = ".safetensors (PyTorch's)";
+}  // namespace
 
 template <> const char* dtype_name<float>() { return "float32"; }
 template <> const char* dtype_name<double>() { return "float64"; }
@@ -92,13 +98,16 @@ std::vector<std::pair<std::string, BasicTensor<T>>> StateDict::named() const {
 
 void StateDict::save(const std::filesystem::path& path) const {
     using namespace io_detail;
+    if (is_safetensors(path)) return save_safetensors(*this, path);
     Json doc = new_document("state_dict");
-    encode_state_dict(*this, encoding_for(path), doc);
+    encode_state_dict(*this, encoding_for(path, safetensors_choice), doc);
     write_document(doc, path);
 }
 
 StateDict StateDict::load(const std::filesystem::path& path) {
     using namespace io_detail;
+    if (is_safetensors(path)) return load_safetensors(path);
+    encoding_for(path, safetensors_choice);  // an unknown extension, named with every choice
     const Json doc = read_document(path, "state_dict");
     return with_file_context(path, [&] { return decode_state_dict(doc, ""); });
 }

@@ -1,6 +1,7 @@
 // StateDict: an ordered list of named tensors (float32, float64 or int64) plus a JSON metadata
-// object, saved to and loaded from one file: ".json" (readable) or ".cbor" (compact binary).
-// Values round-trip bit for bit; writes are atomic. This header needs only nlohmann's
+// object, saved to and loaded from one file: ".json" (readable), ".cbor" (compact binary) or
+// ".safetensors" (PyTorch users' format, safetensors.hpp). Values round-trip bit for bit;
+// writes are atomic. This header needs only nlohmann's
 // forward declarations; include <nlohmann/json.hpp> to read or write metadata().
 #pragma once
 
@@ -72,8 +73,9 @@ class StateDict {
     nlohmann::ordered_json& metadata() { return metadata_.get(); }
     const nlohmann::ordered_json& metadata() const { return metadata_.get(); }
 
-    // The format follows the extension: ".json" or ".cbor" (anything else is
-    // std::invalid_argument naming it). save() writes a temporary file next to `path`
+    // The format follows the extension, in any case: ".json", ".cbor" or ".safetensors"
+    // (save_safetensors / load_safetensors; its metadata must be strings); anything else is
+    // std::invalid_argument naming it. save() writes a temporary file next to `path`
     // (unnamed, O_TMPFILE, where the filesystem allows), flushes it to disk and renames it
     // over `path`, so `path` is either the old file or the complete new one, and a killed
     // save leaves at most one temporary file, which the next save removes; a failure is
