@@ -28,6 +28,7 @@
 #include "framework/tape.hpp"
 #include "framework/tensor.hpp"
 #include "framework/threading.hpp"
+#include "framework/version.hpp"
 #include "layers/activation.hpp"
 #include "layers/batch_norm.hpp"
 #include "layers/conv2d.hpp"
