@@ -3,9 +3,13 @@
 # Debian packages that are missing, builds the Release preset, then runs
 #   bash run.sh           the main job: examples/fashion_mnist, training the reference CNN
 #   bash run.sh test      the whole test suite (ctest)
+#   bash run.sh study     the GN-vs-BN batch-size study, examples/gn_vs_bn (README: "The GN-vs-BN study")
 #   bash run.sh bench     the speed comparison with PyTorch (bench/README.md)
 #   bash run.sh tsan      the threaded suites under ThreadSanitizer (clang, build/tsan)
 #   bash run.sh fuzz [s]  the libFuzzer harnesses of tests/fuzz, s seconds each (default 300)
+#   bash run.sh package   the Debian package tapegrad-dev_<version>_amd64.deb (build/package), then
+#                         installs it, builds examples/consumer against /usr and removes it again
+#                         (--keep: leave it installed)
 # Extra arguments after the mode are passed to the program being run.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -36,9 +40,10 @@ install_missing() {
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
 }
 
+# build [--target T...]: everything, or only the targets named.
 build() {
     cmake --preset release >/dev/null
-    cmake --build --preset release -j "$(nproc)"
+    cmake --build --preset release -j "$(nproc)" "$@"
 }
 
 case "$mode" in
@@ -46,6 +51,11 @@ case "$mode" in
         install_missing "${packages[@]}" gnuplot-nox
         build
         ./build/release/examples/fashion_mnist "$@"
+        ;;
+    study)
+        install_missing "${packages[@]}" gnuplot-nox
+        build --target gn_vs_bn
+        ./build/release/examples/gn_vs_bn "$@"
         ;;
     test)
         install_missing "${packages[@]}" "${clang_packages[@]}"
@@ -81,8 +91,30 @@ case "$mode" in
         cmake --build --preset release -j "$(nproc)"
         /usr/bin/python3 bench/compare.py --build build/release "$@"
         ;;
+    package)
+        # For the x86-64 baseline (the package preset: TAPEGRAD_NATIVE=OFF), so the package runs
+        # on any x86-64 CPU; dpkg-dev's dpkg-shlibdeps works out the Depends on shared libraries.
+        install_missing "${packages[@]}" dpkg-dev
+        cmake --preset package >/dev/null
+        cmake --build --preset package -j "$(nproc)"
+        rm -f build/package/tapegrad-dev_*.deb
+        (cd build/package && cpack -G DEB)
+        deb="$(ls build/package/tapegrad-dev_*_amd64.deb)"
+        dpkg-deb --info "$deb" | grep -E "Package|Version|Depends"
+        sudo=""
+        [ "$(id -u)" -ne 0 ] && sudo="sudo"
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "./$deb"
+        rm -rf build/package/consumer
+        cmake -S examples/consumer -B build/package/consumer -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+        cmake --build build/package/consumer
+        ./build/package/consumer/consumer
+        if [ "${1:-}" != "--keep" ]; then
+            DEBIAN_FRONTEND=noninteractive $sudo apt-get remove -y -q tapegrad-dev >/dev/null
+            echo "run.sh: $deb installed, used by examples/consumer and removed again"
+        fi
+        ;;
     *)
-        echo "usage: bash run.sh [main|test|bench|tsan|fuzz] [args...]" >&2
+        echo "usage: bash run.sh [main|test|study|bench|tsan|fuzz] [args...]" >&2
         exit 2
         ;;
 esac
