@@ -9,6 +9,7 @@
 #include "framework/data/loader.hpp"
 #include "framework/generator.hpp"
 #include "framework/io/checkpoint.hpp"
+#include "framework/io/safetensors.hpp"
 #include "framework/io/save_load.hpp"
 #include "framework/io/state_dict.hpp"
 #include "framework/ops/autograd.hpp"
