@@ -237,7 +237,7 @@ int main(int argc, char** argv) {
                                   .augment = {.crop_padding = c.augment ? 2 : 0, .horizontal_flip = c.augment}});
         int64_t start_epoch = 0;
         if (checkpoint) {
-            net.load_state_dict(checkpoint->model.named<float>());
+            net.load_state_dict(checkpoint->model);  // float32 tensors and, with --norm bn, int64 counts
             opt.load_state_dict(checkpoint->optimizer);
             schedule.load_state_dict(checkpoint->scheduler);
             tg::default_generator().set_state(checkpoint->rng_state("default"));
