@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # --resume reproduces the trajectory: a 3-epoch run on 1,280 images (with augmentation) is
 # run straight through, and again stopped after epoch 1 and resumed from its checkpoint.
-# Every metric but the timings, and the final model file, must be identical.
+# Every metric but the timings, and the final model file, must be identical. The same again
+# with BatchNorm (--norm bn: the checkpoint then holds int64 num_batches_tracked counters), on
+# 2 epochs, exporting the model as safetensors (--export).
 # Usage: fashion_mnist_resume.sh PATH/TO/fashion_mnist   (exit 77: dataset not installed)
 set -euo pipefail
 exe=$1
@@ -22,4 +24,19 @@ if ! diff <(without_timings "$dir/straight/metrics.jsonl") <(without_timings "$d
     exit 1
 fi
 cmp "$dir/straight/model.cbor" "$dir/resumed/model.cbor"
-echo "resumed run matches the uninterrupted one: $(wc -l < "$dir/resumed/metrics.jsonl") epochs, identical model"
+
+bn=(--epochs 2 --limit-train 640 --limit-test 200 --threads 2 --seed 3 --norm bn)
+"$exe" "${bn[@]}" --out "$dir/bn_straight" --export "$dir/bn.safetensors" > "$dir/bn_straight.log"
+"$exe" "${bn[@]}" --out "$dir/bn_resumed" --stop-after 1 > "$dir/bn_stopped.log"
+"$exe" --resume "$dir/bn_resumed/checkpoint.cbor" --out "$dir/bn_resumed" > "$dir/bn_resumed.log"
+if ! diff <(without_timings "$dir/bn_straight/metrics.jsonl") <(without_timings "$dir/bn_resumed/metrics.jsonl"); then
+    echo "FAIL: with --norm bn, the resumed run's metrics differ from the uninterrupted run's"
+    exit 1
+fi
+cmp "$dir/bn_straight/model.cbor" "$dir/bn_resumed/model.cbor"
+# The export: a safetensors header naming BatchNorm's buffers under PyTorch's keys.
+header=$(head -c 4096 "$dir/bn.safetensors" | tr -d '\0' | tail -c +9)
+for key in '"0.weight"' '"1.running_mean"' '"1.num_batches_tracked":{"dtype":"I64"'; do
+    grep -qF "$key" <<< "$header" || { echo "FAIL: $key not in the exported header"; exit 1; }
+done
+echo "resumed runs match the uninterrupted ones (GroupNorm: $(wc -l < "$dir/resumed/metrics.jsonl") epochs, BatchNorm: 2), identical models; the export has PyTorch's keys"

@@ -189,7 +189,7 @@ void print_confusion(const Evaluation& e) {
 
 int main(int argc, char** argv) {
     Config c;
-    std::string data_dir = td::default_fashion_mnist_dir().string(), out_dir = "runs/fashion_mnist", resume;
+    std::string data_dir = td::default_fashion_mnist_dir().string(), out_dir = "runs/fashion_mnist", resume, export_path;
     int64_t stop_after = 0;
     CLI::App app{"Train the reference CNN on Fashion-MNIST with tapegrad"};
     app.add_option("--epochs", c.epochs, "Epochs (the cosine schedule spans them all)")->capture_default_str()->check(CLI::PositiveNumber);
@@ -210,6 +210,8 @@ int main(int argc, char** argv) {
     app.add_option("--data-dir", data_dir, "Directory of the Fashion-MNIST .gz files")->capture_default_str();
     app.add_option("--out", out_dir, "Directory for metrics, checkpoints and the plot")->capture_default_str();
     app.add_option("--resume", resume, "Continue from this checkpoint; its settings replace the flags above");
+    app.add_option("--export", export_path,
+                   "Also write the trained model here as safetensors, for PyTorch (README: \"Exchanging weights with PyTorch\")");
     app.add_option("--stop-after", stop_after, "Stop after this epoch, as if interrupted (0: run to the end)");
     CLI11_PARSE(app, argc, argv);
 
@@ -301,6 +303,10 @@ int main(int argc, char** argv) {
         }
         if (last.confusion.empty()) last = evaluate(net, test);
         tg::save(net, fs::path(out_dir) / "model.cbor");
+        if (!export_path.empty()) {
+            tg::save_safetensors(net, export_path, {{"format", "pt"}, {"norm", c.norm}, {"producer", "tapegrad fashion_mnist"}});
+            std::printf("exported the model to %s (safetensors)\n", export_path.c_str());
+        }
         plot_learning_curve(out_dir);
         print_confusion(last);
         std::printf("\nfinal test accuracy %.4f after %lld epochs (this run: %s); model: %s\n", last.accuracy,
