@@ -18,7 +18,7 @@
 #include <cstdint>
 #include <optional>
 
-#include "layers/module.hpp"
+#include "layers/norm_base.hpp"
 
 namespace tapegrad {
 
@@ -32,27 +32,14 @@ struct BatchNormOptions {
 };
 
 // The shared implementation; use BatchNorm1d or BatchNorm2d, which differ only in the ranks
-// they accept (PyTorch's _check_input_dim).
+// they accept (PyTorch's _check_input_dim). weight(), bias(), the buffers, reset_parameters()
+// and reset_running_stats() come from BasicNormBase.
 template <typename T>
-class BasicBatchNorm : public BasicModule<T> {
+class BasicBatchNorm : public BasicNormBase<T> {
   public:
     BasicTensor<T> forward(const BasicTensor<T>& x) override;
 
-    // running_mean to zeros, running_var to ones, num_batches_tracked to 0.
-    void reset_running_stats();
-    // reset_running_stats(), and γ back to ones and β to zeros.
-    void reset_parameters();
-
     const BatchNormOptions& options() const { return options_; }
-    // Undefined tensors when affine (weight, bias) or track_running_stats (the rest) is false.
-    BasicTensor<T> weight() const { return weight_; }
-    BasicTensor<T> bias() const { return bias_; }
-    BasicTensor<T> running_mean() const { return running_mean_; }
-    BasicTensor<T> running_var() const { return running_var_; }
-    LongTensor num_batches_tracked() const { return num_batches_tracked_; }
-
-    // "16, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True"
-    std::string extra_repr() const override;
 
   protected:
     // Throws std::invalid_argument for num_features <= 0, eps < 0 or a momentum outside [0, 1].
@@ -62,8 +49,6 @@ class BasicBatchNorm : public BasicModule<T> {
 
   private:
     BatchNormOptions options_;
-    BasicTensor<T> weight_, bias_, running_mean_, running_var_;
-    LongTensor num_batches_tracked_;
 };
 
 template <typename T>

@@ -15,7 +15,7 @@
 
 #include <cstdint>
 
-#include "layers/module.hpp"
+#include "layers/norm_base.hpp"
 
 namespace tapegrad {
 
@@ -27,24 +27,14 @@ struct InstanceNormOptions {
     bool track_running_stats = false;
 };
 
-// The shared implementation; use InstanceNorm1d or InstanceNorm2d.
+// The shared implementation; use InstanceNorm1d or InstanceNorm2d. weight(), bias(), the
+// buffers, reset_parameters() and reset_running_stats() come from BasicNormBase.
 template <typename T>
-class BasicInstanceNorm : public BasicModule<T> {
+class BasicInstanceNorm : public BasicNormBase<T> {
   public:
     BasicTensor<T> forward(const BasicTensor<T>& x) override;
 
-    void reset_running_stats();
-    void reset_parameters();
-
     const InstanceNormOptions& options() const { return options_; }
-    BasicTensor<T> weight() const { return weight_; }
-    BasicTensor<T> bias() const { return bias_; }
-    BasicTensor<T> running_mean() const { return running_mean_; }
-    BasicTensor<T> running_var() const { return running_var_; }
-    LongTensor num_batches_tracked() const { return num_batches_tracked_; }
-
-    // "16, eps=1e-05, momentum=0.1, affine=False, track_running_stats=False"
-    std::string extra_repr() const override;
 
   protected:
     // spatial_dims: 1 for InstanceNorm1d, 2 for InstanceNorm2d. Throws std::invalid_argument
@@ -54,8 +44,6 @@ class BasicInstanceNorm : public BasicModule<T> {
   private:
     InstanceNormOptions options_;
     int spatial_dims_;
-    BasicTensor<T> weight_, bias_, running_mean_, running_var_;
-    LongTensor num_batches_tracked_;
 };
 
 template <typename T>

@@ -49,44 +49,6 @@ std::shared_ptr<BasicBatchNorm<float>> make_module(const std::string& kind, cons
     return std::make_shared<BatchNorm2d>(o);
 }
 
-// A fixture's state record {name: {dtype, shape, data}} as a StateDict.
-StateDict state_of(const nlohmann::ordered_json& record) {
-    StateDict out;
-    for (const auto& [name, t] : record.items()) {
-        const Shape shape = t.at("shape").get<Shape>();
-        if (t.at("dtype") == "int64")
-            out.add(name, from_vector<int64_t>(shape, t.at("data").get<std::vector<int64_t>>()));
-        else
-            out.add(name, from_vector<float>(shape, t.at("data").get<std::vector<float>>()));
-    }
-    return out;
-}
-
-// A module's state against a fixture's record: the same names in the same order, counts
-// exact, floats within tol.
-void check_state(const StateDict& ours, const nlohmann::ordered_json& record, double tol) {
-    const StateDict theirs = state_of(record);
-    BOOST_TEST(ours.names() == theirs.names(), boost::test_tools::per_element());
-    for (const std::string& name : theirs.names()) {
-        BOOST_TEST_CONTEXT(name) {
-            BOOST_TEST_REQUIRE(ours.dtype(name) == theirs.dtype(name));
-            if (theirs.dtype(name) == "int64")
-                BOOST_TEST(ours.get<int64_t>(name).to_vector() == theirs.get<int64_t>(name).to_vector(),
-                           boost::test_tools::per_element());
-            else
-                BOOST_TEST(worst(ours.get<float>(name).to_vector(), theirs.get<float>(name).to_vector(), tol) <= 1.0);
-        }
-    }
-}
-
-template <typename T>
-void set_affine(BasicBatchNorm<T>& bn, Generator& gen) {
-    const int64_t C = bn.options().num_features;
-    const BasicTensor<T> w = add(ones<T>({C}), randn<T>({C}, &gen)), b = randn<T>({C}, &gen);
-    std::copy_n(w.data(), C, bn.weight().data());
-    std::copy_n(b.data(), C, bn.bias().data());
-}
-
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(batch_norm_layer)
@@ -112,11 +74,11 @@ BOOST_AUTO_TEST_CASE(running_statistics_follow_pytorch_step_by_step) {
             o.affine = a.at("affine").get<bool>();
             o.track_running_stats = a.at("track_running_stats").get<bool>();
             auto bn = make_module(a.at("kind").get<std::string>(), o);
-            bn->load_state_dict(state_of(c.at("initial_state")));
+            bn->load_state_dict(golden_state(c.at("initial_state")));
             for (size_t k = 0; k < c.at("steps").size(); ++k) {
                 const GoldenArray x = golden_array(c.at("steps")[k]);
                 (*bn)(to_tensor<float>(x));
-                BOOST_TEST_CONTEXT("after step " << k + 1) { check_state(bn->state_dict(), c.at("states")[k], 1e-6); }
+                BOOST_TEST_CONTEXT("after step " << k + 1) { check_golden_state(bn->state_dict(), c.at("states")[k], 1e-6); }
             }
             bn->eval();
             const Tensor y = (*bn)(to_tensor<float>(golden_array(c.at("eval_x"))));
@@ -172,7 +134,7 @@ BOOST_AUTO_TEST_CASE(gradient_check_in_every_mode) {
                         bn = std::make_unique<BasicBatchNorm2d<double>>(o);
                     else
                         bn = std::make_unique<BasicBatchNorm1d<double>>(o);
-                    if (affine) set_affine(*bn, gen);
+                    if (affine) randomize_affine(*bn, gen);
                     for (int k = 0; k < 3; ++k) (*bn)(randn<double>(shape, &gen));
                     if (eval) bn->eval();
                     const DoubleTensor x = randn<double>(shape, &gen, true);
@@ -185,7 +147,7 @@ BOOST_AUTO_TEST_CASE(gradient_check_in_every_mode) {
 BOOST_AUTO_TEST_CASE(modes_use_the_statistics_they_should) {
     Generator gen(5);
     BasicBatchNorm2d<double> bn(3);
-    set_affine(bn, gen);
+    randomize_affine(bn, gen);
     const DoubleTensor x = add(randn<double>({4, 3, 5, 5}, &gen), full<double>({4, 3, 5, 5}, 2.0));
     const DoubleTensor y = bn(x);
     for (int64_t c = 0; c < 3; ++c) {
@@ -218,7 +180,7 @@ BOOST_AUTO_TEST_CASE(state_dict_holds_an_int64_counter_through_json_and_cbor) {
     for (const std::string ext : {".json", ".cbor"}) {
         Generator gen(9);
         BatchNorm2d bn(4, 1e-5, std::nullopt);
-        set_affine(bn, gen);
+        randomize_affine(bn, gen);
         for (int k = 0; k < 5; ++k) bn(randn({3, 4, 2, 2}, &gen));
         const StateDict state = bn.state_dict();
         BOOST_TEST(state.names() == (std::vector<std::string>{"weight", "bias", "running_mean", "running_var",
@@ -258,7 +220,7 @@ BOOST_AUTO_TEST_CASE(parameters_defaults_and_printing) {
     BOOST_TEST(plain.state_dict().empty());
     // reset_parameters: everything back to its initial value.
     Generator gen(2);
-    set_affine(bn, gen);
+    randomize_affine(bn, gen);
     bn(randn({2, 16, 3, 3}, &gen));
     bn.reset_parameters();
     for (float v : bn.weight().to_vector()) BOOST_TEST(v == 1.0f);

@@ -47,41 +47,6 @@ std::shared_ptr<BasicInstanceNorm<float>> make_module(const std::string& kind, c
     return std::make_shared<InstanceNorm2d>(o);
 }
 
-StateDict state_of(const nlohmann::ordered_json& record) {
-    StateDict out;
-    for (const auto& [name, t] : record.items()) {
-        const Shape shape = t.at("shape").get<Shape>();
-        if (t.at("dtype") == "int64")
-            out.add(name, from_vector<int64_t>(shape, t.at("data").get<std::vector<int64_t>>()));
-        else
-            out.add(name, from_vector<float>(shape, t.at("data").get<std::vector<float>>()));
-    }
-    return out;
-}
-
-void check_state(const StateDict& ours, const nlohmann::ordered_json& record, double tol) {
-    const StateDict theirs = state_of(record);
-    BOOST_TEST(ours.names() == theirs.names(), boost::test_tools::per_element());
-    for (const std::string& name : theirs.names()) {
-        BOOST_TEST_CONTEXT(name) {
-            BOOST_TEST_REQUIRE(ours.dtype(name) == theirs.dtype(name));
-            if (theirs.dtype(name) == "int64")
-                BOOST_TEST(ours.get<int64_t>(name).to_vector() == theirs.get<int64_t>(name).to_vector(),
-                           boost::test_tools::per_element());
-            else
-                BOOST_TEST(worst(ours.get<float>(name).to_vector(), theirs.get<float>(name).to_vector(), tol) <= 1.0);
-        }
-    }
-}
-
-template <typename T>
-void set_affine(BasicInstanceNorm<T>& m, Generator& gen) {
-    const int64_t C = m.options().num_features;
-    const BasicTensor<T> w = add(ones<T>({C}), randn<T>({C}, &gen)), b = randn<T>({C}, &gen);
-    std::copy_n(w.data(), C, m.weight().data());
-    std::copy_n(b.data(), C, m.bias().data());
-}
-
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(instance_norm_layer)
@@ -102,11 +67,11 @@ BOOST_AUTO_TEST_CASE(running_statistics_and_unbatched_inputs_follow_pytorch) {
                                         .momentum = a.at("momentum").get<double>(), .affine = a.at("affine").get<bool>(),
                                         .track_running_stats = a.at("track_running_stats").get<bool>()};
             auto m = make_module(a.at("kind").get<std::string>(), o);
-            m->load_state_dict(state_of(c.at("initial_state")));
+            m->load_state_dict(golden_state(c.at("initial_state")));
             for (size_t k = 0; k < c.at("steps").size(); ++k) {
                 const Tensor y = (*m)(to_tensor<float>(golden_array(c.at("steps")[k])));
                 BOOST_TEST(y.shape() == c.at("steps")[k].at("shape").get<Shape>());
-                BOOST_TEST_CONTEXT("after step " << k + 1) { check_state(m->state_dict(), c.at("states")[k], 1e-6); }
+                BOOST_TEST_CONTEXT("after step " << k + 1) { check_golden_state(m->state_dict(), c.at("states")[k], 1e-6); }
             }
             m->eval();
             const Tensor y = (*m)(to_tensor<float>(golden_array(c.at("eval_x"))));
@@ -163,7 +128,7 @@ BOOST_AUTO_TEST_CASE(gradient_check_in_every_mode) {
                         m = std::make_unique<BasicInstanceNorm2d<double>>(o);
                     else
                         m = std::make_unique<BasicInstanceNorm1d<double>>(o);
-                    if (affine) set_affine(*m, gen);
+                    if (affine) randomize_affine(*m, gen);
                     for (int k = 0; k < 3; ++k) (*m)(randn<double>(t.shape, &gen));
                     if (eval) m->eval();
                     const DoubleTensor x = randn<double>(t.shape, &gen, true);

@@ -629,7 +629,10 @@ BATCH_NORM_CASES = [
 ]
 
 
-def batch_norm_case(name, shape, training, affine, eps, transform):
+def norm_function_case(name, op, shape, batch_stats, affine, eps, transform, with_batch, with_running):
+    """A per-channel normalisation's functional form: with_batch(x, weight, bias) normalising
+    with the input's statistics, or with_running(x, running_mean, running_var, weight, bias)
+    with given ones (drawn here, and recorded in attrs)."""
     C = shape[1]
     torch.manual_seed(seed_of(name) + 1)
     running_mean = 0.5 * randn(C)
@@ -645,16 +648,23 @@ def batch_norm_case(name, shape, training, affine, eps, transform):
         return inputs
 
     def fn(x, weight=None, bias=None):
-        if training:
-            return F.batch_norm(x, None, None, weight, bias, training=True, eps=eps)
-        return F.batch_norm(x, running_mean.to(x.dtype), running_var.to(x.dtype), weight, bias,
-                            training=False, eps=eps)
+        if batch_stats:
+            return with_batch(x, weight, bias)
+        return with_running(x, running_mean.to(x.dtype), running_var.to(x.dtype), weight, bias)
 
-    attrs = OrderedDict([("training", training), ("eps", eps)])
-    if not training:
+    flag = "training" if op == "batch_norm" else "use_input_stats"
+    attrs = OrderedDict([(flag, batch_stats), ("eps", eps)])
+    if not batch_stats:
         attrs["running_mean"] = exact(running_mean)
         attrs["running_var"] = exact(running_var)
-    return run_case(name, "batch_norm", fn, make_inputs, attrs)
+    return run_case(name, op, fn, make_inputs, attrs)
+
+
+def batch_norm_case(name, shape, training, affine, eps, transform):
+    return norm_function_case(
+        name, "batch_norm", shape, training, affine, eps, transform,
+        lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True, eps=eps),
+        lambda x, rm, rv, w, b: F.batch_norm(x, rm, rv, w, b, training=False, eps=eps))
 
 
 BATCH_NORM_MODULE_CASES = [
@@ -668,9 +678,10 @@ BATCH_NORM_MODULE_CASES = [
 ]
 
 
-def batch_norm_module_case(name, kind, shape, steps, momentum, affine, track):
+def norm_module_case(name, op, kind, C, shape, steps, momentum, affine, track):
+    """nn.<kind>(C) through `steps` training calls on random inputs, then one evaluation call:
+    the state_dict before and after each step, and the evaluation output."""
     torch.manual_seed(seed_of(name))
-    C = shape[1]
     m = getattr(torch.nn, kind)(C, eps=1e-5, momentum=momentum, affine=affine, track_running_stats=track)
     if affine:
         with torch.no_grad():
@@ -690,12 +701,16 @@ def batch_norm_module_case(name, kind, shape, steps, momentum, affine, track):
     with torch.no_grad():
         y = m(x)
     return OrderedDict([
-        ("name", name), ("op", "batch_norm_module"),
+        ("name", name), ("op", op),
         ("attrs", OrderedDict([("kind", kind), ("num_features", C), ("eps", 1e-5), ("momentum", momentum),
                                ("affine", affine), ("track_running_stats", track)])),
         ("initial_state", initial), ("steps", xs), ("states", states),
         ("eval_x", {"shape": list(shape), "data": exact(x)}), ("eval_out", exact(y)),
     ])
+
+
+def batch_norm_module_case(name, kind, shape, steps, momentum, affine, track):
+    return norm_module_case(name, "batch_norm_module", kind, shape[1], shape, steps, momentum, affine, track)
 
 
 def state_record(m):
@@ -765,31 +780,10 @@ INSTANCE_NORM_CASES = [
 
 
 def instance_norm_case(name, shape, use_input_stats, affine, eps, transform):
-    C = shape[1]
-    torch.manual_seed(seed_of(name) + 1)
-    running_mean = 0.5 * randn(C)
-    running_var = 0.5 + rand(C)
-
-    def make_inputs():
-        x = randn(*shape)
-        if transform is not None:
-            x = transform(x)
-        inputs = [("x", x)]
-        if affine:
-            inputs += [("weight", 1.0 + 0.5 * randn(C)), ("bias", 0.5 * randn(C))]
-        return inputs
-
-    def fn(x, weight=None, bias=None):
-        if use_input_stats:
-            return F.instance_norm(x, None, None, weight, bias, use_input_stats=True, eps=eps)
-        return F.instance_norm(x, running_mean.to(x.dtype), running_var.to(x.dtype), weight, bias,
-                               use_input_stats=False, eps=eps)
-
-    attrs = OrderedDict([("use_input_stats", use_input_stats), ("eps", eps)])
-    if not use_input_stats:
-        attrs["running_mean"] = exact(running_mean)
-        attrs["running_var"] = exact(running_var)
-    return run_case(name, "instance_norm", fn, make_inputs, attrs)
+    return norm_function_case(
+        name, "instance_norm", shape, use_input_stats, affine, eps, transform,
+        lambda x, w, b: F.instance_norm(x, None, None, w, b, use_input_stats=True, eps=eps),
+        lambda x, rm, rv, w, b: F.instance_norm(x, rm, rv, w, b, use_input_stats=False, eps=eps))
 
 
 INSTANCE_NORM_MODULE_CASES = [
@@ -804,33 +798,9 @@ INSTANCE_NORM_MODULE_CASES = [
 
 
 def instance_norm_module_case(name, kind, shape, steps, momentum, affine, track):
-    torch.manual_seed(seed_of(name))
-    C = shape[1] if len(shape) == (3 if kind == "InstanceNorm1d" else 4) else shape[0]
-    m = getattr(torch.nn, kind)(C, eps=1e-5, momentum=momentum, affine=affine, track_running_stats=track)
-    if affine:
-        with torch.no_grad():
-            m.weight.copy_(1.0 + 0.5 * randn(C))
-            m.bias.copy_(0.5 * randn(C))
-    initial = state_record(m)
-    xs, states = [], []
-    m.train()
-    for _ in range(steps):
-        x = 0.7 + 1.5 * randn(*shape)
-        with torch.no_grad():
-            m(x)
-        xs.append({"shape": list(shape), "data": exact(x)})
-        states.append(state_record(m))
-    m.eval()
-    x = randn(*shape)
-    with torch.no_grad():
-        y = m(x)
-    return OrderedDict([
-        ("name", name), ("op", "instance_norm_module"),
-        ("attrs", OrderedDict([("kind", kind), ("num_features", C), ("eps", 1e-5), ("momentum", momentum),
-                               ("affine", affine), ("track_running_stats", track)])),
-        ("initial_state", initial), ("steps", xs), ("states", states),
-        ("eval_x", {"shape": list(shape), "data": exact(x)}), ("eval_out", exact(y)),
-    ])
+    batched = len(shape) == (3 if kind == "InstanceNorm1d" else 4)
+    C = shape[1] if batched else shape[0]
+    return norm_module_case(name, "instance_norm_module", kind, C, shape, steps, momentum, affine, track)
 
 
 # (name, kind, affine, input shape, training)

@@ -1,6 +1,10 @@
 // Fixture loading; see golden.hpp.
 #include "support/golden.hpp"
 
+#include <boost/test/unit_test.hpp>
+
+#include "support/tensors.hpp"
+
 #include <cstdlib>
 #include <fstream>
 #include <stdexcept>
@@ -45,6 +49,34 @@ std::vector<GoldenCase> load_golden(const std::string& file) {
         cases.push_back(std::move(c));
     }
     return cases;
+}
+
+StateDict golden_state(const nlohmann::ordered_json& record) {
+    StateDict out;
+    for (const auto& [name, t] : record.items()) {
+        const Shape shape = t.at("shape").get<Shape>();
+        if (t.at("dtype") == "int64")
+            out.add(name, from_vector<int64_t>(shape, t.at("data").get<std::vector<int64_t>>()));
+        else
+            out.add(name, from_vector<float>(shape, t.at("data").get<std::vector<float>>()));
+    }
+    return out;
+}
+
+void check_golden_state(const StateDict& ours, const nlohmann::ordered_json& record, double tol) {
+    const StateDict theirs = golden_state(record);
+    BOOST_TEST(ours.names() == theirs.names(), boost::test_tools::per_element());
+    for (const std::string& name : theirs.names()) {
+        BOOST_TEST_CONTEXT(name) {
+            if (!ours.contains(name)) continue;  // reported by the names check
+            BOOST_TEST_REQUIRE(ours.dtype(name) == theirs.dtype(name));
+            if (theirs.dtype(name) == "int64")
+                BOOST_TEST(ours.get<int64_t>(name).to_vector() == theirs.get<int64_t>(name).to_vector(),
+                           boost::test_tools::per_element());
+            else
+                BOOST_TEST(worst(ours.get<float>(name).to_vector(), theirs.get<float>(name).to_vector(), tol) <= 1.0);
+        }
+    }
 }
 
 }  // namespace tapegrad::testing

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "framework/io/state_dict.hpp"
 #include "framework/tensor.hpp"
 
 namespace tapegrad::testing {
@@ -46,5 +47,14 @@ template <typename T>
 BasicTensor<T> to_tensor(const GoldenArray& a, bool requires_grad = false) {
     return from_vector<T>(a.shape, std::vector<T>(a.data.begin(), a.data.end()), requires_grad);
 }
+
+// A module's state as make_golden.py's state_record writes it, {name: {"dtype", "shape",
+// "data"}} in PyTorch's order, as a StateDict (int64 and float32 tensors).
+StateDict golden_state(const nlohmann::ordered_json& record);
+
+// `ours` against such a record: the same names in the same order and dtypes, int64 values
+// exact, floats within tol relative to their size (worst() of support/tensors.hpp). Failures
+// go through Boost.Test, naming the tensor.
+void check_golden_state(const StateDict& ours, const nlohmann::ordered_json& record, double tol);
 
 }  // namespace tapegrad::testing

@@ -7,10 +7,12 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <functional>
 #include <string>
 #include <vector>
 
+#include "framework/generator.hpp"
 #include "framework/tensor.hpp"
 #include "layers/module.hpp"
 #include "support/golden.hpp"
@@ -66,6 +68,22 @@ int check_golden_cases(const std::string& file, const std::string& op, MakeFloat
         ++ran;
     }
     return ran;
+}
+
+// γ = 1 + N(0, 1) and β = N(0, 1), drawn from gen, for a norm layer with per-channel
+// weight() and bias() (BatchNorm, InstanceNorm, GroupNorm): away from their initial ones and
+// zeros, so that no term of the backward vanishes in a gradient check.
+template <typename M>
+void randomize_affine(M& m, Generator& gen) {
+    using T = typename decltype(m.weight())::value_type;
+    const int64_t C = m.weight().numel();
+    std::vector<T> w(static_cast<size_t>(C)), b(static_cast<size_t>(C));
+    for (int64_t c = 0; c < C; ++c) {
+        w[c] = static_cast<T>(1.0 + gen.normal());
+        b[c] = static_cast<T>(gen.normal());
+    }
+    std::copy(w.begin(), w.end(), m.weight().data());
+    std::copy(b.begin(), b.end(), m.bias().data());
 }
 
 }  // namespace tapegrad::testing
