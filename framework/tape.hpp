@@ -35,6 +35,18 @@ class Tape {
     // the gradients of intermediate (non-leaf) tensors are released as soon as they are used.
     template <typename T> void backward(const BasicTensor<T>& out, const BasicTensor<T>& seed);
 
+    // Gradient-ready hooks: `hook` runs once during this tape's backward, right after the
+    // record whose backward gives `t` its gradient, so that work on a finished gradient (a
+    // distributed reduction) can start while backward continues with earlier records. This
+    // assumes what a module's parameters satisfy: `t` is read by one recorded op, so its first
+    // gradient write in the reverse walk is also its last; a second write by another record
+    // throws std::logic_error naming that op (the hook would have seen an unfinished
+    // gradient). `t` must have no gradient when backward starts (zero_grad() first), and a
+    // tensor that receives none (an unused parameter) gets its hook at the end of backward,
+    // with t.grad() undefined. Hooks run on this thread, in the order gradients finish; an
+    // exception from one ends backward like one from a record. Register before backward.
+    template <typename T> void on_grad_ready(const BasicTensor<T>& t, std::function<void()> hook);
+
     // Number of records held (0 after backward).
     size_t size() const { return records_.size(); }
 
@@ -48,9 +60,19 @@ class Tape {
         const void* output;
         std::function<void()> backward;
     };
+    // A tensor watched by on_grad_ready, its type erased to the three calls the walk needs.
+    struct Watch {
+        std::function<bool()> has_grad;
+        std::function<void()> hide_grad;     // keeps the gradient aside so a second write shows
+        std::function<void()> restore_grad;  // puts it back (undefined if it never had one)
+        std::function<void()> hook;
+        bool fired = false;
+    };
     template <typename T> void run_backward(const BasicTensor<T>& out, const BasicTensor<T>& seed);
+    void check_watches(const char* op);
 
     std::vector<Record> records_;
+    std::vector<Watch> watches_;
     Tape* previous_ = nullptr;
     bool consumed_ = false;
 };
