@@ -42,6 +42,9 @@ struct Loader::Iterator::Pass {
     std::vector<float> inv_std;  // per channel
     AugmentOptions augment;
     Generator augment_gen;
+    // Sharded: each sample's draws come from its own generator seeded from this and its index.
+    bool per_sample_augment = false;
+    uint64_t augment_seed = 0;
     int64_t index = 0;  // of the batch in `batch`
     Batch batch;
 
@@ -73,12 +76,20 @@ void Loader::Iterator::Pass::assemble() {
     // Drawn serially, in batch order, so the result does not depend on the thread count.
     std::vector<Draw> draws(augmenting ? static_cast<size_t>(count) : 0);
     const int64_t pad = augment.crop_padding;
-    for (Draw& d : draws) {
-        if (pad > 0) {
-            d.dy = static_cast<int64_t>(augment_gen.below(static_cast<uint64_t>(2 * pad + 1)));
-            d.dx = static_cast<int64_t>(augment_gen.below(static_cast<uint64_t>(2 * pad + 1)));
+    for (size_t k = 0; k < draws.size(); ++k) {
+        Draw& d = draws[k];
+        Generator* gen = &augment_gen;
+        Generator sample_gen;
+        if (per_sample_augment) {
+            const auto i = static_cast<uint64_t>(order[static_cast<size_t>(start) + k]);
+            sample_gen.manual_seed(splitmix64(augment_seed ^ splitmix64(i)));
+            gen = &sample_gen;
         }
-        if (augment.horizontal_flip) d.flip = augment_gen.below(2) == 1;
+        if (pad > 0) {
+            d.dy = static_cast<int64_t>(gen->below(static_cast<uint64_t>(2 * pad + 1)));
+            d.dx = static_cast<int64_t>(gen->below(static_cast<uint64_t>(2 * pad + 1)));
+        }
+        if (augment.horizontal_flip) d.flip = gen->below(2) == 1;
     }
 
     float* xd = x.data();
@@ -181,6 +192,9 @@ Loader::Loader(const Dataset& dataset, LoaderOptions options)
     // A crop is drawn from 2·crop_padding + 1 offsets per axis.
     constexpr const char* crop = "Loader: augment.crop_padding";
     checked_add(checked_mul(2, o.augment.crop_padding, crop), 1, crop);
+    if (o.shard && !(o.shard->world >= 1 && o.shard->rank >= 0 && o.shard->rank < o.shard->world))
+        throw std::invalid_argument("Loader: expected a shard with world >= 1 and 0 <= rank < world, but got rank " +
+                                    std::to_string(o.shard->rank) + " of world " + std::to_string(o.shard->world));
     if ((o.augment.crop_padding > 0 || o.augment.horizontal_flip) && sample_shape_.size() != 3)
         throw std::invalid_argument("Loader: augmentation needs samples of shape (C, H, W), but the dataset's are " +
                                     to_string(sample_shape_));
@@ -189,8 +203,20 @@ Loader::Loader(const Dataset& dataset, LoaderOptions options)
 // ceil(n / b) without n + b − 1, which wraps for b near INT64_MAX: a batch_size beyond the
 // dataset gives one batch of all of it, as PyTorch's DataLoader.
 int64_t Loader::size() const {
-    const int64_t n = dataset_->size(), b = options_.batch_size;
+    const int64_t n = samples_per_pass(), b = options_.batch_size;
     return options_.drop_last ? n / b : n / b + (n % b != 0);
+}
+
+int64_t Loader::samples_per_pass() const {
+    const int64_t n = dataset_->size();
+    if (!options_.shard) return n;
+    const auto [rank, world, balance] = *options_.shard;
+    switch (balance) {
+        case ShardOptions::Balance::pad: return n / world + (n % world != 0);
+        case ShardOptions::Balance::trim: return n / world;
+        case ShardOptions::Balance::none: return n > rank ? (n - rank - 1) / world + 1 : 0;
+    }
+    return n;
 }
 
 void Loader::set_epoch(int64_t epoch) {
@@ -211,6 +237,17 @@ std::vector<int64_t> Loader::order(int64_t epoch) const {
     return order;
 }
 
+std::vector<int64_t> Loader::indices(int64_t epoch) const {
+    std::vector<int64_t> all = order(epoch);
+    if (!options_.shard || all.empty()) return all;
+    const int64_t count = samples_per_pass(), rank = options_.shard->rank, world = options_.shard->world;
+    const auto n = static_cast<int64_t>(all.size());
+    std::vector<int64_t> mine(static_cast<size_t>(count));
+    // Position p of the padded order is all[p mod N]: padding repeats the order from its start.
+    for (int64_t k = 0; k < count; ++k) mine[static_cast<size_t>(k)] = all[static_cast<size_t>((rank + k * world) % n)];
+    return mine;
+}
+
 Loader::Iterator Loader::begin() {
     const int64_t epoch = epoch_++;
     auto pass = std::make_shared<Iterator::Pass>();
@@ -218,7 +255,7 @@ Loader::Iterator Loader::begin() {
     pass->sample_shape = sample_shape_;
     pass->batch_size = options_.batch_size;
     pass->num_batches = size();
-    pass->order = order(epoch);
+    pass->order = indices(epoch);
     const int64_t channels = sample_shape_.empty() ? 1 : sample_shape_[0];
     for (int64_t c = 0; c < channels; ++c) {
         const auto pick = [c](const std::vector<float>& v) { return v.size() == 1 ? v[0] : v[static_cast<size_t>(c)]; };
@@ -227,6 +264,8 @@ Loader::Iterator Loader::begin() {
     }
     pass->augment = options_.augment;
     pass->augment_gen.manual_seed(stream_seed(options_.seed, epoch, augment_stream));
+    pass->per_sample_augment = options_.shard.has_value();
+    pass->augment_seed = stream_seed(options_.seed, epoch, augment_stream);
     if (pass->num_batches > 0) pass->assemble();
     return Iterator(std::move(pass));
 }

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <iterator>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "framework/data/dataset.hpp"
@@ -24,6 +25,21 @@ struct AugmentOptions {
     int64_t crop_padding = 0;
     // Mirrors each image left-right with probability 1/2.
     bool horizontal_flip = false;
+};
+
+// One rank's share of every epoch in data-parallel training (PyTorch's DistributedSampler):
+// all ranks draw the same order from (seed, epoch), and rank r takes its positions r,
+// r + world, r + 2·world, … With `balance` pad (the default) the order is first extended with
+// its own first samples to a multiple of world, with trim cut to one, so every rank takes the
+// same number of samples and steps; with none, rank r takes only positions below N (for
+// evaluation, where no rank waits for another's steps). A sharded Loader draws each sample's
+// augmentation from (seed, epoch, sample index), so a sample is cropped and flipped alike
+// whichever rank takes it and whatever the world size.
+struct ShardOptions {
+    enum class Balance { pad, trim, none };
+    int64_t rank = 0;
+    int64_t world = 1;
+    Balance balance = Balance::pad;
 };
 
 struct LoaderOptions {
@@ -43,6 +59,9 @@ struct LoaderOptions {
     std::vector<float> mean = {0.2860f};
     std::vector<float> std = {0.3530f};
     AugmentOptions augment = {};
+    // Take only this rank's share of each epoch (see ShardOptions); unset: every sample, with
+    // the augmentation drawn in batch order from one stream per epoch.
+    std::optional<ShardOptions> shard = {};
 };
 
 struct Batch {
@@ -55,7 +74,8 @@ class Loader {
     class Iterator;
 
     // Throws std::invalid_argument for batch_size < 1, a negative epoch or crop_padding, mean or
-    // std with neither 1 nor C values, std <= 0, or augmentation of samples that are not (C, H, W).
+    // std with neither 1 nor C values, std <= 0, augmentation of samples that are not (C, H, W),
+    // or a shard with world < 1 or a rank outside [0, world).
     explicit Loader(const Dataset& dataset, LoaderOptions options = {});
     Loader(const Dataset&&, LoaderOptions = {}) = delete;  // the dataset must outlive the loader
 
@@ -65,7 +85,8 @@ class Loader {
     Iterator begin();
     std::default_sentinel_t end() const { return {}; }
 
-    // Batches per pass: ceil(N / batch_size), or floor with drop_last.
+    // Batches per pass: ceil(n / batch_size), or floor with drop_last, where n is N or this
+    // rank's share of it.
     int64_t size() const;
     // The epoch the next pass uses. set_epoch(e) makes the next pass reproduce epoch e exactly
     // (order and augmentation) — what a run resumed at epoch e calls, like PyTorch's
@@ -74,11 +95,14 @@ class Loader {
     void set_epoch(int64_t epoch);
     // The sample indices in the order a pass over `epoch` visits them (0..N-1 without shuffle).
     std::vector<int64_t> order(int64_t epoch) const;
+    // The sample indices this rank visits over `epoch`, in order: order(epoch) unsharded.
+    std::vector<int64_t> indices(int64_t epoch) const;
 
     const Dataset& dataset() const { return *dataset_; }
     const LoaderOptions& options() const { return options_; }
 
   private:
+    int64_t samples_per_pass() const;
     const Dataset* dataset_;
     LoaderOptions options_;
     Shape sample_shape_;
