@@ -66,7 +66,8 @@ Sequential small_cnn() {
 // Every parameter and buffer of a module, in order, as doubles (int64 counters included).
 std::vector<double> values_of(const Module& m) {
     std::vector<double> out;
-    for (const auto& [name, value] : m.state_dict().entries())
+    const StateDict state = m.state_dict();  // kept alive: entries() refers into it
+    for (const auto& [name, value] : state.entries())
         std::visit([&](const auto& t) { for (const auto v : t.values()) out.push_back(double(v)); }, value);
     return out;
 }
@@ -88,7 +89,9 @@ StateDict mixed_state() {
 
 void check_same(const StateDict& a, const StateDict& b) {
     BOOST_TEST(a.names() == b.names(), boost::test_tools::per_element());
-    for (const auto& [name, value] : a.entries()) {
+    for (const auto& entry : a.entries()) {
+        const std::string& name = entry.first;  // a lambda below uses it: no structured binding (clang 14)
+        const StateDict::Value& value = entry.second;
         BOOST_TEST_CONTEXT("tensor " << name) {
             BOOST_TEST_REQUIRE(a.dtype(name) == b.dtype(name));
             std::visit([&](const auto& t) {
