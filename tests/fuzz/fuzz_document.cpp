@@ -9,35 +9,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <stdexcept>
-#include <variant>
 
 #include <tapegrad/tapegrad.hpp>
 
+#include "read_all.hpp"
 #include "scratch_file.hpp"
 
 namespace tg = tapegrad;
-
-namespace {
-
-volatile double sink;
-
-void read_all(const tg::StateDict& state) {
-    double sum = 0.0;
-    for (const auto& [name, value] : state.entries())
-        std::visit(
-            [&](const auto& t) {
-                // A loaded shape's product fits in int64_t and is the storage's size.
-                int64_t numel = 1;
-                for (const int64_t d : t.shape())
-                    if (d < 0 || __builtin_mul_overflow(numel, d, &numel)) __builtin_trap();
-                if (numel != t.numel()) __builtin_trap();
-                for (const auto v : t.values()) sum += double(v);
-            },
-            value);
-    sink = sum;
-}
-
-}  // namespace
+using tapegrad_fuzz::read_all;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     static const tapegrad_fuzz::ScratchFile file(TAPEGRAD_FUZZ_EXTENSION);

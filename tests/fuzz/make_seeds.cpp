@@ -1,8 +1,10 @@
 // Writes the harnesses' seed corpora with the library itself, so they follow the format as
 // it is today: make_seeds <dir> fills <dir>/document_json and <dir>/document_cbor with state
 // dicts and checkpoints saved by StateDict::save / Checkpoint::save (a trained module's,
-// float64, empty and zero-size tensors, non-finite values, metadata), and <dir>/idx with
-// IDX label and image files in fuzz_idx's input layout, each checked by read_idx_gz first.
+// float64, empty and zero-size tensors, non-finite values, metadata), <dir>/safetensors with
+// the same state dicts saved by save_safetensors and the PyTorch-made fixtures of tests/golden
+// (BF16 and F16 among them), and <dir>/idx with IDX label and image files in fuzz_idx's input
+// layout, each checked by its reader first.
 #include <zlib.h>
 
 #include <cmath>
@@ -122,6 +124,21 @@ void idx_seeds(const fs::path& dir, const std::string& name, const std::vector<u
     write_file(dir / (name + "_gz"), rank_bit | 2, compressed);
 }
 
+// The state dicts as safetensors (whose metadata holds strings only), and PyTorch's files.
+void safetensors_seeds(const fs::path& dir, const std::vector<tg::StateDict>& dicts, const tg::StateDict& model) {
+    for (size_t i = 0; i < dicts.size(); ++i) {
+        tg::StateDict s = dicts[i];
+        s.metadata() = {{"note", "fuzz seed"}};
+        tg::save_safetensors(s, dir / ("state_dict_" + std::to_string(i) + ".safetensors"), {{"format", "pt"}});
+    }
+    tg::save_safetensors(model, dir / "model.safetensors");
+    for (const char* name : {"safetensors_small_cnn", "safetensors_small_cnn_io", "safetensors_dtypes"}) {
+        const std::string file = std::string(name) + ".safetensors";
+        fs::copy_file(fs::path(TAPEGRAD_GOLDEN_DIR) / file, dir / file, fs::copy_options::overwrite_existing);
+    }
+    for (const auto& entry : fs::directory_iterator(dir)) tg::load_safetensors(entry.path());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -131,7 +148,7 @@ int main(int argc, char** argv) {
     }
     try {
         const fs::path dir = argv[1];
-        for (const char* sub : {"document_json", "document_cbor", "idx"}) fs::create_directories(dir / sub);
+        for (const char* sub : {"document_json", "document_cbor", "safetensors", "idx"}) fs::create_directories(dir / sub);
         const std::vector<tg::StateDict> dicts = state_dicts();
         for (size_t i = 0; i < dicts.size(); ++i) save_both(dicts[i], dir, "state_dict_" + std::to_string(i));
         tg::StateDict model;
@@ -147,6 +164,7 @@ int main(int argc, char** argv) {
                 else
                     tg::StateDict::load(entry.path());
             }
+        safetensors_seeds(dir / "safetensors", dicts, model);
         idx_seeds(dir / "idx", "labels", {5});
         idx_seeds(dir / "idx", "images", {2, 3, 4});
         idx_seeds(dir / "idx", "images_empty", {0, 28, 28});

@@ -13,7 +13,7 @@ cd "$(dirname "$0")/../.."
 
 seconds="${1:-300}"
 jobs="${FUZZ_BUILD_JOBS:-$(nproc)}"
-harnesses=(document_json document_cbor idx)
+harnesses=(document_json document_cbor idx safetensors)
 build=build/fuzz
 
 cmake -S tests/fuzz -B "$build" -G Ninja -DCMAKE_CXX_COMPILER=clang++ >/dev/null
