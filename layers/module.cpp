@@ -68,7 +68,10 @@ void BasicModule<T>::collect_buffers(const std::string& prefix, Named<Buffer>& o
 template <typename T>
 void BasicModule<T>::collect_state(const std::string& prefix, StateDict& out) const {
     for (const auto& [name, t] : parameters_) out.add(prefix + name, t);
-    for (const auto& [name, b] : buffers_) std::visit([&](const auto& t) { out.add(prefix + name, t); }, b);
+    for (const auto& [name, b] : buffers_) {
+        const std::string key = prefix + name;  // (clang 14 cannot capture a structured binding)
+        std::visit([&](const auto& t) { out.add(key, t); }, b);
+    }
     for (const auto& [name, child] : children_) child->collect_state(prefix + name + ".", out);
 }
 
