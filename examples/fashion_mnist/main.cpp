@@ -3,7 +3,13 @@
 // and a cosine learning-rate schedule, evaluating on the 10,000 test images after every epoch.
 // Writes metrics.jsonl, a checkpoint per epoch, the final model, and a learning-curve plot
 // into --out; --resume continues a run from its checkpoint on the same trajectory.
+// --distributed (under mpirun, when built with MPI) trains data-parallel: each rank takes
+// batch/world images of every step and gradients are averaged; only rank 0 prints and writes.
 #include <tapegrad/tapegrad.hpp>
+#ifdef TAPEGRAD_HAVE_MPI
+#include "framework/distributed/distributed.hpp"
+#include "framework/distributed/reducer.hpp"
+#endif
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -37,10 +43,11 @@ struct Config {
     uint64_t seed = 0;
     int64_t limit_train = 0;   // 0: all 60,000 training images
     int64_t limit_test = 0;    // 0: all 10,000 test images
+    int64_t world_size = 1;    // processes sharing each batch (--distributed); a resume needs the same
 };
 
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Config, epochs, batch_size, lr, momentum, weight_decay, norm, groups, augment,
-                                   threads, seed, limit_train, limit_test)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Config, epochs, batch_size, lr, momentum, weight_decay, norm, groups,
+                                                augment, threads, seed, limit_train, limit_test, world_size)
 
 namespace {
 
@@ -69,17 +76,39 @@ tg::Sequential make_model(const Config& c) {
 
 int64_t argmax_row(const float* row, int64_t n) { return std::max_element(row, row + n) - row; }
 
+// This process's place among those sharing the training (a world of one without --distributed).
+struct World {
+    int rank = 0, size = 1;
+    bool is_main() const { return rank == 0; }
+};
+
+// Sums over the ranks (nothing in a world of one).
+void sum_over_ranks(std::vector<double>& values, std::vector<int64_t>& counts, const World& world) {
+#ifdef TAPEGRAD_HAVE_MPI
+    if (world.size > 1) {
+        tg::distributed::allreduce_sum(std::span<double>(values), "the metrics' sums");
+        tg::distributed::allreduce_sum(std::span<int64_t>(counts), "the metrics' counts");
+    }
+#else
+    (void)values, (void)counts, (void)world;
+#endif
+}
+
 struct Evaluation {
     double loss = 0.0, accuracy = 0.0;
     std::vector<std::vector<int64_t>> confusion;  // [true][predicted]
 };
 
-Evaluation evaluate(tg::Sequential& net, const td::Dataset& data) {
+// Each rank evaluates its share of the test set (every world-th image); the sums are reduced.
+Evaluation evaluate(tg::Sequential& net, const td::Dataset& data, const World& world) {
     net.eval();
     Evaluation e;
     e.confusion.assign(10, std::vector<int64_t>(10, 0));
     int64_t correct = 0, seen = 0;
-    for (auto& [x, y] : td::Loader(data, {.batch_size = 1000, .shuffle = false})) {  // no tape: nothing recorded
+    td::LoaderOptions o{.batch_size = 1000, .shuffle = false};
+    if (world.size > 1)
+        o.shard = td::ShardOptions{.rank = world.rank, .world = world.size, .balance = td::ShardOptions::Balance::none};
+    for (auto& [x, y] : td::Loader(data, o)) {  // no tape: nothing recorded
         const tg::Tensor logits = net(x);
         e.loss += double(tg::cross_entropy(logits, y).item()) * double(y.size());
         for (size_t i = 0; i < y.size(); ++i) {
@@ -90,6 +119,15 @@ Evaluation evaluate(tg::Sequential& net, const td::Dataset& data) {
         seen += int64_t(y.size());
     }
     net.train();
+    std::vector<double> sums{e.loss};
+    std::vector<int64_t> counts{correct, seen};
+    for (const auto& row : e.confusion) counts.insert(counts.end(), row.begin(), row.end());
+    sum_over_ranks(sums, counts, world);
+    e.loss = sums[0];
+    correct = counts[0];
+    seen = counts[1];
+    for (size_t t = 0; t < 10; ++t)
+        for (size_t p = 0; p < 10; ++p) e.confusion[t][p] = counts[2 + t * 10 + p];
     e.loss /= double(seen);
     e.accuracy = double(correct) / double(seen);
     return e;
@@ -188,9 +226,14 @@ void print_confusion(const Evaluation& e) {
 }  // namespace
 
 int main(int argc, char** argv) {
+#ifdef TAPEGRAD_HAVE_MPI
+    tg::distributed::Environment mpi(argc, argv);  // MPI only when started by mpirun
+#endif
     Config c;
     std::string data_dir = td::default_fashion_mnist_dir().string(), out_dir = "runs/fashion_mnist", resume, export_path;
     int64_t stop_after = 0;
+    bool distributed = false, no_overlap = false;
+    double bucket_mb = 25;
     CLI::App app{"Train the reference CNN on Fashion-MNIST with tapegrad"};
     app.add_option("--epochs", c.epochs, "Epochs (the cosine schedule spans them all)")->capture_default_str()->check(CLI::PositiveNumber);
     app.add_option("--batch-size", c.batch_size, "Images per SGD step")->capture_default_str()->check(CLI::PositiveNumber);
@@ -213,16 +256,36 @@ int main(int argc, char** argv) {
     app.add_option("--export", export_path,
                    "Also write the trained model here as safetensors, for PyTorch (README: \"Exchanging weights with PyTorch\")");
     app.add_option("--stop-after", stop_after, "Stop after this epoch, as if interrupted (0: run to the end)");
+    app.add_flag("--distributed", distributed, "Data-parallel over the ranks of mpirun: each takes batch-size/world images of a step");
+    app.add_option("--bucket-mb", bucket_mb, "--distributed: megabytes of gradients per allreduce bucket")->capture_default_str()->check(CLI::PositiveNumber);
+    app.add_flag("--no-overlap", no_overlap, "--distributed: reduce all buckets after backward instead of during it");
     CLI11_PARSE(app, argc, argv);
 
+    World world;
+#ifdef TAPEGRAD_HAVE_MPI
+    if (distributed) world = {tg::distributed::rank(), tg::distributed::world_size()};
+#endif
+    // Only rank 0 prints; the others keep stderr for errors.
+    if (!world.is_main() && std::freopen("/dev/null", "w", stdout) == nullptr) return 1;
     try {
+#ifndef TAPEGRAD_HAVE_MPI
+        if (distributed) throw std::runtime_error("--distributed: this build has no MPI (apt-get install libopenmpi-dev, then rebuild)");
+#endif
         std::optional<tg::Checkpoint> checkpoint;
         if (!resume.empty()) {
             checkpoint = tg::Checkpoint::load(resume);
             c = nlohmann::json::parse(checkpoint->config().dump()).get<Config>();
+            if (c.world_size != world.size)
+                throw std::runtime_error("--resume: " + resume + " was written by a run on " + std::to_string(c.world_size) +
+                                         " process(es), but this run has " + std::to_string(world.size) +
+                                         "; resume with the same world size (mpirun -np " + std::to_string(c.world_size) + ")");
             std::printf("resuming %s after epoch %lld (settings from the checkpoint)\n", resume.c_str(),
                         (long long)checkpoint->epoch);
         }
+        c.world_size = world.size;
+        if (c.batch_size % world.size != 0)
+            throw std::runtime_error("--batch-size " + std::to_string(c.batch_size) + " must be a multiple of the " +
+                                     std::to_string(world.size) + " processes");
         tg::set_num_threads(c.threads);
         tg::manual_seed(c.seed);
         fs::create_directories(out_dir);
@@ -235,8 +298,10 @@ int main(int argc, char** argv) {
         tg::Sequential net = make_model(c);
         tg::SGD opt(net.parameters(), {.lr = c.lr, .momentum = c.momentum, .weight_decay = c.weight_decay});
         tg::CosineAnnealingLR schedule(opt, c.epochs);
-        td::Loader loader(train, {.batch_size = c.batch_size, .shuffle = true, .seed = c.seed,
-                                  .augment = {.crop_padding = c.augment ? 2 : 0, .horizontal_flip = c.augment}});
+        td::LoaderOptions train_options{.batch_size = c.batch_size / world.size, .shuffle = true, .seed = c.seed,
+                                        .augment = {.crop_padding = c.augment ? 2 : 0, .horizontal_flip = c.augment}};
+        if (world.size > 1) train_options.shard = td::ShardOptions{.rank = world.rank, .world = world.size};
+        td::Loader loader(train, train_options);
         int64_t start_epoch = 0;
         if (checkpoint) {
             net.load_state_dict(checkpoint->model);  // float32 tensors and, with --norm bn, int64 counts
@@ -244,13 +309,23 @@ int main(int argc, char** argv) {
             schedule.load_state_dict(checkpoint->scheduler);
             tg::default_generator().set_state(checkpoint->rng_state("default"));
             start_epoch = checkpoint->epoch;
-            truncate_metrics(fs::path(out_dir) / "metrics.jsonl", start_epoch);
+            if (world.is_main()) truncate_metrics(fs::path(out_dir) / "metrics.jsonl", start_epoch);
         } else {
             std::printf("%s\n", net.repr().c_str());
-            std::ofstream(fs::path(out_dir) / "metrics.jsonl", std::ios::trunc);
+            if (world.is_main()) std::ofstream(fs::path(out_dir) / "metrics.jsonl", std::ios::trunc);
         }
         std::printf("%lld training images, %lld test images, batch %lld, %d thread%s\n", (long long)train.size(),
                     (long long)test.size(), (long long)c.batch_size, c.threads, c.threads > 1 ? "s" : "");
+#ifdef TAPEGRAD_HAVE_MPI
+        // Every replica starts from rank 0's parameters and buffers.
+        tg::distributed::broadcast(net.state_dict());
+        tg::distributed::Reducer reducer(net.parameters(), {.bucket_bytes = int64_t(bucket_mb * 1024 * 1024),
+                                                            .overlap = !no_overlap});
+        if (world.size > 1)
+            std::printf("%d processes x batch %lld, %lld gradient bucket%s, reduced %s backward\n", world.size,
+                        (long long)(c.batch_size / world.size), (long long)reducer.num_buckets(),
+                        reducer.num_buckets() > 1 ? "s" : "", no_overlap ? "after" : "during");
+#endif
 
         Evaluation last;
         const auto run_start = Clock::now();
@@ -260,22 +335,41 @@ int main(int argc, char** argv) {
             const auto start = Clock::now();
             double loss_sum = 0.0;
             int64_t correct = 0, images = 0, batch = 0;
+            double wait_seconds = 0;  // from the end of backward to averaged gradients
             for (auto& [x, y] : loader) {
                 tg::Tape tape;
                 const tg::Tensor logits = net(x);
                 const tg::Tensor loss = tg::cross_entropy(logits, y);
                 opt.zero_grad();
+#ifdef TAPEGRAD_HAVE_MPI
+                reducer.attach(tape);
                 tape.backward(loss);
+                reducer.finish();
+                wait_seconds += reducer.last_finish_seconds();
+#else
+                tape.backward(loss);
+#endif
                 opt.step();
                 loss_sum += double(loss.item()) * double(y.size());
                 for (size_t i = 0; i < y.size(); ++i) correct += argmax_row(logits.data() + i * 10, 10) == y[i];
                 images += int64_t(y.size());
-                progress.update(++batch, loss_sum / double(images), images);
+                // Rank 0's own loss, and every rank's images (all take the same steps).
+                progress.update(++batch, loss_sum / double(images), images * world.size);
             }
+            {
+                std::vector<double> sums{loss_sum};
+                std::vector<int64_t> counts{correct, images};
+                sum_over_ranks(sums, counts, world);
+                loss_sum = sums[0];
+                correct = counts[0];
+                images = counts[1];
+            }
+            if (world.size > 1)
+                std::printf("gradient allreduce: %.2f ms a step waited for after backward\n", 1e3 * wait_seconds / double(batch));
             const double train_seconds = std::chrono::duration<double>(Clock::now() - start).count();
             const double lr = opt.lr();
             schedule.step();
-            last = evaluate(net, test);
+            last = evaluate(net, test, world);
             const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
             std::printf("epoch %lld/%lld  train loss %.4f acc %.4f  test loss %.4f acc %.4f  lr %.4f  %.1f s (%.0f img/s)\n",
                         (long long)epoch + 1, (long long)c.epochs, loss_sum / double(images), double(correct) / double(images),
@@ -285,7 +379,7 @@ int main(int argc, char** argv) {
                                 {"train_accuracy", double(correct) / double(images)}, {"test_loss", last.loss},
                                 {"test_accuracy", last.accuracy}, {"lr", lr}, {"seconds", seconds},
                                 {"images_per_second", double(images) / train_seconds}};
-            std::ofstream(fs::path(out_dir) / "metrics.jsonl", std::ios::app) << m.dump() << '\n';
+            if (world.is_main()) std::ofstream(fs::path(out_dir) / "metrics.jsonl", std::ios::app) << m.dump() << '\n';
 
             tg::Checkpoint ck;
             ck.model = net.state_dict();
@@ -294,27 +388,33 @@ int main(int argc, char** argv) {
             ck.epoch = epoch + 1;
             ck.rng = {{"default", tg::default_generator().state()}};
             ck.config() = nlohmann::ordered_json::parse(nlohmann::json(c).dump());
-            ck.save(fs::path(out_dir) / "checkpoint.cbor");
+            if (world.is_main()) ck.save(fs::path(out_dir) / "checkpoint.cbor");
             if (stop_after > 0 && epoch + 1 >= stop_after && epoch + 1 < c.epochs) {
                 std::printf("stopping after epoch %lld as asked; continue with --resume %s\n", (long long)epoch + 1,
                             (fs::path(out_dir) / "checkpoint.cbor").c_str());
                 return 0;
             }
         }
-        if (last.confusion.empty()) last = evaluate(net, test);
-        tg::save(net, fs::path(out_dir) / "model.cbor");
-        if (!export_path.empty()) {
+        if (last.confusion.empty()) last = evaluate(net, test, world);
+        if (world.is_main()) tg::save(net, fs::path(out_dir) / "model.cbor");
+        if (!export_path.empty() && world.is_main()) {
             tg::save_safetensors(net, export_path, {{"format", "pt"}, {"norm", c.norm}, {"producer", "tapegrad fashion_mnist"}});
             std::printf("exported the model to %s (safetensors)\n", export_path.c_str());
         }
-        plot_learning_curve(out_dir);
+        if (world.is_main()) plot_learning_curve(out_dir);
         print_confusion(last);
         std::printf("\nfinal test accuracy %.4f after %lld epochs (this run: %s); model: %s\n", last.accuracy,
                     (long long)c.epochs,
                     clock_text(std::chrono::duration<double>(Clock::now() - run_start).count()).c_str(),
                     (fs::path(out_dir) / "model.cbor").c_str());
     } catch (const std::exception& e) {
-        std::fprintf(stderr, "fashion_mnist: %s\n", e.what());
+        if (world.size > 1)
+            std::fprintf(stderr, "fashion_mnist: rank %d: %s\n", world.rank, e.what());
+        else
+            std::fprintf(stderr, "fashion_mnist: %s\n", e.what());
+#ifdef TAPEGRAD_HAVE_MPI
+        if (world.size > 1) tg::distributed::abort(1);  // the other ranks stop too
+#endif
         return 1;
     }
 }
