@@ -3,6 +3,8 @@
 # Debian packages that are missing, builds the Release preset, then runs
 #   bash run.sh           the main job: examples/fashion_mnist, training the reference CNN
 #   bash run.sh test      the whole test suite (ctest)
+#   bash run.sh dist [n]  the main job data-parallel on n MPI processes (default 2, 1 thread each;
+#                         README: "Training on several processes (MPI)")
 #   bash run.sh study     the GN-vs-BN batch-size study, examples/gn_vs_bn (README: "The GN-vs-BN study")
 #   bash run.sh bench     the speed comparison with PyTorch (bench/README.md)
 #   bash run.sh tsan      the threaded suites under ThreadSanitizer (clang, build/tsan)
@@ -23,6 +25,8 @@ packages=(cmake g++ ninja-build ccache pkg-config
 # For the clang builds (tsan, fuzz; .ci/run runs a short fuzz after the tests): the sanitizer
 # and libFuzzer runtimes are only a Recommends of clang, and clang's -fopenmp needs LLVM's libomp.
 clang_packages=(clang libclang-rt-dev libomp-dev)
+# The optional MPI component (framework/distributed) and its dist_* tests.
+mpi_packages=(libopenmpi-dev openmpi-bin)
 # The suites that run kernels, GEMM, the Loader and SGD on 2 threads.
 tsan_suites=(test_threading test_training test_group_norm_kernels test_activation_kernels
              test_pooling_kernels test_conv_kernels test_relu_max_pool)
@@ -52,13 +56,22 @@ case "$mode" in
         build
         ./build/release/examples/fashion_mnist "$@"
         ;;
+    dist)
+        install_missing "${packages[@]}" "${mpi_packages[@]}" gnuplot-nox
+        build --target fashion_mnist
+        ranks="${1:-2}"
+        [ $# -gt 0 ] && shift
+        # Open MPI refuses root without consent; loopback shared memory only.
+        OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl=self,vader \
+            mpirun --oversubscribe -np "$ranks" ./build/release/examples/fashion_mnist --distributed --threads 1 "$@"
+        ;;
     study)
         install_missing "${packages[@]}" gnuplot-nox
         build --target gn_vs_bn
         ./build/release/examples/gn_vs_bn "$@"
         ;;
     test)
-        install_missing "${packages[@]}" "${clang_packages[@]}"
+        install_missing "${packages[@]}" "${clang_packages[@]}" "${mpi_packages[@]}"
         build
         ctest --preset release -j "$(nproc)" "$@"
         ;;
@@ -114,7 +127,7 @@ case "$mode" in
         fi
         ;;
     *)
-        echo "usage: bash run.sh [main|test|study|bench|tsan|fuzz] [args...]" >&2
+        echo "usage: bash run.sh [main|test|dist|study|bench|tsan|fuzz] [args...]" >&2
         exit 2
         ;;
 esac
