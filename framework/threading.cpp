@@ -2,10 +2,9 @@
 #include "framework/threading.hpp"
 
 #include "framework/kernels/gemm.hpp"
+#include "framework/kernels/isa.hpp"
 
 #include <omp.h>
-
-#include <xsimd/xsimd.hpp>
 
 #include <stdexcept>
 #include <string>
@@ -20,7 +19,8 @@ void set_num_threads(int n) {
 
 int get_num_threads() { return omp_get_max_threads(); }
 
-const char* simd_level() { return xsimd::default_arch::name(); }
+// The kernels' own answer: in a dispatch build, the level chosen at load time.
+const char* simd_level() { return kernels::simd_arch_name(); }
 
 const char* blas_core() { return kernels::blas_core_name(); }
 

@@ -10,7 +10,8 @@ namespace tapegrad {
 void set_num_threads(int n);
 int get_num_threads();
 
-// The SIMD instruction set the library's kernels were compiled for (xsimd's name: "avx512bw", "avx2", "sse2", ...).
+// The SIMD instruction set the library's kernels run (xsimd's name: "avx512bw", "fma3+avx2", "sse2", ...):
+// the one they were compiled for, or in a TAPEGRAD_DISPATCH build the level chosen at load time.
 const char* simd_level();
 
 // The OpenBLAS kernel set GEMM runs ("SkylakeX", "Haswell", ...; see kernels/gemm.hpp).
