@@ -278,8 +278,9 @@ std::string markdown_table(const json& results, const std::vector<std::string>& 
     s << "\n" << summary_lines(results);
     double seconds = 0;
     for (const auto& r : results["runs"]) seconds += r["seconds"].get<double>();
+    const int threads = results["runs"].back()["threads"].get<int>();
     s << "\nTraining and evaluation time, all runs: " << clock_text(seconds) << " (" << results["cpu"].get<std::string>()
-      << ", " << results["runs"].back()["threads"].get<int>() << " threads).\n";
+      << ", " << threads << (threads == 1 ? " thread" : " threads") << ").\n";
     return s.str();
 }
 
@@ -301,14 +302,14 @@ void plot(const fs::path& dir, const json& results, const std::vector<std::strin
     dat.close();
     if (plotted.empty()) return;
     std::ofstream gp(dir / "study.gp");
-    gp << "set terminal pngcairo size 640,440 font ',10'\n"
+    gp << "set terminal pngcairo size 720,440 font ',10'\n"
        << "set output '" << (dir / "study.png").string() << "'\n"
        << "set title 'tapegrad: ResNet on Fashion-MNIST, test error vs batch size'\n"
        << "set logscale x 2\nset xrange [" << double(batches.front()) * 1.25 << ":" << double(batches.back()) / 1.25
        << "]\nset xtics (";
     for (size_t i = 0; i < batches.size(); ++i) gp << (i ? ", " : "") << batches[i];
     gp << ")\nset xlabel 'batch size (images per step)'\nset ylabel 'test error (%)'\n"
-       << "set grid\nset key top left\nplot ";
+       << "set grid\nset key outside right top\nplot ";
     for (size_t i = 0; i < plotted.size(); ++i)
         gp << (i ? ", " : "") << "'" << (dir / "study.dat").string() << "' index " << i
            << " using 1:2 with linespoints lw 2 pt 7 title '" << titles.at(plotted[i]) << "'";
