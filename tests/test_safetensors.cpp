@@ -19,6 +19,7 @@
 
 #include <tapegrad/tapegrad.hpp>
 #include "framework/io/safetensors.hpp"
+#include "support/golden.hpp"
 #include "support/messages.hpp"
 #include "support/temp_dir.hpp"
 #include "support/tensors.hpp"
@@ -35,10 +36,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path golden_file(const std::string& name) {
-    const char* dir = std::getenv("TAPEGRAD_GOLDEN_DIR");
-    return fs::path(dir ? dir : TAPEGRAD_GOLDEN_DIR_DEFAULT) / name;
-}
+fs::path golden_file(const std::string& name) { return tapegrad::testing::golden_path(name); }
 
 // The 8-byte little-endian length (the header's own unless `length` says otherwise), the
 // header text, the data: a file as a writer lays it out, or as a broken one does.

@@ -26,9 +26,13 @@ GoldenArray golden_array(const nlohmann::ordered_json& j) {
     return GoldenArray{j.at("shape").get<Shape>(), j.at("data").get<std::vector<double>>()};
 }
 
-nlohmann::ordered_json load_golden_document(const std::string& file) {
+std::string golden_path(const std::string& file) {
     const char* dir = std::getenv("TAPEGRAD_GOLDEN_DIR");
-    const std::string path = std::string(dir ? dir : TAPEGRAD_GOLDEN_DIR_DEFAULT) + "/" + file;
+    return std::string(dir ? dir : TAPEGRAD_GOLDEN_DIR_DEFAULT) + "/" + file;
+}
+
+nlohmann::ordered_json load_golden_document(const std::string& file) {
+    const std::string path = golden_path(file);
     std::ifstream in(path);
     if (!in) throw std::runtime_error("cannot open golden fixture " + path + " (run tests/golden/make_golden.py)");
     return nlohmann::ordered_json::parse(in);

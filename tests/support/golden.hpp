@@ -32,8 +32,11 @@ struct GoldenCase {
     GoldenResult float32, float64;
 };
 
-// The parsed fixture `file` (e.g. "optim.json") from $TAPEGRAD_GOLDEN_DIR, else from
-// tests/golden; throws std::runtime_error naming the path when it cannot be opened.
+// Where fixture `file` is: in $TAPEGRAD_GOLDEN_DIR, else in tests/golden.
+std::string golden_path(const std::string& file);
+
+// The parsed fixture `file` (e.g. "optim.json") from golden_path(file); throws
+// std::runtime_error naming the path when it cannot be opened.
 nlohmann::ordered_json load_golden_document(const std::string& file);
 
 // The cases of a fixture of op cases (e.g. "group_norm.json"), loaded as load_golden_document does.
