@@ -21,6 +21,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -317,14 +318,17 @@ int main(int argc, char** argv) {
         std::printf("%lld training images, %lld test images, batch %lld, %d thread%s\n", (long long)train.size(),
                     (long long)test.size(), (long long)c.batch_size, c.threads, c.threads > 1 ? "s" : "");
 #ifdef TAPEGRAD_HAVE_MPI
-        // Every replica starts from rank 0's parameters and buffers.
-        tg::distributed::broadcast(net.state_dict());
-        tg::distributed::Reducer reducer(net.parameters(), {.bucket_bytes = int64_t(bucket_mb * 1024 * 1024),
-                                                            .overlap = !no_overlap});
-        if (world.size > 1)
+        // Only with --distributed: under mpirun without it, each process trains on its own.
+        std::optional<tg::distributed::Reducer> reducer;
+        if (world.size > 1) {
+            // Every replica starts from rank 0's parameters and buffers.
+            tg::distributed::broadcast(net.state_dict());
+            reducer.emplace(net.parameters(), tg::distributed::ReducerOptions{
+                                                  .bucket_bytes = int64_t(bucket_mb * 1024 * 1024), .overlap = !no_overlap});
             std::printf("%d processes x batch %lld, %lld gradient bucket%s, reduced %s backward\n", world.size,
-                        (long long)(c.batch_size / world.size), (long long)reducer.num_buckets(),
-                        reducer.num_buckets() > 1 ? "s" : "", no_overlap ? "after" : "during");
+                        (long long)(c.batch_size / world.size), (long long)reducer->num_buckets(),
+                        reducer->num_buckets() > 1 ? "s" : "", no_overlap ? "after" : "during");
+        }
 #endif
 
         Evaluation last;
@@ -342,10 +346,14 @@ int main(int argc, char** argv) {
                 const tg::Tensor loss = tg::cross_entropy(logits, y);
                 opt.zero_grad();
 #ifdef TAPEGRAD_HAVE_MPI
-                reducer.attach(tape);
-                tape.backward(loss);
-                reducer.finish();
-                wait_seconds += reducer.last_finish_seconds();
+                if (reducer) {
+                    reducer->attach(tape);
+                    tape.backward(loss);
+                    reducer->finish();
+                    wait_seconds += reducer->last_finish_seconds();
+                } else {
+                    tape.backward(loss);
+                }
 #else
                 tape.backward(loss);
 #endif

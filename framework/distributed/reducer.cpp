@@ -25,11 +25,15 @@ Reducer::Reducer(std::vector<Tensor> parameters, ReducerOptions options)
     : parameters_(std::move(parameters)), options_(options) {
     if (options_.bucket_bytes < 1)
         throw std::invalid_argument("Reducer: expected bucket_bytes >= 1, but got " + std::to_string(options_.bucket_bytes));
+    if (options_.first_bucket_bytes < 1)
+        throw std::invalid_argument("Reducer: expected first_bucket_bytes >= 1, but got " +
+                                    std::to_string(options_.first_bucket_bytes));
+    const int64_t first_cap = std::min(options_.first_bucket_bytes, options_.bucket_bytes);
     bucket_of_.resize(parameters_.size());
     offset_of_.resize(parameters_.size());
     int64_t bytes = 0;
     for (size_t i = parameters_.size(); i-- > 0;) {
-        if (buckets_.empty() || bytes >= options_.bucket_bytes) {
+        if (buckets_.empty() || bytes >= (buckets_.size() == 1 ? first_cap : options_.bucket_bytes)) {
             buckets_.push_back(std::make_unique<Bucket>());
             bytes = 0;
         }
@@ -50,6 +54,13 @@ Reducer::~Reducer() {
 }
 
 int64_t Reducer::num_buckets() const { return int64_t(buckets_.size()); }
+
+int64_t Reducer::bucket_of(size_t index) const {
+    if (index >= parameters_.size())
+        throw std::out_of_range("Reducer::bucket_of: expected a parameter index below " +
+                                std::to_string(parameters_.size()) + ", but got " + std::to_string(index));
+    return int64_t(bucket_of_[index]);
+}
 
 void Reducer::attach(Tape& tape) {
     if (world_size() == 1) return;
@@ -117,9 +128,10 @@ void Reducer::finish() {
                 g = Tensor(p.shape());
                 p.set_grad(g);
             }
-            const float* src = b.values.data() + offset_of_[i];
-            float* dst = g.data();
-            for (int64_t j = 0; j < g.numel(); ++j) dst[j] = src[j] / world;
+            const float* __restrict src = b.values.data() + offset_of_[i];
+            float* __restrict dst = g.data();
+            const int64_t n = g.numel();
+            for (int64_t j = 0; j < n; ++j) dst[j] = src[j] / world;
         }
     }
     last_finish_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();

@@ -1,6 +1,8 @@
 // Reducer: averages parameter gradients over all ranks during backward (PyTorch DDP's
 // buckets). Parameters are grouped, in reverse registration order — the order backward
-// finishes them — into buckets of about bucket_bytes; Tape::on_grad_ready tells when each
+// finishes them — into buckets of about bucket_bytes, the first of them (the last layers,
+// whose gradients are ready first) of about first_bucket_bytes, as DDP does, so that
+// communication starts early even where the whole model fits one bucket; Tape::on_grad_ready tells when each
 // gradient is final, and a bucket whose gradients are all final is reduced at once with a
 // non-blocking allreduce, overlapping the rest of backward. finish() waits for every bucket
 // and writes the averages back; call it between tape.backward() and opt.step().
@@ -19,6 +21,9 @@ namespace tapegrad::distributed {
 struct ReducerOptions {
     // A bucket closes when it holds at least this many bytes of gradients.
     int64_t bucket_bytes = 25 * 1024 * 1024;
+    // The first bucket (backward's first gradients) closes at min(this, bucket_bytes):
+    // DDP's _DEFAULT_FIRST_BUCKET_BYTES, 1 MiB.
+    int64_t first_bucket_bytes = 1024 * 1024;
     // Start each bucket's allreduce during backward (true), or all of them in finish().
     bool overlap = true;
 };
@@ -39,6 +44,8 @@ class Reducer {
     void finish();
 
     int64_t num_buckets() const;
+    // The bucket that holds parameter `index` (of the constructor's list); bucket 0 is reduced first.
+    int64_t bucket_of(size_t index) const;
     // Seconds finish() spent in its last call: the part of the communication backward did not hide.
     double last_finish_seconds() const { return last_finish_seconds_; }
 

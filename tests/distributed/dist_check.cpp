@@ -10,11 +10,14 @@
 //   broadcast    replicas seeded differently (and with different buffers of all three dtypes)
 //                are identical after broadcast(state_dict()).
 //   stall        rank 1 stops answering; rank 0's gradient wait must end in a timeout error.
+//   buckets      the bucket layout: reverse registration order, the first bucket closing at
+//                first_bucket_bytes (DDP's 1 MiB), the others at bucket_bytes; bad sizes rejected.
 #include <tapegrad/tapegrad.hpp>
 
 #include "framework/distributed/distributed.hpp"
 #include "framework/distributed/reducer.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -183,6 +186,46 @@ int stall() {
     return 1;
 }
 
+// Five parameters of 1.2 MB, 40 B, 800 KB, 400 KB and 40 B, registered in that order.
+int buckets() {
+    const std::vector<tg::Tensor> params{tg::Tensor({300000}), tg::Tensor({10}), tg::Tensor({200000}),
+                                         tg::Tensor({100000}), tg::Tensor({10})};
+    int failures = 0;
+    auto expect = [&](const char* what, dist::ReducerOptions options, std::vector<int64_t> want) {
+        dist::Reducer reducer(params, options);
+        std::vector<int64_t> got;
+        for (size_t i = 0; i < params.size(); ++i) got.push_back(reducer.bucket_of(i));
+        if (got != want || reducer.num_buckets() != 1 + *std::max_element(want.begin(), want.end())) {
+            std::string text;
+            for (int64_t b : got) text += " " + std::to_string(b);
+            std::printf("FAIL: %s: buckets of the parameters%s, %lld buckets\n", what, text.c_str(),
+                        (long long)reducer.num_buckets());
+            ++failures;
+        }
+    };
+    // Backward finishes the last parameters first: 40 B + 400 KB is under 1 MiB, + 800 KB closes
+    // the first bucket; the rest (40 B, 1.2 MB) go into one 25 MB bucket.
+    expect("defaults", {}, {1, 1, 0, 0, 0});
+    expect("first bucket as large as the others", {.first_bucket_bytes = 25 << 20}, {0, 0, 0, 0, 0});
+    // bucket_bytes below first_bucket_bytes caps the first bucket too: 300 KB closes after 400 KB.
+    expect("300 KB buckets", {.bucket_bytes = 300 << 10}, {2, 2, 1, 0, 0});
+    expect("1-byte buckets: one parameter each", {.bucket_bytes = 1}, {4, 3, 2, 1, 0});
+    for (auto bad : {dist::ReducerOptions{.bucket_bytes = 0}, dist::ReducerOptions{.first_bucket_bytes = -1}}) {
+        try {
+            dist::Reducer reducer(params, bad);
+            std::printf("FAIL: a bucket size below 1 was accepted\n");
+            ++failures;
+        } catch (const std::invalid_argument& e) {
+            if (std::string(e.what()).find("expected") == std::string::npos) {
+                std::printf("FAIL: unclear message: %s\n", e.what());
+                ++failures;
+            }
+        }
+    }
+    if (failures == 0 && dist::is_main()) std::printf("bucket layouts as expected\n");
+    return failures == 0 ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -193,7 +236,8 @@ int main(int argc, char** argv) {
         if (mode == "equivalence") return equivalence();
         if (mode == "broadcast") return broadcast();
         if (mode == "stall") return stall();
-        std::fprintf(stderr, "usage: dist_check equivalence|broadcast|stall\n");
+        if (mode == "buckets") return buckets();
+        std::fprintf(stderr, "usage: dist_check equivalence|broadcast|stall|buckets\n");
         return 2;
     } catch (const std::exception& e) {
         std::fprintf(stderr, "dist_check: %s\n", e.what());
