@@ -59,8 +59,9 @@ case "$mode" in
     dist)
         install_missing "${packages[@]}" "${mpi_packages[@]}" gnuplot-nox
         build --target fashion_mnist
-        ranks="${1:-2}"
-        [ $# -gt 0 ] && shift
+        # bash run.sh dist [RANKS] [fashion_mnist flags...]; 2 ranks unless a number comes first.
+        ranks=2
+        if [[ "${1:-}" =~ ^[0-9]+$ ]]; then ranks="$1"; shift; fi
         # Open MPI refuses root without consent; loopback shared memory only.
         OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl=self,vader \
             mpirun --oversubscribe -np "$ranks" ./build/release/examples/fashion_mnist --distributed --threads 1 "$@"
@@ -114,6 +115,12 @@ case "$mode" in
         (cd build/package && cpack -G DEB)
         deb="$(ls build/package/tapegrad-dev_*_amd64.deb)"
         dpkg-deb --info "$deb" | grep -E "Package|Version|Depends"
+        if [ "${1:-}" = "--clean-room" ]; then
+            # A fresh Debian 12 (debootstrap) and emulated AVX2 and SSE-only CPUs (qemu-user);
+            # as root, since it mounts /proc and /dev into the chroot.
+            bash tests/package/clean_room.sh build/package
+            exit 0
+        fi
         sudo=""
         [ "$(id -u)" -ne 0 ] && sudo="sudo"
         DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "./$deb"
@@ -127,7 +134,7 @@ case "$mode" in
         fi
         ;;
     *)
-        echo "usage: bash run.sh [main|test|dist|study|bench|tsan|fuzz] [args...]" >&2
+        echo "usage: bash run.sh [main|test|dist|study|bench|package|tsan|fuzz] [args...]" >&2
         exit 2
         ;;
 esac

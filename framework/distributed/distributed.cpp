@@ -39,17 +39,28 @@ void check(int code, const std::string& what) {
 }
 
 void wait(MPI_Request& request, const std::string& what) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_);
+    const auto begin = std::chrono::steady_clock::now();
+    const auto deadline = begin + std::chrono::duration<double>(timeout_);
+    // Waits in a training step are the other ranks finishing their backward: a millisecond or
+    // two. For that long the core is kept (yielding it only to threads ready to run on it, as
+    // Open MPI's mpi_yield_when_idle does when oversubscribed); a sleeping thread lets a
+    // virtual machine's vCPU halt, and waking it can cost more than the wait. Past that, it
+    // sleeps between polls until the deadline.
+    const auto keep_core_until = begin + std::chrono::milliseconds(20);
     int done = 0;
     for (int polls = 0;; ++polls) {
         check(MPI_Test(&request, &done, MPI_STATUS_IGNORE), what);
         if (done) return;
-        if (std::chrono::steady_clock::now() > deadline)
+        if (polls < 100) continue;  // a shared-memory reduction finishes in microseconds
+        const auto now = std::chrono::steady_clock::now();
+        if (now > deadline)
             throw std::runtime_error(what + ": rank " + std::to_string(rank_) + " of " + std::to_string(world_) +
                                      " waited more than " + std::to_string(int(timeout_)) +
                                      " s for the other ranks (one of them died or stalled); stopping");
-        // Spin briefly (a shared-memory reduction finishes in microseconds), then yield the core.
-        if (polls > 1000) std::this_thread::sleep_for(std::chrono::microseconds(50));
+        if (now < keep_core_until)
+            std::this_thread::yield();
+        else
+            std::this_thread::sleep_for(std::chrono::microseconds(50));
     }
 }
 
