@@ -45,7 +45,7 @@ int main() {
         correct += best == labels[i];
     }
     const double accuracy = static_cast<double>(correct) / static_cast<double>(n);
-    std::printf("%s\nfinal loss %.4f, accuracy %.1f%% (tapegrad %s)\n", net.repr().c_str(), loss_value, 100.0 * accuracy,
-                tg::version());
+    std::printf("%s\nfinal loss %.4f, accuracy %.1f%% (tapegrad %s, kernels %s)\n", net.repr().c_str(), loss_value,
+                100.0 * accuracy, tg::version(), tg::simd_level());
     return accuracy >= 0.95 ? 0 : 1;
 }
