@@ -101,6 +101,18 @@ case "$mode" in
         ;;
     bench)
         install_missing "${packages[@]}" libbenchmark-dev python3-torch python3-numpy gcc
+        if [ "${1:-}" = "--dispatch" ]; then
+            # What run-time dispatch costs: the native build (release: -march=native) against the
+            # dispatch preset's (the x86-64 baseline with per-ISA kernels, as the package
+            # installs), GroupNorm and CNN training at 1 and 2 threads, the two alternating.
+            shift
+            for preset in release dispatch; do
+                cmake --preset "$preset" -DTAPEGRAD_BUILD_BENCH=ON >/dev/null
+                cmake --build --preset "$preset" -j "$(nproc)" --target bench_group_norm bench_cnn_throughput
+            done
+            /usr/bin/python3 bench/compare_builds.py build/release build/dispatch "$@"
+            exit 0
+        fi
         cmake --preset release -DTAPEGRAD_BUILD_BENCH=ON >/dev/null
         cmake --build --preset release -j "$(nproc)"
         /usr/bin/python3 bench/compare.py --build build/release "$@"
