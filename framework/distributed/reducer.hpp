@@ -2,8 +2,8 @@
 // buckets). Parameters are grouped, in reverse registration order — the order backward
 // finishes them — into buckets of about bucket_bytes, the first of them (the last layers,
 // whose gradients are ready first) of about first_bucket_bytes, as DDP does, so that
-// communication starts early even where the whole model fits one bucket; Tape::on_grad_ready tells when each
-// gradient is final, and a bucket whose gradients are all final is reduced at once with a
+// communication starts early even where the whole model fits one bucket. Tape::on_grad_ready
+// tells when each gradient is final, and a bucket whose gradients are all final is reduced at once with a
 // non-blocking allreduce, overlapping the rest of backward. finish() waits for every bucket
 // and writes the averages back; call it between tape.backward() and opt.step().
 // Float32 parameters; every parameter must be read by one op per step (Tape::on_grad_ready).
