@@ -346,16 +346,14 @@ int main(int argc, char** argv) {
                 const tg::Tensor loss = tg::cross_entropy(logits, y);
                 opt.zero_grad();
 #ifdef TAPEGRAD_HAVE_MPI
+                if (reducer) reducer->attach(tape);
+#endif
+                tape.backward(loss);
+#ifdef TAPEGRAD_HAVE_MPI
                 if (reducer) {
-                    reducer->attach(tape);
-                    tape.backward(loss);
                     reducer->finish();
                     wait_seconds += reducer->last_finish_seconds();
-                } else {
-                    tape.backward(loss);
                 }
-#else
-                tape.backward(loss);
 #endif
                 opt.step();
                 loss_sum += double(loss.item()) * double(y.size());
