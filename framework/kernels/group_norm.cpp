@@ -1,16 +1,20 @@
 // Group Normalization forward and backward; see group_norm.hpp for shapes and contracts.
 //
-// Numerics: statistics are two-pass (mean, then the mean of squared deviations) and
-// accumulated in double for float and double inputs alike, so an input with mean 1e4 and
-// std 1e-2 in float32 loses nothing to cancellation; E[x²] − E[x]² is never used. The
-// per-element passes that write y and dx run in float lanes for float, centred so that
-// what cancels exactly in double cancels exactly in float (reductions.hpp, normalize.hpp).
-// Parallelism: over the N·G independent (sample, group) slices, each a (C/G, inner) block;
-// each slice is read twice for its statistics and once more to normalise, while it is still
-// in cache. With fewer slices than threads, the threads split each slice instead
-// (parallel.hpp, choose_slice_partition).
+// Numerics: the mean is summed in double for float and double inputs alike, and the variance
+// is the mean of squared deviations from a point near the mean, never E[x²] − E[x]²: for
+// double, two passes (the mean, then the deviations from it); for float, one pass that sums
+// Σx in double and Σ(x − k)² in float lanes about k, a float near the mean, checked for
+// cancellation and summed again about the mean when k was too far (group_norm_forward_float).
+// So an input with mean 1e4 and std 1e-2 in float32 loses nothing to cancellation. The
+// per-element passes that write y and dx run in float lanes for float, centred so that what
+// cancels exactly in double cancels exactly in float (reductions.hpp, normalize.hpp).
+// Parallelism: over the N·G independent (sample, group) slices, each a (C/G, inner) block.
+// With fewer slices than threads, the threads split each slice instead (parallel.hpp,
+// choose_slice_partition). Results are the same bits at any thread count.
 // Memory traffic: large float outputs whose channels are whole cache lines are written with
-// streaming stores (memory.hpp), and the per-element passes fetch the next slice ahead.
+// streaming stores (memory.hpp). The float forward reads each slice from memory once, summing
+// its statistics while the slice before it is normalised; the backward reads each slice twice
+// (its sums, then dx, from cache) and fetches the next slice ahead.
 #include "framework/kernels/group_norm.hpp"
 
 #include <algorithm>
@@ -46,49 +50,169 @@ auto fence_if(bool streamed) {
     };
 }
 
+// A slice's mean (mean + mean_lo: two parts for double, see below) and biased variance.
+struct SliceMoments {
+    double mean = 0.0, mean_lo = 0.0, var = 0.0;
+};
+
+// Σ over the slice of f(begin, length) for its chunks of kChunk elements, added in chunk order
+// (on the threads when `split`), so that the sums are the same at any thread count.
+template <typename R, typename F>
+R sum_over_chunks(int64_t M, bool split, F&& f) {
+    return sum_in_order<R>(chunk_count(M), split, [&](int64_t k) { return f(k * kChunk, std::min(kChunk, M - k * kChunk)); });
+}
+
+// Double: two passes in double lanes, the mean and then Σ (x − mean)², plus a third that refines
+// the mean: the first sum's rounding (a few ulp of Σx) is 2e-10 of the std for mean 1e4, std
+// 1e-2, and the mean refined by the mean deviation from it (kept as a second part, mean_lo) is
+// exact to rounding. Σ (x − μ)² = Σ (x − mean)² − M·mean_lo², since Σ (x − μ) = 0.
+SliceMoments slice_moments(const double* xs, int64_t M, bool split) {
+    if (M == 0) return {};
+    const double inv_m = 1.0 / static_cast<double>(M);
+    auto slice_sum = [&](auto&& f) { return sum_over_chunks<double>(M, split, f); };
+    const double mu = slice_sum([&](int64_t b, int64_t n) { return sum(xs + b, n); }) * inv_m;
+    const double mu_lo = slice_sum([&](int64_t b, int64_t n) { return sum_deviation(xs + b, n, mu); }) * inv_m;
+    const double var = slice_sum([&](int64_t b, int64_t n) { return sum_squared_deviation(xs + b, n, mu); }) * inv_m;
+    return {mu, mu_lo, std::max(0.0, var - mu_lo * mu_lo)};
+}
+
+template <typename T>
+void group_norm_forward_two_pass(T* y, double* mean, double* rstd, const T* x, const T* gamma, const T* beta, int64_t N,
+                                 int64_t C, int64_t inner, int64_t G, double eps) {
+    const int64_t D = C / G, M = D * inner;
+    const SlicePartition partition = choose_slice_partition(N * G, M);
+    const bool split = partition == SlicePartition::within_slice;
+    for_range(N * G, partition == SlicePartition::over_slices, [&](int64_t ng) {
+        const int64_t g = ng % G;
+        const SliceMoments m = slice_moments(x + ng * M, M, split);
+        const double r = 1.0 / std::sqrt(m.var + eps);
+        mean[ng] = m.mean + m.mean_lo;
+        rstd[ng] = r;
+        for_each_chunk(D, inner, split, [&](const Chunk& ch) {
+            const int64_t c = g * D + ch.row;
+            const double scale = r * (gamma ? static_cast<double>(gamma[c]) : 1.0);
+            const double shift = beta ? static_cast<double>(beta[c]) : 0.0;
+            scale_shift(y + ng * M + ch.begin, x + ng * M + ch.begin, ch.length, m.mean, scale, shift, Pass{}, m.mean_lo);
+        }, [] {});
+    }, [] {});
+}
+
+// Float. Each slice's statistics come from its moments (normalize.hpp): Σx in double lanes, so
+// the mean is exact to double rounding, and Σ (x − k)² in float lanes about k, the float nearest
+// the mean of the slice's first (up to) 16 elements. Then var = Σ(x − k)²/M − (mean − k)², which
+// cancels (mean − k)²/var of the variance's digits: when that is more than 1 (k further than a
+// standard deviation from the mean: a first channel far from its group's mean), the squared
+// deviations are summed again about the float nearest the mean (sum_squared_deviation, from
+// cache), which leaves nothing to cancel. E[x²] − E[x]² is never used.
+//
+// Memory: the threads take whole slices, each a contiguous range of them. A thread's first
+// slice has its moments summed alone (moments). With rows of kMinPipelinedRow elements or more,
+// every later slice's are summed in the normalising pass of the slice before, row by row
+// (scale_shift_and_moments): that pass reads its slice from cache and writes y while the next
+// slice is read from memory, one loop where two passes alternated, each leaving memory idle
+// while the other computed; 17-35% faster on the bench shapes with such rows. With shorter rows
+// (49 and 196 elements in the bench) the per-row calls cost more than that gains, so the next
+// slice is fetched ahead during the normalising pass and its moments summed after, over the
+// slice's chunks (bench/README.md, finding 23). Either way the moments are summed over the
+// same pieces in the same order, so a slice's statistics, and y, do not depend on which thread
+// took it. With fewer slices than threads, the threads share each slice's chunks instead
+// (moments, then scale_shift, in parallel).
+float first_moment_pivot(const float* xs, int64_t M) {
+    const int64_t n = std::min<int64_t>(M, 16);
+    double s = 0.0;
+    for (int64_t i = 0; i < n; ++i) s += static_cast<double>(xs[i]);
+    return static_cast<float>(s / static_cast<double>(n));
+}
+
+// Rows from which the float forward normalises a slice and sums the next one's moments in one
+// loop (measured: rows of 784 and more gain, 196 and 49 lose).
+constexpr int64_t kMinPipelinedRow = 512;
+
+SliceMoments finish_moments(const Moments& m, float k, const float* xs, int64_t M, bool split) {
+    const double inv_m = 1.0 / static_cast<double>(M);
+    const double mu = m.sum * inv_m, dk = mu - static_cast<double>(k);
+    double var = m.sum_sq_from_k * inv_m - dk * dk;
+    if (!(dk * dk <= var))  // also when NaN: recomputed, NaN again
+        var = sum_over_chunks<double>(M, split, [&](int64_t b, int64_t n) { return sum_squared_deviation(xs + b, n, mu); }) * inv_m;
+    return {mu, 0.0, std::max(0.0, var)};
+}
+
+void group_norm_forward_float(float* y, double* mean, double* rstd, const float* x, const float* gamma, const float* beta,
+                              int64_t N, int64_t C, int64_t inner, int64_t G, double eps) {
+    const int64_t D = C / G, M = D * inner, slices = N * G;
+    if (M == 0) {
+        std::fill(mean, mean + slices, 0.0);
+        std::fill(rstd, rstd + slices, 1.0 / std::sqrt(eps));
+        return;
+    }
+    const SlicePartition partition = choose_slice_partition(slices, M);
+    const bool split = partition == SlicePartition::within_slice;
+    const bool stream = memory::use_streaming_stores(y, slices * M, inner);
+    // How a slice's moments are summed: over the pieces of its rows (chunk_of) when the rows are
+    // long enough to be normalised and summed in one loop (scale_shift_and_moments, per row),
+    // else over the whole slice's chunks of kChunk elements (per-row calls cost more than
+    // they gain on rows of 49 or 196: measured, bench/README.md finding 23). By shape, not by
+    // thread count, and the same pieces in order whichever way they are computed.
+    const bool by_rows = inner >= kMinPipelinedRow;
+    const bool pipelined = by_rows && !split;
+    auto moments_alone = [&](int64_t ng, float k) {
+        const float* xs = x + ng * M;
+        if (by_rows)
+            return sum_in_order<Moments>(D * chunk_count(inner), split, [&](int64_t dk) {
+                const Chunk ch = chunk_of(dk, inner);
+                return moments(xs + ch.begin, ch.length, k);
+            });
+        return sum_over_chunks<Moments>(M, split, [&](int64_t b, int64_t n) { return moments(xs + b, n, k); });
+    };
+    for_thread_ranges(slices, partition == SlicePartition::over_slices, [&](int64_t begin, int64_t end) {
+        if (begin == end) return;
+        std::vector<FloatScaleShift> rows(static_cast<size_t>(D), FloatScaleShift(0.0, 0.0, 0.0));  // the slice's channels
+        float k = first_moment_pivot(x + begin * M, M);
+        Moments sums = moments_alone(begin, k);
+        for (int64_t ng = begin; ng < end; ++ng) {
+            const int64_t g = ng % G;
+            const float* xs = x + ng * M;
+            float* ys = y + ng * M;
+            const SliceMoments m = finish_moments(sums, k, xs, M, split);
+            const double r = 1.0 / std::sqrt(m.var + eps);
+            mean[ng] = m.mean;
+            rstd[ng] = r;
+            for (int64_t d = 0; d < D; ++d) {  // γ and β fused into one scale and shift per channel
+                const int64_t c = g * D + d;
+                rows[static_cast<size_t>(d)] =
+                    FloatScaleShift(m.mean, r * (gamma ? static_cast<double>(gamma[c]) : 1.0), beta ? static_cast<double>(beta[c]) : 0.0);
+            }
+            const bool has_next = ng + 1 < end;
+            const float k_next = has_next ? first_moment_pivot(xs + M, M) : 0.0f;
+            if (has_next && pipelined) {
+                Moments next;
+                for_each_chunk_in_order(D, inner, [&](const Chunk& ch) {
+                    next += scale_shift_and_moments(ys + ch.begin, xs + ch.begin, rows[static_cast<size_t>(ch.row)], stream,
+                                                    xs + M + ch.begin, ch.length, k_next);
+                });
+                sums = next;
+            } else {
+                // Fetching the next slice ahead while this one is normalised, when the threads take whole slices.
+                const int64_t ahead = has_next && !split ? M : 0;
+                for_each_chunk(D, inner, split, [&](const Chunk& ch) {
+                    scale_shift(ys + ch.begin, xs + ch.begin, ch.length, rows[static_cast<size_t>(ch.row)], Pass{stream, ahead});
+                }, fence_if(split && stream));  // the outer loop fences when the slices are not split
+                if (has_next) sums = moments_alone(ng + 1, k_next);
+            }
+            k = k_next;
+        }
+    }, fence_if(stream));
+}
+
 }  // namespace
 
 template <typename T>
 void group_norm_forward(T* y, double* mean, double* rstd, const T* x, const T* gamma, const T* beta, int64_t N,
                         int64_t C, int64_t inner, int64_t G, double eps) {
-    const int64_t D = C / G;          // channels per group
-    const int64_t M = D * inner;      // elements per (n, g) slice
-    const SlicePartition partition = choose_slice_partition(N * G, M);
-    const bool split = partition == SlicePartition::within_slice;
-    const bool stream = memory::use_streaming_stores(y, N * G * M, inner);
-    const bool fetch_ahead = use_prefetch(partition);
-    constexpr bool refine_mean = !std::is_same_v<T, float>;
-    for_range(N * G, partition == SlicePartition::over_slices, [&](int64_t ng) {
-        const int64_t g = ng % G;
-        const T* xs = x + ng * M;     // (D, inner)
-        T* ys = y + ng * M;
-        // Σ over the slice of f(begin, length) for its chunks.
-        auto slice_sum = [&](auto&& f) {
-            return sum_range(chunk_count(M), split, [&](int64_t k) { return f(k * kChunk, std::min(kChunk, M - k * kChunk)); });
-        };
-        const double inv_m = M > 0 ? 1.0 / static_cast<double>(M) : 0.0;
-        const double mu = slice_sum([&](int64_t b, int64_t n) { return sum(xs + b, n); }) * inv_m;
-        // For double, the mean refined by the mean deviation from it, kept as a second part:
-        // the first sum's rounding (a few ulp of Σx) is 2e-10 of the std for mean 1e4, std 1e-2,
-        // and the refined mean is exact to rounding. Float needs no refinement: its mean is
-        // already a double, far more precise than float data (and one more pass would cost).
-        const double mu_lo =
-            refine_mean ? slice_sum([&](int64_t b, int64_t n) { return sum_deviation(xs + b, n, mu); }) * inv_m : 0.0;
-        // Σ (x − μ)² = Σ (x − mu)² − M·mu_lo², since Σ (x − μ) = 0.
-        const double var = std::max(
-            0.0, slice_sum([&](int64_t b, int64_t n) { return sum_squared_deviation(xs + b, n, mu); }) * inv_m - mu_lo * mu_lo);
-        const double r = 1.0 / std::sqrt(var + eps);
-        mean[ng] = mu + mu_lo;
-        rstd[ng] = r;
-        // γ and β fused into one scale and shift per channel: y = x·scale + shift.
-        const Pass pass{stream, fetch_ahead && ng + 1 < N * G ? M : 0};
-        for_each_chunk(D, inner, split, [&](const Chunk& ch) {
-            const int64_t c = g * D + ch.row;
-            const double scale = r * (gamma ? static_cast<double>(gamma[c]) : 1.0);
-            const double shift = beta ? static_cast<double>(beta[c]) : 0.0;
-            scale_shift(ys + ch.begin, xs + ch.begin, ch.length, mu, scale, shift, pass, mu_lo);
-        }, fence_if(split && stream));  // the outer loop fences when the slices are not split
-    }, fence_if(stream));
+    if constexpr (std::is_same_v<T, float>)
+        group_norm_forward_float(y, mean, rstd, x, gamma, beta, N, C, inner, G, eps);
+    else
+        group_norm_forward_two_pass(y, mean, rstd, x, gamma, beta, N, C, inner, G, eps);
 }
 
 // Backward, per (n, g) slice of M = D·inner elements, with x̂ = (x − μ)·r and g = dy·γ[c]:

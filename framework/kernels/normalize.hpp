@@ -8,6 +8,7 @@
 // centred so that what cancels exactly in double cancels exactly in float.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 
@@ -43,25 +44,128 @@ void scale_shift(T* y, const T* x, int64_t n, double mu, double scale, double sh
 // double. Each y is then within about 1 ulp of the double result, against 0.5 ulp for the
 // double path: the statistics, which is where float loses digits, stay in double. mu_lo goes
 // into the shift with the rest (0 from GroupNorm's float path, whose mean is one double).
-inline void scale_shift(float* y, const float* x, int64_t n, double mu, double scale, double shift, Pass pass,
-                        double mu_lo) {
+struct FloatScaleShift {
+    float k, a, b;  // y = (x − k)·a + b
+    FloatScaleShift(double mu, double scale, double shift, double mu_lo = 0.0)
+        : k(static_cast<float>(mu)),
+          a(static_cast<float>(scale)),
+          b(static_cast<float>(shift + ((static_cast<double>(k) - mu) - mu_lo) * scale)) {}
+    simd::FloatBatch operator()(const simd::FloatBatch& x) const {
+        return xsimd::fma(x - simd::FloatBatch(k), simd::FloatBatch(a), simd::FloatBatch(b));
+    }
+    float operator()(float x) const { return std::fma(x - k, a, b); }
+};
+
+// y[i] = f(x[i]) for i in [0, n), with streaming stores when `stream`.
+inline void scale_shift(float* y, const float* x, int64_t n, const FloatScaleShift& f, bool stream) {
     using simd::FloatBatch, simd::kFloatLanes;
-    const float k = static_cast<float>(mu);
-    const float a = static_cast<float>(scale);
-    const float b = static_cast<float>(shift + ((static_cast<double>(k) - mu) - mu_lo) * scale);
-    const FloatBatch kb(k), ab(a), bb(b);
-    auto step = [&](int64_t j) {
-        memory::store(y + j, xsimd::fma(FloatBatch::load_unaligned(x + j) - kb, ab, bb), pass.stream);
-    };
+    int64_t i = 0;
+    for (; i + kFloatLanes <= n; i += kFloatLanes) memory::store(y + i, f(FloatBatch::load_unaligned(x + i)), stream);
+    for (; i < n; ++i) y[i] = f(x[i]);
+}
+
+// The same, fetching `pass.ahead` elements on when not 0.
+inline void scale_shift(float* y, const float* x, int64_t n, const FloatScaleShift& f, Pass pass) {
+    using simd::FloatBatch, simd::kFloatLanes;
     int64_t i = 0;
     if (pass.ahead != 0) {
         for (; i + kFloatLanes <= n; i += kFloatLanes) {
             memory::prefetch(x + i + pass.ahead);
-            step(i);
+            memory::store(y + i, f(FloatBatch::load_unaligned(x + i)), pass.stream);
         }
     }
-    for (; i + kFloatLanes <= n; i += kFloatLanes) step(i);
-    for (; i < n; ++i) y[i] = std::fma(x[i] - k, a, b);
+    scale_shift(y + i, x + i, n - i, f, pass.stream);
+}
+
+// The same from mu (+ mu_lo), scale and shift.
+inline void scale_shift(float* y, const float* x, int64_t n, double mu, double scale, double shift, Pass pass,
+                        double mu_lo) {
+    scale_shift(y, x, n, FloatScaleShift(mu, scale, shift, mu_lo), pass);
+}
+
+// --- a slice's statistics, alone or while the slice before it is normalised ---------------
+// Σ x and Σ (x − k)² over a piece of a slice, in double: k is a float near the slice's mean,
+// so the second sum leaves little to cancel (var = Σ(x − k)²/M − (mean − k)²; the caller
+// checks how much).
+struct Moments {
+    double sum = 0.0, sum_sq_from_k = 0.0;
+    Moments& operator+=(const Moments& o) {
+        sum += o.sum;
+        // Two scalars, not a pair: in a loop of these adds (the parts of a slice, in order)
+        // GCC 12 made the two one vector and kept it on the stack.
+        asm("" : "+x"(sum));
+        sum_sq_from_k += o.sum_sq_from_k;
+        return *this;
+    }
+};
+
+// Moments of v[0, n) about k: Σ x in double lanes (float converted in registers, so the mean
+// is exact to double rounding), Σ (x − k)² in float lanes in blocks of kMomentBlock elements,
+// two accumulators (chains of 8 adds), each block's sum added in double. `extra(j)` runs for
+// each batch v[j, j + kFloatLanes), inside the loop: the work of another pass to interleave.
+constexpr int64_t kMomentBlock = 256;
+
+template <typename Extra>
+[[gnu::always_inline]] inline Moments moments_pass(const float* v, int64_t n, float k, Extra&& extra) {
+    using simd::DoubleBatch, simd::FloatBatch, simd::kFloatLanes;
+    const FloatBatch kb(k);
+    DoubleBatch s_lo(0.0), s_hi(0.0), q_total(0.0);
+    auto step = [&](int64_t j, FloatBatch& q) {
+        extra(j);
+        const FloatBatch x = FloatBatch::load_unaligned(v + j);
+        DoubleBatch lo, hi;
+        simd::widen_halves(x, lo, hi);
+        s_lo += lo;
+        s_hi += hi;
+        const FloatBatch d = x - kb;
+        q = xsimd::fma(d, d, q);
+    };
+    int64_t i = 0;
+    while (i + kFloatLanes <= n) {
+        const int64_t block_end = std::min(n, i + kMomentBlock);
+        FloatBatch q0(0.0f), q1(0.0f);
+        for (; i + 2 * kFloatLanes <= block_end; i += 2 * kFloatLanes) {
+            step(i, q0);
+            step(i + kFloatLanes, q1);
+        }
+        if (i + kFloatLanes <= block_end) {
+            step(i, q0);
+            i += kFloatLanes;
+        }
+        DoubleBatch lo, hi;
+        simd::widen_halves(q0 + q1, lo, hi);
+        q_total += lo + hi;
+    }
+    // The tail, one sum per loop: in one loop GCC 12 paired the two in a vector kept on the stack.
+    double sum = xsimd::hadd(s_lo + s_hi), sum_sq = xsimd::hadd(q_total);
+    for (int64_t j = i; j < n; ++j) sum += static_cast<double>(v[j]);
+    for (int64_t j = i; j < n; ++j) {
+        const double d = static_cast<double>(v[j]) - static_cast<double>(k);
+        sum_sq += d * d;
+    }
+    return {sum, sum_sq};
+}
+
+// The moments of v[0, n) about k, alone.
+[[gnu::noinline]] inline Moments moments(const float* v, int64_t n, float k) {
+    return moments_pass(v, n, k, [](int64_t) {});
+}
+
+// y[i] = f(x[i]) for i in [0, n), with streaming stores when `stream`, and the moments of
+// next[0, n) about k (the same bits as `moments`), in one loop: one batch of y per batch of
+// next. In GroupNorm's forward, x is a slice in cache and next the same place in the next
+// slice, still in memory: one loop keeps the loads and the stores busy, and the moments'
+// conversions run in the shadow of the stores, where two passes in turn left each waiting for
+// the other.
+[[gnu::noinline]] inline Moments scale_shift_and_moments(float* y, const float* x, const FloatScaleShift& f, bool stream,
+                                                         const float* next, int64_t n, float k) {
+    using simd::FloatBatch, simd::kFloatLanes;
+    const FloatBatch fk(f.k), fa(f.a), fb(f.b);
+    const Moments m = moments_pass(next, n, k, [&](int64_t j) {
+        memory::store(y + j, xsimd::fma(FloatBatch::load_unaligned(x + j) - fk, fa, fb), stream);
+    });
+    for (int64_t j = n / kFloatLanes * kFloatLanes; j < n; ++j) y[j] = f(x[j]);
+    return m;
 }
 
 // dx[i] (+)= t1·dy[i] + t2·(x[i] − mu) + t3

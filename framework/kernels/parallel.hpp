@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <utility>
+#include <vector>
 
 namespace tapegrad::kernels {
 
@@ -61,16 +62,38 @@ void for_range(int64_t n, bool parallel, F&& f) {
     for_range(n, parallel, std::forward<F>(f), [] {});
 }
 
-// Σ f(i) for i in [0, n) in double, on the OpenMP threads when `parallel`.
-template <typename F>
-double sum_range(int64_t n, bool parallel, F&& f) {
-    double s = 0.0;
+// f(begin, end) over [0, n): one contiguous range per thread when `parallel` (thread t of T
+// gets [t·n/T, (t+1)·n/T), the ranges of schedule(static)), else f(0, n); then `after` on
+// every participating thread. For loops that carry work from one index to the next.
+template <typename F, typename After>
+void for_thread_ranges(int64_t n, bool parallel, F&& f, After&& after) {
     if (!parallel) {
+        f(int64_t{0}, n);
+        after();
+        return;
+    }
+#pragma omp parallel
+    {
+        const int64_t threads = omp_get_num_threads(), t = omp_get_thread_num();
+        f(t * n / threads, (t + 1) * n / threads);
+        after();
+    }
+}
+
+// Σ f(i) for i in [0, n), added in the order of i whatever the thread count: with `parallel`
+// the f(i) are evaluated on the OpenMP threads into a buffer, then added serially, so the sum
+// is bit for bit the serial loop's. R is default-constructible to zero and has +=.
+template <typename R, typename F>
+R sum_in_order(int64_t n, bool parallel, F&& f) {
+    if (!parallel) {
+        R s{};
         for (int64_t i = 0; i < n; ++i) s += f(i);
         return s;
     }
-#pragma omp parallel for schedule(static) reduction(+ : s)
-    for (int64_t i = 0; i < n; ++i) s += f(i);
+    std::vector<R> parts(static_cast<size_t>(n));
+    for_range(n, true, [&](int64_t i) { parts[static_cast<size_t>(i)] = f(i); });
+    R s{};
+    for (const R& p : parts) s += p;
     return s;
 }
 
@@ -118,6 +141,14 @@ inline Chunk chunk_of(int64_t k, int64_t row_length) {
     const int64_t chunks = chunk_count(row_length);
     const int64_t row = k / chunks, begin = row * row_length + k % chunks * kChunk;
     return {row, begin, std::min(kChunk, (row + 1) * row_length - begin)};
+}
+
+// f(Chunk) for the chunks of a (rows, row_length) slice in order, serially: chunk_of(k) for k
+// = 0, 1, ..., without its divisions.
+template <typename F>
+void for_each_chunk_in_order(int64_t rows, int64_t row_length, F&& f) {
+    for (int64_t r = 0; r < rows; ++r)
+        for (int64_t b = 0; b < row_length; b += kChunk) f(Chunk{r, r * row_length + b, std::min(kChunk, row_length - b)});
 }
 
 // f(Chunk) over a (rows, row_length) slice: its whole rows in order, or when `split`, the

@@ -39,21 +39,15 @@ inline DoubleBatch widen(const float* p) {
 }
 inline DoubleBatch widen(const double* p) { return DoubleBatch::load_unaligned(p); }
 
-// p[0, 2·kDoubleLanes) as two double batches, lo and hi: for float, one full-width load
-// converted half by half in registers. For loops that go over float data in double lanes two
-// batches at a time: with two widen() calls per step instead, GCC 12 merges the two half
-// loads into one full load under SSE2 and moves its upper half to doubles through the stack.
-inline void widen_pair(const float* p, DoubleBatch& lo, DoubleBatch& hi) {
+// A float batch as two double batches, lo and hi, converted half by half in registers.
+inline void widen_halves(const FloatBatch& v, DoubleBatch& lo, DoubleBatch& hi) {
 #if XSIMD_WITH_AVX512F
-    const __m512 v = _mm512_loadu_ps(p);
     lo = _mm512_cvtps_pd(_mm512_castps512_ps256(v));
     hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
 #elif XSIMD_WITH_AVX
-    const __m256 v = _mm256_loadu_ps(p);
     lo = _mm256_cvtps_pd(_mm256_castps256_ps128(v));
     hi = _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1));
 #elif XSIMD_WITH_SSE2
-    const __m128 v = _mm_loadu_ps(p);
     __m128 upper = _mm_movehl_ps(v, v);
     // Kept in a register: GCC 12 otherwise stores the upper half to the stack to convert it
     // with cvtps2pd's memory form.
@@ -61,9 +55,19 @@ inline void widen_pair(const float* p, DoubleBatch& lo, DoubleBatch& hi) {
     lo = _mm_cvtps_pd(v);
     hi = _mm_cvtps_pd(upper);
 #else
-    lo = widen(p);
-    hi = widen(p + kDoubleLanes);
+    alignas(64) float buffer[FloatBatch::size];
+    v.store_aligned(buffer);
+    lo = DoubleBatch::load_unaligned(buffer);
+    hi = DoubleBatch::load_unaligned(buffer + DoubleBatch::size);
 #endif
+}
+
+// p[0, 2·kDoubleLanes) as two double batches, lo and hi: for float, one full-width load
+// converted half by half in registers. For loops that go over float data in double lanes two
+// batches at a time: with two widen() calls per step instead, GCC 12 merges the two half
+// loads into one full load under SSE2 and moves its upper half to doubles through the stack.
+inline void widen_pair(const float* p, DoubleBatch& lo, DoubleBatch& hi) {
+    widen_halves(FloatBatch::load_unaligned(p), lo, hi);
 }
 inline void widen_pair(const double* p, DoubleBatch& lo, DoubleBatch& hi) {
     lo = DoubleBatch::load_unaligned(p);
