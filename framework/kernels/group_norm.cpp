@@ -12,9 +12,10 @@
 // With fewer slices than threads, the threads split each slice instead (parallel.hpp,
 // choose_slice_partition). Results are the same bits at any thread count.
 // Memory traffic: large float outputs whose channels are whole cache lines are written with
-// streaming stores (memory.hpp). The float forward reads each slice from memory once, summing
-// its statistics while the slice before it is normalised; the backward reads each slice twice
-// (its sums, then dx, from cache) and fetches the next slice ahead.
+// streaming stores (memory.hpp). Each pass over a slice that needs sums over it first reads it
+// from memory once for the sums, then again from cache: the float forward and backward take
+// the sums of the next slice in the loop that writes this one's y or dx (rows of 512 and
+// more), or fetch the next slice ahead while writing (shorter rows).
 #include "framework/kernels/group_norm.hpp"
 
 #include <algorithm>
@@ -241,9 +242,15 @@ void group_norm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, co
     const int64_t chunks_per_slice = D * chunk_count(inner);
     // Per-chunk partial sums when threads share a slice (slices then run one at a time).
     std::vector<double> part_dy(split ? static_cast<size_t>(chunks_per_slice) : 0), part_dy_xc(part_dy.size());
-    for_range(N * G, partition == SlicePartition::over_slices, [&](int64_t ng) {
+    // With rows of kMinPipelinedRow and more (float), each slice's two sums are summed in the dx
+    // pass of the slice before, row by row (dx_terms_and_sums), as the forward does; a thread's
+    // first slice, and every slice of shorter rows, has them summed alone, row by row with the
+    // same arithmetic, so the bits do not depend on the thread count.
+    const bool pipelined = std::is_same_v<T, float> && dx != nullptr && !split && inner >= kMinPipelinedRow;
+    // Σ dy and Σ dy·(x − μ) per channel of slice ng, into db and ds.
+    auto slice_sums = [&](int64_t ng) {
         const int64_t n = ng / G, g = ng % G;
-        const double mu = mean[ng], r = rstd[ng];
+        const double mu = mean[ng];
         const T* xs = x + ng * M;
         const T* dys = dy + ng * M;
         double* ds_n = ds.data() + n * C + g * D;  // this group's channels
@@ -262,22 +269,50 @@ void group_norm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, co
         } else {
             for (int64_t d = 0; d < D; ++d) sum_dy_and_dy_xc(db_n[d], ds_n[d], dys + d * inner, xs + d * inner, inner, mu);
         }
-        double sum_g = 0.0, sum_g_xc = 0.0;  // Σ g and Σ g·(x − μ)
-        for (int64_t d = 0; d < D; ++d) {
-            const double gc = gamma ? static_cast<double>(gamma[g * D + d]) : 1.0;
-            sum_g += gc * db_n[d];
-            sum_g_xc += gc * ds_n[d];
+    };
+    for_thread_ranges(N * G, partition == SlicePartition::over_slices, [&](int64_t begin, int64_t end) {
+        bool summed = false;  // whether slice ng's sums were taken in the dx pass of the slice before
+        for (int64_t ng = begin; ng < end; ++ng) {
+            if (!summed) slice_sums(ng);
+            summed = false;
+            const int64_t n = ng / G, g = ng % G;
+            const double mu = mean[ng], r = rstd[ng];
+            const T* xs = x + ng * M;
+            const T* dys = dy + ng * M;
+            const double* ds_n = ds.data() + n * C + g * D;
+            const double* db_n = db.data() + n * C + g * D;
+            double sum_g = 0.0, sum_g_xc = 0.0;  // Σ g and Σ g·(x − μ)
+            for (int64_t d = 0; d < D; ++d) {
+                const double gc = gamma ? static_cast<double>(gamma[g * D + d]) : 1.0;
+                sum_g += gc * db_n[d];
+                sum_g_xc += gc * ds_n[d];
+            }
+            if (dx == nullptr || M == 0) continue;
+            const double inv_m = 1.0 / static_cast<double>(M);
+            const double term2 = -r * r * r * sum_g_xc * inv_m;  // −r²·mean(g·x̂), with Σg·x̂ = r·Σg·(x − μ)
+            const double term3 = -r * sum_g * inv_m;
+            auto term1 = [&](int64_t d) { return r * (gamma ? static_cast<double>(gamma[g * D + d]) : 1.0); };
+            const bool has_next = ng + 1 < end;
+            if constexpr (std::is_same_v<T, float>) {
+                if (pipelined && has_next) {
+                    const int64_t n1 = (ng + 1) / G, g1 = (ng + 1) % G;
+                    double* ds_next = ds.data() + n1 * C + g1 * D;
+                    double* db_next = db.data() + n1 * C + g1 * D;
+                    for (int64_t d = 0; d < D; ++d) {
+                        const int64_t at = d * inner;
+                        dx_terms_and_sums(dx + ng * M + at, dys + at, xs + at, inner, FloatDxTerms(mu, term1(d), term2, term3),
+                                          accumulate_dx, stream, db_next[d], ds_next[d], dys + M + at, xs + M + at, mean[ng + 1]);
+                    }
+                    summed = true;
+                    continue;
+                }
+            }
+            const Pass pass{stream, fetch_ahead && has_next ? M : 0};
+            for_each_chunk(D, inner, split, [&](const Chunk& ch) {
+                dx_terms(dx + ng * M + ch.begin, dys + ch.begin, xs + ch.begin, ch.length, mu, term1(ch.row), term2, term3,
+                         accumulate_dx, pass);
+            }, fence_if(split && stream));
         }
-        if (dx == nullptr || M == 0) return;
-        const double inv_m = 1.0 / static_cast<double>(M);
-        const double term2 = -r * r * r * sum_g_xc * inv_m;  // −r²·mean(g·x̂), with Σg·x̂ = r·Σg·(x − μ)
-        const double term3 = -r * sum_g * inv_m;
-        const Pass pass{stream, fetch_ahead && ng + 1 < N * G ? M : 0};
-        for_each_chunk(D, inner, split, [&](const Chunk& ch) {
-            const double term1 = r * (gamma ? static_cast<double>(gamma[g * D + ch.row]) : 1.0);
-            dx_terms(dx + ng * M + ch.begin, dys + ch.begin, xs + ch.begin, ch.length, mu, term1, term2, term3, accumulate_dx,
-                     pass);
-        }, fence_if(split && stream));
     }, fence_if(stream));
     // dγ[c] = Σ_n r_{n,g(c)}·ds[n, c],  dβ[c] = Σ_n db[n, c]
     // summed into row n = 0 (scaled by its r, then the other samples' rows added in order), so

@@ -13,6 +13,7 @@
 #include <cstdint>
 
 #include "framework/kernels/memory.hpp"
+#include "framework/kernels/reductions.hpp"
 #include "framework/kernels/simd.hpp"
 
 namespace tapegrad::kernels {
@@ -193,34 +194,66 @@ void dx_terms(T* dx, const T* dy, const T* x, int64_t n, double mu, double t1, d
 // dx is 0 because the terms cancel (a group of one element; dy constant over a group), both
 // differences are 0 in float too, instead of the difference of two rounded products of size
 // rstd·dy. Elsewhere each dx is within a few ulp of the double result.
+struct FloatDxTerms {
+    float k, m, a, b, c;  // dx = a·(dy − m) + b·(x − k) + c
+    FloatDxTerms(double mu, double t1, double t2, double t3)
+        : k(static_cast<float>(mu)), m(static_cast<float>(t1 != 0.0 ? -t3 / t1 : 0.0)), a(static_cast<float>(t1)),
+          b(static_cast<float>(t2)),
+          c(static_cast<float>(t3 + t1 * static_cast<double>(m) + t2 * (static_cast<double>(k) - mu))) {}
+    float operator()(float dy, float x) const { return std::fma(a, dy - m, std::fma(b, x - k, c)); }
+};
+
+// dx[j, j + kFloatLanes) (+)= f(dy, x) there, with the terms' batches given (kb, mb, ab, bb, cb).
+struct FloatDxBatches {
+    simd::FloatBatch k, m, a, b, c;
+    explicit FloatDxBatches(const FloatDxTerms& f) : k(f.k), m(f.m), a(f.a), b(f.b), c(f.c) {}
+    void operator()(float* dx, const float* dy, const float* x, int64_t j, bool accumulate, bool stream) const {
+        using simd::FloatBatch;
+        const FloatBatch v =
+            xsimd::fma(a, FloatBatch::load_unaligned(dy + j) - m, xsimd::fma(b, FloatBatch::load_unaligned(x + j) - k, c));
+        if (accumulate)
+            (v + FloatBatch::load_unaligned(dx + j)).store_unaligned(dx + j);
+        else
+            memory::store(dx + j, v, stream);
+    }
+};
+
 inline void dx_terms(float* dx, const float* dy, const float* x, int64_t n, double mu, double t1, double t2, double t3,
                      bool accumulate, Pass pass) {
-    using simd::FloatBatch, simd::kFloatLanes;
-    const float k = static_cast<float>(mu);
-    const float m = static_cast<float>(t1 != 0.0 ? -t3 / t1 : 0.0);
-    const double rest = t3 + t1 * static_cast<double>(m) + t2 * (static_cast<double>(k) - mu);
-    const float a = static_cast<float>(t1), b = static_cast<float>(t2), c = static_cast<float>(rest);
-    const FloatBatch kb(k), mb(m), ab(a), bb(b), cb(c);
-    auto value = [&](int64_t j) {
-        return xsimd::fma(ab, FloatBatch::load_unaligned(dy + j) - mb, xsimd::fma(bb, FloatBatch::load_unaligned(x + j) - kb, cb));
-    };
+    using simd::kFloatLanes;
+    const FloatDxTerms f(mu, t1, t2, t3);
+    const FloatDxBatches batch(f);
     int64_t i = 0;
     if (accumulate) {
-        for (; i + kFloatLanes <= n; i += kFloatLanes) (value(i) + FloatBatch::load_unaligned(dx + i)).store_unaligned(dx + i);
+        for (; i + kFloatLanes <= n; i += kFloatLanes) batch(dx, dy, x, i, true, false);
     } else {
         if (pass.ahead != 0) {
             for (; i + kFloatLanes <= n; i += kFloatLanes) {
                 memory::prefetch(x + i + pass.ahead);
                 memory::prefetch(dy + i + pass.ahead);
-                memory::store(dx + i, value(i), pass.stream);
+                batch(dx, dy, x, i, false, pass.stream);
             }
         }
-        for (; i + kFloatLanes <= n; i += kFloatLanes) memory::store(dx + i, value(i), pass.stream);
+        for (; i + kFloatLanes <= n; i += kFloatLanes) batch(dx, dy, x, i, false, pass.stream);
     }
-    for (; i < n; ++i) {
-        const float v = std::fma(a, dy[i] - m, std::fma(b, x[i] - k, c));
-        dx[i] = accumulate ? dx[i] + v : v;
-    }
+    for (; i < n; ++i) dx[i] = accumulate ? dx[i] + f(dy[i], x[i]) : f(dy[i], x[i]);
+}
+
+// dx[i] (+)= f(dy[i], x[i]) for i in [0, n), and the backward's two sums of the next slice at
+// the same place (next_dy, next_x, its mean next_mu: s_dy, s_dy_xc as sum_dy_and_dy_xc gives
+// them, the same bits), in one loop: one batch of dx per batch of the sums. As in the forward
+// (scale_shift_and_moments): this slice is in cache, the next one in memory, and one loop
+// keeps the loads and the stores busy where two passes in turn left each waiting.
+[[gnu::noinline]] inline void dx_terms_and_sums(float* dx, const float* dy, const float* x, int64_t n, const FloatDxTerms& f,
+                                                bool accumulate, bool stream, double& s_dy, double& s_dy_xc,
+                                                const float* next_dy, const float* next_x, double next_mu) {
+    using simd::kFloatLanes;
+    const FloatDxBatches batch(f);
+    double a = 0.0, b = 0.0;  // locals, not the references: the loop must not store through them
+    dy_sums_pass(a, b, next_dy, next_x, n, next_mu, [&](int64_t j) { batch(dx, dy, x, j, accumulate, stream); });
+    s_dy = a;
+    s_dy_xc = b;
+    for (int64_t i = n / kFloatLanes * kFloatLanes; i < n; ++i) dx[i] = accumulate ? dx[i] + f(dy[i], x[i]) : f(dy[i], x[i]);
 }
 
 }  // namespace tapegrad::kernels

@@ -143,8 +143,12 @@ void sum_dy_and_dy_xc(double& s_dy, double& s_dy_xc, const T* dy, const T* x, in
 
 // The same for float: in float lanes over blocks of 512, centred on K (the float nearest mu),
 // blocks summed in double; Σ dy·(x − mu) = Σ dy·(x − K) + (K − mu)·Σ dy. Two accumulators per
-// sum hide the add and fma latencies.
-inline void sum_dy_and_dy_xc(double& s_dy, double& s_dy_xc, const float* dy, const float* x, int64_t n, double mu) {
+// sum hide the add and fma latencies. `extra(j)` runs once for each batch [j, j + kFloatLanes)
+// of the vector part, inside the loop: the work of another pass to interleave with this one
+// (normalize.hpp, dx_terms_and_sums).
+template <typename Extra>
+[[gnu::always_inline]] inline void dy_sums_pass(double& s_dy, double& s_dy_xc, const float* dy, const float* x, int64_t n,
+                                                double mu, Extra&& extra) {
     using simd::FloatBatch, simd::kFloatLanes;
     const float k = static_cast<float>(mu);
     const FloatBatch kb(k);
@@ -154,6 +158,8 @@ inline void sum_dy_and_dy_xc(double& s_dy, double& s_dy_xc, const float* dy, con
         const int64_t block_end = std::min(n, i + kBlock);
         FloatBatch pa0(0.0f), pa1(0.0f), pb0(0.0f), pb1(0.0f);
         for (; i + 2 * kFloatLanes <= block_end; i += 2 * kFloatLanes) {
+            extra(i);
+            extra(i + kFloatLanes);
             const FloatBatch d0 = FloatBatch::load_unaligned(dy + i);
             const FloatBatch d1 = FloatBatch::load_unaligned(dy + i + kFloatLanes);
             pa0 += d0;
@@ -162,6 +168,7 @@ inline void sum_dy_and_dy_xc(double& s_dy, double& s_dy_xc, const float* dy, con
             pb1 = xsimd::fma(d1, FloatBatch::load_unaligned(x + i + kFloatLanes) - kb, pb1);
         }
         for (; i + kFloatLanes <= block_end; i += kFloatLanes) {
+            extra(i);
             const FloatBatch d = FloatBatch::load_unaligned(dy + i);
             pa0 += d;
             pb0 = xsimd::fma(d, FloatBatch::load_unaligned(x + i) - kb, pb0);
@@ -175,6 +182,10 @@ inline void sum_dy_and_dy_xc(double& s_dy, double& s_dy_xc, const float* dy, con
     }
     s_dy = a;
     s_dy_xc = b + (static_cast<double>(k) - mu) * a;
+}
+
+inline void sum_dy_and_dy_xc(double& s_dy, double& s_dy_xc, const float* dy, const float* x, int64_t n, double mu) {
+    dy_sums_pass(s_dy, s_dy_xc, dy, x, n, mu, [](int64_t) {});
 }
 
 }  // namespace tapegrad::kernels
