@@ -92,9 +92,11 @@ struct Moments {
     double sum = 0.0, sum_sq_from_k = 0.0;
     Moments& operator+=(const Moments& o) {
         sum += o.sum;
+#if defined(__x86_64__) || defined(__i386__)
         // Two scalars, not a pair: in a loop of these adds (the parts of a slice, in order)
         // GCC 12 made the two one vector and kept it on the stack.
         asm("" : "+x"(sum));
+#endif
         sum_sq_from_k += o.sum_sq_from_k;
         return *this;
     }
