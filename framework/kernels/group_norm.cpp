@@ -77,9 +77,8 @@ SliceMoments slice_moments(const double* xs, int64_t M, bool split) {
     return {mu, mu_lo, std::max(0.0, var - mu_lo * mu_lo)};
 }
 
-template <typename T>
-void group_norm_forward_two_pass(T* y, double* mean, double* rstd, const T* x, const T* gamma, const T* beta, int64_t N,
-                                 int64_t C, int64_t inner, int64_t G, double eps) {
+void group_norm_forward_double(double* y, double* mean, double* rstd, const double* x, const double* gamma,
+                               const double* beta, int64_t N, int64_t C, int64_t inner, int64_t G, double eps) {
     const int64_t D = C / G, M = D * inner;
     const SlicePartition partition = choose_slice_partition(N * G, M);
     const bool split = partition == SlicePartition::within_slice;
@@ -193,8 +192,8 @@ void group_norm_forward_float(float* y, double* mean, double* rstd, const float*
                 });
                 sums = next;
             } else {
-                // Fetching the next slice ahead while this one is normalised, when the threads take whole slices.
-                const int64_t ahead = has_next && !split ? M : 0;
+                // Fetching the next slice ahead while this one is normalised (use_prefetch).
+                const int64_t ahead = has_next && use_prefetch(partition) ? M : 0;
                 for_each_chunk(D, inner, split, [&](const Chunk& ch) {
                     scale_shift(ys + ch.begin, xs + ch.begin, ch.length, rows[static_cast<size_t>(ch.row)], Pass{stream, ahead});
                 }, fence_if(split && stream));  // the outer loop fences when the slices are not split
@@ -213,7 +212,7 @@ void group_norm_forward(T* y, double* mean, double* rstd, const T* x, const T* g
     if constexpr (std::is_same_v<T, float>)
         group_norm_forward_float(y, mean, rstd, x, gamma, beta, N, C, inner, G, eps);
     else
-        group_norm_forward_two_pass(y, mean, rstd, x, gamma, beta, N, C, inner, G, eps);
+        group_norm_forward_double(y, mean, rstd, x, gamma, beta, N, C, inner, G, eps);
 }
 
 // Backward, per (n, g) slice of M = D·inner elements, with x̂ = (x − μ)·r and g = dy·γ[c]:
