@@ -3,6 +3,8 @@
 # Debian packages that are missing, builds the Release preset, then runs
 #   bash run.sh           the main job: examples/fashion_mnist, training the reference CNN
 #   bash run.sh test      the whole test suite (ctest)
+#   bash run.sh fresh     the two commands above in a fresh minimal Debian 12 root (debootstrap):
+#                         bash run.sh test, then bash run.sh main --epochs 1, with times and results
 #   bash run.sh dist [n]  the main job data-parallel on n MPI processes (default 2, 1 thread each;
 #                         README: "Training on several processes (MPI)")
 #   bash run.sh study     the GN-vs-BN batch-size study, examples/gn_vs_bn (README: "The GN-vs-BN study")
@@ -12,12 +14,17 @@
 #   bash run.sh package   the Debian package tapegrad-dev_<version>_amd64.deb (build/package), then
 #                         installs it, builds examples/consumer against /usr and removes it again
 #                         (--keep: leave it installed)
-# Extra arguments after the mode are passed to the program being run.
+# Extra arguments after the mode are passed to the program being run; arguments that start with
+# "-" and no mode go to the main job.
 set -euo pipefail
 cd "$(dirname "$0")"
 
-mode="${1:-main}"
-[ $# -gt 0 ] && shift
+# Flags without a mode are the main job's: `bash run.sh --epochs 1` is `bash run.sh main --epochs 1`.
+mode=main
+if [ $# -gt 0 ] && [[ "$1" != -* ]]; then
+    mode="$1"
+    shift
+fi
 
 packages=(cmake g++ ninja-build ccache pkg-config
           xtensor-dev xtl-dev libxsimd-dev nlohmann-json3-dev libboost-test-dev
@@ -117,6 +124,10 @@ case "$mode" in
         cmake --build --preset release -j "$(nproc)"
         /usr/bin/python3 bench/compare.py --build build/release "$@"
         ;;
+    fresh)
+        # As root: a chroot, /proc, /sys and /dev mounted into it. Arguments go to the main job.
+        bash tests/package/fresh_machine.sh "$@"
+        ;;
     package)
         # For the x86-64 baseline (the package preset: TAPEGRAD_NATIVE=OFF), so the package runs
         # on any x86-64 CPU; dpkg-dev's dpkg-shlibdeps works out the Depends on shared libraries.
@@ -146,7 +157,7 @@ case "$mode" in
         fi
         ;;
     *)
-        echo "usage: bash run.sh [main|test|dist|study|bench|package|tsan|fuzz] [args...]" >&2
+        echo "usage: bash run.sh [main|test|fresh|dist|study|bench|package|tsan|fuzz] [args...]" >&2
         exit 2
         ;;
 esac
