@@ -47,7 +47,8 @@ cleanup() {
 trap cleanup EXIT
 fresh_root() {  # a new copy of the pristine system, with /proc, /dev and the consumer's sources
     cleanup
-    rm -rf "$root"
+    for m in proc dev; do mountpoint -q "$root/$m" 2>/dev/null && umount "$root/$m"; done
+    rm -rf --one-file-system "$root"
     cp -a "$pristine" "$root"
     mount -t proc proc "$root/proc" && mounted+=("$root/proc")
     mount --bind /dev "$root/dev" && mounted+=("$root/dev")

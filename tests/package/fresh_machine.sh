@@ -36,7 +36,10 @@ cleanup() {
     mounted=()
 }
 trap cleanup EXIT
-rm -rf "$root"
+# A run killed before its cleanup leaves /proc, /sys and /dev mounted in the old root: unmount
+# them first, and never let rm cross into a mount (it would delete the host's /dev).
+for m in proc sys dev; do mountpoint -q "$root/$m" 2>/dev/null && umount -R "$root/$m"; done
+rm -rf --one-file-system "$root"
 cp -a "$pristine" "$root"
 mount -t proc proc "$root/proc" && mounted+=("$root/proc")
 mount -t sysfs sysfs "$root/sys" && mounted+=("$root/sys")
