@@ -143,14 +143,15 @@ View plain(std::vector<int64_t> sizes, std::vector<int64_t> strides, int64_t off
     return v;
 }
 
-// Views large enough for the parallel path: many short runs (a transpose), two long runs (a
-// narrow of two rows: cut into pieces), one run (a plain copy), and expand's stride 0 outside
-// and inside the run.
+// Views large enough for the parallel path: many short runs (a transpose, walked in tiles;
+// and one too small for the parallel path, with partial tiles), two long runs (a narrow of two
+// rows: cut into pieces), one run (a plain copy), and expand's stride 0 outside and inside the run.
 template <typename T>
 void large_views(int threads) {
     set_num_threads(threads);
     Generator gen(static_cast<uint64_t>(23 + threads));
     check_view<T>(plain({3, 300, 200}, {60000, 1, 300}, 0, 180000), gen, "transpose (3, 200, 300)");
+    check_view<T>(plain({5, 77, 13}, {1001, 1, 77}, 0, 5005), gen, "transpose (5, 13, 77): partial tiles");
     check_view<T>(plain({2, 90000}, {100000, 1}, 7, 200000), gen, "narrow of two long rows");
     check_view<T>(plain({140001}, {1}, 0, 140001), gen, "one run");
     check_view<T>(plain({3, 70001}, {0, 1}, 0, 70001), gen, "expand (1, 70001) to (3, 70001)");

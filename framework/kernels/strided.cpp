@@ -159,6 +159,50 @@ void for_each_run(const Layout& l, T* dst, S* src, bool may_split, Run&& run) {
         [] {});
 }
 
+// Tiles for a run that is strided on one side (a transpose): when another dimension k is
+// contiguous on that side, the two are walked together in tiles of kTileRows elements of k by
+// kTileColumns of the run, so that each cache line of the strided side is used whole while it
+// is in cache. The run side stays at 8 columns: a power-of-two stride maps every column to the
+// same cache set, and an 8-way L1 holds 8 of them. A (2048, 2048) float transpose took ~90 ms
+// untiled, ~30 ms in 32×32 tiles and ~13 ms in 64×8 tiles (AMD EPYC, 2 vCPUs shared and
+// loaded, one thread: ./build/release/bench/bench_shape --benchmark_filter=transpose).
+constexpr int64_t kTileRows = 64, kTileColumns = 8;
+
+// op(dst element, src element) over the layout in tiles; false (nothing done) when the layout
+// has no such pair of dimensions. Parallel over blocks of kTileRows rows of dimension k (times the
+// other outer dimensions), each found by division: a block is kTileRows whole runs.
+template <typename T, typename S, typename Op>
+bool for_each_tile(const Layout& l, T* dst, S* src, bool may_split, Op&& op) {
+    if (l.dst_step == 0 || l.src_step == 0 || l.length < kTileColumns || (l.src_step == 1 && l.dst_step == 1)) return false;
+    const std::vector<int64_t>& side = l.src_step != 1 ? l.src_strides : l.dst_strides;
+    size_t k = 0;
+    while (k < l.sizes.size() && !(side[k] == 1 && l.sizes[k] >= 16)) ++k;  // 16: a cache line of floats
+    if (k == l.sizes.size()) return false;
+    const int64_t rows = l.sizes[k], dk = l.dst_strides[k], sk = l.src_strides[k];
+    const int64_t blocks = (rows + kTileRows - 1) / kTileRows, runs = l.runs / rows;
+    const bool parallel = may_split && worth_parallel(Work::elements, saturating_mul(l.runs, l.length), runs * blocks);
+    for_range(runs * blocks, parallel, [&](int64_t task) {
+        int64_t run = task / blocks, dst_offset = 0, src_offset = 0;
+        for (size_t d = l.sizes.size(); d-- > 0;) {
+            if (d == k) continue;
+            const int64_t idx = run % l.sizes[d];
+            run /= l.sizes[d];
+            dst_offset += idx * l.dst_strides[d];
+            src_offset += idx * l.src_strides[d];
+        }
+        const int64_t i0 = task % blocks * kTileRows, i1 = std::min(rows, i0 + kTileRows);
+        for (int64_t j0 = 0; j0 < l.length; j0 += kTileColumns) {
+            const int64_t j1 = std::min(l.length, j0 + kTileColumns);
+            for (int64_t i = i0; i < i1; ++i) {
+                T* d = dst + dst_offset + i * dk;
+                S* s = src + src_offset + i * sk;
+                for (int64_t j = j0; j < j1; ++j) op(d[j * l.dst_step], s[j * l.src_step]);
+            }
+        }
+    });
+    return true;
+}
+
 // The reference walk: f(dst offset, src offset) for each index in row-major order.
 template <typename F>
 void for_each_index_reference(const int64_t* dst_strides, const int64_t* src_strides, const int64_t* sizes, int64_t rank,
@@ -209,6 +253,7 @@ void strided_copy(T* dst, const int64_t* dst_strides, const T* src, const int64_
                   int64_t rank) {
     Layout l;
     if (!make_layout(l, dst_strides, src_strides, sizes, rank)) return;
+    if (for_each_tile(l, dst, src, true, [](T& d, const T& s) { d = s; })) return;
     for_each_run(l, dst, src, true,
                  [&](T* d, const T* s, int64_t n) { copy_run(d, l.dst_step, s, l.src_step, n); });
 }
@@ -221,6 +266,7 @@ void strided_add(T* dst, const int64_t* dst_strides, const T* src, const int64_t
     // Threads may share the work only when they never write the same element; a run summed
     // into one element (destination step 0) is not cut either.
     const bool may_split = l.dst_step != 0 && distinct_destinations(l);
+    if (may_split && for_each_tile(l, dst, src, true, [](T& d, const T& s) { d += s; })) return;
     for_each_run(l, dst, src, may_split,
                  [&](T* d, const T* s, int64_t n) { add_run(d, l.dst_step, s, l.src_step, n); });
 }
