@@ -41,6 +41,7 @@ BasicTensor<T> apply_step(const Json& s, const std::vector<BasicTensor<T>>& xs) 
     if (op == "unsqueeze") return unsqueeze(x, i64("dim"));
     if (op == "squeeze") return s.contains("dim") ? squeeze(x, i64("dim")) : squeeze(x);
     if (op == "expand") return expand(x, list("shape"));
+    if (op == "repeat") return repeat(x, list("repeats"));
     if (op == "narrow") return narrow(x, i64("dim"), i64("start"), i64("length"));
     if (op == "slice") return slice(x, i64("dim"), i64("start"), i64("end"), i64("step"));
     if (op == "select") return select(x, i64("dim"), i64("index"));
@@ -78,8 +79,8 @@ BOOST_AUTO_TEST_CASE(view_reshape_flatten_unflatten) {
 BOOST_AUTO_TEST_CASE(transpose_permute) {
     for (const char* op : {"transpose", "permute"}) run_cases(op);
 }
-BOOST_AUTO_TEST_CASE(squeeze_unsqueeze_expand) {
-    for (const char* op : {"squeeze", "unsqueeze", "expand"}) run_cases(op);
+BOOST_AUTO_TEST_CASE(squeeze_unsqueeze_expand_repeat) {
+    for (const char* op : {"squeeze", "unsqueeze", "expand", "repeat"}) run_cases(op);
 }
 BOOST_AUTO_TEST_CASE(narrow_slice_select) {
     for (const char* op : {"narrow", "slice", "select"}) run_cases(op);
@@ -93,7 +94,7 @@ BOOST_AUTO_TEST_CASE(chains_and_non_contiguous_inputs) { run_cases("chain"); }
 
 BOOST_AUTO_TEST_CASE(every_fixture_case_runs_here) {
     const std::set<std::string> ops = {"view", "reshape", "flatten", "unflatten", "transpose", "permute",
-                                       "squeeze", "unsqueeze", "expand", "narrow", "slice", "select",
+                                       "squeeze", "unsqueeze", "expand", "repeat", "narrow", "slice", "select",
                                        "index_select", "cat", "stack", "upsample_nearest2d", "chain"};
     for (const GoldenCase& c : load_golden("shape.json")) {
         BOOST_TEST_CONTEXT("case " << c.name) {

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <numeric>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -115,9 +116,10 @@ View whole(const BasicTensor<T>& x) {
 
 // out = a copy of the view; backward: dx[view position] += dy. The view may leave elements
 // of x out (narrow) or reach one several times (expand, stride 0): dx starts from zeros.
+// The output has the view's sizes, or `shape` when given (the same elements in the same order).
 template <typename T>
-BasicTensor<T> gather(const char* op, const BasicTensor<T>& x, View v) {
-    BasicTensor<T> out = empty<T>(v.sizes);
+BasicTensor<T> gather(const char* op, const BasicTensor<T>& x, View v, const std::optional<Shape>& shape = std::nullopt) {
+    BasicTensor<T> out = empty<T>(shape ? *shape : v.sizes);
     const auto rank = static_cast<int64_t>(v.sizes.size());
     kernels::strided_gather(out.data(), x.data(), v.sizes.data(), v.strides.data(), rank, v.offset);
     record_op(op, out, any_requires_grad(x), [x, v = std::move(v), rank](const T* dy) mutable {
@@ -294,6 +296,32 @@ BasicTensor<T> expand(const BasicTensor<T>& x, const Shape& shape) {
     }
     checked_numel(v.sizes, [&] { return "expand to " + to_string(shape); });
     return gather("expand", x, std::move(v));
+}
+
+// Output dimension d is repeats[d] copies of x's dimension d (x padded with leading 1s): as the
+// view (r0, s0, r1, s1, ...) with strides (0, stride0, 0, stride1, ...), whose elements in
+// row-major order are those of the (r0·s0, r1·s1, ...) output.
+template <typename T>
+BasicTensor<T> repeat(const BasicTensor<T>& x, const Shape& repeats) {
+    const auto n = static_cast<int64_t>(repeats.size());
+    if (n < x.dim())
+        throw std::invalid_argument(
+            "Number of dimensions of repeat dims can not be smaller than number of dimensions of tensor");
+    Shape padded(static_cast<size_t>(n - x.dim()), 1);
+    padded.insert(padded.end(), x.shape().begin(), x.shape().end());
+    const Strides strides = contiguous_strides(padded);
+    Shape shape(repeats.size());
+    View v;
+    for (size_t d = 0; d < repeats.size(); ++d) {
+        shape[d] = checked_mul(repeats[d], padded[d], [&] { return "repeat: " + to_string(repeats) + " of " + to_string(x.shape()); });
+        v.sizes.insert(v.sizes.end(), {repeats[d], padded[d]});
+        v.strides.insert(v.strides.end(), {0, strides[d]});
+    }
+    for (int64_t e : shape)
+        if (e < 0)
+            throw std::invalid_argument("Trying to create tensor with negative dimension " + str(e) + ": " + to_string(shape));
+    checked_numel(shape, [&] { return "repeat: output shape " + to_string(shape); });
+    return gather("repeat", x, std::move(v), shape);
 }
 
 // --- sub-ranges ----------------------------------------------------------------------------
@@ -507,6 +535,7 @@ BasicTensor<T> contiguous(const BasicTensor<T>& x) {
     template BasicTensor<T> squeeze(const BasicTensor<T>&);                                              \
     template BasicTensor<T> squeeze(const BasicTensor<T>&, int64_t);                                     \
     template BasicTensor<T> expand(const BasicTensor<T>&, const Shape&);                                 \
+    template BasicTensor<T> repeat(const BasicTensor<T>&, const Shape&);                                 \
     template BasicTensor<T> narrow(const BasicTensor<T>&, int64_t, int64_t, int64_t);                    \
     template BasicTensor<T> slice(const BasicTensor<T>&, int64_t, int64_t, int64_t, int64_t);            \
     template BasicTensor<T> select(const BasicTensor<T>&, int64_t, int64_t);                             \

@@ -1,5 +1,5 @@
 // Shape ops, with PyTorch's names, semantics and messages: view/reshape, flatten/unflatten,
-// transpose/permute, unsqueeze/squeeze, expand, narrow/slice/select, index_select, cat/stack,
+// transpose/permute, unsqueeze/squeeze, expand/repeat, narrow/slice/select, index_select, cat/stack,
 // contiguous. Gradients flow through every one. Dimensions may be negative (counted from the
 // end); one out of range is std::out_of_range with PyTorch's "Dimension out of range
 // (expected to be in range of [-3, 2], but got 3)", other misuse std::invalid_argument, both
@@ -50,6 +50,9 @@ template <typename T> BasicTensor<T> squeeze(const BasicTensor<T>& x, int64_t di
 // Repeats size-1 dimensions (and adds leading ones) to reach `shape`; -1 keeps a size. The
 // gradient sums over the repeated elements.
 template <typename T> BasicTensor<T> expand(const BasicTensor<T>& x, const Shape& shape);
+// Tiles x `repeats[d]` times along each dimension d (x taking leading 1s when repeats is
+// longer than its rank), as torch.Tensor.repeat. The gradient sums over the copies.
+template <typename T> BasicTensor<T> repeat(const BasicTensor<T>& x, const Shape& repeats);
 
 // Elements [start, start + length) of dimension dim; start may be negative (from the end).
 template <typename T> BasicTensor<T> narrow(const BasicTensor<T>& x, int64_t dim, int64_t start, int64_t length);

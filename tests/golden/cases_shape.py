@@ -7,7 +7,7 @@ reshape, permute then narrow) and non-contiguous inputs (a transpose or permute 
 PyTorch then works on a strided view, tapegrad on the copy its transpose made) need no code of
 their own. The case's op is the step's name for one step, "chain" for several.
 
-shape.json: view, reshape, flatten, unflatten, transpose, permute, unsqueeze, squeeze, expand,
+shape.json: view, reshape, flatten, unflatten, transpose, permute, unsqueeze, squeeze, expand, repeat,
 narrow, slice, select, index_select, cat, stack, contiguous, upsample_nearest2d; over several
 dims of 4-D inputs, negative dims, empty tensors, repeated indices, 3-input joins, chains.
 shape_errors.json: {name, shapes, steps, error: {type, message}}: PyTorch's exception class and
@@ -47,6 +47,8 @@ def apply_step(step, xs):
         return x.squeeze(step["dim"]) if "dim" in step else x.squeeze()
     if op == "expand":
         return x.expand(step["shape"])
+    if op == "repeat":
+        return x.repeat(step["repeats"])
     if op == "narrow":
         return x.narrow(step["dim"], step["start"], step["length"])
     if op == "slice":
@@ -130,6 +132,14 @@ def cases():
         case("expand_4d", [(4, 1, 2, 1)], S("expand", shape=[4, 3, 2, 5])),
         case("expand_keep", [(3, 1)], S("expand", shape=[2, -1, 4])),
         case("expand_0d", [()], S("expand", shape=[2, 3])),
+    ]
+    # repeat: more repeats than dims, zeros, a 0-d tensor
+    c += [
+        case("repeat_2d", [(2, 3)], S("repeat", repeats=[2, 3])),
+        case("repeat_leading", [(2, 3)], S("repeat", repeats=[2, 1, 2])),
+        case("repeat_4d", [X4], S("repeat", repeats=[1, 2, 1, 2])),
+        case("repeat_zero", [(2, 3)], S("repeat", repeats=[0, 2])),
+        case("repeat_0d", [()], S("repeat", repeats=[2, 3])),
     ]
     # narrow along every dim, negative dims and starts, length 0
     c += [case("narrow_dim%d" % d, [X4], S("narrow", dim=d, start=1, length=1 + d // 2)) for d in range(4)]
@@ -249,6 +259,8 @@ def error_cases():
         error_case("expand_mismatch_inner_first", [(2, 3)], S("expand", shape=[3, 4])),
         error_case("expand_fewer_sizes", [X3], S("expand", shape=[3, 4])),
         error_case("expand_leading_minus_one", [(3,)], S("expand", shape=[-1, 3])),
+        error_case("repeat_fewer", [X3], S("repeat", repeats=[2, 2])),
+        error_case("repeat_negative", [(2, 3)], S("repeat", repeats=[2, -1])),
         error_case("narrow_too_long", [X3], S("narrow", dim=1, start=2, length=2)),
         error_case("narrow_start", [X3], S("narrow", dim=1, start=4, length=0)),
         error_case("narrow_negative_start", [X3], S("narrow", dim=1, start=-4, length=1)),
