@@ -4,7 +4,9 @@
 // order); strides are in elements and never negative. Each call merges adjacent dimensions
 // whose strides allow it on both sides, and runs the innermost dimension as a contiguous copy
 // (or SIMD add) when both its strides are 1, else as a strided loop, advancing counters
-// instead of dividing per element. Parallel over the outer runs (parallel.hpp's policy).
+// instead of dividing per element; a run strided on one side only (a transpose) is walked in
+// tiles with a dimension that is contiguous on that side. Parallel over the outer runs
+// (parallel.hpp's policy), except an add whose destinations repeat (stride 0), which is serial.
 #pragma once
 
 #include <cstdint>
