@@ -11,7 +11,7 @@ namespace tapegrad {
 template <typename T>
 class BasicFlatten : public BasicModule<T> {
   public:
-    // The dimensions are checked against each input (std::invalid_argument naming its shape).
+    // The dimensions are checked against each input (std::out_of_range, as flatten()).
     explicit BasicFlatten(int64_t start_dim = 1, int64_t end_dim = -1) : start_dim_(start_dim), end_dim_(end_dim) {}
     BasicTensor<T> forward(const BasicTensor<T>& x) override;
 

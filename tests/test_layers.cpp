@@ -295,7 +295,9 @@ BOOST_AUTO_TEST_CASE(bad_layer_arguments_and_inputs) {
     check_message([] { MaxPool2d(2, 2, 2); }, {"MaxPool2d", "half of the kernel size", "padding=(2, 2)"});
     check_message([] { AvgPool2d(2, 0); }, {"AvgPool2d", "stride=(0, 0)"});
     check_message([] { AdaptiveAvgPool2d(0); }, {"AdaptiveAvgPool2d", "output_size=(0, 0)"});
-    check_message([] { Flatten(2)(zeros({3, 4})); }, {"flatten", "[3, 4]"});
+    BOOST_CHECK_EXCEPTION(Flatten(2)(zeros({3, 4})), std::out_of_range, [](const std::out_of_range& e) {
+        return message_is(e, "Dimension out of range (expected to be in range of [-2, 1], but got 2)");
+    });
     check_message([] { MaxPool2d(3)(zeros({1, 1, 2, 2})); }, {"max_pool2d", "too small", "[1, 1, 2, 2]"});
 }
 

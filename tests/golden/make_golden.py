@@ -771,6 +771,8 @@ FIXTURES = OrderedDict([
                                            [instance_norm_error_case(*c) for c in INSTANCE_NORM_ERROR_CASES]),
     ("batch_norm_modules.json", lambda: [batch_norm_module_case(*c) for c in BATCH_NORM_MODULE_CASES] +
                                         [batch_norm_error_case(*c) for c in BATCH_NORM_ERROR_CASES]),
+    ("shape.json", lambda: __import__("cases_shape").cases()),
+    ("shape_errors.json", lambda: __import__("cases_shape").error_cases()),
 ])
 
 
