@@ -10,6 +10,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <type_traits>
 
@@ -34,6 +35,23 @@ double sum(const T* v, int64_t n) {
     double s = xsimd::hadd((a0 + a1) + (a2 + a3));
     for (; i < n; ++i) s += static_cast<double>(v[i]);
     return s;
+}
+
+// Σ exp(v[i] − shift), in double lanes (softmax, logsumexp): shift the maximum, so that no
+// term overflows.
+template <typename T>
+double sum_exp(const T* v, int64_t n, double shift) {
+    using simd::DoubleBatch, simd::kDoubleLanes, simd::widen;
+    const DoubleBatch s(shift);
+    DoubleBatch a0(0.0), a1(0.0);
+    int64_t i = 0;
+    for (; i + 2 * kDoubleLanes <= n; i += 2 * kDoubleLanes) {
+        a0 += xsimd::exp(widen(v + i) - s);
+        a1 += xsimd::exp(widen(v + i + kDoubleLanes) - s);
+    }
+    double total = xsimd::hadd(a0 + a1);
+    for (; i < n; ++i) total += std::exp(static_cast<double>(v[i]) - shift);
+    return total;
 }
 
 // Σ step(v[i] − shift) in double lanes, two accumulators: step(d, acc) adds one deviation's
