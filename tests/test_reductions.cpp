@@ -225,7 +225,8 @@ BOOST_AUTO_TEST_CASE(std_of_constant_data_has_zero_gradient) {
     }
 }
 
-// Accuracy: sums in double and the two-pass variance, against long double references.
+// Accuracy against long double references: sums within 2 ulp of float (column blocks add
+// groups of 8 rows in float lanes before double), the two-pass variance within 1e-6.
 BOOST_AUTO_TEST_CASE(kernels_match_long_double_references) {
     manual_seed(5);
     struct Case {
@@ -239,9 +240,11 @@ BOOST_AUTO_TEST_CASE(kernels_match_long_double_references) {
         std::vector<double> mean(y.size());
         kernels::sum_dim_forward(y.data(), x.data(), c.outer, c.R, c.inner, 1.0);
         kernels::sum_dim_forward_reference(ref.data(), x.data(), c.outer, c.R, c.inner, 1.0);
-        BOOST_TEST(worst(y, ref, 1e-7) <= 1.0);
+        BOOST_TEST_INFO("outer " << c.outer << ", R " << c.R << ", inner " << c.inner);
+        BOOST_TEST(worst(y, ref, 2.4e-7) <= 1.0);
         kernels::variance_dim_forward(v.data(), mean.data(), x.data(), c.outer, c.R, c.inner, 1.0, false);
         kernels::variance_dim_forward_reference(vref.data(), x.data(), c.outer, c.R, c.inner, 1.0);
+        BOOST_TEST_INFO("outer " << c.outer << ", R " << c.R << ", inner " << c.inner);
         BOOST_TEST(worst(v, vref, 1e-6) <= 1.0);
     }
 }

@@ -20,6 +20,10 @@ namespace {
 using simd::DoubleBatch, simd::kDoubleLanes, simd::widen, simd::narrow_store;
 using dims::ColumnBuffers, dims::for_column_blocks, dims::for_rows, dims::sum_over_chunks;
 
+// Rows of a column block taken together by column_sum and column_extreme: their values are
+// combined in T lanes first, so the block's buffer is read and written once per 8 rows.
+constexpr int64_t kRowGroup = 8;
+
 // out[j] = v[j] (+ out[j] when accumulate), v in double, for j in [0, n).
 template <typename T, typename V>
 [[gnu::always_inline]] inline void put(T* out, int64_t j, const V& v, bool accumulate) {
@@ -79,13 +83,28 @@ T extreme_over_chunks(const T* x, int64_t n, bool parallel) {
         [](T a, T v) { return pick<IsMax>(a, v); });
 }
 
-// m[0, w) = extreme over the R rows (stride `inner`) of the block at x.
+// m[0, w) = extreme over the R rows (stride `inner`) of the block at x: groups of 8 rows
+// combined in registers, then into m.
 template <bool IsMax, typename T>
 void column_extreme(T* m, const T* x, int64_t R, int64_t inner, int64_t w) {
     using B = xsimd::batch<T>;
     constexpr int64_t lanes = static_cast<int64_t>(B::size);
     std::copy(x, x + w, m);
-    for (int64_t r = 1; r < R; ++r) {
+    int64_t r = 1;
+    for (; r + kRowGroup <= R; r += kRowGroup) {
+        const T* x0 = x + r * inner;
+        int64_t j = 0;
+        for (; j + lanes <= w; j += lanes) {
+            const T* p = x0 + j;
+            auto row = [&](int64_t k) { return B::load_unaligned(p + k * inner); };
+            const B a = pick<IsMax>(pick<IsMax>(row(0), row(1)), pick<IsMax>(row(2), row(3)));
+            const B b = pick<IsMax>(pick<IsMax>(row(4), row(5)), pick<IsMax>(row(6), row(7)));
+            pick<IsMax>(B::load_unaligned(m + j), pick<IsMax>(a, b)).store_unaligned(m + j);
+        }
+        for (; j < w; ++j)
+            for (int64_t k = 0; k < kRowGroup; ++k) m[j] = pick<IsMax>(m[j], x0[k * inner + j]);
+    }
+    for (; r < R; ++r) {
         const T* xr = x + r * inner;
         int64_t j = 0;
         for (; j + lanes <= w; j += lanes) pick<IsMax>(B::load_unaligned(m + j), B::load_unaligned(xr + j)).store_unaligned(m + j);
@@ -154,25 +173,44 @@ void copy_row(T* dst, const T* src, int64_t n, bool accumulate) {
     for (; i < n; ++i) dst[i] += src[i];
 }
 
-// acc[0, w) = Σ_r x[r·inner + j] over R rows, in double; two rows a step.
-template <typename T>
-void column_sum(double* acc, const T* x, int64_t R, int64_t inner, int64_t w) {
+// acc[0, w) = Σ_r x[r·inner + j] over R rows, in double. For float, each group of 8 rows is
+// summed in float lanes (a pairwise tree of 3 adds, error ~3 ulp of the group's Σ|x|) and the
+// group sums are added in double: a cascade, without a conversion per element.
+inline void column_sum(double* acc, const float* x, int64_t R, int64_t inner, int64_t w) {
+    using simd::FloatBatch, simd::kFloatLanes;
     std::fill(acc, acc + w, 0.0);
     int64_t r = 0;
-    for (; r + 2 <= R; r += 2) {
-        const T* x0 = x + r * inner;
-        const T* x1 = x0 + inner;
+    for (; r + kRowGroup <= R; r += kRowGroup) {
+        const float* x0 = x + r * inner;
         int64_t j = 0;
-        for (; j + kDoubleLanes <= w; j += kDoubleLanes)
-            (DoubleBatch::load_unaligned(acc + j) + (widen(x0 + j) + widen(x1 + j))).store_unaligned(acc + j);
-        for (; j < w; ++j) acc[j] += static_cast<double>(x0[j]) + static_cast<double>(x1[j]);
+        for (; j + kFloatLanes <= w; j += kFloatLanes) {
+            const float* p = x0 + j;
+            auto row = [&](int64_t k) { return FloatBatch::load_unaligned(p + k * inner); };
+            const FloatBatch s = ((row(0) + row(1)) + (row(2) + row(3))) + ((row(4) + row(5)) + (row(6) + row(7)));
+            DoubleBatch lo, hi;
+            simd::widen_halves(s, lo, hi);
+            (DoubleBatch::load_unaligned(acc + j) + lo).store_unaligned(acc + j);
+            (DoubleBatch::load_unaligned(acc + j + kDoubleLanes) + hi).store_unaligned(acc + j + kDoubleLanes);
+        }
+        for (; j < w; ++j)
+            for (int64_t k = 0; k < kRowGroup; ++k) acc[j] += static_cast<double>(x0[k * inner + j]);
     }
-    if (r < R) {
-        const T* x0 = x + r * inner;
+    for (; r < R; ++r) {
+        const float* x0 = x + r * inner;
+        int64_t j = 0;
+        for (; j + kDoubleLanes <= w; j += kDoubleLanes) (DoubleBatch::load_unaligned(acc + j) + widen(x0 + j)).store_unaligned(acc + j);
+        for (; j < w; ++j) acc[j] += static_cast<double>(x0[j]);
+    }
+}
+
+inline void column_sum(double* acc, const double* x, int64_t R, int64_t inner, int64_t w) {
+    std::fill(acc, acc + w, 0.0);
+    for (int64_t r = 0; r < R; ++r) {
+        const double* x0 = x + r * inner;
         int64_t j = 0;
         for (; j + kDoubleLanes <= w; j += kDoubleLanes)
-            (DoubleBatch::load_unaligned(acc + j) + widen(x0 + j)).store_unaligned(acc + j);
-        for (; j < w; ++j) acc[j] += static_cast<double>(x0[j]);
+            (DoubleBatch::load_unaligned(acc + j) + DoubleBatch::load_unaligned(x0 + j)).store_unaligned(acc + j);
+        for (; j < w; ++j) acc[j] += x0[j];
     }
 }
 
@@ -225,7 +263,7 @@ void sum_dim_forward(T* y, const T* x, int64_t outer, int64_t R, int64_t inner, 
     if (inner == 1) {
         for_rows(outer, R, [&](int64_t o, bool within) {
             const T* xr = x + o * R;
-            y[o] = static_cast<T>(scale * sum_over_chunks(R, within, [&](int64_t b, int64_t e) { return sum(xr + b, e - b); }));
+            y[o] = static_cast<T>(scale * sum_over_chunks(R, within, [&](int64_t b, int64_t e) { return sum_in_blocks(xr + b, e - b); }));
         });
         return;
     }
@@ -270,7 +308,7 @@ void variance_dim_forward(T* y, double* mean, const T* x, int64_t outer, int64_t
         for_rows(outer, R, [&](int64_t o, bool within) {
             const T* xr = x + o * R;
             const double mu =
-                sum_over_chunks(R, within, [&](int64_t b, int64_t e) { return sum(xr + b, e - b); }) / static_cast<double>(R);
+                sum_over_chunks(R, within, [&](int64_t b, int64_t e) { return sum_in_blocks(xr + b, e - b); }) / static_cast<double>(R);
             const double m2 = sum_over_chunks(R, within, [&](int64_t b, int64_t e) { return sum_squared_deviation(xr + b, e - b, mu); });
             mean[o] = mu;
             y[o] = static_cast<T>(finish(m2));
@@ -281,22 +319,32 @@ void variance_dim_forward(T* y, double* mean, const T* x, int64_t outer, int64_t
         const T* xb = x + o * R * inner + k0;
         double* mu = mean + o * inner + k0;
         double* m2 = buf.b.data();
+        double* dev = buf.a.data();  // Σ (x − mu): the first pass's rounding, taken out below
         column_sum(mu, xb, R, inner, w);
         for (int64_t j = 0; j < w; ++j) mu[j] /= static_cast<double>(R);
         std::fill(m2, m2 + w, 0.0);
+        std::fill(dev, dev + w, 0.0);
         for (int64_t r = 0; r < R; ++r) {
             const T* xr = xb + r * inner;
             int64_t j = 0;
             for (; j + kDoubleLanes <= w; j += kDoubleLanes) {
                 const DoubleBatch d = widen(xr + j) - DoubleBatch::load_unaligned(mu + j);
                 xsimd::fma(d, d, DoubleBatch::load_unaligned(m2 + j)).store_unaligned(m2 + j);
+                (DoubleBatch::load_unaligned(dev + j) + d).store_unaligned(dev + j);
             }
             for (; j < w; ++j) {
                 const double d = static_cast<double>(xr[j]) - mu[j];
                 m2[j] += d * d;
+                dev[j] += d;
             }
         }
-        for (int64_t j = 0; j < w; ++j) y[o * inner + k0 + j] = static_cast<T>(finish(m2[j]));
+        // The corrected two-pass algorithm: with mu off the mean by δ = Σ(x − mu)/R,
+        // Σ (x − mean)² = Σ (x − mu)² − R·δ², and the mean is mu + δ.
+        for (int64_t j = 0; j < w; ++j) {
+            const double delta = dev[j] / static_cast<double>(R);
+            mu[j] += delta;
+            y[o * inner + k0 + j] = static_cast<T>(finish(std::max(0.0, m2[j] - dev[j] * delta)));
+        }
     });
 }
 
