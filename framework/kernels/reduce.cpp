@@ -43,6 +43,14 @@ template <typename T, typename Batch, typename Scalar>
     for (; j < end; ++j) put(dst, j, scalar(j), accumulate);
 }
 
+// dst[j] = f(j) (a double) one element at a time, over [begin, end): for the terms with an
+// exp, taken from libm. xsimd's double exp holds more constants than AVX2's 16 registers
+// leave beside a loop's own values, and GCC spilled them to the stack in the loop.
+template <typename T, typename Scalar>
+[[gnu::always_inline]] inline void write_each(T* dst, int64_t begin, int64_t end, bool accumulate, Scalar&& scalar) {
+    for (int64_t j = begin; j < end; ++j) put(dst, j, scalar(j), accumulate);
+}
+
 // --- extremes in T lanes ----------------------------------------------------------------------
 
 // The kept one of a and a new v: v when it beats a or is NaN, so that a NaN, once in, stays
@@ -271,8 +279,8 @@ void sum_dim_forward(T* y, const T* x, int64_t outer, int64_t R, int64_t inner, 
     for_column_blocks<T>(outer, inner, outer * R * inner, [&](int64_t o, int64_t k0, int64_t w, ColumnBuffers<T>& buf) {
         double* acc = buf.a.data();
         column_sum(acc, x + o * R * inner + k0, R, inner, w);
-        write_lanes(y + o * inner + k0, 0, w, false, [&](int64_t j) { return DoubleBatch::load_unaligned(acc + j) * sb; },
-                    [&](int64_t j) { return acc[j] * scale; });
+        write_lanes(y + o * inner + k0, 0, w, false, [=](int64_t j) { return DoubleBatch::load_unaligned(acc + j) * sb; },
+                    [=](int64_t j) { return acc[j] * scale; });
     });
 }
 
@@ -367,8 +375,8 @@ void variance_dim_backward(T* dx, const T* dy, const T* y, const double* mean, c
             const T* xr = x + o * R;
             T* dr = dx + o * R;
             for_ranges(R, within, [&](int64_t b, int64_t e) {
-                write_lanes(dr, b, e, accumulate, [&](int64_t j) { return cb * (widen(xr + j) - mb); },
-                            [&](int64_t j) { return c * (static_cast<double>(xr[j]) - mu); });
+                write_lanes(dr, b, e, accumulate, [=](int64_t j) { return cb * (widen(xr + j) - mb); },
+                            [=](int64_t j) { return c * (static_cast<double>(xr[j]) - mu); });
             });
         });
         return;
@@ -381,8 +389,8 @@ void variance_dim_backward(T* dx, const T* dy, const T* y, const double* mean, c
             const T* xr = x + (o * R + r) * inner + k0;
             T* dr = dx + (o * R + r) * inner + k0;
             write_lanes(dr, 0, w, accumulate,
-                        [&](int64_t j) { return DoubleBatch::load_unaligned(c + j) * (widen(xr + j) - DoubleBatch::load_unaligned(mu + j)); },
-                        [&](int64_t j) { return c[j] * (static_cast<double>(xr[j]) - mu[j]); });
+                        [=](int64_t j) { return DoubleBatch::load_unaligned(c + j) * (widen(xr + j) - DoubleBatch::load_unaligned(mu + j)); },
+                        [=](int64_t j) { return c[j] * (static_cast<double>(xr[j]) - mu[j]); });
         }
     });
 }
@@ -484,11 +492,7 @@ void logsumexp_dim_forward(T* y, const T* x, int64_t outer, int64_t R, int64_t i
         std::fill(s, s + w, 0.0);
         for (int64_t r = 0; r < R; ++r) {
             const T* xr = xb + r * inner;
-            int64_t j = 0;
-            for (; j + kDoubleLanes <= w; j += kDoubleLanes)
-                (DoubleBatch::load_unaligned(s + j) + xsimd::exp(widen(xr + j) - DoubleBatch::load_unaligned(shift + j)))
-                    .store_unaligned(s + j);
-            for (; j < w; ++j) s[j] += std::exp(static_cast<double>(xr[j]) - shift[j]);
+            for (int64_t j = 0; j < w; ++j) s[j] += std::exp(static_cast<double>(xr[j]) - shift[j]);  // see write_each
         }
         for (int64_t j = 0; j < w; ++j) y[o * inner + k0 + j] = static_cast<T>(shift[j] + std::log(s[j]));
     });
@@ -501,12 +505,10 @@ void logsumexp_dim_backward(T* dx, const T* dy, const T* x, const T* y, int64_t 
     if (inner == 1) {
         for_rows(outer, R, [&](int64_t o, bool within) {
             const double g = static_cast<double>(dy[o]), yo = static_cast<double>(y[o]);
-            const DoubleBatch gb(g), yb(yo);
             const T* xr = x + o * R;
             T* dr = dx + o * R;
             for_ranges(R, within, [&](int64_t b, int64_t e) {
-                write_lanes(dr, b, e, accumulate, [&](int64_t j) { return gb * xsimd::exp(widen(xr + j) - yb); },
-                            [&](int64_t j) { return g * std::exp(static_cast<double>(xr[j]) - yo); });
+                write_each(dr, b, e, accumulate, [=](int64_t j) { return g * std::exp(static_cast<double>(xr[j]) - yo); });
             });
         });
         return;
@@ -517,10 +519,9 @@ void logsumexp_dim_backward(T* dx, const T* dy, const T* x, const T* y, int64_t 
         for (int64_t r = 0; r < R; ++r) {
             const T* xr = x + (o * R + r) * inner + k0;
             T* dr = dx + (o * R + r) * inner + k0;
-            write_lanes(dr, 0, w, accumulate, [&](int64_t j) { return widen(dyo + j) * xsimd::exp(widen(xr + j) - widen(yo + j)); },
-                        [&](int64_t j) {
-                            return static_cast<double>(dyo[j]) * std::exp(static_cast<double>(xr[j]) - static_cast<double>(yo[j]));
-                        });
+            write_each(dr, 0, w, accumulate, [=](int64_t j) {
+                return static_cast<double>(dyo[j]) * std::exp(static_cast<double>(xr[j]) - static_cast<double>(yo[j]));
+            });
         }
     });
 }

@@ -37,20 +37,13 @@ double sum(const T* v, int64_t n) {
     return s;
 }
 
-// Σ exp(v[i] − shift), in double lanes (softmax, logsumexp): shift the maximum, so that no
-// term overflows.
+// Σ exp(v[i] − shift), in double (softmax, logsumexp): shift the maximum, so that no term
+// overflows. The exp is libm's, one element at a time: xsimd's double exp needs more constants
+// than AVX2's 16 registers hold beside the loop's own, and GCC spilled them to the stack.
 template <typename T>
 double sum_exp(const T* v, int64_t n, double shift) {
-    using simd::DoubleBatch, simd::kDoubleLanes, simd::widen;
-    const DoubleBatch s(shift);
-    DoubleBatch a0(0.0), a1(0.0);
-    int64_t i = 0;
-    for (; i + 2 * kDoubleLanes <= n; i += 2 * kDoubleLanes) {
-        a0 += xsimd::exp(widen(v + i) - s);
-        a1 += xsimd::exp(widen(v + i + kDoubleLanes) - s);
-    }
-    double total = xsimd::hadd(a0 + a1);
-    for (; i < n; ++i) total += std::exp(static_cast<double>(v[i]) - shift);
+    double total = 0.0;
+    for (int64_t i = 0; i < n; ++i) total += std::exp(static_cast<double>(v[i]) - shift);
     return total;
 }
 

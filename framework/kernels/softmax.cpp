@@ -55,6 +55,14 @@ template <typename T, typename Batch, typename Scalar>
     for (; j < n; ++j) put(out, j, scalar(j), accumulate);
 }
 
+// out[j] = f(j) (a double) one element at a time: for the terms with an exp, taken from libm.
+// xsimd's double exp holds more constants than AVX2's 16 registers leave beside a loop's own
+// values, and GCC spilled them to the stack in the loop.
+template <typename T, typename Scalar>
+[[gnu::always_inline]] inline void write_each(T* out, int64_t n, bool accumulate, Scalar&& scalar) {
+    for (int64_t j = 0; j < n; ++j) put(out, j, scalar(j), accumulate);
+}
+
 // m[0, w) (double) = the maxima of the C rows (stride inner) of a column block, s[0, w) =
 // Σ_c exp(x − m).
 template <typename T>
@@ -70,10 +78,7 @@ void column_max_and_sum_exp(double* m, double* s, const T* x, int64_t C, int64_t
     std::fill(s, s + w, 0.0);
     for (int64_t c = 0; c < C; ++c) {
         const T* xr = x + c * inner;
-        int64_t j = 0;
-        for (; j + kDoubleLanes <= w; j += kDoubleLanes)
-            (DoubleBatch::load_unaligned(s + j) + xsimd::exp(widen(xr + j) - DoubleBatch::load_unaligned(m + j))).store_unaligned(s + j);
-        for (; j < w; ++j) s[j] += std::exp(static_cast<double>(xr[j]) - m[j]);
+        for (int64_t j = 0; j < w; ++j) s[j] += std::exp(static_cast<double>(xr[j]) - m[j]);  // see write_each
     }
 }
 
@@ -89,13 +94,11 @@ void softmax_any(T* y, const T* x, int64_t outer, int64_t C, int64_t inner) {
             if constexpr (Log) {
                 const double lse = m + std::log(s);
                 const DoubleBatch lb(lse);
-                write_lanes(yr, C, false, [&](int64_t j) { return widen(xr + j) - lb; },
-                            [&](int64_t j) { return static_cast<double>(xr[j]) - lse; });
+                write_lanes(yr, C, false, [=](int64_t j) { return widen(xr + j) - lb; },
+                            [=](int64_t j) { return static_cast<double>(xr[j]) - lse; });
             } else {
                 const double r = 1.0 / s;
-                const DoubleBatch mb(m), rb(r);
-                write_lanes(yr, C, false, [&](int64_t j) { return xsimd::exp(widen(xr + j) - mb) * rb; },
-                            [&](int64_t j) { return std::exp(static_cast<double>(xr[j]) - m) * r; });
+                write_each(yr, C, false, [=](int64_t j) { return std::exp(static_cast<double>(xr[j]) - m) * r; });
             }
         });
         return;
@@ -113,13 +116,10 @@ void softmax_any(T* y, const T* x, int64_t outer, int64_t C, int64_t inner) {
             const T* xr = xb + c * inner;
             T* yr = y + (o * C + c) * inner + k0;
             if constexpr (Log)
-                write_lanes(yr, w, false, [&](int64_t j) { return widen(xr + j) - DoubleBatch::load_unaligned(m + j); },
-                            [&](int64_t j) { return static_cast<double>(xr[j]) - m[j]; });
+                write_lanes(yr, w, false, [=](int64_t j) { return widen(xr + j) - DoubleBatch::load_unaligned(m + j); },
+                            [=](int64_t j) { return static_cast<double>(xr[j]) - m[j]; });
             else
-                write_lanes(
-                    yr, w, false,
-                    [&](int64_t j) { return xsimd::exp(widen(xr + j) - DoubleBatch::load_unaligned(m + j)) * DoubleBatch::load_unaligned(s + j); },
-                    [&](int64_t j) { return std::exp(static_cast<double>(xr[j]) - m[j]) * s[j]; });
+                write_each(yr, w, false, [=](int64_t j) { return std::exp(static_cast<double>(xr[j]) - m[j]) * s[j]; });
         }
     });
 }
@@ -148,14 +148,13 @@ void softmax_any_backward(T* dx, const T* dy, const T* y, int64_t outer, int64_t
             T* dr = dx + o * C;
             if constexpr (Log) {
                 const double s = sum(dyr, C);
-                const DoubleBatch sb(s);
-                write_lanes(dr, C, accumulate, [&](int64_t j) { return widen(dyr + j) - xsimd::exp(widen(yr + j)) * sb; },
-                            [&](int64_t j) { return static_cast<double>(dyr[j]) - std::exp(static_cast<double>(yr[j])) * s; });
+                write_each(dr, C, accumulate,
+                           [=](int64_t j) { return static_cast<double>(dyr[j]) - std::exp(static_cast<double>(yr[j])) * s; });
             } else {
                 const double s = dot(dyr, yr, C);
                 const DoubleBatch sb(s);
-                write_lanes(dr, C, accumulate, [&](int64_t j) { return widen(yr + j) * (widen(dyr + j) - sb); },
-                            [&](int64_t j) { return static_cast<double>(yr[j]) * (static_cast<double>(dyr[j]) - s); });
+                write_lanes(dr, C, accumulate, [=](int64_t j) { return widen(yr + j) * (widen(dyr + j) - sb); },
+                            [=](int64_t j) { return static_cast<double>(yr[j]) * (static_cast<double>(dyr[j]) - s); });
             }
         });
         return;
@@ -182,13 +181,12 @@ void softmax_any_backward(T* dx, const T* dy, const T* y, int64_t outer, int64_t
             const T* yr = y + base + c * inner;
             T* dr = dx + base + c * inner;
             if constexpr (Log)
-                write_lanes(dr, w, accumulate,
-                            [&](int64_t j) { return widen(dyr + j) - xsimd::exp(widen(yr + j)) * DoubleBatch::load_unaligned(s + j); },
-                            [&](int64_t j) { return static_cast<double>(dyr[j]) - std::exp(static_cast<double>(yr[j])) * s[j]; });
+                write_each(dr, w, accumulate,
+                           [=](int64_t j) { return static_cast<double>(dyr[j]) - std::exp(static_cast<double>(yr[j])) * s[j]; });
             else
                 write_lanes(dr, w, accumulate,
-                            [&](int64_t j) { return widen(yr + j) * (widen(dyr + j) - DoubleBatch::load_unaligned(s + j)); },
-                            [&](int64_t j) { return static_cast<double>(yr[j]) * (static_cast<double>(dyr[j]) - s[j]); });
+                            [=](int64_t j) { return widen(yr + j) * (widen(dyr + j) - DoubleBatch::load_unaligned(s + j)); },
+                            [=](int64_t j) { return static_cast<double>(yr[j]) * (static_cast<double>(dyr[j]) - s[j]); });
         }
     });
 }
