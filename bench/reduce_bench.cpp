@@ -1,5 +1,6 @@
 // Times one reduction of a float32 tensor as `bench/reduce_compare.py` asks for it, and prints
-// the median seconds per call over `rounds` calls (after two warm-up calls):
+// the median seconds per call over `rounds` calls (after two warm-up calls), wall-clock time
+// and this process's CPU time (less sensitive to a loaded machine at one thread):
 //   bench_reduce OP DIM MODE THREADS ROUNDS [SHAPE...]
 // OP: sum | mean | amax; DIM: the dimension reduced; MODE: forward | backward (forward and
 // backward, the gradient of x freed between calls as PyTorch's x.grad = None does). SHAPE
@@ -8,6 +9,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -43,8 +45,14 @@ int main(int argc, char** argv) {
         tg::Tensor y = reduce();
         seed = tg::randn(y.shape());
     }
-    std::vector<double> seconds;
+    auto cpu_now = [] {
+        timespec t{};
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+        return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
+    };
+    std::vector<double> seconds, cpu_seconds;
     for (int i = 0; i < rounds + 2; ++i) {
+        const double cpu_start = cpu_now();
         const auto start = std::chrono::steady_clock::now();
         if (backward) {
             tg::Tape tape;
@@ -54,10 +62,17 @@ int main(int argc, char** argv) {
             tg::Tensor y = reduce();
         }
         const auto stop = std::chrono::steady_clock::now();
+        const double cpu_stop = cpu_now();
         x.zero_grad();
-        if (i >= 2) seconds.push_back(std::chrono::duration<double>(stop - start).count());
+        if (i >= 2) {
+            seconds.push_back(std::chrono::duration<double>(stop - start).count());
+            cpu_seconds.push_back(cpu_stop - cpu_start);
+        }
     }
-    std::nth_element(seconds.begin(), seconds.begin() + seconds.size() / 2, seconds.end());
-    std::printf("%.9f\n", seconds[seconds.size() / 2]);
+    auto median = [](std::vector<double>& v) {
+        std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+        return v[v.size() / 2];
+    };
+    std::printf("%.9f %.9f\n", median(seconds), median(cpu_seconds));
     return 0;
 }

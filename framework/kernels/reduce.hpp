@@ -1,8 +1,11 @@
 // Reductions along a block of dimensions, forward and backward. The ops view the input as
 // (outer, R, inner): R elements reduced for each (o, k), inner == 1 when the reduced block is
-// the last. Outputs are (outer, inner). Sums are taken in double, in an order fixed by the
-// shape alone (rows in chunks of 16384, columns in blocks of 512), so results are bit for bit
-// the same at any thread count. Also the strided copy the ops use to gather non-adjacent
+// the last. Outputs are (outer, inner). Sums end in double: float terms are first added in
+// float lanes over short runs (a row's blocks of 512, each lane adding 16 or fewer terms under
+// AVX2; or 8 rows of a column block), a cascade whose error is that of float sums of 8 to 16
+// terms; double terms are added in double. The order is fixed by
+// the shape alone (rows in chunks of 16384, columns in blocks of 512), so results are bit for
+// bit the same at any thread count. Also the strided copy the ops use to gather non-adjacent
 // reduced dimensions into one block.
 #pragma once
 

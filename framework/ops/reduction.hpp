@@ -5,7 +5,8 @@
 // dimension 0 (or -1). Errors use PyTorch's wording: a dimension out of range is
 // std::out_of_range, a repeated one std::invalid_argument.
 //
-// Sums accumulate in double; var/std take two passes (the mean, then squared deviations).
+// Sums end in double (float terms in runs of 8 to 16 added in float lanes first, a cascade);
+// var/std take two passes (the mean, then squared deviations from it).
 // Results do not depend on the thread count. Reduced dimensions that are not adjacent (after
 // dropping extents of 1) are first gathered into one block by a transposing copy.
 #pragma once
