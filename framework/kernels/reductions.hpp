@@ -10,6 +10,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <type_traits>
 
@@ -34,6 +35,16 @@ double sum(const T* v, int64_t n) {
     double s = xsimd::hadd((a0 + a1) + (a2 + a3));
     for (; i < n; ++i) s += static_cast<double>(v[i]);
     return s;
+}
+
+// Σ exp(v[i] − shift), in double (softmax, logsumexp): shift the maximum, so that no term
+// overflows. The exp is libm's, one element at a time: xsimd's double exp needs more constants
+// than AVX2's 16 registers hold beside the loop's own, and GCC spilled them to the stack.
+template <typename T>
+double sum_exp(const T* v, int64_t n, double shift) {
+    double total = 0.0;
+    for (int64_t i = 0; i < n; ++i) total += std::exp(static_cast<double>(v[i]) - shift);
+    return total;
 }
 
 // Σ step(v[i] − shift) in double lanes, two accumulators: step(d, acc) adds one deviation's
@@ -76,6 +87,39 @@ double sum_squared_deviation(const T* v, int64_t n, double shift) {
 // Blocks of the float-lane sums: each block is summed in float lanes and the block sums in
 // double. A multiple of the lane count, so only a pass's last block has a tail.
 constexpr int64_t kBlock = 512;
+
+// Σ v[i], in double, for the passes that stream data from memory: for float, the terms are
+// added in float lanes over blocks of kBlock (each lane adds kBlock / 32 or fewer terms, under
+// AVX2 16, of similar size), and each block's lanes are converted and added in double lanes;
+// no conversion per element, which under AVX2 cost more than the memory traffic. The error is
+// that of 16-term float sums, ~1e-8 of Σ|v| (tests/test_reductions.cpp holds it to a long
+// double reference). For double, sum().
+inline double sum_in_blocks(const float* v, int64_t n) {
+    using simd::DoubleBatch, simd::FloatBatch, simd::kFloatLanes;
+    DoubleBatch total(0.0);
+    int64_t i = 0;
+    while (i + kFloatLanes <= n) {
+        const int64_t block_end = std::min(n, i + kBlock);
+        FloatBatch a0(0.0f), a1(0.0f), a2(0.0f), a3(0.0f);
+        for (; i + 4 * kFloatLanes <= block_end; i += 4 * kFloatLanes) {
+            a0 += FloatBatch::load_unaligned(v + i);
+            a1 += FloatBatch::load_unaligned(v + i + kFloatLanes);
+            a2 += FloatBatch::load_unaligned(v + i + 2 * kFloatLanes);
+            a3 += FloatBatch::load_unaligned(v + i + 3 * kFloatLanes);
+        }
+        for (; i + kFloatLanes <= block_end; i += kFloatLanes) a0 += FloatBatch::load_unaligned(v + i);
+        DoubleBatch lo0, hi0, lo1, hi1, lo2, hi2, lo3, hi3;
+        simd::widen_halves(a0, lo0, hi0);
+        simd::widen_halves(a1, lo1, hi1);
+        simd::widen_halves(a2, lo2, hi2);
+        simd::widen_halves(a3, lo3, hi3);
+        total += ((lo0 + hi0) + (lo1 + hi1)) + ((lo2 + hi2) + (lo3 + hi3));
+    }
+    double s = xsimd::hadd(total);
+    for (; i < n; ++i) s += static_cast<double>(v[i]);
+    return s;
+}
+inline double sum_in_blocks(const double* v, int64_t n) { return sum(v, n); }
 
 // Σ (v[i] − k)² for float, in double: squares summed in float lanes over blocks of 512
 // (positive terms, so each block's relative error stays below ~1e-6), blocks summed in double.

@@ -45,6 +45,7 @@
 #include "layers/pooling.hpp"
 #include "layers/residual.hpp"
 #include "layers/sequential.hpp"
+#include "layers/softmax.hpp"
 #include "layers/upsample.hpp"
 #include "optim/lr_scheduler.hpp"
 #include "optim/optimizer.hpp"

@@ -773,6 +773,7 @@ FIXTURES = OrderedDict([
                                         [batch_norm_error_case(*c) for c in BATCH_NORM_ERROR_CASES]),
     ("shape.json", lambda: __import__("cases_shape").cases()),
     ("shape_errors.json", lambda: __import__("cases_shape").error_cases()),
+    ("reductions.json", lambda: __import__("cases_reductions").cases()),
 ])
 
 
