@@ -44,6 +44,8 @@
 #include "layers/pooling.hpp"
 #include "layers/residual.hpp"
 #include "layers/sequential.hpp"
+#include "optim/adam.hpp"
+#include "optim/clip_grad.hpp"
 #include "optim/lr_scheduler.hpp"
 #include "optim/optimizer.hpp"
 #include "optim/sgd.hpp"
