@@ -1,11 +1,10 @@
-// Gradient norms and scaling; see grad_norm.hpp. Sums in double lanes (T widened in a
-// register, reductions.hpp's sum_of_deviations from 0), so a float gradient's norm is as
-// exact as a double one's; the maximum in T lanes with a NaN flag beside it.
+// Gradient norms and scaling; see grad_norm.hpp. The 2-norm's sum in double lanes (T
+// widened in a register, reductions.hpp's sum_of_deviations from 0), so a float gradient's
+// norm is as exact as a double one's; the maximum in T lanes with a NaN flag beside it.
 #include "framework/kernels/grad_norm.hpp"
 
 #include <algorithm>
 #include <cmath>
-#include <type_traits>
 
 #include "framework/kernels/reductions.hpp"
 #include "framework/kernels/simd.hpp"
@@ -16,16 +15,12 @@ template <typename T>
 double norm_power_sum(const T* x, int64_t n, double p) {
     // d is a double batch in the loop and a double in the tail.
     if (p == 2.0) return sum_of_deviations(x, n, 0.0, [](const auto& d, const auto& acc) { return acc + d * d; });
-    if (p == 1.0)
-        return sum_of_deviations(x, n, 0.0, [](const auto& d, const auto& acc) {
-            using std::abs, xsimd::abs;
-            return acc + abs(d);
-        });
-    return sum_of_deviations(x, n, 0.0, [p](const auto& d, const auto& acc) {
-        using std::abs, std::pow, xsimd::abs, xsimd::pow;
-        using V = std::decay_t<decltype(d)>;
-        return acc + pow(abs(d), V(p));
-    });
+    // Other orders are rare (clip_grad_norm_ is mostly used with 2 and inf), and xsimd's
+    // inlined pow needs more registers than there are (it spills in the loop): one pow call
+    // per element instead.
+    double s = 0.0;
+    for (int64_t i = 0; i < n; ++i) s += std::pow(std::abs(static_cast<double>(x[i])), p);
+    return s;
 }
 
 template <typename T>

@@ -8,7 +8,7 @@
 
 namespace tapegrad::kernels {
 
-// Σ |x[i]|^p in double, for p > 0 (p = 1 and 2 without pow). NaN if an x[i] is.
+// Σ |x[i]|^p in double, for p > 0 (p = 2 without pow). NaN if an x[i] is.
 template <typename T>
 double norm_power_sum(const T* x, int64_t n, double p);
 
