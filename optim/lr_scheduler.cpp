@@ -33,8 +33,11 @@ void check_finite_non_negative(double v, const char* name, const std::string& wh
 // --- LRScheduler ----------------------------------------------------------------------------
 
 LRScheduler::LRScheduler(OptimizerBase& optimizer) : optimizer_(&optimizer) {
-    if (!optimizer.initial_lr()) optimizer.set_initial_lr(optimizer.lr());
-    base_lr_ = *optimizer.initial_lr();
+    for (size_t g = 0; g < optimizer.num_param_groups(); ++g) {
+        if (!optimizer.initial_lr(g)) optimizer.set_initial_lr(g, optimizer.lr(g));
+        base_lrs_.push_back(*optimizer.initial_lr(g));
+    }
+    last_lrs_.assign(base_lrs_.size(), 0.0);
 }
 
 void LRScheduler::initial_step() {
@@ -42,11 +45,20 @@ void LRScheduler::initial_step() {
     step();
 }
 
+double LRScheduler::lr_at(int64_t epoch, size_t group) const {
+    check_at_least(epoch, 0, "epoch", type_name() + ".lr_at");
+    if (group >= base_lrs_.size())
+        throw std::out_of_range(type_name() + ".lr_at: parameter group " + std::to_string(group) +
+                                " is out of range (the scheduler drives " + std::to_string(base_lrs_.size()) + ")");
+    return lr_from(base_lrs_[group], epoch);
+}
+
 void LRScheduler::step() {
-    const double lr = lr_at(last_epoch_ + 1);
-    optimizer_->set_lr(lr);
+    std::vector<double> lrs(base_lrs_.size());
+    for (size_t g = 0; g < lrs.size(); ++g) lrs[g] = lr_at(last_epoch_ + 1, g);
+    for (size_t g = 0; g < lrs.size(); ++g) optimizer_->set_lr(g, lrs[g]);
     ++last_epoch_;
-    last_lr_ = lr;
+    last_lrs_ = std::move(lrs);
     after_step();
 }
 
@@ -67,8 +79,13 @@ void LRScheduler::write_json(Json& out) const {
     out = Json::object();
     out["type"] = type_name();
     out["last_epoch"] = last_epoch_;
-    out["base_lr"] = base_lr_;
-    out["last_lr"] = last_lr_;
+    if (base_lrs_.size() == 1) {
+        out["base_lr"] = base_lrs_[0];
+        out["last_lr"] = last_lrs_[0];
+    } else {
+        out["base_lrs"] = base_lrs_;
+        out["last_lrs"] = last_lrs_;
+    }
     Json options = Json::object();
     write_options(options);
     out["options"] = std::move(options);
@@ -80,15 +97,35 @@ void LRScheduler::read_json(const Json& in, bool apply, const std::string& who) 
     if (type != type_name()) reader.fail("expected the state of a " + type_name() + ", but got " + type.dump());
     const int64_t last_epoch = reader.integer(in, "last_epoch");
     check_at_least(last_epoch, -1, "last_epoch", who);  // -1: a SequentialLR's scheduler not reached yet
-    const double base_lr = reader.finite_number(in, "base_lr");
-    check_finite_non_negative(base_lr, "base_lr", who);
-    const double last_lr = reader.finite_number(in, "last_lr");
-    check_finite_non_negative(last_lr, "last_lr", who);
+    // One number per group: "base_lr" and "last_lr" with one group (the format of every state
+    // before groups existed), else arrays "base_lrs" and "last_lrs".
+    const auto per_group = [&](const char* one, const char* many) {
+        std::vector<double> values;
+        if (const Json* array = fields::Reader::find(in, many)) {
+            if (!array->is_array() || array->size() != base_lrs_.size())
+                fail(who, std::string("expected \"") + many + "\" to be an array of " + std::to_string(base_lrs_.size()) +
+                              " numbers, one per parameter group");
+            for (const Json& v : *array) {
+                if (!v.is_number() || !std::isfinite(v.get<double>()))
+                    fail(who, std::string("\"") + many + "\" holds " + fields::describe(v) + ", not a finite number");
+                values.push_back(v.get<double>());
+            }
+        } else {
+            if (base_lrs_.size() != 1)
+                fail(who, std::string("the state has one \"") + one + "\", but the scheduler drives " +
+                              std::to_string(base_lrs_.size()) + " parameter groups");
+            values.push_back(reader.finite_number(in, one));
+        }
+        for (double v : values) check_finite_non_negative(v, one, who);
+        return values;
+    };
+    std::vector<double> base_lrs = per_group("base_lr", "base_lrs");
+    std::vector<double> last_lrs = per_group("last_lr", "last_lrs");
     read_options(reader.object(in, "options"), apply, who);
     if (apply) {
         last_epoch_ = last_epoch;
-        base_lr_ = base_lr;
-        last_lr_ = last_lr;
+        base_lrs_ = std::move(base_lrs);
+        last_lrs_ = std::move(last_lrs);
     }
 }
 
@@ -172,9 +209,9 @@ std::string OptionsLRScheduler<Options>::type_name() const {
 }
 
 template <typename Options>
-double OptionsLRScheduler<Options>::lr_at(int64_t epoch) const {
+double OptionsLRScheduler<Options>::lr_from(double base_lr, int64_t epoch) const {
     check_at_least(epoch, 0, "epoch", type_name() + ".lr_at");
-    return Schedule<Options>::lr(options_, base_lr(), epoch);
+    return Schedule<Options>::lr(options_, base_lr, epoch);
 }
 
 template <typename Options>
@@ -234,6 +271,9 @@ OptimizerBase& checked_sequence(OptimizerBase& optimizer, const std::vector<std:
         if (&schedulers[i]->optimizer() != &optimizer)
             fail(who, "expects all schedulers to belong to the same optimizer, but got scheduler " + std::to_string(i) +
                           " with a different optimizer");
+        if (schedulers[i]->base_lrs().size() != optimizer.num_param_groups())
+            fail(who, "scheduler " + std::to_string(i) + " drives " + std::to_string(schedulers[i]->base_lrs().size()) +
+                          " parameter groups, but the optimizer has " + std::to_string(optimizer.num_param_groups()));
     }
     check_milestones(milestones, schedulers.size(), who);
     return optimizer;
@@ -256,16 +296,16 @@ std::pair<size_t, int64_t> SequentialLR::active(int64_t epoch) const {
     return {i, i == 0 ? 0 : milestones_[i - 1]};
 }
 
-double SequentialLR::lr_at(int64_t epoch) const {
+double SequentialLR::lr_from(double base_lr, int64_t epoch) const {
     check_at_least(epoch, 0, "epoch", "SequentialLR.lr_at");
     const auto [i, start] = active(epoch);
-    return schedulers_[i]->lr_at(epoch - start);
+    return schedulers_[i]->lr_from(base_lr, epoch - start);
 }
 
 void SequentialLR::after_step() {
     const auto [i, start] = active(last_epoch());
     schedulers_[i]->last_epoch_ = last_epoch() - start;
-    schedulers_[i]->last_lr_ = get_last_lr();
+    schedulers_[i]->last_lrs_ = get_last_lrs();
 }
 
 void SequentialLR::write_options(Json& out) const {

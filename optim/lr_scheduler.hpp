@@ -3,8 +3,9 @@
 // (PyTorch 1.13) when stepped once per epoch after optimizer.step(). The lr is computed
 // from the closed forms (PyTorch's _get_closed_form_lr), not by PyTorch's chained
 // updates, so it never drifts and depends only on (base_lr, last_epoch): the values agree
-// with PyTorch's to rounding (~1e-16 relative). One parameter group, so get_last_lr() is
-// one number.
+// with PyTorch's to rounding (~1e-16 relative). Each parameter group of the optimizer has
+// its own base lr (its initial_lr) and follows the schedule from there, as in PyTorch; the
+// groups are those the optimizer had when the scheduler was made.
 #pragma once
 
 #include <cstdint>
@@ -23,23 +24,31 @@ class LRScheduler {
     LRScheduler(const LRScheduler&) = delete;
     LRScheduler& operator=(const LRScheduler&) = delete;
 
-    // Advances one epoch and sets the optimizer's lr to the schedule's value there.
+    // Advances one epoch and sets each group's lr to the schedule's value there.
     void step();
-    // The lr set by the constructor or the last step() (PyTorch's get_last_lr()[0]).
-    double get_last_lr() const { return last_lr_; }
+    // The first group's lr set by the constructor or the last step() (PyTorch's get_last_lr()[0]).
+    double get_last_lr() const { return last_lrs_.front(); }
+    // Every group's (PyTorch's get_last_lr()).
+    const std::vector<double>& get_last_lrs() const { return last_lrs_; }
     // -1 before the constructor's first step, then 0, 1, ...
     int64_t last_epoch() const { return last_epoch_; }
-    // The optimizer's initial_lr() when the scheduler was made (set to its lr by the first
+    // The first group's initial_lr() when the scheduler was made (set to its lr by the first
     // scheduler attached, as PyTorch's param_group["initial_lr"]).
-    double base_lr() const { return base_lr_; }
+    double base_lr() const { return base_lrs_.front(); }
+    // Every group's (PyTorch's base_lrs).
+    const std::vector<double>& base_lrs() const { return base_lrs_; }
     OptimizerBase& optimizer() const { return *optimizer_; }
 
-    // The schedule's value at `epoch` >= 0; touches nothing.
-    virtual double lr_at(int64_t epoch) const = 0;
+    // The schedule's value for group `group` at `epoch` >= 0; touches nothing.
+    double lr_at(int64_t epoch, size_t group = 0) const;
+    // The schedule's value at `epoch` >= 0 for a group that starts from `base_lr`.
+    virtual double lr_from(double base_lr, int64_t epoch) const = 0;
     // "StepLR", ...
     virtual std::string type_name() const = 0;
 
-    // Metadata only: {"type", "last_epoch", "base_lr", "last_lr", "options": {...}}.
+    // Metadata only: {"type", "last_epoch", "base_lr", "last_lr", "options": {...}} for an
+    // optimizer of one group; with several, "base_lrs" and "last_lrs" (one per group) in
+    // place of "base_lr" and "last_lr".
     StateDict state_dict() const;
     // Restores a state_dict() of the same type, options included (as PyTorch does). Leaves
     // the optimizer's lr alone: restore the optimizer's own state for that. A state of
@@ -64,9 +73,9 @@ class LRScheduler {
     void read_json(const nlohmann::ordered_json& in, bool apply, const std::string& who);
 
     OptimizerBase* optimizer_;
-    double base_lr_ = 0.0;
+    std::vector<double> base_lrs_;
     int64_t last_epoch_ = -1;
-    double last_lr_ = 0.0;
+    std::vector<double> last_lrs_;
 };
 
 // A scheduler whose options are one aggregate. What it is lives in one place in
@@ -77,7 +86,7 @@ template <typename Options>
 class OptionsLRScheduler : public LRScheduler {
   public:
     const Options& options() const { return options_; }
-    double lr_at(int64_t epoch) const override;
+    double lr_from(double base_lr, int64_t epoch) const override;
     std::string type_name() const override;
 
   protected:
@@ -145,7 +154,7 @@ class SequentialLR : public LRScheduler {
     // strictly increasing, >= 1 (std::invalid_argument otherwise).
     SequentialLR(OptimizerBase& optimizer, std::vector<std::shared_ptr<LRScheduler>> schedulers,
                  std::vector<int64_t> milestones);
-    double lr_at(int64_t epoch) const override;
+    double lr_from(double base_lr, int64_t epoch) const override;
     std::string type_name() const override { return "SequentialLR"; }
     const std::vector<std::shared_ptr<LRScheduler>>& schedulers() const { return schedulers_; }
     const std::vector<int64_t>& milestones() const { return milestones_; }

@@ -4,7 +4,8 @@
 //   if momentum ≠ 0: buf = d on a parameter's first step, else buf = momentum·buf + (1 − dampening)·d
 //                    d = nesterov ? d + momentum·buf : buf
 //   p = p − lr·d
-// Parameters without a gradient are skipped (no buffer is made for them).
+// Parameters without a gradient are skipped (no buffer is made for them). Each parameter
+// group has its own options (add_param_group()).
 #pragma once
 
 #include <vector>
@@ -22,28 +23,17 @@ struct SGDOptions {
 };
 
 template <typename T>
-class BasicSGD : public BasicOptimizer<T> {
+class BasicSGD : public BasicOptionsOptimizer<T, SGDOptions> {
   public:
     // std::invalid_argument, naming the values, for lr, momentum or weight_decay < 0 (or not
-    // finite), a non-finite dampening, or nesterov without momentum > 0 and dampening = 0.
+    // finite), a non-finite dampening, or nesterov without momentum > 0 and dampening = 0;
+    // add_param_group() checks a group's options alike.
     BasicSGD(std::vector<BasicTensor<T>> params, const SGDOptions& options);
 
     void step() override;
-    std::string type_name() const override { return "SGD"; }
 
-    // The options, with the current lr.
-    SGDOptions options() const;
     // Parameter i's momentum buffer; undefined before its first step (or without momentum).
-    const BasicTensor<T>& momentum_buffer(size_t i) const { return momentum_buffers_.at(i); }
-
-  protected:
-    void write_state(StateDict& out) const override;
-    void check_state(const StateDict& in) const override;
-    void apply_state(const StateDict& in) override;
-
-  private:
-    SGDOptions options_;  // lr lives in OptimizerBase
-    std::vector<BasicTensor<T>> momentum_buffers_;
+    const BasicTensor<T>& momentum_buffer(size_t i) const { return this->buffers(0).at(i); }
 };
 
 using SGD = BasicSGD<float>;

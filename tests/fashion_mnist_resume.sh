@@ -3,7 +3,8 @@
 # run straight through, and again stopped after epoch 1 and resumed from its checkpoint.
 # Every metric but the timings, and the final model file, must be identical. The same again
 # with BatchNorm (--norm bn: the checkpoint then holds int64 num_batches_tracked counters), on
-# 2 epochs, exporting the model as safetensors (--export).
+# 2 epochs, exporting the model as safetensors (--export); and with --optimizer adamw (the
+# checkpoint then holds Adam's moments and each parameter's step count).
 # Usage: fashion_mnist_resume.sh PATH/TO/fashion_mnist   (exit 77: dataset not installed)
 set -euo pipefail
 exe=$1
@@ -39,4 +40,15 @@ header=$(head -c 4096 "$dir/bn.safetensors" | tr -d '\0' | tail -c +9)
 for key in '"0.weight"' '"1.running_mean"' '"1.num_batches_tracked":{"dtype":"I64"'; do
     grep -qF "$key" <<< "$header" || { echo "FAIL: $key not in the exported header"; exit 1; }
 done
-echo "resumed runs match the uninterrupted ones (GroupNorm: $(wc -l < "$dir/resumed/metrics.jsonl") epochs, BatchNorm: 2), identical models; the export has PyTorch's keys"
+
+aw=(--epochs 2 --limit-train 640 --limit-test 200 --threads 2 --seed 5 --optimizer adamw)
+"$exe" "${aw[@]}" --out "$dir/aw_straight" > "$dir/aw_straight.log"
+"$exe" "${aw[@]}" --out "$dir/aw_resumed" --stop-after 1 > "$dir/aw_stopped.log"
+"$exe" --resume "$dir/aw_resumed/checkpoint.cbor" --out "$dir/aw_resumed" > "$dir/aw_resumed.log"
+grep -q "optimizer adamw" "$dir/aw_resumed.log" || { echo "FAIL: the resumed run did not take AdamW from the checkpoint"; exit 1; }
+if ! diff <(without_timings "$dir/aw_straight/metrics.jsonl") <(without_timings "$dir/aw_resumed/metrics.jsonl"); then
+    echo "FAIL: with --optimizer adamw, the resumed run's metrics differ from the uninterrupted run's"
+    exit 1
+fi
+cmp "$dir/aw_straight/model.cbor" "$dir/aw_resumed/model.cbor"
+echo "resumed runs match the uninterrupted ones (GroupNorm: $(wc -l < "$dir/resumed/metrics.jsonl") epochs, BatchNorm: 2, AdamW: 2), identical models; the export has PyTorch's keys"

@@ -9,6 +9,7 @@
 #include <tapegrad/tapegrad.hpp>
 #include "support/golden.hpp"
 #include "support/messages.hpp"
+#include "support/schedulers.hpp"
 #include "support/temp_dir.hpp"
 #include "support/tensors.hpp"
 
@@ -75,22 +76,6 @@ void check_sgd_case(const Json& c, double tol) {
         BOOST_TEST(eb <= tol, c.at("name").get<std::string>() << " " << dtype_name<T>() << " step " << step + 1 << ": b error " << eb);
     }
     BOOST_TEST(opt.step_count() == c.at("steps").get<int64_t>());
-}
-
-std::shared_ptr<LRScheduler> make_scheduler(OptimizerBase& opt, const Json& spec) {
-    const std::string type = spec.at("type");
-    const Json& a = spec.at("args");
-    if (type == "StepLR") return std::make_shared<StepLR>(opt, a.at("step_size").get<int64_t>(), a.value("gamma", 0.1));
-    if (type == "CosineAnnealingLR") return std::make_shared<CosineAnnealingLR>(opt, a.at("T_max").get<int64_t>(), a.value("eta_min", 0.0));
-    if (type == "LinearLR")
-        return std::make_shared<LinearLR>(opt, a.at("start_factor").get<double>(), a.at("end_factor").get<double>(),
-                                          a.at("total_iters").get<int64_t>());
-    if (type == "SequentialLR") {
-        std::vector<std::shared_ptr<LRScheduler>> inner;
-        for (const Json& s : a.at("schedulers")) inner.push_back(make_scheduler(opt, s));
-        return std::make_shared<SequentialLR>(opt, inner, a.at("milestones").get<std::vector<int64_t>>());
-    }
-    throw std::runtime_error("unknown scheduler " + type);
 }
 
 bool close(double a, double b, double rtol = 1e-12) { return std::abs(a - b) <= rtol * std::max(std::abs(b), 1e-300); }

@@ -1,6 +1,7 @@
 // Fashion-MNIST: trains the reference CNN (two 3×3 convolutions, each followed by GroupNorm
 // (or --norm's choice), ReLU and 2×2 max-pooling, then two linear layers) with SGD + momentum
-// and a cosine learning-rate schedule, evaluating on the 10,000 test images after every epoch.
+// (or --optimizer adam / adamw) and a cosine learning-rate schedule, evaluating on the 10,000
+// test images after every epoch.
 // Writes metrics.jsonl, a checkpoint per epoch, the final model, and a learning-curve plot
 // into --out; --resume continues a run from its checkpoint on the same trajectory.
 // --distributed (under mpirun, when built with MPI) trains data-parallel: each rank takes
@@ -21,6 +22,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -34,9 +36,10 @@ using Clock = std::chrono::steady_clock;
 struct Config {
     int64_t epochs = 12;
     int64_t batch_size = 64;
-    double lr = 0.05;
+    std::string optimizer = "sgd";  // sgd | adam | adamw; a checkpoint without it is an SGD run's
+    double lr = 0.05;               // the optimizer's default unless --lr is given (OptimizerDefaults)
     double momentum = 0.9;
-    double weight_decay = 5e-4;
+    double weight_decay = 5e-4;     // likewise
     std::string norm = "gn";   // gn | bn | ln | in | none
     int64_t groups = 8;        // GroupNorm groups after conv1; conv2 (twice the channels) gets twice as many
     bool augment = false;
@@ -47,10 +50,45 @@ struct Config {
     int64_t world_size = 1;    // processes sharing each batch (--distributed); a resume needs the same
 };
 
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Config, epochs, batch_size, lr, momentum, weight_decay, norm, groups,
-                                                augment, threads, seed, limit_train, limit_test, world_size)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Config, epochs, batch_size, optimizer, lr, momentum, weight_decay, norm,
+                                                groups, augment, threads, seed, limit_train, limit_test, world_size)
 
 namespace {
+
+// --lr and --weight-decay when not given, per optimizer. SGD's are the reference's. Adam's are
+// PyTorch's (lr 1e-3, no decay). AdamW's reached 93.01% test accuracy in 12 epochs with the
+// cosine schedule (seed 0, --threads 1, on a 2-core AMD EPYC, Zen 3); its decoupled decay is
+// far larger than SGD's L2 term, as it is multiplied by lr rather than added to the gradient.
+struct OptimizerDefaults {
+    const char* name;
+    double lr, weight_decay;
+};
+constexpr OptimizerDefaults optimizer_defaults[] = {{"sgd", 0.05, 5e-4}, {"adam", 1e-3, 0.0}, {"adamw", 2e-3, 5e-2}};
+
+const OptimizerDefaults& defaults_of(const std::string& optimizer) {
+    for (const auto& d : optimizer_defaults)
+        if (optimizer == d.name) return d;
+    throw std::runtime_error("unknown optimizer " + optimizer);
+}
+
+// " (default: sgd 0.05, adam 0.001, adamw 0.002)" for --help.
+std::string defaults_text(double OptimizerDefaults::*value) {
+    std::string text = " (default:";
+    for (const auto& d : optimizer_defaults) {
+        char number[32];
+        std::snprintf(number, sizeof number, "%g", d.*value);
+        text += std::string(&d == optimizer_defaults ? " " : ", ") + d.name + " " + number;
+    }
+    return text + ")";
+}
+
+// The configured optimizer over the network's parameters, one group.
+std::unique_ptr<tg::BasicOptimizer<float>> make_optimizer(const Config& c, const std::vector<tg::Tensor>& params) {
+    if (c.optimizer == "adam") return std::make_unique<tg::Adam>(params, tg::AdamOptions{.lr = c.lr, .weight_decay = c.weight_decay});
+    if (c.optimizer == "adamw") return std::make_unique<tg::AdamW>(params, tg::AdamWOptions{.lr = c.lr, .weight_decay = c.weight_decay});
+    defaults_of(c.optimizer);  // sgd, or an error naming it
+    return std::make_unique<tg::SGD>(params, tg::SGDOptions{.lr = c.lr, .momentum = c.momentum, .weight_decay = c.weight_decay});
+}
 
 // conv 1→32 3×3 pad 1, norm, ReLU, maxpool 2; conv 32→64 3×3 pad 1, norm, ReLU, maxpool 2;
 // flatten; linear 3136→128, ReLU; linear 128→10 — as ../shared/tools/torch_reference.
@@ -237,10 +275,16 @@ int main(int argc, char** argv) {
     double bucket_mb = 25;
     CLI::App app{"Train the reference CNN on Fashion-MNIST with tapegrad"};
     app.add_option("--epochs", c.epochs, "Epochs (the cosine schedule spans them all)")->capture_default_str()->check(CLI::PositiveNumber);
-    app.add_option("--batch-size", c.batch_size, "Images per SGD step")->capture_default_str()->check(CLI::PositiveNumber);
-    app.add_option("--lr", c.lr, "Initial learning rate")->capture_default_str()->check(CLI::NonNegativeNumber);
+    app.add_option("--batch-size", c.batch_size, "Images per optimizer step")->capture_default_str()->check(CLI::PositiveNumber);
+    app.add_option("--optimizer", c.optimizer, "SGD with momentum, Adam (L2 weight decay) or AdamW (decoupled weight decay)")
+        ->capture_default_str()->check(CLI::IsMember({"sgd", "adam", "adamw"}));
+    auto* lr_option = app.add_option("--lr", c.lr, "Initial learning rate" + defaults_text(&OptimizerDefaults::lr))
+                          ->check(CLI::NonNegativeNumber);
     app.add_option("--momentum", c.momentum, "SGD momentum")->capture_default_str()->check(CLI::NonNegativeNumber);
-    app.add_option("--weight-decay", c.weight_decay, "SGD weight decay")->capture_default_str()->check(CLI::NonNegativeNumber);
+    auto* decay_option = app.add_option("--weight-decay", c.weight_decay,
+                                        "Weight decay: SGD's and Adam's an L2 term in the gradient, AdamW's decoupled" +
+                                            defaults_text(&OptimizerDefaults::weight_decay))
+                             ->check(CLI::NonNegativeNumber);
     app.add_option("--norm", c.norm, "Normalisation after each convolution: GroupNorm, BatchNorm2d, LN = GroupNorm(1, C), "
                                      "InstanceNorm2d (affine), or none")
         ->capture_default_str()->check(CLI::IsMember({"gn", "bn", "ln", "in", "none"}));
@@ -261,6 +305,8 @@ int main(int argc, char** argv) {
     app.add_option("--bucket-mb", bucket_mb, "--distributed: megabytes of gradients per allreduce bucket")->capture_default_str()->check(CLI::PositiveNumber);
     app.add_flag("--no-overlap", no_overlap, "--distributed: reduce all buckets after backward instead of during it");
     CLI11_PARSE(app, argc, argv);
+    if (lr_option->count() == 0) c.lr = defaults_of(c.optimizer).lr;
+    if (decay_option->count() == 0) c.weight_decay = defaults_of(c.optimizer).weight_decay;
 
     World world;
 #ifdef TAPEGRAD_HAVE_MPI
@@ -297,7 +343,8 @@ int main(int argc, char** argv) {
         if (c.limit_test > 0) test = test.subset(std::min(c.limit_test, test.size()));
 
         tg::Sequential net = make_model(c);
-        tg::SGD opt(net.parameters(), {.lr = c.lr, .momentum = c.momentum, .weight_decay = c.weight_decay});
+        const auto optimizer = make_optimizer(c, net.parameters());
+        tg::BasicOptimizer<float>& opt = *optimizer;
         tg::CosineAnnealingLR schedule(opt, c.epochs);
         td::LoaderOptions train_options{.batch_size = c.batch_size / world.size, .shuffle = true, .seed = c.seed,
                                         .augment = {.crop_padding = c.augment ? 2 : 0, .horizontal_flip = c.augment}};
@@ -317,6 +364,10 @@ int main(int argc, char** argv) {
         }
         std::printf("%lld training images, %lld test images, batch %lld, %d thread%s\n", (long long)train.size(),
                     (long long)test.size(), (long long)c.batch_size, c.threads, c.threads > 1 ? "s" : "");
+        std::printf("optimizer %s, lr %g (cosine over %lld epochs), weight decay %g", c.optimizer.c_str(), c.lr, (long long)c.epochs,
+                    c.weight_decay);
+        if (c.optimizer == "sgd") std::printf(", momentum %g", c.momentum);
+        std::printf("\n");
 #ifdef TAPEGRAD_HAVE_MPI
         // Only with --distributed: under mpirun without it, each process trains on its own.
         std::optional<tg::distributed::Reducer> reducer;

@@ -47,6 +47,8 @@
 #include "layers/sequential.hpp"
 #include "layers/softmax.hpp"
 #include "layers/upsample.hpp"
+#include "optim/adam.hpp"
+#include "optim/clip_grad.hpp"
 #include "optim/lr_scheduler.hpp"
 #include "optim/optimizer.hpp"
 #include "optim/sgd.hpp"

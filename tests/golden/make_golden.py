@@ -764,6 +764,7 @@ FIXTURES = OrderedDict([
     ("ops.json", lambda: ops_cases()),
     ("layers.json", lambda: layers_cases()),
     ("optim.json", lambda: optim_cases()),
+    ("adam.json", lambda: __import__("cases_adam").cases()),
     ("layer_norm.json", lambda: [layer_norm_case(*c) for c in LAYER_NORM_CASES]),
     ("batch_norm.json", lambda: [batch_norm_case(*c) for c in BATCH_NORM_CASES]),
     ("instance_norm.json", lambda: [instance_norm_case(*c) for c in INSTANCE_NORM_CASES]),
