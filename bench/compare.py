@@ -442,12 +442,15 @@ def main():
                     help="run only these comparisons (GroupNorm, LayerNorm, BatchNorm2d, the CNN, element-wise ops)")
     a = ap.parse_args()
     only = set(a.only or ["gn", "ln", "bn", "cnn", "ops"])
-    if not os.path.isdir(TORCH_REF):
+    if not os.path.isdir(TORCH_REF) and only & {"gn", "cnn"}:  # the other comparisons' PyTorch side is in bench/
         sys.exit(f"compare.py: PyTorch's side is expected in {TORCH_REF} (the workplace's shared/ beside the checkout)")
     gn_exe = os.path.join(a.build, "bench", "bench_group_norm")
     norms_exe = os.path.join(a.build, "bench", "bench_norms")
     ops_exe = os.path.join(a.build, "bench", "bench_ops")
     labels, simd, blas = gn_shapes_and_simd(gn_exe)
+    if simd is None and os.path.exists(ops_exe):  # the SIMD level from the benchmark that is built
+        simd = json.loads(run([ops_exe, "--benchmark_format=json", "--benchmark_min_time=0.001",
+                               "--benchmark_filter=^BM_OpsForward/row:0/threads:1/"]))["context"].get("simd")
     if labels is None and "gn" in only:
         sys.exit(f"compare.py: {gn_exe} is not built (configure with -DTAPEGRAD_BUILD_BENCH=ON)")
     if not os.path.exists(norms_exe) and only & {"ln", "bn"}:

@@ -223,6 +223,32 @@ void add_row(double* acc, const T* x, const T* y, int64_t n) {
     }
 }
 
+// o[i] (+)= s · x[i] (· y[i]).
+template <typename T>
+void scaled_copy(T* o, const T* x, const T* y, int64_t n, T s, bool accumulate) {
+    if (y == nullptr && s == T(1) && !accumulate) {
+        std::copy(x, x + n, o);
+        return;
+    }
+    using B = xsimd::batch<T>;
+    constexpr int64_t lanes = static_cast<int64_t>(B::size);
+    const B sb(s);
+    int64_t i = 0;
+    if (y == nullptr && accumulate)
+        for (; i + lanes <= n; i += lanes) (B::load_unaligned(o + i) + B::load_unaligned(x + i) * sb).store_unaligned(o + i);
+    else if (y == nullptr)
+        for (; i + lanes <= n; i += lanes) (B::load_unaligned(x + i) * sb).store_unaligned(o + i);
+    else if (accumulate)
+        for (; i + lanes <= n; i += lanes)
+            (B::load_unaligned(o + i) + B::load_unaligned(x + i) * B::load_unaligned(y + i) * sb).store_unaligned(o + i);
+    else
+        for (; i + lanes <= n; i += lanes) (B::load_unaligned(x + i) * B::load_unaligned(y + i) * sb).store_unaligned(o + i);
+    for (; i < n; ++i) {
+        const T v = (y == nullptr ? x[i] : x[i] * y[i]) * s;
+        o[i] = accumulate ? o[i] + v : v;
+    }
+}
+
 // A multi-index over some dims (outermost first) with the offset it gives in elements:
 // start() places it (divisions, once), next() steps it in amortised constant time.
 struct Odometer {
@@ -377,10 +403,10 @@ void sum_to_shape(T* out, const T* x, const T* y, std::span<const int64_t> in_sh
     }
     const bool any_reduced = std::any_of(dims.begin(), dims.end(), [](const Dim& d) { return d.reduced; });
     if (!any_reduced) {
-        // Nothing to sum: a scaled copy (or product).
+        // Nothing to sum: a copy, or a product, times scale (±1 in the ops, so T is exact:
+        // a float product rounded once, as in double then rounded).
         for_ranges(in_numel, worth_parallel(Work::elements, in_numel), [&](int64_t begin, int64_t end) {
-            for (int64_t i = begin; i < end; ++i)
-                store(i, scale * (y == nullptr ? static_cast<double>(x[i]) : static_cast<double>(x[i]) * static_cast<double>(y[i])));
+            scaled_copy(out + begin, x + begin, y == nullptr ? nullptr : y + begin, end - begin, static_cast<T>(scale), accumulate);
         });
         return;
     }
