@@ -22,8 +22,33 @@ xsimd::batch<T, A> pick(const xsimd::batch_bool<T, A>& c, const xsimd::batch<T, 
     return xsimd::select(c, a, b);
 }
 
+// e^x (e^x − 1, tanh x) of a batch, out of line. Inlined into a loop with the rest of an op (sigmoid,
+// silu, softplus, gelu's backward), xsimd's exp has GCC hoist more constants than there are
+// vector registers and spill them to the stack, a load from the stack on every batch; called,
+// its constants are loaded from read-only data where they are used. Passed and returned by
+// value: in a vector register.
+template <typename T>
+[[gnu::noinline]] xsimd::batch<T> exp_batch(xsimd::batch<T> x) {
+    return xsimd::exp(x);
+}
+template <typename T>
+[[gnu::noinline]] xsimd::batch<T> expm1_batch(xsimd::batch<T> x) {
+    return xsimd::expm1(x);
+}
+template <typename T>
+[[gnu::noinline]] xsimd::batch<T> tanh_batch(xsimd::batch<T> x) {
+    return xsimd::tanh(x);
+}
+// The scalar tail: the C library's.
+inline float exp_batch(float x) { return std::exp(x); }
+inline double exp_batch(double x) { return std::exp(x); }
+inline float expm1_batch(float x) { return std::expm1(x); }
+inline double expm1_batch(double x) { return std::expm1(x); }
+inline float tanh_batch(float x) { return std::tanh(x); }
+inline double tanh_batch(double x) { return std::tanh(x); }
+
 template <typename T> struct Exp {
-    template <typename V> V f(V x) const { return xsimd::exp(x); }
+    template <typename V> V f(V x) const { return exp_batch(x); }
     template <typename V> V df(V g, V, V y) const { return g * y; }
 };
 template <typename T> struct Log {
@@ -54,19 +79,19 @@ template <typename T> struct Abs {
 // σ(x) = 1 / (1 + e^−x): for x → −∞, e^−x = inf and σ = 0; for x → +∞, σ = 1; never NaN.
 // dσ = σ·(1 − σ).
 template <typename T> struct Sigmoid {
-    template <typename V> V f(V x) const { return V(T(1)) / (V(T(1)) + xsimd::exp(-x)); }
+    template <typename V> V f(V x) const { return V(T(1)) / (V(T(1)) + exp_batch(-x)); }
     template <typename V> V df(V g, V, V y) const { return g * (V(T(1)) - y) * y; }
 };
 // d tanh = 1 − tanh².
 template <typename T> struct Tanh {
-    template <typename V> V f(V x) const { return xsimd::tanh(x); }
+    template <typename V> V f(V x) const { return tanh_batch(x); }
     template <typename V> V df(V g, V, V y) const { return g * (V(T(1)) - y * y); }
 };
 // silu(x) = x·σ(x); d silu = σ·(1 + x·(1 − σ)).
 template <typename T> struct Silu {
-    template <typename V> V f(V x) const { return x / (V(T(1)) + xsimd::exp(-x)); }
+    template <typename V> V f(V x) const { return x / (V(T(1)) + exp_batch(-x)); }
     template <typename V> V df(V g, V x, V) const {
-        const V s = V(T(1)) / (V(T(1)) + xsimd::exp(-x));
+        const V s = V(T(1)) / (V(T(1)) + exp_batch(-x));
         return g * s * (V(T(1)) + x * (V(T(1)) - s));
     }
 };
@@ -75,7 +100,7 @@ template <typename T> struct Gelu {
     template <typename V> V f(V x) const { return x * V(T(0.5)) * (V(T(1)) + xsimd::erf(x * V(T(M_SQRT1_2)))); }
     template <typename V> V df(V g, V x, V) const {
         const V cdf = V(T(0.5)) * (V(T(1)) + xsimd::erf(x * V(T(M_SQRT1_2))));
-        const V pdf = xsimd::exp(V(T(-0.5)) * x * x) * V(T(M_2_SQRTPI * M_SQRT1_2 * 0.5));
+        const V pdf = exp_batch(V(T(-0.5)) * x * x) * V(T(M_2_SQRTPI * M_SQRT1_2 * 0.5));
         return g * (cdf + x * pdf);
     }
 };
@@ -85,11 +110,11 @@ template <typename T> struct GeluTanh {
     static constexpr T beta = T(M_SQRT2 * M_2_SQRTPI * 0.5), kappa = T(0.044715);
     template <typename V> V f(V x) const {
         const V inner = V(beta) * (x + V(kappa) * x * x * x);
-        return V(T(0.5)) * x * (V(T(1)) + xsimd::tanh(inner));
+        return V(T(0.5)) * x * (V(T(1)) + tanh_batch(inner));
     }
     template <typename V> V df(V g, V x, V) const {
         const V x_sq = x * x;
-        const V t = xsimd::tanh(V(beta) * (x + V(kappa) * x_sq * x));
+        const V t = tanh_batch(V(beta) * (x + V(kappa) * x_sq * x));
         const V left = V(T(0.5)) * x, right = V(T(1)) + t;
         const V right_derivative = left * (V(T(1)) - t * t) * (V(beta) * (V(T(1)) + V(T(3)) * V(kappa) * x_sq));
         return g * (V(T(0.5)) * right + right_derivative);
@@ -101,10 +126,10 @@ template <typename T> struct Softplus {
     T beta, threshold;
     template <typename V> V f(V x) const {
         const V bx = x * V(beta);
-        return pick(bx > V(threshold), x, xsimd::log1p(xsimd::exp(bx)) / V(beta));
+        return pick(bx > V(threshold), x, xsimd::log1p(exp_batch(bx)) / V(beta));
     }
     template <typename V> V df(V g, V x, V) const {
-        const V bx = x * V(beta), z = xsimd::exp(bx);
+        const V bx = x * V(beta), z = exp_batch(bx);
         return pick(bx > V(threshold), g, g * z / (z + V(T(1))));
     }
 };
@@ -116,8 +141,8 @@ template <typename T> struct LeakyRelu {
 // elu(x) = x for x > 0, α(e^x − 1) otherwise; d = 1, or α·e^x (at 0 too, as PyTorch).
 template <typename T> struct Elu {
     T alpha;
-    template <typename V> V f(V x) const { return pick(x > V(T(0)), x, V(alpha) * xsimd::expm1(x)); }
-    template <typename V> V df(V g, V x, V) const { return pick(x > V(T(0)), g, g * V(alpha) * xsimd::exp(x)); }
+    template <typename V> V f(V x) const { return pick(x > V(T(0)), x, V(alpha) * expm1_batch(x)); }
+    template <typename V> V df(V g, V x, V) const { return pick(x > V(T(0)), g, g * V(alpha) * exp_batch(x)); }
 };
 // min(max(x, lo), hi), NaN kept; an absent bound is ∓inf. The gradient passes where
 // lo <= x <= hi (bounds included), as PyTorch's clamp_backward.
