@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
+#include <type_traits>
 
 #include "framework/kernels/parallel.hpp"
 #include "framework/kernels/reductions.hpp"
@@ -162,32 +164,48 @@ void binary_run(T* o, const T* a, const T* b, int64_t n, int64_t sa, int64_t sb)
     }
 }
 
-// The gradient terms of one binary op at one element: g·∂f/∂a and g·∂f/∂b.
-template <typename T>
-void binary_derivatives(BinaryOp op, T g, T a, T b, T& da, T& db) {
-    switch (op) {
-        case BinaryOp::add: da = g; db = g; return;
-        case BinaryOp::sub: da = g; db = -g; return;
-        case BinaryOp::mul: da = g * b; db = g * a; return;
+// The gradient terms of one binary op at one element: g·∂f/∂a and g·∂f/∂b. Op is a template
+// argument, so that the kernel chooses once per call, not per element.
+template <BinaryOp Op, typename T>
+inline void binary_derivatives(T g, T a, T b, T& da, T& db) {
+    if constexpr (Op == BinaryOp::add) {
+        da = g;
+        db = g;
+    } else if constexpr (Op == BinaryOp::sub) {
+        da = g;
+        db = -g;
+    } else if constexpr (Op == BinaryOp::mul) {
+        da = g * b;
+        db = g * a;
+    } else if constexpr (Op == BinaryOp::div) {
         // ∂(a/b)/∂b = −a/b², as PyTorch writes it: −g·a/(b·b).
-        case BinaryOp::div: da = g / b; db = -g * a / (b * b); return;
+        da = g / b;
+        db = -g * a / (b * b);
+    } else if constexpr (Op == BinaryOp::pow) {
         // ∂(a^b)/∂a = b·a^(b−1), 0 where b = 0 (also at a = 0); ∂(a^b)/∂b = a^b·ln a, 0 where
         // a = 0 and b >= 0 (PyTorch's pow_backward_self and pow_backward_exponent).
-        case BinaryOp::pow:
-            da = b == T(0) ? T(0) : g * (b * std::pow(a, b - T(1)));
-            db = a == T(0) && b >= T(0) ? T(0) : g * (std::pow(a, b) * std::log(a));
-            return;
+        da = b == T(0) ? T(0) : g * (b * std::pow(a, b - T(1)));
+        db = a == T(0) && b >= T(0) ? T(0) : g * (std::pow(a, b) * std::log(a));
+    } else if constexpr (Op == BinaryOp::maximum) {
         // Ties split the gradient in halves, as torch 1.13 does (where(a == b, g/2, g), then
         // zero where the other side wins).
-        case BinaryOp::maximum:
-            da = a == b ? g / T(2) : (a < b ? T(0) : g);
-            db = a == b ? g / T(2) : (a > b ? T(0) : g);
-            return;
-        case BinaryOp::minimum:
-            da = a == b ? g / T(2) : (a > b ? T(0) : g);
-            db = a == b ? g / T(2) : (a < b ? T(0) : g);
-            return;
-        default: da = T(0); db = T(0); return;
+        da = a == b ? g / T(2) : (a < b ? T(0) : g);
+        db = a == b ? g / T(2) : (a > b ? T(0) : g);
+    } else {
+        static_assert(Op == BinaryOp::minimum, "no derivatives for this op");
+        da = a == b ? g / T(2) : (a > b ? T(0) : g);
+        db = a == b ? g / T(2) : (a < b ? T(0) : g);
+    }
+}
+
+// da[i], db[i] over a run: dy contiguous, a and b with strides sa, sb in {0, 1}.
+template <BinaryOp Op, typename T>
+void derivative_run(T* da, T* db, const T* dy, const T* a, const T* b, int64_t n, int64_t sa, int64_t sb) {
+    for (int64_t i = 0; i < n; ++i, a += sa, b += sb) {
+        T ga, gb;
+        binary_derivatives<Op>(dy[i], *a, *b, ga, gb);
+        if (da != nullptr) da[i] = ga;
+        if (db != nullptr) db[i] = gb;
     }
 }
 
@@ -349,16 +367,23 @@ template <typename T>
 void binary_backward_terms(T* da, T* db, const T* dy, const T* a, const T* b, const BroadcastPlan& plan, BinaryOp op) {
     if (plan.numel == 0) return;
     const int64_t sa = plan.strides[0].back(), sb = plan.strides[1].back();
-    for_plan_ranges(plan, [&](int64_t pos, const int64_t* off, int64_t len) {
-        const T* pa = a + off[0];
-        const T* pb = b + off[1];
-        for (int64_t i = 0; i < len; ++i, pa += sa, pb += sb) {
-            T ga, gb;
-            binary_derivatives(op, dy[pos + i], *pa, *pb, ga, gb);
-            if (da != nullptr) da[pos + i] = ga;
-            if (db != nullptr) db[pos + i] = gb;
-        }
-    });
+    auto run = [&](auto op_constant) {
+        constexpr BinaryOp Op = decltype(op_constant)::value;
+        for_plan_ranges(plan, [&](int64_t pos, const int64_t* off, int64_t len) {
+            derivative_run<Op>(da == nullptr ? nullptr : da + pos, db == nullptr ? nullptr : db + pos, dy + pos, a + off[0],
+                               b + off[1], len, sa, sb);
+        });
+    };
+    switch (op) {
+        case BinaryOp::add: return run(std::integral_constant<BinaryOp, BinaryOp::add>{});
+        case BinaryOp::sub: return run(std::integral_constant<BinaryOp, BinaryOp::sub>{});
+        case BinaryOp::mul: return run(std::integral_constant<BinaryOp, BinaryOp::mul>{});
+        case BinaryOp::div: return run(std::integral_constant<BinaryOp, BinaryOp::div>{});
+        case BinaryOp::pow: return run(std::integral_constant<BinaryOp, BinaryOp::pow>{});
+        case BinaryOp::maximum: return run(std::integral_constant<BinaryOp, BinaryOp::maximum>{});
+        case BinaryOp::minimum: return run(std::integral_constant<BinaryOp, BinaryOp::minimum>{});
+        default: throw std::logic_error("binary_backward_terms: no derivatives for a comparison or where");
+    }
 }
 
 template <typename T>
