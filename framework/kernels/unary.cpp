@@ -22,11 +22,11 @@ xsimd::batch<T, A> pick(const xsimd::batch_bool<T, A>& c, const xsimd::batch<T, 
     return xsimd::select(c, a, b);
 }
 
-// e^x (e^x − 1, tanh x) of a batch, out of line. Inlined into a loop with the rest of an op (sigmoid,
-// silu, softplus, gelu's backward), xsimd's exp has GCC hoist more constants than there are
-// vector registers and spill them to the stack, a load from the stack on every batch; called,
-// its constants are loaded from read-only data where they are used. Passed and returned by
-// value: in a vector register.
+// e^x, e^x − 1, tanh x and ln x of a batch, out of line. Inlined into an op's loop (sigmoid,
+// silu, softplus; ln alone under some -march tunings), xsimd's versions have GCC hoist more
+// constants than there are vector registers and spill them to the stack, a stack load on every
+// batch; called, they load their constants from read-only data where they use them. Passed
+// and returned by value: in a vector register.
 template <typename T>
 [[gnu::noinline]] xsimd::batch<T> exp_batch(xsimd::batch<T> x) {
     return xsimd::exp(x);
@@ -39,6 +39,10 @@ template <typename T>
 [[gnu::noinline]] xsimd::batch<T> tanh_batch(xsimd::batch<T> x) {
     return xsimd::tanh(x);
 }
+template <typename T>
+[[gnu::noinline]] xsimd::batch<T> log_batch(xsimd::batch<T> x) {
+    return xsimd::log(x);
+}
 // The scalar tail: the C library's.
 inline float exp_batch(float x) { return std::exp(x); }
 inline double exp_batch(double x) { return std::exp(x); }
@@ -46,13 +50,15 @@ inline float expm1_batch(float x) { return std::expm1(x); }
 inline double expm1_batch(double x) { return std::expm1(x); }
 inline float tanh_batch(float x) { return std::tanh(x); }
 inline double tanh_batch(double x) { return std::tanh(x); }
+inline float log_batch(float x) { return std::log(x); }
+inline double log_batch(double x) { return std::log(x); }
 
 template <typename T> struct Exp {
     template <typename V> V f(V x) const { return exp_batch(x); }
     template <typename V> V df(V g, V, V y) const { return g * y; }
 };
 template <typename T> struct Log {
-    template <typename V> V f(V x) const { return xsimd::log(x); }
+    template <typename V> V f(V x) const { return log_batch(x); }
     template <typename V> V df(V g, V x, V) const { return g / x; }
 };
 template <typename T> struct Neg {
