@@ -8,7 +8,9 @@
   LayerNorm and BatchNorm2d (training mode) forward and forward+backward, float32, on
   bench_norms' shapes, against bench/torch_norm_shapes.py (the same method);
   training the reference CNN at batch 64 (bench_cnn_throughput against torch_cnn_bench.py),
-  images/s and peak RSS of each process.
+  images/s and peak RSS of each process;
+  element-wise ops (broadcast mul and add, ...) forward and forward+backward, float32, on the
+  rows of bench_ops against bench/torch_ops.py (the same method; one table row per expression).
 First it prints where it ran: the CPU model, the core count, the SIMD level of tapegrad's
 kernels, the PyTorch version and the thread counts timed. Then Markdown tables of medians, then
 the project's speed targets, at each thread count timed (float32, same run, medians of the
@@ -18,11 +20,12 @@ rounds), each met or NOT MET:
   - GroupNorm forward on 32x64x56x56/32: >= 70% of STREAM copy at the same array size;
   - LayerNorm forward, and forward+backward: median speed-up over the shapes >= 1.5x PyTorch's;
   - BatchNorm2d forward, and forward+backward: the same, >= 1.5x;
-  - training the reference CNN at batch 64: >= 1.5x PyTorch's images/s, peak RSS <= PyTorch's.
+  - training the reference CNN at batch 64: >= 1.5x PyTorch's images/s, peak RSS <= PyTorch's;
+  - element-wise ops, forward and forward+backward: each row >= 1.0x PyTorch's.
 Targets are meant to be judged with --rounds 3 or more.
 
-Usage: bench/compare.py --build BUILD_DIR [--rounds 3] [--threads 1 2] [--steps 100] [--only gn ln bn cnn]
-(--only: one or more of the comparisons; all four without it)
+Usage: bench/compare.py --build BUILD_DIR [--rounds 3] [--threads 1 2] [--steps 100] [--only gn ln bn cnn ops]
+(--only: one or more of the comparisons; all five without it)
 Each round runs both sides once per thread count, back to back, and alternates which side
 goes first, so that the machine's slow drifts (this 2-core VM's speed wanders by +-15% over
 minutes) hit both sides alike; the tables show the median over rounds of each side's own median.
@@ -363,25 +366,97 @@ def norm_comparison(a, exe, key):
     return checks
 
 
+OPS_TARGET = 1.0  # every row, forward and forward+backward, each thread count
+
+
+def ops_labels(bench):
+    """The row labels of bench_ops in its order (a short query run of their forward at 1
+    thread); None where it is not built."""
+    if not os.path.exists(bench):
+        return None
+    d = json.loads(run([bench, "--benchmark_format=json", "--benchmark_min_time=0.001",
+                        "--benchmark_filter=^BM_OpsForward/.*/threads:1/"]) or '{"benchmarks": []}')
+    return [b["label"] for b in d["benchmarks"]]
+
+
+def torch_ops(threads, labels):
+    """PyTorch's side of bench_ops at `threads` threads: one run of bench/torch_ops.py."""
+    out = run(["/usr/bin/python3", os.path.join(HERE, "torch_ops.py"), "--threads", str(threads), "--labels", *labels])
+    res = {}
+    for line in out.splitlines():
+        r = json.loads(line)
+        res[(r["label"], r["threads"])] = {"fwd": r["fwd_ms"], "fb": r["fwd_ms"] + r["bwd_ms"]}
+    return res
+
+
+def ops_comparison(a, exe):
+    """Element-wise ops of bench_ops against torch_ops.py: the rounds, the table, and the
+    targets (every row >= OPS_TARGET, per kind and thread count) as (target, measured, met) rows."""
+    labels = ops_labels(exe)
+    if not labels:
+        return [(f"element-wise ops: each row >= {OPS_TARGET}× PyTorch's", f"{exe} has no BM_Ops benchmarks", False)]
+    rounds = {"ours": [{} for _ in range(a.rounds)], "torch": [{} for _ in range(a.rounds)]}
+    measure = {"ours": lambda t: ours(exe, t, "BM_Ops"), "torch": lambda t: torch_ops(t, labels)}
+    for i in range(a.rounds):
+        for t in a.threads:
+            for side in sides_in_order(i):
+                rounds[side][i].update(measure[side](t))
+    missing = [k for k in rounds["ours"][0] if k not in rounds["torch"][0]]
+    if missing:
+        sys.exit(f"compare.py: PyTorch's side (bench/torch_ops.py ROWS) has no row {missing}")
+
+    def med(side, k, kind):
+        return statistics.median(r[k][kind] for r in rounds[side])
+
+    print(f"Element-wise ops, float32, gradients of every operand, median of {a.rounds} round{'s' if a.rounds > 1 else ''}; "
+          "speed-up = PyTorch ms / ours ms")
+    print()
+    print("| expression | threads | fwd ours ms | fwd PyTorch ms | fwd speed-up | fwd+bwd ours ms | fwd+bwd PyTorch ms | fwd+bwd speed-up |")
+    print("|---|---|---|---|---|---|---|---|")
+    ratios = {"fwd": {t: [] for t in a.threads}, "fb": {t: [] for t in a.threads}}
+    order = list(rounds["ours"][0])
+    for k in sorted(order, key=lambda k: (k[1], order.index(k))):
+        label, th = k
+        o_f, o_fb = med("ours", k, "fwd"), med("ours", k, "fb")
+        t_f, t_fb = med("torch", k, "fwd"), med("torch", k, "fb")
+        ratios["fwd"][th].append((t_f / o_f, label))
+        ratios["fb"][th].append((t_fb / o_fb, label))
+        print(f"| {label} | {th} | {o_f:.3f} | {t_f:.3f} | {t_f / o_f:.2f}× | {o_fb:.3f} | {t_fb:.3f} | {t_fb / o_fb:.2f}× |")
+    print()
+    checks = []
+    for kind, what in (("fwd", "forward"), ("fb", "forward+backward")):
+        for t in a.threads:
+            worst, row = min(ratios[kind][t])
+            checks.append((f"element-wise ops {what}: each of the {len(ratios[kind][t])} rows >= {OPS_TARGET}× PyTorch, {plural(t)}",
+                           f"min {worst:.2f}× ({row})", worst >= OPS_TARGET))
+    return checks
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build", required=True, help="build directory configured with -DTAPEGRAD_BUILD_BENCH=ON")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--steps", type=int, default=100, help="SGD steps timed per CNN run")
-    ap.add_argument("--only", choices=["gn", "ln", "bn", "cnn"], nargs="+",
-                    help="run only these comparisons (GroupNorm, LayerNorm, BatchNorm2d, the CNN)")
+    ap.add_argument("--only", choices=["gn", "ln", "bn", "cnn", "ops"], nargs="+",
+                    help="run only these comparisons (GroupNorm, LayerNorm, BatchNorm2d, the CNN, element-wise ops)")
     a = ap.parse_args()
-    only = set(a.only or ["gn", "ln", "bn", "cnn"])
-    if not os.path.isdir(TORCH_REF):
+    only = set(a.only or ["gn", "ln", "bn", "cnn", "ops"])
+    if not os.path.isdir(TORCH_REF) and only & {"gn", "cnn"}:  # the other comparisons' PyTorch side is in bench/
         sys.exit(f"compare.py: PyTorch's side is expected in {TORCH_REF} (the workplace's shared/ beside the checkout)")
     gn_exe = os.path.join(a.build, "bench", "bench_group_norm")
     norms_exe = os.path.join(a.build, "bench", "bench_norms")
+    ops_exe = os.path.join(a.build, "bench", "bench_ops")
     labels, simd, blas = gn_shapes_and_simd(gn_exe)
+    if simd is None and os.path.exists(ops_exe):  # the SIMD level from the benchmark that is built
+        simd = json.loads(run([ops_exe, "--benchmark_format=json", "--benchmark_min_time=0.001",
+                               "--benchmark_filter=^BM_OpsForward/row:0/threads:1/"]))["context"].get("simd")
     if labels is None and "gn" in only:
         sys.exit(f"compare.py: {gn_exe} is not built (configure with -DTAPEGRAD_BUILD_BENCH=ON)")
     if not os.path.exists(norms_exe) and only & {"ln", "bn"}:
         sys.exit(f"compare.py: {norms_exe} is not built (configure with -DTAPEGRAD_BUILD_BENCH=ON)")
+    if not os.path.exists(ops_exe) and "ops" in only:
+        sys.exit(f"compare.py: {ops_exe} is not built (configure with -DTAPEGRAD_BUILD_BENCH=ON)")
     print(f"CPU: {machine_line(lscpu())}")
     print(f"SIMD: {simd or 'unknown (bench_group_norm not built)'} (tapegrad's kernels, as compiled); "
           f"GEMM: OpenBLAS, {blas or 'unknown'} kernels")
@@ -399,7 +474,8 @@ def main():
                                f"{r['ours_rss']:.0f} vs {r['torch_rss']:.0f} MB", r["ours_rss"] <= r["torch_rss"]))
     gn_checks = gn_comparison(a, gn_exe, labels) if "gn" in only else []
     norm_checks = [c for key in ("ln", "bn") if key in only for c in norm_comparison(a, norms_exe, key)]
-    print_targets(gn_checks + norm_checks + cnn_checks)
+    ops_checks = ops_comparison(a, ops_exe) if "ops" in only else []
+    print_targets(gn_checks + norm_checks + cnn_checks + ops_checks)
 
 if __name__ == "__main__":
     main()

@@ -1,173 +1,186 @@
-// Element-wise ops and their backward; see elementwise.hpp.
+// Broadcast binary ops, comparisons, where and sum_to_size; see elementwise.hpp. Shapes are
+// checked first, then the output is allocated and filled by kernels/broadcast over the plan of
+// the broadcast, then the backward is recorded.
 //
-// Every binary op is evaluated as out[i] = f(a[ia], b[ib]) over the index space
-// (outer, C, inner) of the larger operand, where a broadcast operand is indexed by its
-// channel c alone (C = 1 for a scalar). Its gradient is the per-channel sum of
-// dy · ∂f/∂operand, accumulated in double.
+// Backward of out = f(a, b) broadcast to the output's shape: each output element adds
+// dy · ∂f/∂a to the element of a it read, so da = sum_to_shape(dy · ∂f/∂a, shape of a), the
+// terms summed over the dims along which a was stretched (likewise db). For add and sub the
+// terms are ±dy, summed directly; for mul they are dy·b, and when b has the output's shape
+// the product is formed inside the sum (no output-sized temporary); when a has the output's
+// shape the terms are its gradient as they are, written by the broadcast mul kernel.
 #include "framework/ops/elementwise.hpp"
 
-#include <cmath>
 #include <stdexcept>
-#include <vector>
+#include <string>
 
 #include "framework/kernels/activation.hpp"
-#include "framework/kernels/reductions.hpp"
+#include "framework/kernels/broadcast.hpp"
 #include "framework/ops/autograd.hpp"
 
 namespace tapegrad {
 
 namespace {
 
-struct Broadcast {
-    Shape out_shape;
-    int64_t outer = 1, channels = 1, inner = 1;
-    bool a_full = true, b_full = true;
-};
+using kernels::BinaryOp;
+using kernels::BroadcastPlan;
 
-template <typename T>
-bool is_scalar_like(const BasicTensor<T>& t) {
-    return t.numel() == 1 && t.dim() <= 1;
-}
-
-template <typename T>
-bool is_channel_vector_for(const BasicTensor<T>& v, const BasicTensor<T>& full) {
-    return v.dim() == 1 && full.dim() >= 2 && v.size(0) == full.size(1);
-}
-
-template <typename T>
-Broadcast resolve(const char* op, const BasicTensor<T>& a, const BasicTensor<T>& b) {
-    Broadcast r;
-    if (a.shape() == b.shape()) {
-        r.out_shape = a.shape();
-        r.channels = a.numel();
-        return r;
+// PyTorch's infer_size: right-aligned, size-1 (or missing) dims take the other's extent.
+Shape broadcast_shapes(const Shape& a, const Shape& b) {
+    const size_t n = std::max(a.size(), b.size());
+    Shape out(n);
+    for (size_t i = n; i-- > 0;) {
+        const size_t offset = n - 1 - i;
+        const int64_t size_a = offset < a.size() ? a[a.size() - 1 - offset] : 1;
+        const int64_t size_b = offset < b.size() ? b[b.size() - 1 - offset] : 1;
+        if (size_a != size_b && size_a != 1 && size_b != 1)
+            throw std::invalid_argument("The size of tensor a (" + std::to_string(size_a) + ") must match the size of tensor b (" +
+                                        std::to_string(size_b) + ") at non-singleton dimension " + std::to_string(i));
+        out[i] = size_a == 1 ? size_b : size_a;
     }
-    const bool b_broadcast = is_scalar_like(b) || is_channel_vector_for(b, a);
-    const bool a_broadcast = !b_broadcast && (is_scalar_like(a) || is_channel_vector_for(a, b));
-    if (!a_broadcast && !b_broadcast)
-        throw std::invalid_argument(std::string(op) + ": cannot broadcast shapes " + to_string(a.shape()) + " and " +
-                                    to_string(b.shape()) +
-                                    "; expected equal shapes, a one-element tensor, or a (C) vector with (N, C, *)");
-    const BasicTensor<T>& full = b_broadcast ? a : b;
-    const BasicTensor<T>& vec = b_broadcast ? b : a;
-    r.out_shape = full.shape();
-    r.a_full = b_broadcast;
-    r.b_full = !b_broadcast;
-    if (is_scalar_like(vec)) {
-        r.inner = full.numel();
-    } else {
-        r.outer = full.size(0);
-        r.channels = full.size(1);
-        r.inner = full.numel() / std::max<int64_t>(1, r.outer * r.channels);
-    }
-    return r;
+    return out;
 }
 
-// f(x, y), ∂f/∂x and ∂f/∂y for each binary op.
-struct AddFn {
-    static constexpr const char* name = "add";
-    template <typename T> static T f(T x, T y) { return x + y; }
-    template <typename T> static T dx(T, T) { return T(1); }
-    template <typename T> static T dy(T, T) { return T(1); }
-};
-struct SubFn {
-    static constexpr const char* name = "sub";
-    template <typename T> static T f(T x, T y) { return x - y; }
-    template <typename T> static T dx(T, T) { return T(1); }
-    template <typename T> static T dy(T, T) { return T(-1); }
-};
-struct MulFn {
-    static constexpr const char* name = "mul";
-    template <typename T> static T f(T x, T y) { return x * y; }
-    template <typename T> static T dx(T, T y) { return y; }
-    template <typename T> static T dy(T x, T) { return x; }
-};
-struct DivFn {
-    static constexpr const char* name = "div";
-    template <typename T> static T f(T x, T y) { return x / y; }
-    template <typename T> static T dx(T, T y) { return T(1) / y; }
-    template <typename T> static T dy(T x, T y) { return -x / (y * y); }
-};
-
-// Calls body(i, ia, ib) over the broadcast index space.
-template <typename Body>
-void for_each_index(const Broadcast& r, Body&& body) {
-    int64_t i = 0;
-    for (int64_t o = 0; o < r.outer; ++o)
-        for (int64_t c = 0; c < r.channels; ++c)
-            for (int64_t k = 0; k < r.inner; ++k, ++i) body(i, r.a_full ? i : c, r.b_full ? i : c);
+BroadcastPlan plan_of(const Shape& out, std::initializer_list<std::span<const int64_t>> inputs) {
+    return kernels::plan_broadcast(out, std::span<const std::span<const int64_t>>(inputs.begin(), inputs.size()));
 }
 
-// Adds into `grad` (of a full or broadcast operand) the terms dy[i] * d(a[ia], b[ib]).
-template <typename T, typename D>
-void accumulate_operand_grad(const Broadcast& r, bool full, T* grad, const T* dy, const T* a, const T* b, D&& d) {
-    if (full) {
-        for_each_index(r, [&](int64_t i, int64_t ia, int64_t ib) { grad[i] += dy[i] * d(a[ia], b[ib]); });
+// x.grad (+)= scale · Σ terms (· factor) summed from the output's shape down to x's.
+template <typename T>
+void sum_into_grad(const BasicTensor<T>& x, const T* terms, const T* factor, const Shape& out_shape, double scale) {
+    const GradBuffer<T> g = x.grad_buffer();
+    kernels::sum_to_shape(g.data, terms, factor, out_shape, x.shape(), scale, g.accumulate);
+}
+
+// The gradient of operand t of out = t·other: Σ dy·other down to t's shape.
+template <typename T>
+void mul_grad(const BasicTensor<T>& t, const BasicTensor<T>& other, const T* dy, const Shape& out_shape) {
+    if (other.shape() == out_shape) return sum_into_grad(t, dy, other.data(), out_shape, 1.0);
+    const BroadcastPlan plan = plan_of(out_shape, {out_shape, other.shape()});
+    if (t.shape() == out_shape) {
+        const GradBuffer<T> g = t.grad_buffer();
+        kernels::binary_forward(g.data, dy, other.data(), plan, BinaryOp::mul, g.accumulate);
         return;
     }
-    // The broadcast operand's gradient: per channel, the terms in T, summed in double. Each run
-    // of `inner` terms (one channel of one outer index) is formed in a row buffer and summed by
-    // kernels::sum, which widens in registers.
-    std::vector<double> sums(static_cast<size_t>(r.channels), 0.0);
-    std::vector<T> terms(static_cast<size_t>(r.inner));
-    int64_t i = 0;
-    for (int64_t o = 0; o < r.outer; ++o)
-        for (int64_t c = 0; c < r.channels; ++c, i += r.inner) {
-            for (int64_t k = 0; k < r.inner; ++k) {
-                const int64_t ia = r.a_full ? i + k : c, ib = r.b_full ? i + k : c;
-                terms[static_cast<size_t>(k)] = dy[i + k] * d(a[ia], b[ib]);
-            }
-            sums[static_cast<size_t>(c)] += kernels::sum(terms.data(), r.inner);
+    BasicTensor<T> terms = empty<T>(out_shape);
+    kernels::binary_forward(terms.data(), dy, other.data(), plan, BinaryOp::mul, false);
+    sum_into_grad(t, terms.data(), static_cast<const T*>(nullptr), out_shape, 1.0);
+}
+
+template <typename T>
+void binary_backward(BinaryOp op, const BasicTensor<T>& a, const BasicTensor<T>& b, const Shape& out_shape,
+                     const BroadcastPlan& plan, const T* dy) {
+    const bool need_a = a.requires_grad(), need_b = b.requires_grad();
+    const T* none = nullptr;
+    if (op == BinaryOp::add || op == BinaryOp::sub) {
+        if (need_a) sum_into_grad(a, dy, none, out_shape, 1.0);
+        if (need_b) sum_into_grad(b, dy, none, out_shape, op == BinaryOp::sub ? -1.0 : 1.0);
+        return;
+    }
+    if (op == BinaryOp::mul) {
+        if (need_a) mul_grad(a, b, dy, out_shape);
+        if (need_b) mul_grad(b, a, dy, out_shape);
+        return;
+    }
+    BasicTensor<T> da, db;
+    if (need_a) da = empty<T>(out_shape);
+    if (need_b) db = empty<T>(out_shape);
+    kernels::binary_backward_terms(need_a ? da.data() : nullptr, need_b ? db.data() : nullptr, dy, a.data(), b.data(), plan, op);
+    if (need_a) sum_into_grad(a, da.data(), none, out_shape, 1.0);
+    if (need_b) sum_into_grad(b, db.data(), none, out_shape, 1.0);
+}
+
+template <typename T>
+BasicTensor<T> binary(BinaryOp op, const char* name, const BasicTensor<T>& a, const BasicTensor<T>& b) {
+    Shape out_shape = broadcast_shapes(a.shape(), b.shape());
+    BasicTensor<T> out = empty<T>(out_shape);
+    BroadcastPlan plan = plan_of(out_shape, {a.shape(), b.shape()});
+    kernels::binary_forward(out.data(), a.data(), b.data(), plan, op, false);
+    record_op(name, out, any_requires_grad(a, b),
+              [a, b, op, out_shape = std::move(out_shape), plan = std::move(plan)](const T* dy) {
+                  binary_backward(op, a, b, out_shape, plan, dy);
+              });
+    return out;
+}
+
+template <typename T>
+BasicTensor<T> compare(BinaryOp op, const BasicTensor<T>& a, const BasicTensor<T>& b) {
+    const Shape out_shape = broadcast_shapes(a.shape(), b.shape());
+    BasicTensor<T> out = empty<T>(out_shape);
+    kernels::binary_forward(out.data(), a.data(), b.data(), plan_of(out_shape, {a.shape(), b.shape()}), op, false);
+    return out;
+}
+
+// The gradient of where's operand t: dy where the mask selects t (op where_true or
+// where_false), 0 elsewhere, summed down to t's shape.
+template <typename T>
+void where_grad(const BasicTensor<T>& t, const BasicTensor<T>& mask, BinaryOp op, const T* dy, const Shape& out_shape) {
+    const BroadcastPlan plan = plan_of(out_shape, {out_shape, mask.shape()});
+    if (t.shape() == out_shape) {
+        const GradBuffer<T> g = t.grad_buffer();
+        if (!g.accumulate) {
+            kernels::binary_forward(g.data, dy, mask.data(), plan, op, false);
+            return;
         }
-    for (int64_t c = 0; c < r.channels; ++c) grad[c] += static_cast<T>(sums[static_cast<size_t>(c)]);
-}
-
-template <typename Fn, typename T>
-BasicTensor<T> binary(const BasicTensor<T>& a, const BasicTensor<T>& b) {
-    const Broadcast r = resolve(Fn::name, a, b);
-    BasicTensor<T> out = empty<T>(r.out_shape);
-    const T* pa = a.data();
-    const T* pb = b.data();
-    T* po = out.data();
-    for_each_index(r, [&](int64_t i, int64_t ia, int64_t ib) { po[i] = Fn::f(pa[ia], pb[ib]); });
-
-    record_op(Fn::name, out, any_requires_grad(a, b), [a, b, r](const T* dy) mutable {
-        if (a.requires_grad())
-            accumulate_operand_grad(r, r.a_full, a.grad_data_for_accumulation(), dy, a.data(), b.data(),
-                                    [](T x, T y) { return Fn::dx(x, y); });
-        if (b.requires_grad())
-            accumulate_operand_grad(r, r.b_full, b.grad_data_for_accumulation(), dy, a.data(), b.data(),
-                                    [](T x, T y) { return Fn::dy(x, y); });
-    });
-    return out;
-}
-
-// Unary op: out = f(x); the gradient factor may use x and out.
-template <typename T, typename F, typename D>
-BasicTensor<T> unary(const char* name, const BasicTensor<T>& x, F f, D d) {
-    BasicTensor<T> out = empty<T>(x.shape());
-    const T* px = x.data();
-    T* po = out.data();
-    const int64_t n = x.numel();
-    for (int64_t i = 0; i < n; ++i) po[i] = f(px[i]);
-    record_op(name, out, any_requires_grad(x), [x, out_values = out, d, n](const T* dy) mutable {
-        const GradBuffer<T> gx = x.grad_buffer();  // uninitialised when accumulate is false
-        const T* xv = x.data();
-        const T* yv = out_values.data();
-        if (gx.accumulate)
-            for (int64_t i = 0; i < n; ++i) gx.data[i] += dy[i] * d(xv[i], yv[i]);
-        else
-            for (int64_t i = 0; i < n; ++i) gx.data[i] = dy[i] * d(xv[i], yv[i]);
-    });
-    return out;
+    }
+    BasicTensor<T> terms = empty<T>(out_shape);
+    kernels::binary_forward(terms.data(), dy, mask.data(), plan, op, false);
+    sum_into_grad(t, terms.data(), static_cast<const T*>(nullptr), out_shape, 1.0);
 }
 
 }  // namespace
 
-template <typename T> BasicTensor<T> add(const BasicTensor<T>& a, const BasicTensor<T>& b) { return binary<AddFn>(a, b); }
-template <typename T> BasicTensor<T> sub(const BasicTensor<T>& a, const BasicTensor<T>& b) { return binary<SubFn>(a, b); }
-template <typename T> BasicTensor<T> mul(const BasicTensor<T>& a, const BasicTensor<T>& b) { return binary<MulFn>(a, b); }
-template <typename T> BasicTensor<T> div(const BasicTensor<T>& a, const BasicTensor<T>& b) { return binary<DivFn>(a, b); }
+template <typename T> BasicTensor<T> add(const BasicTensor<T>& a, const BasicTensor<T>& b) { return binary(BinaryOp::add, "add", a, b); }
+template <typename T> BasicTensor<T> sub(const BasicTensor<T>& a, const BasicTensor<T>& b) { return binary(BinaryOp::sub, "sub", a, b); }
+template <typename T> BasicTensor<T> mul(const BasicTensor<T>& a, const BasicTensor<T>& b) { return binary(BinaryOp::mul, "mul", a, b); }
+template <typename T> BasicTensor<T> div(const BasicTensor<T>& a, const BasicTensor<T>& b) { return binary(BinaryOp::div, "div", a, b); }
+template <typename T> BasicTensor<T> pow(const BasicTensor<T>& a, const BasicTensor<T>& b) { return binary(BinaryOp::pow, "pow", a, b); }
+template <typename T> BasicTensor<T> pow(const BasicTensor<T>& x, std::type_identity_t<T> exponent) { return pow(x, scalar_tensor<T>(exponent)); }
+template <typename T> BasicTensor<T> pow(std::type_identity_t<T> base, const BasicTensor<T>& x) { return pow(scalar_tensor<T>(base), x); }
+template <typename T> BasicTensor<T> maximum(const BasicTensor<T>& a, const BasicTensor<T>& b) { return binary(BinaryOp::maximum, "maximum", a, b); }
+template <typename T> BasicTensor<T> minimum(const BasicTensor<T>& a, const BasicTensor<T>& b) { return binary(BinaryOp::minimum, "minimum", a, b); }
+
+template <typename T> BasicTensor<T> eq(const BasicTensor<T>& a, const BasicTensor<T>& b) { return compare(BinaryOp::eq, a, b); }
+template <typename T> BasicTensor<T> ne(const BasicTensor<T>& a, const BasicTensor<T>& b) { return compare(BinaryOp::ne, a, b); }
+template <typename T> BasicTensor<T> lt(const BasicTensor<T>& a, const BasicTensor<T>& b) { return compare(BinaryOp::lt, a, b); }
+template <typename T> BasicTensor<T> le(const BasicTensor<T>& a, const BasicTensor<T>& b) { return compare(BinaryOp::le, a, b); }
+template <typename T> BasicTensor<T> gt(const BasicTensor<T>& a, const BasicTensor<T>& b) { return compare(BinaryOp::gt, a, b); }
+template <typename T> BasicTensor<T> ge(const BasicTensor<T>& a, const BasicTensor<T>& b) { return compare(BinaryOp::ge, a, b); }
+
+// Backward of out = mask ? a : b: da = Σ (mask ? dy : 0), db = Σ (mask ? 0 : dy), each summed
+// down to its operand's shape.
+template <typename T>
+BasicTensor<T> where(const BasicTensor<T>& mask, const BasicTensor<T>& a, const BasicTensor<T>& b) {
+    Shape out_shape = broadcast_shapes(broadcast_shapes(mask.shape(), a.shape()), b.shape());
+    BasicTensor<T> out = empty<T>(out_shape);
+    kernels::where_forward(out.data(), mask.data(), a.data(), b.data(), plan_of(out_shape, {mask.shape(), a.shape(), b.shape()}));
+    record_op("where", out, any_requires_grad(a, b), [mask, a, b, out_shape = std::move(out_shape)](const T* dy) {
+        if (a.requires_grad()) where_grad(a, mask, BinaryOp::where_true, dy, out_shape);
+        if (b.requires_grad()) where_grad(b, mask, BinaryOp::where_false, dy, out_shape);
+    });
+    return out;
+}
+
+// Backward of y = sum_to_size(x): every x element fed the y element it was summed into, so
+// dx = dy broadcast back to x's shape.
+template <typename T>
+BasicTensor<T> sum_to_size(const BasicTensor<T>& x, const Shape& shape) {
+    const Shape& in = x.shape();
+    bool expandable = shape.size() <= in.size();
+    for (size_t i = 0; expandable && i < shape.size(); ++i) {
+        const int64_t s = shape[shape.size() - 1 - i], t = in[in.size() - 1 - i];
+        expandable = s == t || s == 1;
+    }
+    if (!expandable)
+        throw std::invalid_argument("size {" + to_string(shape) + "} is not expandable to size {" + to_string(in) + "}.");
+    BasicTensor<T> out = empty<T>(shape);
+    kernels::sum_to_shape(out.data(), x.data(), static_cast<const T*>(nullptr), in, shape, 1.0, false);
+    record_op("sum_to_size", out, any_requires_grad(x), [x, shape](const T* dy) {
+        const GradBuffer<T> g = x.grad_buffer();
+        const T zero = T(0);
+        kernels::binary_forward(g.data, dy, &zero, plan_of(x.shape(), {shape, Shape{}}), BinaryOp::add, g.accumulate);
+    });
+    return out;
+}
 
 template <typename T>
 BasicTensor<T> relu(const BasicTensor<T>& x) {
@@ -181,34 +194,29 @@ BasicTensor<T> relu(const BasicTensor<T>& x) {
 }
 
 template <typename T>
-BasicTensor<T> exp(const BasicTensor<T>& x) {
-    return unary("exp", x, [](T v) { return std::exp(v); }, [](T, T y) { return y; });
-}
-
-template <typename T>
-BasicTensor<T> log(const BasicTensor<T>& x) {
-    return unary("log", x, [](T v) { return std::log(v); }, [](T v, T) { return T(1) / v; });
-}
-
-template <typename T>
-BasicTensor<T> neg(const BasicTensor<T>& x) {
-    return unary("neg", x, [](T v) { return -v; }, [](T, T) { return T(-1); });
-}
-
-template <typename T>
 BasicTensor<T> scalar_tensor(T value) {
     return full<T>(Shape{}, value);
 }
 
-#define TAPEGRAD_INSTANTIATE(T)                                                      \
-    template BasicTensor<T> add(const BasicTensor<T>&, const BasicTensor<T>&);      \
-    template BasicTensor<T> sub(const BasicTensor<T>&, const BasicTensor<T>&);      \
-    template BasicTensor<T> mul(const BasicTensor<T>&, const BasicTensor<T>&);      \
-    template BasicTensor<T> div(const BasicTensor<T>&, const BasicTensor<T>&);      \
-    template BasicTensor<T> relu(const BasicTensor<T>&);                            \
-    template BasicTensor<T> exp(const BasicTensor<T>&);                             \
-    template BasicTensor<T> log(const BasicTensor<T>&);                             \
-    template BasicTensor<T> neg(const BasicTensor<T>&);                             \
+#define TAPEGRAD_INSTANTIATE(T)                                                                      \
+    template BasicTensor<T> add(const BasicTensor<T>&, const BasicTensor<T>&);                      \
+    template BasicTensor<T> sub(const BasicTensor<T>&, const BasicTensor<T>&);                      \
+    template BasicTensor<T> mul(const BasicTensor<T>&, const BasicTensor<T>&);                      \
+    template BasicTensor<T> div(const BasicTensor<T>&, const BasicTensor<T>&);                      \
+    template BasicTensor<T> pow(const BasicTensor<T>&, const BasicTensor<T>&);                      \
+    template BasicTensor<T> pow(const BasicTensor<T>&, std::type_identity_t<T>);                    \
+    template BasicTensor<T> pow(std::type_identity_t<T>, const BasicTensor<T>&);                    \
+    template BasicTensor<T> maximum(const BasicTensor<T>&, const BasicTensor<T>&);                  \
+    template BasicTensor<T> minimum(const BasicTensor<T>&, const BasicTensor<T>&);                  \
+    template BasicTensor<T> eq(const BasicTensor<T>&, const BasicTensor<T>&);                       \
+    template BasicTensor<T> ne(const BasicTensor<T>&, const BasicTensor<T>&);                       \
+    template BasicTensor<T> lt(const BasicTensor<T>&, const BasicTensor<T>&);                       \
+    template BasicTensor<T> le(const BasicTensor<T>&, const BasicTensor<T>&);                       \
+    template BasicTensor<T> gt(const BasicTensor<T>&, const BasicTensor<T>&);                       \
+    template BasicTensor<T> ge(const BasicTensor<T>&, const BasicTensor<T>&);                       \
+    template BasicTensor<T> where(const BasicTensor<T>&, const BasicTensor<T>&, const BasicTensor<T>&); \
+    template BasicTensor<T> sum_to_size(const BasicTensor<T>&, const Shape&);                       \
+    template BasicTensor<T> relu(const BasicTensor<T>&);                                            \
     template BasicTensor<T> scalar_tensor(T);
 TAPEGRAD_INSTANTIATE(float)
 TAPEGRAD_INSTANTIATE(double)

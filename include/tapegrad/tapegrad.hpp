@@ -22,6 +22,7 @@
 #include "framework/ops/layer_norm.hpp"
 #include "framework/ops/linalg.hpp"
 #include "framework/ops/loss.hpp"
+#include "framework/ops/math.hpp"
 #include "framework/ops/pooling.hpp"
 #include "framework/ops/reduction.hpp"
 #include "framework/ops/shape.hpp"

@@ -766,6 +766,8 @@ FIXTURES = OrderedDict([
     ("optim.json", lambda: optim_cases()),
     ("adam.json", lambda: __import__("cases_adam").cases()),
     ("layer_norm.json", lambda: [layer_norm_case(*c) for c in LAYER_NORM_CASES]),
+    ("broadcast.json", lambda: __import__("cases_broadcast").cases()),
+    ("math.json", lambda: __import__("cases_math").cases()),
     ("batch_norm.json", lambda: [batch_norm_case(*c) for c in BATCH_NORM_CASES]),
     ("instance_norm.json", lambda: [instance_norm_case(*c) for c in INSTANCE_NORM_CASES]),
     ("instance_norm_modules.json", lambda: [instance_norm_module_case(*c) for c in INSTANCE_NORM_MODULE_CASES] +

@@ -1,0 +1,60 @@
+#!/usr/bin/python3
+"""PyTorch CPU element-wise op timing (float32), forward and forward+backward: PyTorch's side of
+bench_ops (bench/ops_bench.cpp), whose kRows carry the same labels; adding an expression is one
+line in ROWS here and one there. The method is bench/torch_norm_shapes.py's: the expression
+under no_grad, and the expression + autograd.grad w.r.t. every operand with a random dy;
+2 warm-up calls, then the median of 20 timed calls; torch.set_num_threads per thread count.
+Prints one JSON line per (row, threads), thread counts outermost: label, threads, median fwd_ms
+and bwd_ms (fwd+bwd minus fwd).
+
+Usage: bench/torch_ops.py --threads 1 2 [--labels "mul 64x256x28x28 256x1x1" ...]"""
+import argparse, json, statistics, time, torch
+
+# (op, operand shapes, expression): the label is op and the shapes, "mul 64x256x28x28 256x1x1".
+ROWS = [
+    ("mul", [(64, 256, 28, 28), (256, 1, 1)], lambda a, b: a * b),
+    ("add", [(64, 256, 28, 28), (256, 1, 1)], lambda a, b: a + b),
+    ("mul", [(64, 256, 28, 28), (64, 1, 28, 28)], lambda a, b: a * b),
+    ("add", [(64, 256, 28, 28), (64, 1, 28, 28)], lambda a, b: a + b),
+]
+
+
+def label(op, shapes):
+    return " ".join([op] + ["x".join(str(d) for d in s) for s in shapes])
+
+
+def timeit(fn, reps):
+    fn(); fn()
+    ts = []
+    for _ in range(reps):
+        t = time.perf_counter(); fn(); ts.append(time.perf_counter() - t)
+    return statistics.median(ts)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--labels", nargs="+", help="time only these rows (default: all)")
+    a = ap.parse_args()
+    rows = [r for r in ROWS if a.labels is None or label(r[0], r[1]) in a.labels]
+    unknown = set(a.labels or []) - {label(r[0], r[1]) for r in ROWS}
+    if unknown:
+        raise SystemExit(f"torch_ops.py: no row {sorted(unknown)} in ROWS")
+    for th in a.threads:
+        torch.set_num_threads(th)
+        for op, shapes, f in rows:
+            xs = [torch.randn(*s) for s in shapes]
+            with torch.no_grad():
+                fwd = timeit(lambda: f(*xs), 20)
+            xr = [x.clone().requires_grad_(True) for x in xs]
+            dy = torch.randn_like(f(*xs))
+
+            def fb():
+                torch.autograd.grad(f(*xr), xr, dy)
+            bwd = timeit(fb, 20) - fwd
+            print(json.dumps(dict(label=label(op, shapes), threads=th, fwd_ms=round(fwd * 1e3, 3),
+                                  bwd_ms=round(bwd * 1e3, 3))), flush=True)
+
+
+if __name__ == "__main__":
+    main()
