@@ -17,10 +17,15 @@ namespace tapegrad {
 
 template <typename T> using Storage = xt::xarray<T, xt::layout_type::row_major, CachingAllocator<T>>;
 
+// One node: a shape over a storage. The storage is held by shared_ptr because views (the
+// shape-only ops) are other nodes over the same values; it is kept flat, since each node
+// carries its own shape.
 template <typename T>
 struct TensorImpl {
-    Storage<T> values;                                   // contiguous, row-major
-    Shape shape;                                         // the same extents, as int64_t
+    std::shared_ptr<Storage<T>> storage;                 // contiguous, row-major, numel values
+    T* values = nullptr;                                 // storage->data(), read on every data()
+    Shape shape;
+    int64_t numel = 0;
     bool requires_grad = false;
     bool is_leaf = true;                                 // false for outputs of recorded ops
     std::shared_ptr<TensorImpl> grad;                    // null until first accumulation
@@ -38,13 +43,15 @@ namespace {
 
 template <typename T>
 std::shared_ptr<TensorImpl<T>> make_impl(const Shape& shape, bool zero_fill = true) {
-    shape_numel(shape);  // validates the extents and their count
+    const int64_t numel = shape_numel(shape);  // validates the extents and their count
     checked_bytes(shape, sizeof(T), "tensor");
     auto impl = std::make_shared<TensorImpl<T>>();
-    std::vector<size_t> xt_shape(shape.begin(), shape.end());
-    impl->values = Storage<T>::from_shape(xt_shape);
-    if (zero_fill) std::fill(impl->values.begin(), impl->values.end(), T(0));
+    const std::vector<size_t> flat{static_cast<size_t>(numel)};
+    impl->storage = std::make_shared<Storage<T>>(Storage<T>::from_shape(flat));
+    if (zero_fill) std::fill(impl->storage->begin(), impl->storage->end(), T(0));
+    impl->values = impl->storage->data();
     impl->shape = shape;
+    impl->numel = numel;
     return impl;
 }
 
@@ -72,9 +79,9 @@ TensorImpl<T>& BasicTensor<T>::impl() const {
 }
 
 template <typename T> const Shape& BasicTensor<T>::shape() const { return impl().shape; }
-template <typename T> int64_t BasicTensor<T>::numel() const { return static_cast<int64_t>(impl().values.size()); }
-template <typename T> T* BasicTensor<T>::data() { return impl().values.data(); }
-template <typename T> const T* BasicTensor<T>::data() const { return impl().values.data(); }
+template <typename T> int64_t BasicTensor<T>::numel() const { return impl().numel; }
+template <typename T> T* BasicTensor<T>::data() { return impl().values; }
+template <typename T> const T* BasicTensor<T>::data() const { return impl().values; }
 
 template <typename T>
 int64_t BasicTensor<T>::size(int64_t d) const {
@@ -128,18 +135,39 @@ BasicTensor<T> BasicTensor<T>::take_grad_() const {
 }
 
 template <typename T>
+BasicTensor<T> BasicTensor<T>::alias_(const Shape& shape) const {
+    const auto& self = impl();
+    const int64_t numel = shape_numel(shape);
+    if (numel != self.numel)
+        throw std::invalid_argument("alias: expected a shape of " + std::to_string(self.numel) + " elements (as " +
+                                    to_string(self.shape) + "), but got " + to_string(shape));
+    auto view = std::make_shared<TensorImpl<T>>();
+    view->storage = self.storage;
+    view->values = self.values;
+    view->shape = shape;
+    view->numel = numel;
+    return BasicTensor(std::move(view));
+}
+
+// The node's handle count, then the storage's: other nodes over the same values hold it too.
+template <typename T>
+bool BasicTensor<T>::sole_owner_() const {
+    return impl_.use_count() == 1 && impl().storage.use_count() == 1;
+}
+
+template <typename T>
 T* BasicTensor<T>::grad_data_for_accumulation() const {
     auto& self = impl();
     if (!self.grad) self.grad = make_impl<T>(self.shape);
-    return self.grad->values.data();
+    return self.grad->values;
 }
 
 template <typename T>
 GradBuffer<T> BasicTensor<T>::grad_buffer() const {
     auto& self = impl();
-    if (self.grad) return {self.grad->values.data(), true};
+    if (self.grad) return {self.grad->values, true};
     self.grad = make_impl<T>(self.shape, /*zero_fill=*/false);
-    return {self.grad->values.data(), false};
+    return {self.grad->values, false};
 }
 
 template <typename T>

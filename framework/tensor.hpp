@@ -2,6 +2,8 @@
 // optional gradient of the same shape. Copies alias (as in PyTorch); use clone() for a copy.
 // Storage is an xtensor container kept behind the handle (defined in tensor.cpp only), so
 // this header stays light; <tapegrad/xtensor.hpp> is the opt-in for xtensor expressions.
+// Several tensors may share one storage under different shapes (the shape-only ops, as
+// PyTorch's view): each is its own autograd node with its own gradient.
 #pragma once
 
 #ifdef TAPEGRAD_BUILDING_KERNELS
@@ -33,8 +35,8 @@ template <typename T> class BasicTensor;
 
 namespace detail {
 // tapegrad's own entry points into a tensor, not for users: record_op
-// (framework/ops/autograd.hpp) marks an op's output and takes its gradient, and tensor.cpp's
-// factories wrap fresh storage.
+// (framework/ops/autograd.hpp) marks an op's output and takes its gradient, tensor.cpp's
+// factories wrap fresh storage, and the shape-only ops (framework/ops/shape.cpp) make views.
 struct TensorAccess {
     // The tensor becomes the output of a recorded op: requires grad, and no longer a leaf.
     template <typename T> static void mark_op_output(BasicTensor<T>& t) { t.mark_op_output_(); }
@@ -43,6 +45,16 @@ struct TensorAccess {
     template <typename T> static BasicTensor<T> from_impl(std::shared_ptr<TensorImpl<T>> impl) {
         return BasicTensor<T>(std::move(impl));
     }
+    // A new tensor of `shape` over t's values (no copy: writes through one are seen by the
+    // other). It is a new node: not requiring grad, a leaf, no gradient. Throws
+    // std::invalid_argument naming both shapes when the element counts differ.
+    template <typename T> static BasicTensor<T> alias(const BasicTensor<T>& t, const Shape& shape) {
+        return t.alias_(shape);
+    }
+    // True when t is the only handle to its node and no other tensor shares its values, so
+    // its buffer may be handed on (a backward reusing a released gradient) without anyone
+    // seeing later writes into it.
+    template <typename T> static bool sole_owner(const BasicTensor<T>& t) { return t.sole_owner_(); }
 };
 }  // namespace detail
 
@@ -107,7 +119,8 @@ class BasicTensor {
     // A deep copy of the values (no gradient, not requiring grad, not on any tape).
     BasicTensor clone() const;
 
-    // Identity of the underlying storage (the tape uses it to find the record of a tensor).
+    // Identity of this tensor's node (the tape uses it to find the record of a tensor). Views
+    // made by the shape-only ops share values but are nodes of their own, with their own id.
     const void* id() const { return impl_.get(); }
 
   private:
@@ -117,6 +130,8 @@ class BasicTensor {
     TensorImpl<T>& impl() const;
     void mark_op_output_();
     BasicTensor take_grad_() const;
+    BasicTensor alias_(const Shape& shape) const;
+    bool sole_owner_() const;
     std::shared_ptr<TensorImpl<T>> impl_;
 };
 

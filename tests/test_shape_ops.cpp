@@ -1,13 +1,16 @@
 // The shape ops and upsampling against PyTorch (tests/golden/shape.json, float32 and float64)
 // and against finite differences in double; their errors against PyTorch's exception class and
 // message (tests/golden/shape_errors.json), with nothing left on the tape; and the Upsample
-// layer. A fixture case is a list of steps (see tests/golden/cases_shape.py); to add an op,
-// add a step there and to apply_step here.
+// layer; which ops return views sharing their input's values (and how their backward hands
+// the gradient buffer on) and which return copies. A fixture case is a list of steps (see
+// tests/golden/cases_shape.py); to add an op, add a step there and to apply_step here.
 #include <boost/test/unit_test.hpp>
 
+#include <functional>
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <tapegrad/tapegrad.hpp>
@@ -159,22 +162,186 @@ BOOST_AUTO_TEST_CASE(index_select_takes_a_long_tensor_too) {
     BOOST_TEST((index_select(full<double>({}, 1.5), 0, std::vector<int64_t>{0}).shape() == Shape{}));
 }
 
-// The library's one layout decision: every shape op returns a copy, so writing into the result
-// never changes the input (and the reverse).
-BOOST_AUTO_TEST_CASE(shape_ops_return_copies_and_contiguous_returns_the_tensor) {
-    Tensor x = from_vector<float>({2, 3}, {0, 1, 2, 3, 4, 5});
-    for (Tensor y : {transpose(x, 0, 1), reshape(x, {3, 2}), narrow(x, 1, 0, 2), expand(unsqueeze(x, 0), {2, 2, 3})}) {
-        y.data()[0] = 100.0f;
-        BOOST_TEST(x.data()[0] == 0.0f);
+// The library's layout decision: the shape-only ops return views that share the input's
+// values (a write through either is seen by the other, as PyTorch's view), each a node of its
+// own; every other shape op returns a copy, even when its result has x's shape and order.
+BOOST_AUTO_TEST_CASE(shape_only_ops_return_views_sharing_values_both_ways) {
+    const std::vector<float> values{0, 1, 2, 3, 4, 5};
+    Tensor x = from_vector<float>({2, 1, 3}, values);
+    const std::vector<std::pair<std::string, std::function<Tensor()>>> views = {
+        {"reshape", [&] { return reshape(x, {3, -1}); }},
+        {"view", [&] { return view(x, {6}); }},
+        {"flatten", [&] { return flatten(x, 0, -1); }},
+        {"unflatten", [&] { return unflatten(x, 2, {3, 1}); }},
+        {"squeeze", [&] { return squeeze(x); }},
+        {"squeeze(dim)", [&] { return squeeze(x, -2); }},
+        {"squeeze(dim) of size 3", [&] { return squeeze(x, 2); }},
+        {"unsqueeze", [&] { return unsqueeze(x, 0); }},
+        {"view of a view", [&] { return flatten(unsqueeze(reshape(x, {6}), 1)); }},
+    };
+    for (const auto& [name, make] : views) {
+        BOOST_TEST_CONTEXT(name) {
+            std::copy(values.begin(), values.end(), x.data());
+            Tensor y = make();
+            BOOST_TEST(y.numel() == x.numel());
+            BOOST_TEST(y.id() != x.id());  // its own node
+            BOOST_TEST(y.to_vector() == values, boost::test_tools::per_element());
+            y.data()[4] = 100.0f;  // through the view ...
+            BOOST_TEST(x.data()[4] == 100.0f);
+            x.data()[1] = -7.0f;  // ... and through the input
+            BOOST_TEST(y.data()[1] == -7.0f);
+        }
     }
-    const Tensor t = transpose(x, 0, 1);
-    BOOST_TEST(t.to_vector() == (std::vector<float>{0, 3, 1, 4, 2, 5}), boost::test_tools::per_element());
+    // A 0-d tensor flattens to a view of shape (1).
+    Tensor s = full<float>({}, 2.0f);
+    Tensor f = flatten(s, 0);
+    BOOST_TEST((f.shape() == Shape{1}));
+    f.data()[0] = 3.0f;
+    BOOST_TEST(s.item() == 3.0f);
+    // Empty tensors have views too.
+    const Tensor e = reshape(zeros({0, 4}), {4, 0, 1});
+    BOOST_TEST((e.shape() == Shape{4, 0, 1}));
+}
+
+BOOST_AUTO_TEST_CASE(other_shape_ops_return_copies_and_contiguous_returns_the_tensor) {
+    const std::vector<float> values{0, 1, 2, 3, 4, 5};
+    Tensor x = from_vector<float>({2, 3}, values);
+    // Each keeps x's shape or at least x's first values in x's order, so a shared storage would show.
+    const std::vector<std::pair<std::string, std::function<Tensor()>>> copies = {
+        {"transpose", [&] { return transpose(x, 0, 1); }},
+        {"transpose(d, d)", [&] { return transpose(x, 1, 1); }},
+        {"permute (identity)", [&] { return permute(x, {0, 1}); }},
+        {"narrow (whole)", [&] { return narrow(x, 1, 0, 3); }},
+        {"slice (whole)", [&] { return slice(x, 0); }},
+        {"select", [&] { return select(x, 0, 0); }},
+        {"expand (same shape)", [&] { return expand(x, {2, 3}); }},
+        {"expand", [&] { return expand(unsqueeze(x, 0), {2, 2, 3}); }},
+        {"repeat (once)", [&] { return repeat(x, {1, 1}); }},
+        {"index_select (identity)", [&] { return index_select(x, 0, std::vector<int64_t>{0, 1}); }},
+        {"cat (one tensor)", [&] { return cat(std::vector<Tensor>{x}, 0); }},
+        {"stack (one tensor)", [&] { return stack(std::vector<Tensor>{x}, 0); }},
+    };
+    for (const auto& [name, make] : copies) {
+        BOOST_TEST_CONTEXT(name) {
+            std::copy(values.begin(), values.end(), x.data());
+            Tensor y = make();
+            BOOST_TEST(y.data()[0] == 0.0f);
+            y.data()[0] = 100.0f;
+            BOOST_TEST(x.data()[0] == 0.0f);
+            x.data()[0] = -7.0f;
+            BOOST_TEST(y.data()[0] == 100.0f);
+        }
+    }
 
     x.requires_grad_();
     Tape tape;
     const Tensor c = contiguous(x);
     BOOST_TEST(c.id() == x.id());
     BOOST_TEST(tape.size() == 0u);
+}
+
+// A view is a node of its own on the tape: it requires grad when x does, has its own
+// gradient, and x gets dy back in its own shape.
+BOOST_AUTO_TEST_CASE(a_view_is_a_new_autograd_node) {
+    DoubleTensor x = from_vector<double>({2, 3}, {1, 2, 3, 4, 5, 6}, true);
+    const DoubleTensor plain = reshape(x, {3, 2});  // no tape: a leaf that does not require grad
+    BOOST_TEST(plain.is_leaf());
+    BOOST_TEST(!plain.requires_grad());
+    BOOST_TEST(!plain.grad().defined());
+    Tape tape;
+    const DoubleTensor y = reshape(x, {3, 2});
+    BOOST_TEST(tape.size() == 1u);
+    BOOST_TEST(y.requires_grad());
+    BOOST_TEST(!y.is_leaf());
+    BOOST_TEST(x.is_leaf());
+    tape.backward(sum(y * y));
+    BOOST_TEST(!y.grad().defined());  // released by the walk, as any non-leaf's
+    BOOST_TEST((x.grad().shape() == Shape{2, 3}));
+    BOOST_TEST(x.grad().to_vector() == (std::vector<double>{2, 4, 6, 8, 10, 12}), boost::test_tools::per_element());
+}
+
+namespace {
+
+// y = 3·a with a backward that reports where it wrote a's gradient.
+template <typename T>
+BasicTensor<T> triple_reporting(const BasicTensor<T>& a, const T** wrote_to) {
+    BasicTensor<T> out = empty<T>(a.shape());
+    for (int64_t i = 0; i < a.numel(); ++i) out.data()[i] = 3 * a.data()[i];
+    record_op("triple_reporting", out, any_requires_grad(a), [a, wrote_to](const T* dy) {
+        const GradBuffer<T> ga = a.grad_buffer();
+        for (int64_t i = 0; i < a.numel(); ++i) ga.data[i] = (ga.accumulate ? ga.data[i] : T(0)) + 3 * dy[i];
+        *wrote_to = ga.data;
+    });
+    return out;
+}
+
+}  // namespace
+
+// When x has no gradient yet, the view's backward makes dy's buffer x's gradient (no copy):
+// through a chain of views, the leaf ends up with the very buffer the op after them wrote.
+BOOST_AUTO_TEST_CASE(view_backward_reuses_the_gradient_buffer) {
+    DoubleTensor x = from_vector<double>({2, 3}, {1, 2, 3, 4, 5, 6}, true);
+    const double* wrote_to = nullptr;
+    {
+        Tape tape;
+        const DoubleTensor y = unsqueeze(flatten(reshape(x, {3, 2}), 0), -1);  // (6, 1)
+        tape.backward(sum(triple_reporting(y, &wrote_to)));
+    }
+    BOOST_TEST_REQUIRE(wrote_to != nullptr);
+    BOOST_TEST(x.grad().data() == wrote_to);
+    BOOST_TEST((x.grad().shape() == Shape{2, 3}));
+    for (double g : x.grad().to_vector()) BOOST_TEST(g == 3.0);
+
+    // A second backward adds into that same gradient.
+    {
+        Tape tape;
+        tape.backward(sum(triple_reporting(view(x, {6}), &wrote_to)));
+    }
+    BOOST_TEST(x.grad().data() != wrote_to);  // the new dy was added, not adopted
+    for (double g : x.grad().to_vector()) BOOST_TEST(g == 6.0);
+}
+
+// When x already has a gradient (x read twice, or an earlier backward), the view's backward adds.
+BOOST_AUTO_TEST_CASE(view_backward_accumulates_into_an_existing_gradient) {
+    Generator gen(3);
+    DoubleTensor x = randn<double>({2, 3, 4}, &gen, true);
+    const DoubleTensor w = randn<double>({2, 3, 4}, &gen);
+    {
+        Tape tape;
+        // d/dx: w (through the product) + 2 (through reshape) + 1 (through squeeze(unsqueeze)).
+        const DoubleTensor loss =
+            sum(x * w) + sum(reshape(x, {4, 6}) * 2.0) + sum(squeeze(unsqueeze(x, 1), 1));
+        tape.backward(loss);
+    }
+    for (int64_t i = 0; i < x.numel(); ++i) BOOST_TEST(x.grad().data()[i] == w.data()[i] + 3.0, boost::test_tools::tolerance(1e-12));
+}
+
+// A gradient someone else holds (the seed given to backward) is copied, never adopted: later
+// additions into x's gradient must not write into the caller's seed.
+BOOST_AUTO_TEST_CASE(a_seed_held_by_the_caller_is_not_adopted) {
+    DoubleTensor x = zeros<double>({2, 3}, true);
+    const DoubleTensor seed = from_vector<double>({6}, {1, 2, 3, 4, 5, 6});
+    for (int k = 0; k < 2; ++k) {
+        Tape tape;
+        tape.backward(flatten(x, 0), seed);
+    }
+    BOOST_TEST(x.grad().data() != seed.data());
+    BOOST_TEST(seed.to_vector() == (std::vector<double>{1, 2, 3, 4, 5, 6}), boost::test_tools::per_element());
+    BOOST_TEST(x.grad().to_vector() == (std::vector<double>{2, 4, 6, 8, 10, 12}), boost::test_tools::per_element());
+}
+
+// Parameters are updated in place, so a view of one made before a step shows the new values.
+BOOST_AUTO_TEST_CASE(a_view_of_a_parameter_sees_an_optimizer_step) {
+    Tensor w = from_vector<float>({2, 2}, {1, 2, 3, 4}, true);
+    const Tensor flat = flatten(w, 0);
+    SGD opt({w}, SGDOptions{.lr = 0.5});
+    {
+        Tape tape;
+        tape.backward(sum(w * w));  // dw = 2w
+    }
+    opt.step();  // w -= 0.5 · 2w: all zeros
+    BOOST_TEST(w.to_vector() == (std::vector<float>{0, 0, 0, 0}), boost::test_tools::per_element());
+    BOOST_TEST(flat.to_vector() == w.to_vector(), boost::test_tools::per_element());
 }
 
 // A tensor used twice (here: cat of x with itself, and transpose + permute into one sum) gets

@@ -1,7 +1,9 @@
-// Shape ops; see shape.hpp. Each one describes its output as a strided view of its input
-// (sizes, strides and an offset into the input's contiguous storage), copies that view with
-// kernels::strided_gather, and records the matching scatter-add as its backward. The checks
-// and messages follow PyTorch 1.13's (aten/src/ATen/native/TensorShape.cpp), in its order.
+// Shape ops; see shape.hpp. The shape-only ones (reshape, view, flatten, unflatten, squeeze,
+// unsqueeze) return a view: a new node over the input's storage. Each other one describes its
+// output as a strided view of its input (sizes, strides and an offset into the input's
+// contiguous storage), copies that view with kernels::strided_gather, and records the matching
+// scatter-add as its backward. The checks and messages follow PyTorch 1.13's
+// (aten/src/ATen/native/TensorShape.cpp), in its order.
 #include "framework/ops/shape.hpp"
 
 #include <algorithm>
@@ -14,6 +16,7 @@
 #include "framework/kernels/checked.hpp"
 #include "framework/kernels/strided.hpp"
 #include "framework/ops/autograd.hpp"
+#include "framework/tape.hpp"
 
 namespace tapegrad {
 
@@ -102,6 +105,38 @@ BasicTensor<T> copy_as(const char* op, const BasicTensor<T>& x, const Shape& sha
     return out;
 }
 
+// out = x's values under a new shape (the same count), sharing x's storage: no copy.
+// Backward: out and x list the same values in the same order, so dx = dy read in x's shape,
+// and dx += dy. When x has no gradient yet and nobody but this record holds dy (record_op's
+// protocol: the output's gradient is taken out of it and released after its record), dx
+// simply becomes dy's buffer seen in x's shape: no copy forward, none backward. A dy someone
+// else still holds (the seed a user passed to Tape::backward, a gradient set with set_grad)
+// is copied, or later additions into dx would show through it.
+// This is record_op written out, because the reuse needs dy as a tensor, not a pointer.
+template <typename T>
+BasicTensor<T> alias_as(const char* op, const BasicTensor<T>& x, const Shape& shape) {
+    BasicTensor<T> out = detail::TensorAccess::alias(x, shape);
+    Tape* tape = Tape::active();
+    if (tape == nullptr || !any_requires_grad(x)) return out;
+    detail::TensorAccess::mark_op_output(out);
+    tape->record(op, out.id(), [out, x]() mutable {
+        const BasicTensor<T> dy = detail::TensorAccess::take_grad(out);
+        if (!dy.defined()) return;
+        if (!x.grad().defined() && detail::TensorAccess::sole_owner(dy)) {
+            x.set_grad(detail::TensorAccess::alias(dy, x.shape()));
+            return;
+        }
+        const GradBuffer<T> gx = x.grad_buffer();  // uninitialised when accumulate is false
+        const int64_t n = x.numel();
+        const int64_t unit = 1;
+        if (gx.accumulate)
+            kernels::strided_add(gx.data, &unit, dy.data(), &unit, &n, 1);
+        else
+            kernels::strided_gather(gx.data, dy.data(), &n, &unit, 1, 0);
+    });
+    return out;
+}
+
 // A strided view of x's storage: element idx of the view is x[offset + Σ idx_d·strides_d].
 struct View {
     Shape sizes;
@@ -135,28 +170,28 @@ const char* legacy_type_name() {
 
 }  // namespace
 
-// --- reshapes: the same values in the same order ---------------------------------------------
+// --- reshapes: the same values in the same order, as views of x ----------------------------
 
 template <typename T>
 BasicTensor<T> reshape(const BasicTensor<T>& x, const Shape& shape) {
-    return copy_as("reshape", x, infer_size("reshape", shape, x.numel()));
+    return alias_as("reshape", x, infer_size("reshape", shape, x.numel()));
 }
 
 template <typename T>
 BasicTensor<T> view(const BasicTensor<T>& x, const Shape& shape) {
-    return copy_as("view", x, infer_size("view", shape, x.numel()));
+    return alias_as("view", x, infer_size("view", shape, x.numel()));
 }
 
 template <typename T>
 BasicTensor<T> flatten(const BasicTensor<T>& x, int64_t start_dim, int64_t end_dim) {
     const int64_t s = wrap_dim(start_dim, x.dim()), e = wrap_dim(end_dim, x.dim());
     if (s > e) throw std::invalid_argument("flatten() has invalid args: start_dim cannot come after end_dim");
-    if (x.dim() == 0) return copy_as("flatten", x, Shape{1});
+    if (x.dim() == 0) return alias_as("flatten", x, Shape{1});
     const Shape& in = x.shape();
     Shape shape(in.begin(), in.begin() + s);
     shape.push_back(product(in, static_cast<size_t>(s), static_cast<size_t>(e) + 1));
     shape.insert(shape.end(), in.begin() + e + 1, in.end());
-    return copy_as("flatten", x, shape);
+    return alias_as("flatten", x, shape);
 }
 
 template <typename T>
@@ -177,7 +212,7 @@ BasicTensor<T> unflatten(const BasicTensor<T>& x, int64_t dim, const Shape& size
     Shape shape(x.shape().begin(), x.shape().begin() + std::min<int64_t>(d, x.dim()));
     shape.insert(shape.end(), inferred.begin(), inferred.end());
     if (x.dim() > 0) shape.insert(shape.end(), x.shape().begin() + d + 1, x.shape().end());
-    return copy_as("unflatten", x, shape);
+    return alias_as("unflatten", x, shape);
 }
 
 template <typename T>
@@ -185,7 +220,7 @@ BasicTensor<T> unsqueeze(const BasicTensor<T>& x, int64_t dim) {
     const int64_t d = wrap_dim(dim, x.dim() + 1);
     Shape shape = x.shape();
     shape.insert(shape.begin() + d, 1);
-    return copy_as("unsqueeze", x, shape);
+    return alias_as("unsqueeze", x, shape);
 }
 
 template <typename T>
@@ -193,7 +228,7 @@ BasicTensor<T> squeeze(const BasicTensor<T>& x) {
     Shape shape;
     for (int64_t s : x.shape())
         if (s != 1) shape.push_back(s);
-    return copy_as("squeeze", x, shape);
+    return alias_as("squeeze", x, shape);
 }
 
 template <typename T>
@@ -201,7 +236,7 @@ BasicTensor<T> squeeze(const BasicTensor<T>& x, int64_t dim) {
     const int64_t d = wrap_dim(dim, x.dim());
     Shape shape = x.shape();
     if (x.dim() > 0 && shape[static_cast<size_t>(d)] == 1) shape.erase(shape.begin() + d);
-    return copy_as("squeeze", x, shape);
+    return alias_as("squeeze", x, shape);
 }
 
 // --- reorderings ---------------------------------------------------------------------------

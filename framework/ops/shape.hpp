@@ -5,18 +5,25 @@
 // (expected to be in range of [-3, 2], but got 3)", other misuse std::invalid_argument, both
 // raised before anything is allocated or recorded.
 //
-// Every shape op returns a contiguous copy, never a view that aliases its input. This is one
-// decision for the whole library, for these reasons:
-//   - every kernel assumes contiguous, row-major data: no op needs a strided path, and no
-//     caller can hand a kernel a layout it was not written for;
-//   - no aliasing surprises: an optimizer updates parameters in place, and an in-place
-//     update of a tensor can never change another tensor that came out of a shape op, as a
-//     view's would in PyTorch (where view + in-place write is a classic source of bugs);
-//   - the cost is one memory pass per shape op (one strided gather, parallel and SIMD on its
-//     contiguous runs), which is small beside the op that consumes it.
-// So x.transpose(0, 1) is a new tensor whose values are x's transposed; writing into one does
-// not change the other. A user who needs aliasing writes through data(). view() is reshape()
-// (PyTorch's view fails on a non-contiguous tensor; here every tensor is contiguous).
+// Views and copies, one decision for the whole library (every tensor is contiguous, row-major):
+//   - The shape-only ops (reshape, view, flatten, unflatten, squeeze, unsqueeze) return a
+//     view, exactly as PyTorch's view does: a new tensor of the new shape over the SAME values,
+//     with no copy. Writing through one is seen by the other (an optimizer step on a parameter
+//     shows in a view of it made earlier). A contiguous tensor's values in a new shape are the
+//     same values in the same order, so no stride is needed; the view is a new autograd node
+//     with its own gradient, and its backward hands dy's buffer on to x when it can (no copy
+//     either way). contiguous() returns x itself.
+//   - The ops that reorder or pick elements (transpose, permute, narrow, slice, select, expand,
+//     repeat, index_select, cat, stack) return a contiguous copy. Their views would be strided,
+//     and every kernel assumes contiguous memory: a strided view would need strides in every
+//     kernel (or a hidden copy in each of them), and no caller could hand a kernel a layout
+//     it was not written for. The copy is one memory pass (one strided gather, parallel and
+//     SIMD on its contiguous runs), small beside the op that consumes it. Writing into one
+//     does not change the other, unlike PyTorch, where these are views too.
+// So x.transpose(0, 1) is a new tensor whose values are x's transposed, while x.reshape(...)
+// shares x's values; clone() a view before writing into it when x must stay as it is.
+// view() is reshape() (PyTorch's view fails on a non-contiguous tensor; here every tensor is
+// contiguous).
 #pragma once
 
 #include <climits>
@@ -27,7 +34,7 @@
 
 namespace tapegrad {
 
-// A copy of x with the given shape; one extent may be -1, inferred from the others.
+// x's values (shared, not copied) in the given shape; one extent may be -1, inferred from the others.
 template <typename T> BasicTensor<T> reshape(const BasicTensor<T>& x, const Shape& shape);
 // reshape (every tensor is contiguous, so view never fails for that reason as PyTorch's can).
 template <typename T> BasicTensor<T> view(const BasicTensor<T>& x, const Shape& shape);
@@ -45,7 +52,7 @@ template <typename T> BasicTensor<T> permute(const BasicTensor<T>& x, const std:
 template <typename T> BasicTensor<T> unsqueeze(const BasicTensor<T>& x, int64_t dim);
 // Removes every dimension of size 1.
 template <typename T> BasicTensor<T> squeeze(const BasicTensor<T>& x);
-// Removes dimension dim if its size is 1; otherwise a copy of x with the same shape.
+// Removes dimension dim if its size is 1; otherwise a view of x with the same shape.
 template <typename T> BasicTensor<T> squeeze(const BasicTensor<T>& x, int64_t dim);
 // Repeats size-1 dimensions (and adds leading ones) to reach `shape`; -1 keeps a size. The
 // gradient sums over the repeated elements.

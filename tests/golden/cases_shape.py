@@ -211,6 +211,11 @@ def cases():
         case("narrow_then_squeeze_unsqueeze", [X4], S("narrow", dim=1, start=2, length=1), S("squeeze", dim=1),
              S("unsqueeze", dim=-1)),
         case("view_then_unflatten", [X4], S("view", shape=[6, 12]), S("unflatten", dim=1, sizes=[-1, 4])),
+        # Views of views (tapegrad shares the values through all of them) and a copy between views.
+        case("view_chain", [X4], S("reshape", shape=[6, -1]), S("unsqueeze", dim=0), S("flatten", start_dim=0, end_dim=1),
+             S("unsqueeze", dim=-1), S("squeeze"), S("unflatten", dim=0, sizes=[2, 3])),
+        case("view_then_transpose_then_view", [X4], S("flatten", start_dim=2, end_dim=-1),
+             S("transpose", dim0=1, dim1=2), S("reshape", shape=[-1])),
     ]
     return c
 
