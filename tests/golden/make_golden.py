@@ -771,6 +771,7 @@ FIXTURES = OrderedDict([
                                            [instance_norm_error_case(*c) for c in INSTANCE_NORM_ERROR_CASES]),
     ("batch_norm_modules.json", lambda: [batch_norm_module_case(*c) for c in BATCH_NORM_MODULE_CASES] +
                                         [batch_norm_error_case(*c) for c in BATCH_NORM_ERROR_CASES]),
+    ("losses.json", lambda: __import__("cases_losses").cases()),
 ])
 
 
