@@ -63,6 +63,11 @@ OpFn<T> make_op(const GoldenCase& c) {
             return as_tensor ? cross_entropy(in[0], target_tensor, options) : cross_entropy(in[0], target, options);
         };
     }
+    if (c.op == "cross_entropy_probs") {
+        const CrossEntropyOptions<T> options{
+            .weight = weight, .reduction = r, .label_smoothing = attrs.at("label_smoothing").template get<double>()};
+        return [=](const auto& in) { return cross_entropy(in[0], in[1], options); };
+    }
     if (c.op == "binary_cross_entropy")
         return [=](const auto& in) { return binary_cross_entropy(in[0], in[1], weight, r); };
     if (c.op == "binary_cross_entropy_with_logits") {
@@ -111,6 +116,8 @@ BOOST_AUTO_TEST_CASE(nll_loss_matches_pytorch) { run_cases("nll_loss", 20); }
 
 BOOST_AUTO_TEST_CASE(cross_entropy_matches_pytorch) { run_cases("cross_entropy", 40); }
 
+BOOST_AUTO_TEST_CASE(cross_entropy_with_probabilities_matches_pytorch) { run_cases("cross_entropy_probs", 10); }
+
 BOOST_AUTO_TEST_CASE(binary_cross_entropy_matches_pytorch) {
     run_cases("binary_cross_entropy", 10);
     run_cases("binary_cross_entropy_with_logits", 15);
@@ -136,6 +143,7 @@ BOOST_AUTO_TEST_CASE(mean_of_nothing_is_nan) {
     BOOST_TEST(std::isnan(cross_entropy(empty_logits, std::vector<int64_t>{}).item()));
     BOOST_TEST(std::isnan(nll_loss(empty_logits, std::vector<int64_t>{}).item()));
     BOOST_TEST(std::isnan(cross_entropy(empty_logits, std::vector<int64_t>{}, {.label_smoothing = 0.1}).item()));
+    BOOST_TEST(std::isnan(cross_entropy(empty_logits, empty_logits).item()));
     const std::vector<int64_t> all_ignored{-100, -100, -100};
     BOOST_TEST(std::isnan(cross_entropy(randn({3, 4}), all_ignored).item()));
     BOOST_TEST(std::isnan(nll_loss(randn({3, 4}), all_ignored).item()));
@@ -205,7 +213,16 @@ BOOST_AUTO_TEST_CASE(errors_carry_pytorch_messages_and_leave_no_record) {
     check_error_on_tape([&] { return nll_loss(x, from_vector<int64_t>({2}, {0, 1})); },
                         "Expected input batch_size (3) to match target batch_size (2).");
     check_error_on_tape([&] { return cross_entropy(with_grad({2, 3, 4, 4}, 2), zeros<int64_t>({2, 4, 5})); },
-                        "cross_entropy: expected target of shape [2, 4, 4] for input of shape [2, 3, 4, 4], but got [2, 4, 5]");
+                        "Expected target size [2, 4, 4], got [2, 4, 5]");
+    check_error_on_tape([&] { return cross_entropy(x, p, {.ignore_index = 1}); },
+                        "ignore_index is not supported for floating point target");
+    check_error_on_tape([&] { return cross_entropy(x, rand({2, 4})); },
+                        "Expected input batch_size (3) to match target batch_size (2).");
+    check_error_on_tape([&] { return cross_entropy(x, rand({3, 5})); },
+                        "cross_entropy: expected probability targets of the input's shape [3, 4], but got [3, 5]");
+    check_error_on_tape([&] { return cross_entropy(x, p, {.weight = ones({3})}); },
+                        "cross_entropy: weight tensor should be defined either for all 4 classes or no classes but got "
+                        "weight tensor of shape: [3]");
     check_error_on_tape([&] { return cross_entropy(x, std::vector<int64_t>{0, 1, 2}, {.weight = ones({3})}); },
                         "weight tensor should be defined either for all 4 classes or no classes but got weight tensor of "
                         "shape: [3]");

@@ -142,6 +142,15 @@ inline double sigmoid(double x) {
 // softplus(−x) = log(1 + exp(−x)), without overflow for large |x|.
 inline double softplus_neg(double x) { return std::log1p(std::exp(-std::abs(x))) + std::max(-x, 0.0); }
 
+// v as a double the vectoriser cannot see through: keeps a scalar tail scalar, where GCC 12
+// would otherwise vectorise it into SSE2 code that converts float halves through the stack.
+inline double opaque(double v) {
+#if defined(__x86_64__) || defined(__i386__)
+    asm("" : "+x"(v));
+#endif
+    return v;
+}
+
 template <typename T>
 inline double at_or_one(const T* w, int64_t i) {
     return w != nullptr ? static_cast<double>(w[i]) : 1.0;
@@ -277,39 +286,72 @@ void nll_terms(double* nll, double* smooth, double* wt, const T* logp, const int
 }
 
 template <typename T>
-void nll_backward(T* dlogp, const double* a, const int64_t* target, const T* weight, int64_t N, int64_t C, int64_t S,
-                  int64_t ignore_index) {
+void nll_backward(T* dlogp, const T* dy, double a, const int64_t* target, const T* weight, int64_t N, int64_t C,
+                  int64_t S, int64_t ignore_index) {
     for (int64_t n = 0; n < N; ++n)
         for (int64_t s = 0; s < S; ++s) {
             const int64_t i = n * S + s, t = target[i];
             if (t == ignore_index) continue;
+            const double ai = dy != nullptr ? static_cast<double>(dy[i]) * a : a;
             T& g = dlogp[(n * C + t) * S + s];
-            g = static_cast<T>(static_cast<double>(g) - a[i] * at_or_one(weight, t));
+            g = static_cast<T>(static_cast<double>(g) - ai * at_or_one(weight, t));
         }
+}
+
+template <typename T>
+void combine_class_terms(T* out, const double* nll, const double* smooth, double keep, double spread, int64_t M) {
+    const DoubleBatch k(keep), sp(spread);
+    int64_t i = 0;
+    if (smooth == nullptr) {
+        for (; i + kDoubleLanes <= M; i += kDoubleLanes) simd::narrow_store(out + i, k * DoubleBatch::load_unaligned(nll + i));
+        for (; i < M; ++i) out[i] = static_cast<T>(keep * nll[i]);
+        return;
+    }
+    for (; i + kDoubleLanes <= M; i += kDoubleLanes)
+        simd::narrow_store(out + i, k * DoubleBatch::load_unaligned(nll + i) + sp * DoubleBatch::load_unaligned(smooth + i));
+    for (; i < M; ++i) out[i] = static_cast<T>(keep * nll[i] + spread * smooth[i]);
 }
 
 template <typename T>
 void log_softmax_channels(T* y, const T* x, int64_t N, int64_t C, int64_t S) {
     if (S == 1) return log_softmax_forward(y, x, N, C);
     // Spatial: the C values of a position are S apart, so each sample goes over its (C, S)
-    // block row by row, keeping S running maxima and sums: contiguous inner loops over s.
+    // block row by row, keeping S running maxima and sums: contiguous loops over s, in double
+    // lanes converted in registers.
     for_range(N, worth_parallel(Work::elements, N * C * S, N), [&](int64_t n) {
         const T* xn = x + n * C * S;
         T* yn = y + n * C * S;
         std::vector<double> mx(static_cast<size_t>(S), -std::numeric_limits<double>::infinity());
-        std::vector<double> total(static_cast<size_t>(S), 0.0);
-        for (int64_t c = 0; c < C; ++c)
-            for (int64_t s = 0; s < S; ++s) mx[s] = std::max(mx[s], static_cast<double>(xn[c * S + s]));
-        for (int64_t c = 0; c < C; ++c)
-            for (int64_t s = 0; s < S; ++s) total[s] += std::exp(static_cast<double>(xn[c * S + s]) - mx[s]);
-        for (int64_t s = 0; s < S; ++s) total[s] = mx[s] + std::log(total[s]);  // logsumexp
-        for (int64_t c = 0; c < C; ++c)
-            for (int64_t s = 0; s < S; ++s) yn[c * S + s] = static_cast<T>(static_cast<double>(xn[c * S + s]) - total[s]);
+        std::vector<double> lse(static_cast<size_t>(S), 0.0);  // Σ exp, then logsumexp
+        double* m = mx.data();
+        double* l = lse.data();
+        for (int64_t c = 0; c < C; ++c) {
+            const T* row = xn + c * S;
+            int64_t s = 0;
+            for (; s + kDoubleLanes <= S; s += kDoubleLanes)
+                xsimd::max(DoubleBatch::load_unaligned(m + s), widen(row + s)).store_unaligned(m + s);
+            for (; s < S; ++s) m[s] = std::max(m[s], opaque(static_cast<double>(row[s])));
+        }
+        // std::exp one value at a time: xsimd's exp in double lanes converts to int64 through
+        // the stack below AVX-512.
+        for (int64_t c = 0; c < C; ++c) {
+            const T* row = xn + c * S;
+            for (int64_t s = 0; s < S; ++s) l[s] += std::exp(static_cast<double>(row[s]) - m[s]);
+        }
+        for (int64_t s = 0; s < S; ++s) l[s] = m[s] + std::log(l[s]);
+        for (int64_t c = 0; c < C; ++c) {
+            const T* row = xn + c * S;
+            T* out = yn + c * S;
+            int64_t s = 0;
+            for (; s + kDoubleLanes <= S; s += kDoubleLanes)
+                simd::narrow_store(out + s, widen(row + s) - DoubleBatch::load_unaligned(l + s));
+            for (; s < S; ++s) out[s] = static_cast<T>(opaque(static_cast<double>(row[s])) - l[s]);
+        }
     });
 }
 
 template <typename T>
-void cross_entropy_backward(T* dx, const T* logp, const double* a, const double* b, const int64_t* target,
+void cross_entropy_backward(T* dx, const T* logp, const T* dy, double a, double b, const int64_t* target,
                             const T* weight, int64_t N, int64_t C, int64_t S, int64_t ignore_index, bool accumulate) {
     double weight_sum = static_cast<double>(C);
     if (weight != nullptr) {
@@ -326,12 +368,49 @@ void cross_entropy_backward(T* dx, const T* logp, const double* a, const double*
                     for (int64_t c = 0; c < C; ++c) g[c * S] = T(0);
                 continue;
             }
-            const double ai = a[i], bi = b != nullptr ? b[i] : 0.0, wt = at_or_one(weight, t);
+            const double gi = dy != nullptr ? static_cast<double>(dy[i]) : 1.0;
+            const double ai = gi * a, bi = gi * b, wt = at_or_one(weight, t);
             const double coef = ai * wt + bi * weight_sum;
             for (int64_t c = 0; c < C; ++c)
                 store_grad(g + c * S, std::exp(static_cast<double>(lp[c * S])) * coef - bi * at_or_one(weight, c), accumulate);
             // The one-hot term, at the target's class only (no comparison in the loop above).
             g[t * S] = static_cast<T>(static_cast<double>(g[t * S]) - ai * wt);
+        }
+    });
+}
+
+template <typename T>
+void soft_cross_entropy_terms(double* loss, const T* logp, const T* q, const T* weight, int64_t N, int64_t C, int64_t S,
+                              double keep, double spread) {
+    for (int64_t n = 0; n < N; ++n)
+        for (int64_t s = 0; s < S; ++s) {
+            const T* lp = logp + n * C * S + s;  // class c at lp[c·S]
+            const T* qp = q + n * C * S + s;
+            double acc = 0.0;
+            for (int64_t c = 0; c < C; ++c)
+                acc += at_or_one(weight, c) * (keep * static_cast<double>(qp[c * S]) + spread) * static_cast<double>(lp[c * S]);
+            loss[n * S + s] = -acc;
+        }
+}
+
+template <typename T>
+void soft_cross_entropy_backward(T* dx, T* dq, const T* dy, double scale, const T* logp, const T* q, const T* weight,
+                                 int64_t N, int64_t C, int64_t S, double keep, double spread, bool accumulate_dx,
+                                 bool accumulate_dq) {
+    for_range(N, worth_parallel(Work::elements, N * C * S, N), [&](int64_t n) {
+        for (int64_t s = 0; s < S; ++s) {
+            const int64_t base = n * C * S + s;  // class c at base + c·S
+            const double g = dy != nullptr ? static_cast<double>(dy[n * S + s]) * scale : scale;
+            double wq_sum = 0.0;  // Σ_k w[k]·q̃[k]
+            for (int64_t c = 0; c < C; ++c)
+                wq_sum += at_or_one(weight, c) * (keep * static_cast<double>(q[base + c * S]) + spread);
+            for (int64_t c = 0; c < C; ++c) {
+                const int64_t j = base + c * S;
+                const double w = at_or_one(weight, c), lp = static_cast<double>(logp[j]);
+                if (dx != nullptr)
+                    store_grad(dx + j, g * (std::exp(lp) * wq_sum - w * (keep * static_cast<double>(q[j]) + spread)), accumulate_dx);
+                if (dq != nullptr) store_grad(dq + j, -g * keep * w * lp, accumulate_dq);
+            }
         }
     });
 }
@@ -352,9 +431,14 @@ void cross_entropy_backward(T* dx, const T* logp, const double* a, const double*
                                                                const T*, const T*, int64_t, bool, bool);              \
     template void nll_terms<T>(double*, double*, double*, const T*, const int64_t*, const T*, int64_t, int64_t,      \
                                int64_t, int64_t);                                                                     \
-    template void nll_backward<T>(T*, const double*, const int64_t*, const T*, int64_t, int64_t, int64_t, int64_t);  \
+    template void nll_backward<T>(T*, const T*, double, const int64_t*, const T*, int64_t, int64_t, int64_t, int64_t); \
+    template void combine_class_terms<T>(T*, const double*, const double*, double, double, int64_t);                \
+    template void soft_cross_entropy_terms<T>(double*, const T*, const T*, const T*, int64_t, int64_t, int64_t,      \
+                                              double, double);                                                        \
+    template void soft_cross_entropy_backward<T>(T*, T*, const T*, double, const T*, const T*, const T*, int64_t,     \
+                                                 int64_t, int64_t, double, double, bool, bool);                       \
     template void log_softmax_channels<T>(T*, const T*, int64_t, int64_t, int64_t);                                  \
-    template void cross_entropy_backward<T>(T*, const T*, const double*, const double*, const int64_t*, const T*,    \
+    template void cross_entropy_backward<T>(T*, const T*, const T*, double, double, const int64_t*, const T*,        \
                                             int64_t, int64_t, int64_t, int64_t, bool);
 TAPEGRAD_INSTANTIATE(float)
 TAPEGRAD_INSTANTIATE(double)

@@ -73,22 +73,44 @@ template <typename T>
 void nll_terms(double* nll, double* smooth, double* wt, const T* logp, const int64_t* target, const T* weight,
                int64_t N, int64_t C, int64_t S, int64_t ignore_index);
 
-// The nll_loss backward: dlogp[n, t_i, s] += −a[i]·w[t_i] at each position i not ignored;
-// every other entry is left as it is.
+// out[i] = keep·nll[i] + spread·smooth[i] for i in [0, M) (smooth null: 0): the per-position
+// loss of a label-smoothed cross-entropy.
 template <typename T>
-void nll_backward(T* dlogp, const double* a, const int64_t* target, const T* weight, int64_t N, int64_t C, int64_t S,
-                  int64_t ignore_index);
+void combine_class_terms(T* out, const double* nll, const double* smooth, double keep, double spread, int64_t M);
+
+// The backward of L = Σ_i g_i·(a·nll[i] + b·smooth[i]), g_i = dy[i] (dy null: 1), for
+// nll_loss: dlogp[n, t_i, s] += −g_i·a·w[t_i] at each position i not ignored, every other
+// entry left as it is.
+template <typename T>
+void nll_backward(T* dlogp, const T* dy, double a, const int64_t* target, const T* weight, int64_t N, int64_t C,
+                  int64_t S, int64_t ignore_index);
 
 // y (N, C, S) = log_softmax over C of x (N, C, S): y = x − logsumexp_c(x), in double.
 template <typename T>
 void log_softmax_channels(T* y, const T* x, int64_t N, int64_t C, int64_t S);
 
-// The cross-entropy backward through the log-softmax. With a[i] the coefficient of nll[i] and
-// b[i] that of smooth[i] in the loss (b null: 0), and p = exp(logp):
-//   dx[n, c, s] (+)= −a·w[t]·[c = t] − b·w[c] + p[c]·(a·w[t] + b·Σ_k w[k])
+// The same for cross_entropy, through the log-softmax: with a_i = g_i·a, b_i = g_i·b and
+// p = exp(logp),
+//   dx[n, c, s] (+)= −a_i·w[t]·[c = t] − b_i·w[c] + p[c]·(a_i·w[t] + b_i·Σ_k w[k])
 // (weight null: w ≡ 1, Σ_k w[k] = C); ignored positions get 0.
 template <typename T>
-void cross_entropy_backward(T* dx, const T* logp, const double* a, const double* b, const int64_t* target,
+void cross_entropy_backward(T* dx, const T* logp, const T* dy, double a, double b, const int64_t* target,
                             const T* weight, int64_t N, int64_t C, int64_t S, int64_t ignore_index, bool accumulate);
+
+// --- cross-entropy with probability targets q (N, C, S) --------------------------------------------
+// With q̃ = keep·q + spread (label smoothing) and weight w (null: 1):
+//   loss[i] = −Σ_c w[c]·q̃[n, c, s]·logp[n, c, s]
+template <typename T>
+void soft_cross_entropy_terms(double* loss, const T* logp, const T* q, const T* weight, int64_t N, int64_t C, int64_t S,
+                              double keep, double spread);
+
+// With g_i = dy[i]·scale (dy null: scale) and p = exp(logp):
+//   dx[n, c, s] (+)= g_i·(p[c]·Σ_k w[k]·q̃[k] − w[c]·q̃[c])
+//   dq[n, c, s] (+)= −g_i·keep·w[c]·logp[c]
+// dx or dq may be null.
+template <typename T>
+void soft_cross_entropy_backward(T* dx, T* dq, const T* dy, double scale, const T* logp, const T* q, const T* weight,
+                                 int64_t N, int64_t C, int64_t S, double keep, double spread, bool accumulate_dx,
+                                 bool accumulate_dq);
 
 }  // namespace tapegrad::kernels

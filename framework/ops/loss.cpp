@@ -151,8 +151,7 @@ ClassProblem class_problem(const char* op, const BasicTensor<T>& input, std::spa
     if (target_shape != nullptr) {
         if (*target_shape != p.out_shape) {
             if (shape.size() >= 2 && !target_shape->empty() && (*target_shape)[0] != p.N) throw batch_mismatch((*target_shape)[0]);
-            throw std::invalid_argument(std::string(op) + ": expected target of shape " + to_string(p.out_shape) +
-                                        " for input of shape " + to_string(shape) + ", but got " + to_string(*target_shape));
+            throw std::invalid_argument("Expected target size " + to_string(p.out_shape) + ", got " + to_string(*target_shape));
         }
     } else if (static_cast<int64_t>(target.size()) != positions) {
         if (shape.size() == 2) throw batch_mismatch(static_cast<int64_t>(target.size()));
@@ -197,21 +196,15 @@ BasicTensor<T> class_index_loss(const char* op, bool from_logits, const BasicTen
 
     // loss_i = keep·nll_i + spread·smooth_i; the mean divides the two sums by their own totals.
     const double keep = 1.0 - label_smoothing, spread = label_smoothing / static_cast<double>(C);
-    double weight_total = 0.0, nll_total = 0.0, smooth_total = 0.0;
-    int64_t counted = 0;  // positions not ignored
-    for (int64_t i = 0; i < M; ++i) {
-        weight_total += wt[i];
-        nll_total += nll[i];
-        if (smoothing) smooth_total += smooth[i];
-        counted += target[static_cast<size_t>(i)] != ignore_index;
-    }
+    const double weight_total = kernels::sum(wt.data(), M), nll_total = kernels::sum(nll.data(), M);
+    const double smooth_total = smoothing ? kernels::sum(smooth.data(), M) : 0.0;
+    const auto counted = std::count_if(target.begin(), target.end(), [&](int64_t t) { return t != ignore_index; });
     const double smooth_count = weight.defined() ? weight_total : static_cast<double>(counted);
 
     BasicTensor<T> out;
     if (reduction == Reduction::none) {
         out = empty<T>(p.out_shape);
-        T* o = out.data();
-        for (int64_t i = 0; i < M; ++i) o[i] = static_cast<T>(keep * nll[i] + (smoothing ? spread * smooth[i] : 0.0));
+        kernels::combine_class_terms(out.data(), nll.data(), smoothing ? smooth.data() : nullptr, keep, spread, M);
     } else {
         double v = reduction == Reduction::sum ? keep * nll_total : keep * nll_total / weight_total;
         if (smoothing) v += reduction == Reduction::sum ? spread * smooth_total : spread * smooth_total / smooth_count;
@@ -230,24 +223,98 @@ BasicTensor<T> class_index_loss(const char* op, bool from_logits, const BasicTen
     std::vector<int64_t> labels(target.begin(), target.end());
     record_op(op, out, any_requires_grad(input),
               [input, logp, weight, labels = std::move(labels), reduction, keep, spread, weight_total, smooth_count,
-               smoothing, from_logits, N, C, S, M, ignore_index](const T* dy) mutable {
-                  std::vector<double> a(static_cast<size_t>(M)), b(smoothing ? static_cast<size_t>(M) : 0);
-                  const double a_scale = reduction == Reduction::mean ? keep / weight_total : keep;
-                  const double b_scale = reduction == Reduction::mean ? spread / smooth_count : spread;
-                  for (int64_t i = 0; i < M; ++i) {
-                      const double g = static_cast<double>(reduction == Reduction::none ? dy[i] : dy[0]);
-                      a[i] = a_scale * g;
-                      if (smoothing) b[i] = b_scale * g;
+               from_logits, N, C, S, ignore_index](const T* dy) mutable {
+                  // a_i = a·dy_i and b_i = b·dy_i without reduction; a and b carry the one dy otherwise.
+                  double a = keep, b = spread;
+                  if (reduction == Reduction::mean) {
+                      a /= weight_total;
+                      if (b != 0.0) b /= smooth_count;  // no smoothing: b stays 0, whatever the count
+                  }
+                  // (An empty output's dy may be null: it is read only for a reduced loss.)
+                  const T* per_position = reduction == Reduction::none ? dy : nullptr;
+                  if (reduction != Reduction::none) {
+                      a *= static_cast<double>(dy[0]);
+                      b *= static_cast<double>(dy[0]);
                   }
                   const T* w = weight.defined() ? weight.data() : nullptr;
                   if (!from_logits) {
-                      kernels::nll_backward(input.grad_data_for_accumulation(), a.data(), labels.data(), w, N, C, S,
-                                            ignore_index);
+                      kernels::nll_backward(input.grad_data_for_accumulation(), per_position, a, labels.data(), w, N, C,
+                                            S, ignore_index);
                       return;
                   }
                   const GradBuffer<T> dx = input.grad_buffer();
-                  kernels::cross_entropy_backward(dx.data, logp.data(), a.data(), smoothing ? b.data() : nullptr,
-                                                  labels.data(), w, N, C, S, ignore_index, dx.accumulate);
+                  kernels::cross_entropy_backward(dx.data, logp.data(), per_position, a, b, labels.data(), w, N, C, S,
+                                                  ignore_index, dx.accumulate);
+              });
+    return out;
+}
+
+// cross_entropy with probability targets q of the logits' shape (both may require grad).
+template <typename T>
+BasicTensor<T> soft_cross_entropy(const BasicTensor<T>& logits, const BasicTensor<T>& target,
+                                  const CrossEntropyOptions<T>& options) {
+    const char* op = "cross_entropy";
+    const double eps = options.label_smoothing;
+    if (!(eps >= 0.0 && eps <= 1.0)) {
+        std::ostringstream message;
+        message << "label_smoothing must be between 0.0 and 1.0. Got: " << eps;
+        throw std::invalid_argument(message.str());
+    }
+    const Shape& shape = logits.shape();
+    if (shape.empty())
+        throw std::invalid_argument("cross_entropy: expected input of shape (C), (N, C) or (N, C, d1, ...), but got " +
+                                    to_string(shape));
+    if (target.shape() != shape) {
+        if (shape.size() >= 2 && target.dim() >= 1 && target.size(0) != shape[0])
+            throw std::invalid_argument("Expected input batch_size (" + std::to_string(shape[0]) +
+                                        ") to match target batch_size (" + std::to_string(target.size(0)) + ").");
+        throw std::invalid_argument("cross_entropy: expected probability targets of the input's shape " + to_string(shape) +
+                                    ", but got " + to_string(target.shape()));
+    }
+    const int64_t C = shape.size() == 1 ? shape[0] : shape[1];
+    if (options.weight.defined() && (options.weight.dim() != 1 || options.weight.numel() != C))
+        throw std::invalid_argument("cross_entropy: weight tensor should be defined either for all " + std::to_string(C) +
+                                    " classes or no classes but got weight tensor of shape: " +
+                                    to_string(options.weight.shape()));
+    if (options.ignore_index != -100) throw std::invalid_argument("ignore_index is not supported for floating point target");
+    check_constant(op, "weight", options.weight);
+
+    const int64_t N = shape.size() == 1 ? 1 : shape[0], S = shape.size() <= 2 ? 1 : shape_numel(Shape(shape.begin() + 2, shape.end()));
+    const int64_t M = N * S;
+    Shape out_shape;
+    if (shape.size() >= 2) {
+        out_shape = {shape[0]};
+        out_shape.insert(out_shape.end(), shape.begin() + 2, shape.end());
+    }
+    BasicTensor<T> logp = empty<T>(shape);  // (N, C, S)
+    kernels::log_softmax_channels(logp.data(), logits.data(), N, C, S);
+    const double keep = 1.0 - eps, spread = eps / static_cast<double>(C);
+    const T* w = options.weight.defined() ? options.weight.data() : nullptr;
+    std::vector<double> loss(static_cast<size_t>(M));
+    kernels::soft_cross_entropy_terms(loss.data(), logp.data(), target.data(), w, N, C, S, keep, spread);
+    BasicTensor<T> out;
+    const Reduction reduction = options.reduction;
+    if (reduction == Reduction::none) {
+        out = empty<T>(out_shape);
+        kernels::combine_class_terms(out.data(), loss.data(), nullptr, 1.0, 0.0, M);
+    } else {
+        // PyTorch's mean divides by the number of positions N·S, with or without weights.
+        out = full<T>(Shape{}, static_cast<T>(reduce_total(kernels::sum(loss.data(), M), static_cast<double>(M), reduction)));
+    }
+    // Per position, with q̃ = keep·q + spread and ℓ = log_softmax(x) over the classes,
+    //   L = g·(−Σ_c w[c]·q̃[c]·ℓ[c]),  g = dy_i (none), dy (sum) or dy/(N·S) (mean):
+    //   ∂L/∂ℓ[c] = −g·w[c]·q̃[c], and through ℓ = x − logsumexp(x) (p = exp(ℓ), Σ_k ∂L/∂ℓ[k] = −g·Σ_k w[k]·q̃[k]):
+    //   ∂L/∂x[c] = g·(p[c]·Σ_k w[k]·q̃[k] − w[c]·q̃[c])
+    //   ∂L/∂q[c] = −g·keep·w[c]·ℓ[c]
+    record_op(op, out, any_requires_grad(logits, target),
+              [logits, target, logp, weight = options.weight, reduction, keep, spread, N, C, S, M](const T* dy) mutable {
+                  GradBuffer<T> dx{nullptr, false}, dq{nullptr, false};
+                  if (logits.requires_grad()) dx = logits.grad_buffer();
+                  if (target.requires_grad()) dq = target.grad_buffer();
+                  kernels::soft_cross_entropy_backward(dx.data, dq.data, reduction == Reduction::none ? dy : nullptr,
+                                                       element_scale(dy, static_cast<double>(M), reduction), logp.data(),
+                                                       target.data(), weight.defined() ? weight.data() : nullptr, N, C, S,
+                                                       keep, spread, dx.accumulate, dq.accumulate);
               });
     return out;
 }
@@ -369,6 +436,12 @@ BasicTensor<T> cross_entropy(const BasicTensor<T>& logits, const LongTensor& tar
 }
 
 template <typename T>
+BasicTensor<T> cross_entropy(const BasicTensor<T>& logits, const std::type_identity_t<BasicTensor<T>>& target_probs,
+                             const std::type_identity_t<CrossEntropyOptions<T>>& options) {
+    return soft_cross_entropy(logits, target_probs, options);
+}
+
+template <typename T>
 BasicTensor<T> binary_cross_entropy(const BasicTensor<T>& probs, const BasicTensor<T>& target,
                                     const std::type_identity_t<BasicTensor<T>>& weight, Reduction reduction) {
     const char* op = "binary_cross_entropy";
@@ -452,6 +525,7 @@ template BasicTensor<double> log_softmax(const BasicTensor<double>&, int64_t);
     template BasicTensor<T> cross_entropy(const BasicTensor<T>&, std::span<const int64_t>,                             \
                                           const CrossEntropyOptions<T>&);                                              \
     template BasicTensor<T> cross_entropy(const BasicTensor<T>&, const LongTensor&, const CrossEntropyOptions<T>&);    \
+    template BasicTensor<T> cross_entropy(const BasicTensor<T>&, const BasicTensor<T>&, const CrossEntropyOptions<T>&); \
     template BasicTensor<T> binary_cross_entropy(const BasicTensor<T>&, const BasicTensor<T>&, const BasicTensor<T>&,  \
                                                  Reduction);                                                           \
     template BasicTensor<T> binary_cross_entropy_with_logits(const BasicTensor<T>&, const BasicTensor<T>&,             \

@@ -1,11 +1,11 @@
 // The loss functions of torch.nn.functional, each a fused op with a hand-derived backward:
 // log_softmax over the class dimension of (N, C), the regression losses (mse, l1, smooth_l1,
 // huber), the class-index losses (nll_loss, cross_entropy with weights, ignore_index and label
-// smoothing, on (N, C) and (N, C, d1, ...)), and binary cross-entropy on probabilities and on
-// logits. Every loss takes a Reduction (default mean, as PyTorch). Limits: input and target of
+// smoothing, on (N, C) and (N, C, d1, ...); cross_entropy also with probability targets), and
+// binary cross-entropy on probabilities and on logits. Every loss takes a Reduction (default mean, as PyTorch). Limits: input and target of
 // the regression and binary losses must have equal shapes (PyTorch broadcasts with a warning);
 // class weights and pos_weight are constants (PyTorch refuses them requiring grad, and so does
-// tapegrad while a tape records); class targets are indices, not probabilities.
+// tapegrad while a tape records).
 #pragma once
 
 #include <cstdint>
@@ -96,6 +96,14 @@ BasicTensor<T> cross_entropy(const BasicTensor<T>& logits, const std::vector<int
 }
 template <typename T>
 BasicTensor<T> cross_entropy(const BasicTensor<T>& logits, const LongTensor& target,
+                             const std::type_identity_t<CrossEntropyOptions<T>>& options = {});
+
+// Probability targets: target_probs of the logits' shape, class probabilities along dim 1 (it
+// may require grad). Per position −Σ_c w[c]·q̃[c]·log_softmax(x)[c] with q̃ = (1 − ε)·q + ε/C;
+// the mean divides by the number of positions whether or not there are weights (PyTorch);
+// ignore_index must stay -100 ("ignore_index is not supported for floating point target").
+template <typename T>
+BasicTensor<T> cross_entropy(const BasicTensor<T>& logits, const std::type_identity_t<BasicTensor<T>>& target_probs,
                              const std::type_identity_t<CrossEntropyOptions<T>>& options = {});
 
 // --- binary cross-entropy: target of the input's shape (may require grad) ----------------------

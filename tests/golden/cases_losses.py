@@ -1,7 +1,8 @@
 """losses.json: the loss functions of torch.nn.functional (forward and the gradients of every
 float input, float32 and float64), for tests/test_losses.cpp.
 
-op = the function's name; attrs hold what is not differentiated: reduction, beta / delta,
+op = the function's name ("cross_entropy_probs": cross_entropy with class probabilities as
+targets, a float input of the logits' shape); attrs hold what is not differentiated: reduction, beta / delta,
 class targets (flat list, with target_shape and target_tensor: whether the C++ side passes a
 LongTensor of that shape or a span), weight / pos_weight ({shape, data} exact float32 values,
 or null), ignore_index and label_smoothing. Differences are kept away from the kinks of l1,
@@ -152,6 +153,41 @@ def class_cases():
     return cases
 
 
+def prob_case(name, shape, reduction="mean", weighted=False, label_smoothing=0.0, scale=1.0):
+    """op "cross_entropy_probs": cross_entropy with class probabilities of the logits' shape."""
+    gen = torch.Generator().manual_seed(seed_of(name + "/weight"))
+    C = shape[0] if len(shape) == 1 else shape[1]
+    weight = (0.2 + 2.0 * torch.rand(C, generator=gen)) if weighted else None
+
+    def fn(x, q):
+        w = None if weight is None else weight.to(x.dtype)
+        return F.cross_entropy(x, q, weight=w, reduction=reduction, label_smoothing=label_smoothing)
+
+    def make_inputs():
+        x = scale * randn(*shape)
+        q = torch.softmax(randn(*shape), dim=0 if len(shape) == 1 else 1)
+        return [("input", x), ("target", q)]
+
+    attrs = OrderedDict([("reduction", reduction), ("weight", const(weight)), ("label_smoothing", label_smoothing)])
+    return run_case(name, "cross_entropy_probs", fn, make_inputs, attrs)
+
+
+def prob_cases():
+    cases = []
+    for r in REDUCTIONS:
+        cases.append(prob_case("cross_entropy_probs_%s" % r, (5, 4), r))
+        cases.append(prob_case("cross_entropy_probs_weight_smooth_%s" % r, (6, 5), r, weighted=True,
+                               label_smoothing=0.1))
+    cases.append(prob_case("cross_entropy_probs_weight", (4, 3), "mean", weighted=True))
+    cases.append(prob_case("cross_entropy_probs_smooth", (4, 3), "mean", label_smoothing=0.1))
+    cases.append(prob_case("cross_entropy_probs_spatial", (2, 3, 4, 4), "mean", weighted=True, label_smoothing=0.1))
+    cases.append(prob_case("cross_entropy_probs_spatial_none", (2, 3, 5), "none"))
+    cases.append(prob_case("cross_entropy_probs_unbatched", (5,), "sum"))
+    cases.append(prob_case("cross_entropy_probs_empty_sum", (0, 4), "sum"))
+    cases.append(prob_case("cross_entropy_probs_large_logits", (4, 6), "mean", scale=50.0))
+    return cases
+
+
 # --- binary cross-entropy ----------------------------------------------------------------------------
 
 def bce_case(name, op, shape, reduction="mean", weight_shape=None, pos_weight_shape=None, scale=1.0,
@@ -204,4 +240,4 @@ def bce_cases():
 
 
 def cases():
-    return pointwise_cases() + class_cases() + bce_cases()
+    return pointwise_cases() + class_cases() + prob_cases() + bce_cases()
