@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "framework/kernels/parallel.hpp"
@@ -350,6 +351,56 @@ void log_softmax_channels(T* y, const T* x, int64_t N, int64_t C, int64_t S) {
     });
 }
 
+// exp(x) for float lanes of x <= 0 (log-probabilities), Cephes' expf: x = n·ln 2 + r with n the
+// integer nearest x·log2 e and |r| <= ln 2 / 2 (ln 2 split in two, so that n·ln 2 is exact), then
+// exp(r) from a degree-6 polynomial (relative error ~1e-7) times 2^n built in the exponent bits.
+// x is clamped at −87.3 (n = −126, the smallest normal power of two): below it the result is
+// 1.2e-38 instead of smaller, an absolute error no probability feels. Written out instead of
+// xsimd::exp: xsimd's float exp kept a constant on the stack under AVX2's 16 vector registers
+// (its exp2 too), and its double exp converts to int64 through the stack below AVX-512; all
+// constants here are float, and the bias 127 is added before the conversion to int.
+inline simd::FloatBatch exp_nonpositive(simd::FloatBatch x) {
+    using simd::FloatBatch;
+    x = xsimd::max(x, FloatBatch(-87.3365447505f));
+    const FloatBatch n = xsimd::nearbyint(x * FloatBatch(1.44269504088896341f));
+    FloatBatch r = xsimd::fnma(n, FloatBatch(0.693359375f), x);
+    r = xsimd::fnma(n, FloatBatch(-2.12194440e-4f), r);
+    FloatBatch p = xsimd::fma(FloatBatch(1.9875691500e-4f), r, FloatBatch(1.3981999507e-3f));
+    p = xsimd::fma(p, r, FloatBatch(8.3334519073e-3f));
+    p = xsimd::fma(p, r, FloatBatch(4.1665795894e-2f));
+    p = xsimd::fma(p, r, FloatBatch(1.6666665459e-1f));
+    p = xsimd::fma(p, r, FloatBatch(5.0000001201e-1f));
+    p = xsimd::fma(p, r * r, r) + FloatBatch(1.0f);
+    const auto bits = xsimd::to_int(n + FloatBatch(127.0f)) << 23;  // 2^n: biased exponent, no mantissa
+    return p * xsimd::bitwise_cast<FloatBatch>(bits);
+}
+
+// y[c] = exp(x[c]) for x <= 0, in float lanes. Not inlined: the loop on its own has the vector
+// registers to itself.
+[[gnu::noinline]] void exp_row(float* y, const float* x, int64_t n) {
+    using simd::FloatBatch, simd::kFloatLanes;
+    int64_t c = 0;
+    for (; c + kFloatLanes <= n; c += kFloatLanes) exp_nonpositive(FloatBatch::load_unaligned(x + c)).store_unaligned(y + c);
+    for (; c < n; ++c) y[c] = std::exp(x[c]);
+}
+
+// One fresh row (S = 1, not accumulating) of the float cross-entropy backward: g = p·coef − b·w
+// with p = exp(lp) in float (the exp is the backward's cost: a float exp is about half a double's).
+void cross_entropy_row(float* g, const float* lp, const float* weight, int64_t C, float coef, float b) {
+    using simd::FloatBatch, simd::kFloatLanes;
+    exp_row(g, lp, C);
+    const FloatBatch cb(coef), bb(b);
+    int64_t c = 0;
+    if (weight != nullptr) {
+        for (; c + kFloatLanes <= C; c += kFloatLanes)
+            xsimd::fms(FloatBatch::load_unaligned(g + c), cb, bb * FloatBatch::load_unaligned(weight + c)).store_unaligned(g + c);
+        for (; c < C; ++c) g[c] = g[c] * coef - b * weight[c];
+    } else {
+        for (; c + kFloatLanes <= C; c += kFloatLanes) xsimd::fms(FloatBatch::load_unaligned(g + c), cb, bb).store_unaligned(g + c);
+        for (; c < C; ++c) g[c] = g[c] * coef - b;
+    }
+}
+
 template <typename T>
 void cross_entropy_backward(T* dx, const T* logp, const T* dy, double a, double b, const int64_t* target,
                             const T* weight, int64_t N, int64_t C, int64_t S, int64_t ignore_index, bool accumulate) {
@@ -371,6 +422,13 @@ void cross_entropy_backward(T* dx, const T* logp, const T* dy, double a, double 
             const double gi = dy != nullptr ? static_cast<double>(dy[i]) : 1.0;
             const double ai = gi * a, bi = gi * b, wt = at_or_one(weight, t);
             const double coef = ai * wt + bi * weight_sum;
+            if constexpr (std::is_same_v<T, float>) {
+                if (S == 1 && !accumulate) {
+                    cross_entropy_row(g, lp, weight, C, static_cast<float>(coef), static_cast<float>(bi));
+                    g[t] = static_cast<T>(static_cast<double>(g[t]) - ai * wt);
+                    continue;
+                }
+            }
             for (int64_t c = 0; c < C; ++c)
                 store_grad(g + c * S, std::exp(static_cast<double>(lp[c * S])) * coef - bi * at_or_one(weight, c), accumulate);
             // The one-hot term, at the target's class only (no comparison in the loop above).
