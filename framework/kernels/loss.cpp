@@ -1,6 +1,7 @@
 // Loss kernels; see loss.hpp. The pointwise losses run in double lanes (T converted in
-// registers), one formula per loss chosen once per call, never per element; the rest are
-// scalar loops (their cost is in exp/log, over N·S positions or N·C·S log-probabilities).
+// registers), one formula per loss chosen once per call, never per element; the float
+// cross-entropy backward's exp runs in float lanes; the rest are scalar loops (their cost is in
+// exp and log, over N·S positions or N·C·S log-probabilities).
 #include "framework/kernels/loss.hpp"
 
 #include <algorithm>

@@ -119,6 +119,22 @@ BasicTensor<T> pointwise_loss(const char* op, const BasicTensor<T>& input, const
 
 // --- class-index losses ----------------------------------------------------------------------------
 
+// PyTorch's checks shared by both forms of cross_entropy: ε in [0, 1], and a weight of one
+// value per class (`prefix`: PyTorch names the function in one form's message, not the other's).
+void check_label_smoothing(double label_smoothing) {
+    if (label_smoothing >= 0.0 && label_smoothing <= 1.0) return;
+    std::ostringstream message;
+    message << "label_smoothing must be between 0.0 and 1.0. Got: " << label_smoothing;
+    throw std::invalid_argument(message.str());
+}
+
+template <typename T>
+void check_class_weight(const std::string& prefix, const BasicTensor<T>& weight, int64_t C) {
+    if (weight.defined() && (weight.dim() != 1 || weight.numel() != C))
+        throw std::invalid_argument(prefix + "weight tensor should be defined either for all " + std::to_string(C) +
+                                    " classes or no classes but got weight tensor of shape: " + to_string(weight.shape()));
+}
+
 // An input of (N, C, d1, ...) as N samples of C classes at S = d1·... positions each; the
 // per-position loss has out_shape (N, d1, ...), or [] for an unbatched (C) input.
 struct ClassProblem {
@@ -159,9 +175,7 @@ ClassProblem class_problem(const char* op, const BasicTensor<T>& input, std::spa
                                     " targets (one per position of " + to_string(p.out_shape) + ") for input of shape " +
                                     to_string(shape) + ", but got " + std::to_string(target.size()));
     }
-    if (weight.defined() && (weight.dim() != 1 || weight.numel() != p.C))
-        throw std::invalid_argument("weight tensor should be defined either for all " + std::to_string(p.C) +
-                                    " classes or no classes but got weight tensor of shape: " + to_string(weight.shape()));
+    check_class_weight("", weight, p.C);
     for (const int64_t t : target)
         if (t != ignore_index && (t < 0 || t >= p.C))
             throw std::invalid_argument("Target " + std::to_string(t) + " is out of bounds.");
@@ -175,11 +189,7 @@ template <typename T>
 BasicTensor<T> class_index_loss(const char* op, bool from_logits, const BasicTensor<T>& input,
                                 std::span<const int64_t> target, const Shape* target_shape, const BasicTensor<T>& weight,
                                 Reduction reduction, int64_t ignore_index, double label_smoothing) {
-    if (!(label_smoothing >= 0.0 && label_smoothing <= 1.0)) {
-        std::ostringstream message;
-        message << "label_smoothing must be between 0.0 and 1.0. Got: " << label_smoothing;
-        throw std::invalid_argument(message.str());
-    }
+    check_label_smoothing(label_smoothing);
     const ClassProblem p = class_problem(op, input, target, target_shape, weight, ignore_index);
     const int64_t N = p.N, C = p.C, S = p.S, M = N * S;
 
@@ -255,11 +265,7 @@ BasicTensor<T> soft_cross_entropy(const BasicTensor<T>& logits, const BasicTenso
                                   const CrossEntropyOptions<T>& options) {
     const char* op = "cross_entropy";
     const double eps = options.label_smoothing;
-    if (!(eps >= 0.0 && eps <= 1.0)) {
-        std::ostringstream message;
-        message << "label_smoothing must be between 0.0 and 1.0. Got: " << eps;
-        throw std::invalid_argument(message.str());
-    }
+    check_label_smoothing(eps);
     const Shape& shape = logits.shape();
     if (shape.empty())
         throw std::invalid_argument("cross_entropy: expected input of shape (C), (N, C) or (N, C, d1, ...), but got " +
@@ -272,10 +278,7 @@ BasicTensor<T> soft_cross_entropy(const BasicTensor<T>& logits, const BasicTenso
                                     ", but got " + to_string(target.shape()));
     }
     const int64_t C = shape.size() == 1 ? shape[0] : shape[1];
-    if (options.weight.defined() && (options.weight.dim() != 1 || options.weight.numel() != C))
-        throw std::invalid_argument("cross_entropy: weight tensor should be defined either for all " + std::to_string(C) +
-                                    " classes or no classes but got weight tensor of shape: " +
-                                    to_string(options.weight.shape()));
+    check_class_weight("cross_entropy: ", options.weight, C);
     if (options.ignore_index != -100) throw std::invalid_argument("ignore_index is not supported for floating point target");
     check_constant(op, "weight", options.weight);
 
