@@ -777,6 +777,7 @@ FIXTURES = OrderedDict([
     ("shape.json", lambda: __import__("cases_shape").cases()),
     ("shape_errors.json", lambda: __import__("cases_shape").error_cases()),
     ("reductions.json", lambda: __import__("cases_reductions").cases()),
+    ("losses.json", lambda: __import__("cases_losses").cases()),
 ])
 
 
