@@ -9,8 +9,9 @@
   bench_norms' shapes, against bench/torch_norm_shapes.py (the same method);
   training the reference CNN at batch 64 (bench_cnn_throughput against torch_cnn_bench.py),
   images/s and peak RSS of each process;
-  element-wise ops (broadcast mul and add, ...) forward and forward+backward, float32, on the
-  rows of bench_ops against bench/torch_ops.py (the same method; one table row per expression).
+  ops forward and forward+backward, float32, on the rows of bench_ops against bench/torch_ops.py
+  (the same method; one table row per expression): broadcast mul and add, sum, mean and amax
+  along a dim, and GroupNorm composed from reshape, mean, var, rsqrt and the affine map.
 First it prints where it ran: the CPU model, the core count, the SIMD level of tapegrad's
 kernels, the PyTorch version and the thread counts timed. Then Markdown tables of medians, then
 the project's speed targets, at each thread count timed (float32, same run, medians of the
@@ -21,7 +22,7 @@ rounds), each met or NOT MET:
   - LayerNorm forward, and forward+backward: median speed-up over the shapes >= 1.5x PyTorch's;
   - BatchNorm2d forward, and forward+backward: the same, >= 1.5x;
   - training the reference CNN at batch 64: >= 1.5x PyTorch's images/s, peak RSS <= PyTorch's;
-  - element-wise ops, forward and forward+backward: each row >= 1.0x PyTorch's.
+  - ops, forward and forward+backward: each row >= 1.0x PyTorch's.
 Targets are meant to be judged with --rounds 3 or more.
 
 Usage: bench/compare.py --build BUILD_DIR [--rounds 3] [--threads 1 2] [--steps 100] [--only gn ln bn cnn ops]
@@ -390,11 +391,11 @@ def torch_ops(threads, labels):
 
 
 def ops_comparison(a, exe):
-    """Element-wise ops of bench_ops against torch_ops.py: the rounds, the table, and the
+    """The ops of bench_ops against torch_ops.py: the rounds, the table, and the
     targets (every row >= OPS_TARGET, per kind and thread count) as (target, measured, met) rows."""
     labels = ops_labels(exe)
     if not labels:
-        return [(f"element-wise ops: each row >= {OPS_TARGET}× PyTorch's", f"{exe} has no BM_Ops benchmarks", False)]
+        return [(f"ops: each row >= {OPS_TARGET}× PyTorch's", f"{exe} has no BM_Ops benchmarks", False)]
     rounds = {"ours": [{} for _ in range(a.rounds)], "torch": [{} for _ in range(a.rounds)]}
     measure = {"ours": lambda t: ours(exe, t, "BM_Ops"), "torch": lambda t: torch_ops(t, labels)}
     for i in range(a.rounds):
@@ -408,7 +409,7 @@ def ops_comparison(a, exe):
     def med(side, k, kind):
         return statistics.median(r[k][kind] for r in rounds[side])
 
-    print(f"Element-wise ops, float32, gradients of every operand, median of {a.rounds} round{'s' if a.rounds > 1 else ''}; "
+    print(f"Ops, float32, gradients of every operand, median of {a.rounds} round{'s' if a.rounds > 1 else ''}; "
           "speed-up = PyTorch ms / ours ms")
     print()
     print("| expression | threads | fwd ours ms | fwd PyTorch ms | fwd speed-up | fwd+bwd ours ms | fwd+bwd PyTorch ms | fwd+bwd speed-up |")
@@ -427,7 +428,7 @@ def ops_comparison(a, exe):
     for kind, what in (("fwd", "forward"), ("fb", "forward+backward")):
         for t in a.threads:
             worst, row = min(ratios[kind][t])
-            checks.append((f"element-wise ops {what}: each of the {len(ratios[kind][t])} rows >= {OPS_TARGET}× PyTorch, {plural(t)}",
+            checks.append((f"ops {what}: each of the {len(ratios[kind][t])} rows >= {OPS_TARGET}× PyTorch, {plural(t)}",
                            f"min {worst:.2f}× ({row})", worst >= OPS_TARGET))
     return checks
 
@@ -439,7 +440,7 @@ def main():
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--steps", type=int, default=100, help="SGD steps timed per CNN run")
     ap.add_argument("--only", choices=["gn", "ln", "bn", "cnn", "ops"], nargs="+",
-                    help="run only these comparisons (GroupNorm, LayerNorm, BatchNorm2d, the CNN, element-wise ops)")
+                    help="run only these comparisons (GroupNorm, LayerNorm, BatchNorm2d, the CNN, ops)")
     a = ap.parse_args()
     only = set(a.only or ["gn", "ln", "bn", "cnn", "ops"])
     if not os.path.isdir(TORCH_REF) and only & {"gn", "cnn"}:  # the other comparisons' PyTorch side is in bench/

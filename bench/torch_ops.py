@@ -1,7 +1,8 @@
 #!/usr/bin/python3
-"""PyTorch CPU element-wise op timing (float32), forward and forward+backward: PyTorch's side of
-bench_ops (bench/ops_bench.cpp), whose kRows carry the same labels; adding an expression is one
-line in ROWS here and one there. The method is bench/torch_norm_shapes.py's: the expression
+"""PyTorch CPU op timing (float32), forward and forward+backward: PyTorch's side of bench_ops
+(bench/ops_bench.cpp), whose kRows carry the same labels; adding an expression is one line in
+ROWS here and one there. Rows: broadcast element-wise ops, reductions along a dim, and GroupNorm
+composed from the same primitives as ours (view, mean, var, rsqrt, affine). The method is bench/torch_norm_shapes.py's: the expression
 under no_grad, and the expression + autograd.grad w.r.t. every operand with a random dy;
 2 warm-up calls, then the median of 20 timed calls; torch.set_num_threads per thread count.
 Prints one JSON line per (row, threads), thread counts outermost: label, threads, median fwd_ms
@@ -10,12 +11,31 @@ and bwd_ms (fwd+bwd minus fwd).
 Usage: bench/torch_ops.py --threads 1 2 [--labels "mul 64x256x28x28 256x1x1" ...]"""
 import argparse, json, statistics, time, torch
 
+
+def group_norm(x, groups, w, b, eps=1e-5):
+    """GroupNorm as ops_bench.cpp composes it (and examples/compose/main.cpp), step for step."""
+    n, c = x.shape[0], x.shape[1]
+    xg = x.view(n, groups, -1)
+    mean = xg.mean(-1, keepdim=True)
+    var = xg.var(-1, unbiased=False, keepdim=True)
+    xhat = ((xg - mean) * torch.rsqrt(var + eps)).view_as(x)
+    return xhat * w.view(c, 1, 1) + b.view(c, 1, 1)
+
+
 # (op, operand shapes, expression): the label is op and the shapes, "mul 64x256x28x28 256x1x1".
 ROWS = [
     ("mul", [(64, 256, 28, 28), (256, 1, 1)], lambda a, b: a * b),
     ("add", [(64, 256, 28, 28), (256, 1, 1)], lambda a, b: a + b),
     ("mul", [(64, 256, 28, 28), (64, 1, 28, 28)], lambda a, b: a * b),
     ("add", [(64, 256, 28, 28), (64, 1, 28, 28)], lambda a, b: a + b),
+    ("sum(1)", [(64, 256, 784)], lambda x: x.sum(1)),
+    ("sum(-1)", [(64, 256, 784)], lambda x: x.sum(-1)),
+    ("mean(1)", [(64, 256, 784)], lambda x: x.mean(1)),
+    ("mean(-1)", [(64, 256, 784)], lambda x: x.mean(-1)),
+    ("amax(1)", [(64, 256, 784)], lambda x: x.amax(1)),
+    ("amax(-1)", [(64, 256, 784)], lambda x: x.amax(-1)),
+    ("group_norm/32", [(16, 64, 32, 32), (64,), (64,)], lambda x, w, b: group_norm(x, 32, w, b)),
+    ("group_norm/32", [(32, 64, 56, 56), (64,), (64,)], lambda x, w, b: group_norm(x, 32, w, b)),
 ]
 
 
