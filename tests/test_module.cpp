@@ -15,12 +15,12 @@ namespace {
 class Block : public Module {
   public:
     Block() {
-        scale_ = register_parameter("scale", ones({4}));
+        scale_ = register_parameter("scale", ones({4, 1}));
         register_buffer("count", zeros({1}));
         register_buffer("steps", zeros<int64_t>({}));
         norm_ = register_module("norm", std::make_shared<GroupNorm>(2, 4));
     }
-    Tensor forward(const Tensor& x) override { return (*norm_)(x * scale_); }
+    Tensor forward(const Tensor& x) override { return (*norm_)(x * scale_); }  // scale (4, 1) over (N, 4, L)
     std::string type_name() const override { return "Block"; }
 
   private:
@@ -131,7 +131,7 @@ BOOST_AUTO_TEST_CASE(state_dict_round_trips_and_rejects_mismatches) {
         StateDict out;
         for (const auto& [n, v] : full.entries()) {
             if (n == name) out.add(n, value);
-            else if (n == "block.scale") out.add(n, zeros({4}));
+            else if (n == "block.scale") out.add(n, zeros({4, 1}));
             else std::visit([&out, &n = n](const auto& t) { out.add(n, t); }, v);
         }
         return out;

@@ -1,4 +1,4 @@
-// log_softmax and the losses; see loss.hpp. Each op checks everything (shapes, targets, options)
+// The losses; see loss.hpp. Each op checks everything (shapes, targets, options)
 // before it allocates or records, calls the kernels of kernels/loss.hpp, and records its
 // hand-derived backward. Softmaxes subtract the maximum before exp: large logits do not overflow.
 #include "framework/ops/loss.hpp"
@@ -15,31 +15,6 @@
 #include "framework/ops/autograd.hpp"
 
 namespace tapegrad {
-
-namespace {
-
-template <typename T>
-void check_logits(const char* op, const BasicTensor<T>& x) {
-    if (x.dim() != 2)
-        throw std::invalid_argument(std::string(op) + ": expected logits of shape (N, C), but got " + to_string(x.shape()));
-}
-
-}  // namespace
-
-template <typename T>
-BasicTensor<T> log_softmax(const BasicTensor<T>& x, int64_t dim) {
-    check_logits("log_softmax", x);
-    if (dim != 1 && dim != -1)
-        throw std::invalid_argument("log_softmax: expected dim 1 (or -1) of an (N, C) input, but got dim=" + std::to_string(dim));
-    const int64_t N = x.size(0), C = x.size(1);
-    BasicTensor<T> out = empty<T>(x.shape());
-    kernels::log_softmax_forward(out.data(), x.data(), N, C);
-    // y = x − logsumexp(x):  dx_j = dy_j − softmax_j · Σ_k dy_k,  softmax = exp(y)
-    record_op("log_softmax", out, any_requires_grad(x), [x, y = out, N, C](const T* dy) mutable {
-        kernels::log_softmax_backward(x.grad_data_for_accumulation(), dy, y.data(), N, C);
-    });
-    return out;
-}
 
 // --- Reduction ----------------------------------------------------------------------------------
 
@@ -514,8 +489,6 @@ BasicTensor<T> binary_cross_entropy_with_logits(const BasicTensor<T>& logits, co
     return out;
 }
 
-template BasicTensor<float> log_softmax(const BasicTensor<float>&, int64_t);
-template BasicTensor<double> log_softmax(const BasicTensor<double>&, int64_t);
 #define TAPEGRAD_INSTANTIATE(T)                                                                                        \
     template BasicTensor<T> mse_loss(const BasicTensor<T>&, const BasicTensor<T>&, Reduction);                         \
     template BasicTensor<T> l1_loss(const BasicTensor<T>&, const BasicTensor<T>&, Reduction);                          \

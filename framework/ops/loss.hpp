@@ -1,5 +1,5 @@
 // The loss functions of torch.nn.functional, each a fused op with a hand-derived backward:
-// log_softmax over the class dimension of (N, C), the regression losses (mse, l1, smooth_l1,
+// The regression losses (mse, l1, smooth_l1,
 // huber), the class-index losses (nll_loss, cross_entropy with weights, ignore_index and label
 // smoothing, on (N, C) and (N, C, d1, ...); cross_entropy also with probability targets), and
 // binary cross-entropy on probabilities and on logits. Every loss takes a Reduction (default mean, as PyTorch). Limits: input and target of
@@ -18,9 +18,6 @@
 #include "framework/tensor.hpp"
 
 namespace tapegrad {
-
-// x (N, C); dim must be 1 (or -1).
-template <typename T> BasicTensor<T> log_softmax(const BasicTensor<T>& x, int64_t dim = 1);
 
 // How a loss reduces its per-element values: none keeps them (the output has the per-element
 // shape), mean averages them (NaN for none at all, as PyTorch), sum adds them.

@@ -322,12 +322,10 @@ BasicTensor<T> logsumexp(const BasicTensor<T>& x, const Dims& dims, bool keepdim
 
 template <typename T> BasicTensor<T> softmax(const BasicTensor<T>& x, int64_t dim) { return softmax_along<false>("softmax", x, dim); }
 
-namespace special {
 template <typename T>
 BasicTensor<T> log_softmax(const BasicTensor<T>& x, int64_t dim) {
     return softmax_along<true>("log_softmax", x, dim);
 }
-}  // namespace special
 
 #define TAPEGRAD_INSTANTIATE(T)                                                                        \
     template BasicTensor<T> sum(const BasicTensor<T>&);                                               \
@@ -348,7 +346,7 @@ BasicTensor<T> log_softmax(const BasicTensor<T>& x, int64_t dim) {
     template LongTensor argmin(const BasicTensor<T>&);                                                \
     template BasicTensor<T> logsumexp(const BasicTensor<T>&, const Dims&, bool);                      \
     template BasicTensor<T> softmax(const BasicTensor<T>&, int64_t);                                  \
-    template BasicTensor<T> special::log_softmax(const BasicTensor<T>&, int64_t);
+    template BasicTensor<T> log_softmax(const BasicTensor<T>&, int64_t);
 TAPEGRAD_INSTANTIATE(float)
 TAPEGRAD_INSTANTIATE(double)
 #undef TAPEGRAD_INSTANTIATE

@@ -82,10 +82,7 @@ template <typename T> BasicTensor<T> logsumexp(const BasicTensor<T>& x, const Di
 // exp(x) / Σ exp(x) along dim, any rank, stable.
 template <typename T> BasicTensor<T> softmax(const BasicTensor<T>& x, int64_t dim);
 
-namespace special {
-// x − logsumexp(x) along dim, any rank (torch.special.log_softmax). tapegrad::log_softmax
-// (framework/ops/loss.hpp) is the (N, C) one, with dim 1.
+// x − logsumexp(x) along dim, any rank, stable.
 template <typename T> BasicTensor<T> log_softmax(const BasicTensor<T>& x, int64_t dim);
-}  // namespace special
 
 }  // namespace tapegrad
