@@ -299,7 +299,17 @@ void sum_dim_backward(T* dx, const T* dy, int64_t outer, int64_t R, int64_t inne
     for_column_blocks<T>(outer, inner, outer * R * inner, [&](int64_t o, int64_t k0, int64_t w, ColumnBuffers<T>& buf) {
         T* g = buf.t.data();
         const T* dyo = dy + o * inner + k0;
-        for (int64_t j = 0; j < w; ++j) g[j] = static_cast<T>(scale * static_cast<double>(dyo[j]));
+        // scale · dy in double lanes, converted in registers (GCC's own vectorisation of the
+        // plain loop moved the upper half of each float vector through the stack under SSE2).
+        const DoubleBatch s(scale);
+        int64_t j = 0;
+        for (; j + 2 * kDoubleLanes <= w; j += 2 * kDoubleLanes) {
+            DoubleBatch lo, hi;
+            simd::widen_pair(dyo + j, lo, hi);
+            narrow_store(g + j, lo * s);
+            narrow_store(g + j + kDoubleLanes, hi * s);
+        }
+        for (; j < w; ++j) g[j] = static_cast<T>(scale * static_cast<double>(dyo[j]));
         T* d = dx + o * R * inner + k0;
         for (int64_t r = 0; r < R; ++r) copy_row(d + r * inner, g, w, accumulate);
     });
