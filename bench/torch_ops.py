@@ -2,9 +2,15 @@
 """PyTorch CPU op timing (float32), forward and forward+backward: PyTorch's side of bench_ops
 (bench/ops_bench.cpp), whose kRows carry the same labels; adding an expression is one line in
 ROWS here and one there. Rows: broadcast element-wise ops, reductions along a dim, and GroupNorm
-composed from the same primitives as ours (view, mean, var, rsqrt, affine). The method is bench/torch_norm_shapes.py's: the expression
-under no_grad, and the expression + autograd.grad w.r.t. every operand with a random dy;
-2 warm-up calls, then the median of 20 timed calls; torch.set_num_threads per thread count.
+composed from the same primitives as ours (view, mean, var, rsqrt, affine). The expression under no_grad, and the expression +
+backward(dy) with a random dy into every operand's .grad, set to None before each call (what
+zero_grad does by default, and what bench_ops does with ours); 2 warm-up calls, then the
+median of 20 timed calls; torch.set_num_threads per thread count.
+
+Why backward into .grad and not autograd.grad (the norm scripts' method): both sides then do
+the same work, a gradient left in each leaf as a training step leaves it. autograd.grad may
+hand back a view instead: sum's gradient is dy.expand(x.shape), a stride-0 view that writes
+nothing, which .grad receives as a contiguous copy (AccumulateGrad's layout contract).
 Prints one JSON line per (row, threads), thread counts outermost: label, threads, median fwd_ms
 and bwd_ms (fwd+bwd minus fwd).
 
@@ -70,7 +76,9 @@ def main():
             dy = torch.randn_like(f(*xs))
 
             def fb():
-                torch.autograd.grad(f(*xr), xr, dy)
+                for x in xr:
+                    x.grad = None
+                f(*xr).backward(dy)
             bwd = timeit(fb, 20) - fwd
             print(json.dumps(dict(label=label(op, shapes), threads=th, fwd_ms=round(fwd * 1e3, 3),
                                   bwd_ms=round(bwd * 1e3, 3))), flush=True)
