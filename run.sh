@@ -6,9 +6,9 @@
 #   bash run.sh fresh     the two commands above in a fresh minimal Debian 12 root (debootstrap):
 #                         bash run.sh test, then bash run.sh main --epochs 1, with times and results
 #   bash run.sh dist [n]  the main job data-parallel on n MPI processes (default 2, 1 thread each;
-#                         README: "Training on several processes (MPI)")
-#   bash run.sh study     the GN-vs-BN batch-size study, examples/gn_vs_bn (README: "The GN-vs-BN study")
-#   bash run.sh bench     the speed comparison with PyTorch (bench/README.md)
+#                         docs/distributed.md)
+#   bash run.sh study     the GN-vs-BN batch-size study, examples/gn_vs_bn (docs/study.md)
+#   bash run.sh bench     the speed comparison with PyTorch (bench/README.md, docs/speed.md)
 #   bash run.sh tsan      the threaded suites under ThreadSanitizer (clang, build/tsan)
 #   bash run.sh fuzz [s]  the libFuzzer harnesses of tests/fuzz, s seconds each (default 300)
 #   bash run.sh package   the Debian package tapegrad-dev_<version>_amd64.deb (build/package), then

@@ -4,7 +4,7 @@
 #pragma once
 
 #ifdef TAPEGRAD_BUILDING_KERNELS
-#error "framework/kernels/ knows floats and sizes only: it must not include framework/tape.hpp (design.md, 'Layers of the code')"
+#error "framework/kernels/ knows floats and sizes only: it must not include framework/tape.hpp (docs/architecture.md)"
 #endif
 
 #include <cstddef>

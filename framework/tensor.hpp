@@ -7,7 +7,7 @@
 #pragma once
 
 #ifdef TAPEGRAD_BUILDING_KERNELS
-#error "framework/kernels/ knows floats and sizes only: it must not include framework/tensor.hpp (design.md, 'Layers of the code')"
+#error "framework/kernels/ knows floats and sizes only: it must not include framework/tensor.hpp (docs/architecture.md)"
 #endif
 
 #include <cstdint>

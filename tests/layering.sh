@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The levels of design.md ("Layers of the code") include only what lies below them:
+# The levels of the code (docs/architecture.md, "The levels of the code") include only what lies below them:
 #   framework/kernels  its own headers (and system/third-party ones), nothing else of tapegrad
 #   framework/         never layers/ or optim/
 #   framework/io, framework/data, optim   never layers/ (they see tensors, not modules)

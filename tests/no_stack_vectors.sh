@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # no_stack_vectors.sh OBJECT_OR_ARCHIVE...: lists the vector loads and stores that go through
-# the stack inside tapegrad's hot loops, and exits 1 when there is any (issue 9). Such a round
+# the stack inside tapegrad's hot loops, and exits 1 when there is any (docs/testing.md). Such a round
 # trip costs what the CPU's store forwarding makes of it: on a Sapphire Rapids Xeon, xsimd 8.1's
 # batch<double>::load_unaligned(const float*) stored two 256-bit halves and read them back as
 # one 512-bit load, which Intel cores cannot forward (GroupNorm ran 3× slower); other CPUs and

@@ -1,6 +1,6 @@
 // framework/io against hostile files and hostile timing: sizes in a file that do not fit
 // (shape products, byte counts) are the usual load error naming the file and the shape,
-// never a crash or a huge allocation (issue 14); and a save killed at any moment leaves the
+// never a crash or a huge allocation (the size-overflow reproducers); and a save killed at any moment leaves the
 // target loadable, old or new, with no pile of temporary files.
 #include <boost/test/unit_test.hpp>
 
@@ -42,9 +42,9 @@ std::string from_hex(const std::string& hex) {
     return bytes;
 }
 
-// The file as issue 14 gives it (112 bytes): a CBOR state dict with one float32 tensor "w" of shape
+// The size-overflow reproducer (112 bytes): a CBOR state dict with one float32 tensor "w" of shape
 // [1, 1, 2^32, 2^30] and empty data, which 2^62 · 4 bytes wrapping to 0 used to accept.
-const std::string issue_14_reproducer = from_hex(
+const std::string wrapping_cbor_file = from_hex(
     "a566666f726d61746874617065677261646776657273696f6e01646b696e646a73746174655f64696374686d65746164617461a067746"
     "56e736f727381a4646e616d65617765647479706567666c6f617433326573686170658401011b00000001000000001a40000000646461"
     "746140");
@@ -128,10 +128,10 @@ void load_checkpoint(const fs::path& path) { Checkpoint::load(path); }
 
 }  // namespace
 
-BOOST_AUTO_TEST_CASE(issue_14_cbor_reproducer_is_a_load_error_naming_the_shape) {
+BOOST_AUTO_TEST_CASE(cbor_file_whose_byte_count_wraps_is_a_load_error_naming_the_shape) {
     TempDir scratch("tapegrad_test_io_hardening");
     const fs::path path = scratch / "wraps.cbor";
-    write_bytes(path, issue_14_reproducer);
+    write_bytes(path, wrapping_cbor_file);
     rejected(path, load_state_dict, {"tensors[0] \"w\"", "shape " + to_string(wrapping_shape) + " of float32 is too large"});
 }
 
@@ -339,7 +339,7 @@ BOOST_AUTO_TEST_CASE(a_saved_file_has_the_permissions_of_any_new_file) {
 }
 
 BOOST_AUTO_TEST_CASE(saves_killed_at_random_moments_leave_a_whole_file_and_no_temporary_pile) {
-    // Issue 14 saw 74 temporary files after 200 kills. Through O_TMPFILE (100 kills per
+    // Before O_TMPFILE, 200 kills left 74 temporary files. Through O_TMPFILE (100 kills per
     // encoding), and through the named fallback (60, to keep a sanitizer build's forks within
     // about 30 s), every load gives the previous or the new version and at most one
     // temporary file ever exists.

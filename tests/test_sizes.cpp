@@ -1,4 +1,4 @@
-// Sizes that do not fit (issue 14): every reproducer of a size computation that used to wrap —
+// Sizes that do not fit: every reproducer of a size computation that used to wrap —
 // tensor factories, layer constructors, conv and pool output sizes, the Loader's batch count,
 // the IDX header — is a clean exception whose message names the shape or value it sized, never
 // a wrapped (negative) number; and the sizes that do fit, however extreme, keep working.

@@ -126,7 +126,7 @@ BOOST_AUTO_TEST_CASE(the_new_tensor_owns_its_values_and_takes_part_in_autograd) 
     BOOST_TEST((grad_as_xtensor(x) == xt::xarray<double>{2.0, 4.0, 6.0}));
 }
 
-// README "Working with xtensor", as printed there.
+// docs/architecture.md, "Working with xtensor", as printed there.
 BOOST_AUTO_TEST_CASE(readme_example) {
     namespace tg = tapegrad;
     tg::Tensor x = tg::from_xtensor(xt::reshape_view(xt::arange<float>(12.0f), {3, 4}),

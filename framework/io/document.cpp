@@ -202,7 +202,7 @@ std::string read_file(const fs::path& path) {
 // --- atomic writes ------------------------------------------------------------------------
 //
 // A save must leave the target either as it was or complete, and — when the process is
-// killed at any moment (issue 14: 200 SIGKILLs used to leave 74 temporary files) — nothing
+// killed at any moment (200 SIGKILLs once left 74 temporary files behind) — nothing
 // else behind. rename(2) over the target is the only atomic replace, and it needs the new
 // file to have a name in the same directory; linkat(2) cannot replace an existing name. So:
 //   1. On Linux the data is written into an unnamed file, open(dir, O_TMPFILE), and fsynced;

@@ -41,7 +41,7 @@ namespace {
 // 64x32x28x28 0.53-0.60 -> 0.49-0.50 ms); on the 2-core AMD EPYC it was ~10% faster on
 // 32x64x56x56 but 5-10% slower on tensors that stay in its 32 MB L3, and was limited to
 // 16 MiB and more there. One rule for every CPU: on, since the loss on AMD was the smaller.
-// bench/README.md has the measurements.
+// docs/speed.md (findings 12 and 19) has the measurements.
 bool use_prefetch(SlicePartition partition) { return partition != SlicePartition::within_slice; }
 
 // A fence after this thread's streaming stores, when there were any.
@@ -113,7 +113,7 @@ void group_norm_forward_double(double* y, double* mean, double* rstd, const doub
 // while the other computed; 17-35% faster on the bench shapes with such rows. With shorter rows
 // (49 and 196 elements in the bench) the per-row calls cost more than that gains, so the next
 // slice is fetched ahead during the normalising pass and its moments summed after, over the
-// slice's chunks (bench/README.md, finding 23). Either way the moments are summed over the
+// slice's chunks (docs/speed.md, finding 23). Either way the moments are summed over the
 // same pieces in the same order, so a slice's statistics, and y, do not depend on which thread
 // took it. With fewer slices than threads, the threads share each slice's chunks instead
 // (moments, then scale_shift, in parallel).
@@ -151,7 +151,7 @@ void group_norm_forward_float(float* y, double* mean, double* rstd, const float*
     // How a slice's moments are summed: over the pieces of its rows (chunk_of) when the rows are
     // long enough to be normalised and summed in one loop (scale_shift_and_moments, per row),
     // else over the whole slice's chunks of kChunk elements (per-row calls cost more than
-    // they gain on rows of 49 or 196: measured, bench/README.md finding 23). By shape, not by
+    // they gain on rows of 49 or 196: measured, docs/speed.md finding 23). By shape, not by
     // thread count, and the same pieces in order whichever way they are computed.
     const bool by_rows = inner >= kMinPipelinedRow;
     const bool pipelined = by_rows && !split;

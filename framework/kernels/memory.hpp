@@ -37,7 +37,7 @@ inline void store(float* out, const simd::FloatBatch& v, bool stream) {
 // 4 MiB or more (several times a core's L2, so unlikely to still be cached when the next op
 // reads them), and only when every row (row_length elements) starts and ends on a cache line:
 // a line written partly by streaming stores and partly by ordinary ones costs more than
-// streaming saves (measured: twice as slow with rows of 196). bench/README.md has the
+// streaming saves (measured: twice as slow with rows of 196). docs/speed.md has the
 // measurements, including why the threshold stayed at 4 MiB on a 260 MB-L3 Xeon.
 constexpr int64_t kStreamMinBytes = int64_t{4} << 20;
 

@@ -1,7 +1,7 @@
 // The one policy for going parallel, and the partitions the kernels share.
 //
 // An OpenMP parallel region costs microseconds, and far more on a loaded machine, where every
-// region ends in a barrier (bench/README.md, finding 4). So a loop goes parallel only when its
+// region ends in a barrier (docs/speed.md, finding 4). So a loop goes parallel only when its
 // work pays for that, measured in one of two units:
 //   Work::elements       elements read or written by a memory-bound pass (normalisation,
 //                        pooling, ReLU, im2col copies, the SGD update, batch assembly);

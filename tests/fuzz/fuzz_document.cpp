@@ -2,7 +2,7 @@
 // as a ".json" or ".cbor" file (TAPEGRAD_FUZZ_EXTENSION: this source is built once per
 // encoding) and loaded both as a StateDict and as a Checkpoint. The reader's contract
 // (state_dict.hpp) is that a bad file is std::runtime_error; an oversized one may also be
-// std::invalid_argument or std::length_error (issue 14). Any other exception escapes and
+// std::invalid_argument or std::length_error (a size that does not fit). Any other exception escapes and
 // aborts, which libFuzzer reports as a crash, as it does for sanitizer errors, a malloc
 // above -malloc_limit_mb and a -timeout. What loads is read in full: every value of every
 // tensor, so a tensor whose shape promises more than its storage holds is a heap overflow.

@@ -4,7 +4,7 @@
 // reader sees it (so mutations reach the IDX header and payload rather than dying on zlib's
 // CRC); bit 1 set: the rest is the file itself (the gzip layer). A bad file must be
 // std::runtime_error (idx.hpp), or std::invalid_argument / std::length_error for a size that
-// does not fit (issue 14); anything else aborts. What loads must hold exactly as many values
+// does not fit; anything else aborts. What loads must hold exactly as many values
 // as its dimensions promise, and is read in full.
 #include <zlib.h>
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tapegrad on a clean Debian 12, and on CPUs without AVX-512 (issue 12's "done when"):
+# tapegrad on a clean Debian 12, and on CPUs without AVX-512 (docs/packaging.md, "The clean room"):
 #   tests/package/clean_room.sh build/package
 # with the package preset's build directory, after cpack made its .deb there (bash run.sh
 # package --clean-room does both; as root, since it mounts /proc and /dev into a chroot).

@@ -8,7 +8,7 @@
 #   bash tests/package/emulated_suite.sh build/dispatch Nehalem [JOBS]
 # (CPU "host" runs the suites natively, for the same totals to compare with.) TCG emulation is
 # 10-15x slower than this CPU, 5-10 minutes of one core for the whole suite, so this is a
-# check to run by hand (issue 12), not part of CI. Needs qemu-user.
+# check to run by hand (docs/testing.md), not part of CI. Needs qemu-user.
 set -uo pipefail
 build="$(realpath "$1")" cpu="$2" jobs="${3:-1}"
 command -v qemu-x86_64 >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q qemu-user >/dev/null
