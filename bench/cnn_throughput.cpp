@@ -1,4 +1,4 @@
-// Our side of torch_cnn_bench.py's loop, step for step: load Fashion-MNIST, build the
+// Our side of bench/torch_cnn.py's loop, step for step: load Fashion-MNIST, build the
 // reference CNN, SGD (lr 0.05, momentum 0.9, weight decay 5e-4), 5 warm-up steps on the first
 // batch, then --steps timed steps on consecutive batches of --batch. Prints one JSON line
 // with the training images/s and the process's peak RSS (MB).
@@ -16,7 +16,7 @@ namespace td = tapegrad::data;
 int main(int argc, char** argv) {
     int threads = 1, steps = 100;
     int64_t batch = 64;
-    CLI::App app{"Training throughput of the reference CNN (tapegrad's side of torch_cnn_bench.py)"};
+    CLI::App app{"Training throughput of the reference CNN (tapegrad's side of bench/torch_cnn.py)"};
     app.add_option("--threads", threads)->capture_default_str()->check(CLI::PositiveNumber);
     app.add_option("--steps", steps)->capture_default_str()->check(CLI::PositiveNumber);
     app.add_option("--batch", batch)->capture_default_str()->check(CLI::PositiveNumber);

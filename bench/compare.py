@@ -1,13 +1,12 @@
 #!/usr/bin/python3
 """Side-by-side speed of tapegrad and PyTorch on this machine, in one run:
-  GroupNorm forward and forward+backward, float32, on bench_group_norm's shapes: PyTorch's side
-  of the five reference shapes is ../shared/tools/torch_reference/torch_gn_bench.py, that of
-  the further ones (diffusion-model, (N, C, L) and 5-D inputs) is bench/torch_gn_shapes.py,
-  which times them by the same method; STREAM copy bandwidth is the floor, measured at the
-  benchmark's array size (that of 32x64x56x56) and at 1 GB per array;
+  GroupNorm forward and forward+backward, float32, on bench_group_norm's shapes (the five
+  reference shapes, then diffusion-model, (N, C, L) and 5-D inputs) against
+  bench/torch_gn_shapes.py; STREAM copy bandwidth (bench/stream_bandwidth.c, compiled here) is
+  the floor, measured at the benchmark's array size (that of 32x64x56x56) and at 1 GB per array;
   LayerNorm and BatchNorm2d (training mode) forward and forward+backward, float32, on
   bench_norms' shapes, against bench/torch_norm_shapes.py (the same method);
-  training the reference CNN at batch 64 (bench_cnn_throughput against torch_cnn_bench.py),
+  training the reference CNN at batch 64 (bench_cnn_throughput against bench/torch_cnn.py),
   images/s and peak RSS of each process;
   ops forward and forward+backward, float32, on the rows of bench_ops against bench/torch_ops.py
   (the same method; one table row per expression): broadcast mul and add, sum, mean and amax
@@ -31,17 +30,16 @@ Each round runs both sides once per thread count, back to back, and alternates w
 goes first, so that the machine's slow drifts (this 2-core VM's speed wanders by +-15% over
 minutes) hit both sides alike; the tables show the median over rounds of each side's own median.
 """
-import argparse, json, math, os, statistics, subprocess, sys, tempfile
+import argparse, hashlib, json, math, os, statistics, subprocess, sys, tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-TORCH_REF = os.path.normpath(os.path.join(HERE, "..", "..", "shared", "tools", "torch_reference"))
 # "The benchmark's array size": the elements of the 32x64x56x56 reference shape, whose forward
 # is held to a share of STREAM copy at this size. STREAM is also run once per thread count at
 # 1 GB per array, a size no cache holds: the same-size figure may be partly cache, and a
 # kernel above 100% of it is running from cache, not beating memory.
 BANDWIDTH_SHAPE = "32x64x56x56/32"
 STREAM_SAME_SIZE = 32 * 64 * 56 * 56  # 6,422,528 floats, 25.7 MB per array
-STREAM_1GB = 1 << 28  # 268,435,456 floats, 1.07 GB per array (stream.c allocates 3)
+STREAM_1GB = 1 << 28  # 268,435,456 floats, 1.07 GB per array (stream_bandwidth.c allocates 3)
 
 
 def run(cmd, env=None):
@@ -59,16 +57,20 @@ def run_with_rss(cmd):
 
 
 def stream_copy_gbps(threads, elements):
-    """STREAM copy GB/s with `threads` OpenMP threads on arrays of `elements` floats (stream.c,
-    compiled into a temp dir, again when stream.c is newer)."""
-    src = os.path.join(TORCH_REF, "stream.c")
-    exe = os.path.join(tempfile.gettempdir(), "tapegrad_stream")
-    if not os.path.exists(exe) or os.path.getmtime(exe) < os.path.getmtime(src):
+    """STREAM copy GB/s with `threads` OpenMP threads on arrays of `elements` floats
+    (bench/stream_bandwidth.c, compiled into the temp dir under a name that carries a hash of
+    its source and compiler flags: a changed source, or another checkout's, gets its own binary)."""
+    src = os.path.join(HERE, "stream_bandwidth.c")
+    flags = ["-O3", "-march=native", "-fopenmp"]
+    with open(src, "rb") as f:
+        digest = hashlib.sha256(f.read() + " ".join(flags).encode()).hexdigest()[:16]
+    exe = os.path.join(tempfile.gettempdir(), f"tapegrad_stream_bandwidth_{digest}")
+    if not os.path.exists(exe):
         tmp = f"{exe}.{os.getpid()}"
-        run(["gcc", "-O3", "-march=native", "-fopenmp", src, "-o", tmp])
+        run(["gcc", *flags, src, "-o", tmp])
         os.replace(tmp, exe)  # atomic, should another compare.py be compiling it too
     out = run([exe, str(elements)], env=dict(os.environ, OMP_NUM_THREADS=str(threads)))
-    return float(out.split("copy_GBps=")[1].split()[0])
+    return json.loads(out)["copy_GBps"]
 
 
 def lscpu():
@@ -130,21 +132,15 @@ def ours(bench, threads, prefix=""):
 
 
 def torch(threads, labels):
-    """The same for PyTorch at `threads` threads, on the shapes `labels`: the reference shapes
-    from one run of the shared torch_gn_bench.py, the others from one run of
-    bench/torch_gn_shapes.py (the same method, shapes from the command line)."""
+    """The same for PyTorch at `threads` threads, on the shapes `labels` (bench_group_norm's):
+    one run of bench/torch_gn_shapes.py."""
+    out = run(["/usr/bin/python3", os.path.join(HERE, "torch_gn_shapes.py"), "--threads", str(threads),
+               "--shapes", *labels])
     res = {}
-
-    def read(out):
-        for line in out.splitlines():
-            r = json.loads(line)
-            label = "x".join(str(d) for d in r["shape"]) + f"/{r['groups']}"
-            res[(label, r["threads"])] = {"fwd": r["fwd_ms"], "fb": r["fwd_ms"] + r["bwd_ms"]}
-
-    read(run(["/usr/bin/python3", os.path.join(TORCH_REF, "torch_gn_bench.py"), str(threads)]))
-    extra = [l for l in labels if (l, threads) not in res]
-    if extra:
-        read(run(["/usr/bin/python3", os.path.join(HERE, "torch_gn_shapes.py"), "--threads", str(threads), "--shapes", *extra]))
+    for line in out.splitlines():
+        r = json.loads(line)
+        label = "x".join(str(d) for d in r["shape"]) + f"/{r['groups']}"
+        res[(label, r["threads"])] = {"fwd": r["fwd_ms"], "fb": r["fwd_ms"] + r["bwd_ms"]}
     return res
 
 
@@ -185,7 +181,7 @@ def cnn_table(build, threads, rounds, steps):
     ours_exe = os.path.join(build, "bench", "bench_cnn_throughput")
     results = {t: {"ours": [], "torch": [], "ours_rss": [], "torch_rss": []} for t in threads}
     commands = {"ours": lambda t: [ours_exe, "--threads", str(t), "--steps", str(steps)],
-                "torch": lambda t: ["/usr/bin/python3", os.path.join(TORCH_REF, "torch_cnn_bench.py"),
+                "torch": lambda t: ["/usr/bin/python3", os.path.join(HERE, "torch_cnn.py"),
                                     "--threads", str(t), "--steps", str(steps)]}
     for i in range(rounds):
         for t in threads:
@@ -443,8 +439,6 @@ def main():
                     help="run only these comparisons (GroupNorm, LayerNorm, BatchNorm2d, the CNN, ops)")
     a = ap.parse_args()
     only = set(a.only or ["gn", "ln", "bn", "cnn", "ops"])
-    if not os.path.isdir(TORCH_REF) and only & {"gn", "cnn"}:  # the other comparisons' PyTorch side is in bench/
-        sys.exit(f"compare.py: PyTorch's side is expected in {TORCH_REF} (the workplace's shared/ beside the checkout)")
     gn_exe = os.path.join(a.build, "bench", "bench_group_norm")
     norms_exe = os.path.join(a.build, "bench", "bench_norms")
     ops_exe = os.path.join(a.build, "bench", "bench_ops")
@@ -454,6 +448,9 @@ def main():
                                "--benchmark_filter=^BM_OpsForward/row:0/threads:1/"]))["context"].get("simd")
     if labels is None and "gn" in only:
         sys.exit(f"compare.py: {gn_exe} is not built (configure with -DTAPEGRAD_BUILD_BENCH=ON)")
+    cnn_exe = os.path.join(a.build, "bench", "bench_cnn_throughput")
+    if not os.path.exists(cnn_exe) and "cnn" in only:
+        sys.exit(f"compare.py: {cnn_exe} is not built (configure with -DTAPEGRAD_BUILD_BENCH=ON)")
     if not os.path.exists(norms_exe) and only & {"ln", "bn"}:
         sys.exit(f"compare.py: {norms_exe} is not built (configure with -DTAPEGRAD_BUILD_BENCH=ON)")
     if not os.path.exists(ops_exe) and "ops" in only:

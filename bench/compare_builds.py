@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Our side only, two builds against each other: is build B any slower than build A?
 
-For a refactoring that must not change speed (issue 10): builds A and B (say, the commit
+For a refactoring that must not change speed: builds A and B (say, the commit
 before and the commit after, each configured with -DTAPEGRAD_BUILD_BENCH=ON) run
 bench_group_norm and bench_cnn_throughput in alternating order, round after round, on the
 same machine; the script prints the medians and B's time relative to A's per benchmark.

@@ -1,9 +1,9 @@
 // GroupNorm speed, float32, at 1 and 2 threads: forward (no tape) and forward + backward
 // (x, γ, β gradients), through the public layer as a user calls it. The shapes: first the five
-// reference shapes of ../shared/tools/torch_reference/torch_gn_bench.py, in its order, then
-// shapes users meet elsewhere (PyTorch's side of those: bench/torch_gn_shapes.py). Counters:
-// GB/s of the minimal traffic (forward reads x and writes y: 8 B/element; backward reads x and
-// dy and writes dx: 12). The label is the shape as "32x64x56x56/32" (dims, then G).
+// reference shapes, then shapes users meet elsewhere; PyTorch's side of all of them is
+// bench/torch_gn_shapes.py, whose SHAPES lists the same in the same order. Counters: GB/s of
+// the minimal traffic (forward reads x and writes y: 8 B/element; backward reads x and dy and
+// writes dx: 12). The label is the shape as "32x64x56x56/32" (dims, then G).
 #include <benchmark/benchmark.h>
 
 #include <tapegrad/tapegrad.hpp>
@@ -20,7 +20,7 @@ struct GnShape {
     int64_t G;
 };
 const std::vector<GnShape> kShapes = {
-    // The reference shapes (torch_gn_bench.py), in its order: compare.py relies on it.
+    // The five reference shapes, first: the 32x64x56x56 one is also compare.py's STREAM size.
     {{32, 64, 56, 56}, 32},
     {{8, 256, 28, 28}, 32},
     {{128, 32, 14, 14}, 8},

@@ -1,4 +1,4 @@
-// The reference CNN of ../shared/tools/torch_reference/torch_cnn_bench.py, for the benchmarks:
+// The reference CNN the CNN benchmarks train (bench/torch_cnn.py builds the same in PyTorch):
 // conv 1→32 3×3 pad 1, GroupNorm(8, 32), ReLU, maxpool 2; conv 32→64 3×3 pad 1,
 // GroupNorm(16, 64), ReLU, maxpool 2; flatten; linear 3136→128, ReLU; linear 128→10.
 #pragma once

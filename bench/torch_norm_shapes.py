@@ -1,9 +1,9 @@
 #!/usr/bin/python3
 """PyTorch CPU LayerNorm and BatchNorm2d timing (float32) on shapes given on the command line,
 forward and forward+backward: PyTorch's side of bench_norms. The method is that of
-bench/torch_gn_shapes.py (and of ../shared/tools/torch_reference/torch_gn_bench.py): the module's
-forward under no_grad, and forward + autograd.grad w.r.t. x, weight and bias with a random dy;
-2 warm-up calls, then the median of 20 timed calls; torch.set_num_threads per thread count.
+bench/torch_gn_shapes.py: the module's forward under no_grad, and forward + autograd.grad w.r.t.
+x, weight and bias with a random dy; 2 warm-up calls, then the median of 20 timed calls;
+torch.set_num_threads per thread count.
   ln: nn.LayerNorm(shape[-1]) (elementwise_affine on), normalised over the last dimension;
   bn: nn.BatchNorm2d(shape[1]) in training mode (batch statistics and the running-statistics
       update, as every training step does; under no_grad too).

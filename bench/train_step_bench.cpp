@@ -1,7 +1,7 @@
-// One SGD training step of the reference CNN (../shared/tools/torch_reference/torch_cnn_bench.py)
-// at batch 64, float32, 1 and 2 threads: forward, cross-entropy, backward and the SGD update
-// (lr 0.05, momentum 0.9, weight decay 5e-4). Counter: images per second. Also conv2d forward
-// and forward+backward at the reference network's two shapes.
+// One SGD training step of the reference CNN (bench/reference_cnn.hpp) at batch 64, float32,
+// 1 and 2 threads: forward, cross-entropy, backward and the SGD update (lr 0.05, momentum 0.9,
+// weight decay 5e-4). Counter: images per second. Also conv2d forward and forward+backward at
+// the reference network's two shapes.
 #include <benchmark/benchmark.h>
 
 #include <tapegrad/tapegrad.hpp>
