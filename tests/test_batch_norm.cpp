@@ -70,7 +70,8 @@ BOOST_AUTO_TEST_CASE(running_statistics_follow_pytorch_step_by_step) {
         BOOST_TEST_CONTEXT("case " << c.at("name").get<std::string>()) {
             const auto& a = c.at("attrs");
             BatchNormOptions o{.num_features = a.at("num_features").get<int64_t>(), .eps = a.at("eps").get<double>()};
-            o.momentum = a.at("momentum").is_null() ? std::nullopt : std::optional<double>(a.at("momentum").get<double>());
+            o.momentum =
+                a.at("momentum").is_null() ? std::nullopt : std::optional<double>(a.at("momentum").get<double>());
             o.affine = a.at("affine").get<bool>();
             o.track_running_stats = a.at("track_running_stats").get<bool>();
             auto bn = make_module(a.at("kind").get<std::string>(), o);
@@ -78,7 +79,9 @@ BOOST_AUTO_TEST_CASE(running_statistics_follow_pytorch_step_by_step) {
             for (size_t k = 0; k < c.at("steps").size(); ++k) {
                 const GoldenArray x = golden_array(c.at("steps")[k]);
                 (*bn)(to_tensor<float>(x));
-                BOOST_TEST_CONTEXT("after step " << k + 1) { check_golden_state(bn->state_dict(), c.at("states")[k], 1e-6); }
+                BOOST_TEST_CONTEXT("after step " << k + 1) {
+                    check_golden_state(bn->state_dict(), c.at("states")[k], 1e-6);
+                }
             }
             bn->eval();
             const Tensor y = (*bn)(to_tensor<float>(golden_array(c.at("eval_x"))));
@@ -103,7 +106,8 @@ BOOST_AUTO_TEST_CASE(bad_input_is_pytorchs_error) {
                 BOOST_CHECK_NO_THROW((*bn)(x));
             } else {
                 const std::string text = c.at("error").get<std::string>();
-                BOOST_CHECK_EXCEPTION((*bn)(x), std::invalid_argument, [&](const auto& e) { return message_is(e, text); });
+                BOOST_CHECK_EXCEPTION((*bn)(x), std::invalid_argument,
+                                      [&](const auto& e) { return message_is(e, text); });
                 BOOST_TEST(bn->num_batches_tracked().data()[0] == 0, "a rejected batch is not counted");
             }
         }
@@ -113,7 +117,8 @@ BOOST_AUTO_TEST_CASE(bad_input_is_pytorchs_error) {
     BOOST_CHECK_THROW(BatchNorm2d(0), std::invalid_argument);
     BOOST_CHECK_THROW(BatchNorm2d(3, -1.0), std::invalid_argument);
     BOOST_CHECK_THROW(BatchNorm2d(3, 1e-5, 1.5), std::invalid_argument);
-    BOOST_CHECK_EXCEPTION(batch_norm(ones({2, 3}), Tensor{}, Tensor{}, {}, {}, /*training=*/false), std::invalid_argument,
+    BOOST_CHECK_EXCEPTION(batch_norm(ones({2, 3}), Tensor{}, Tensor{}, {}, {}, /*training=*/false),
+                          std::invalid_argument,
                           [](const auto& e) { return message_contains(e, "must be defined when not training"); });
 }
 
@@ -138,7 +143,8 @@ BOOST_AUTO_TEST_CASE(gradient_check_in_every_mode) {
                     for (int k = 0; k < 3; ++k) (*bn)(randn<double>(shape, &gen));
                     if (eval) bn->eval();
                     const DoubleTensor x = randn<double>(shape, &gen, true);
-                    check_module_gradients(bn->repr() + (eval ? " eval" : " train") + " on " + to_string(shape), *bn, x);
+                    check_module_gradients(bn->repr() + (eval ? " eval" : " train") + " on " + to_string(shape), *bn,
+                                           x);
                 }
 }
 
@@ -214,8 +220,8 @@ BOOST_AUTO_TEST_CASE(parameters_defaults_and_printing) {
     for (float v : bn.weight().to_vector()) BOOST_TEST(v == 1.0f);
     for (float v : bn.running_var().to_vector()) BOOST_TEST(v == 1.0f);
     for (float v : bn.running_mean().to_vector()) BOOST_TEST(v == 0.0f);
-    BatchNorm1d plain(BatchNormOptions{.num_features = 5, .eps = 1e-3, .momentum = std::nullopt, .affine = false,
-                                       .track_running_stats = false});
+    BatchNorm1d plain(BatchNormOptions{
+        .num_features = 5, .eps = 1e-3, .momentum = std::nullopt, .affine = false, .track_running_stats = false});
     BOOST_TEST(plain.repr() == "BatchNorm1d(5, eps=0.001, momentum=None, affine=False, track_running_stats=False)");
     BOOST_TEST(plain.state_dict().empty());
     // reset_parameters: everything back to its initial value.
