@@ -1,8 +1,8 @@
 // BatchNorm1d / BatchNorm2d: PyTorch golden values (tests/golden/batch_norm.json) for
 // F.batch_norm in training and evaluation, the modules' running statistics step by step
 // (momentum, cumulative average, untracked), PyTorch's errors; the layers by finite
-// differences in both modes; the state dict with its int64 counter through JSON and CBOR;
-// printing and defaults.
+// differences in both modes; an empty batch; the state dict with its int64 counter through
+// JSON and CBOR; printing and defaults.
 #include <boost/test/unit_test.hpp>
 
 #include <cmath>
@@ -179,6 +179,47 @@ BOOST_AUTO_TEST_CASE(modes_use_the_statistics_they_should) {
     plain.eval();
     BOOST_TEST(!plain.running_mean().defined());
     BOOST_TEST(max_difference(plain(x), BasicBatchNorm2d<double>(3, 1e-5, 0.1, true, false)(x)) == 0.0);
+}
+
+// An empty batch (N = 0) in training, with and without running statistics, as PyTorch 1.13
+// runs it: an empty output and input gradient, dγ = dβ = 0 (sums over no values; the batch's
+// statistics are NaN, an empty set's, and must not leak into them), the running statistics
+// untouched (mean 0, var 1) but the batch counted, and γ, β unchanged by an SGD step.
+BOOST_AUTO_TEST_CASE(empty_batch_gives_pytorchs_zero_gradients_and_leaves_parameters_alone) {
+    Generator gen(3);
+    for (const Shape& shape : std::vector<Shape>{{0, 3}, {0, 3, 4}, {0, 3, 2, 2}}) {
+        for (bool track : {true, false}) {
+            BOOST_TEST_CONTEXT(to_string(shape) << (track ? " tracked" : " untracked")) {
+                auto bn = make_module(shape.size() == 4 ? "BatchNorm2d" : "BatchNorm1d",
+                                      {.num_features = 3, .track_running_stats = track});
+                randomize_affine(*bn, gen);
+                const std::vector<float> w0 = bn->weight().to_vector(), b0 = bn->bias().to_vector();
+                const Tensor x = zeros(shape, true);
+                Tensor y;
+                {
+                    Tape tape;
+                    y = (*bn)(x);
+                    tape.backward(y, zeros(y.shape()));
+                }
+                BOOST_TEST(to_string(y.shape()) == to_string(shape));
+                BOOST_TEST_REQUIRE(x.grad().defined());
+                BOOST_TEST(to_string(x.grad().shape()) == to_string(shape));
+                BOOST_TEST_REQUIRE(bn->weight().grad().defined());
+                BOOST_TEST_REQUIRE(bn->bias().grad().defined());
+                for (float v : bn->weight().grad().to_vector()) BOOST_TEST(v == 0.0f);
+                for (float v : bn->bias().grad().to_vector()) BOOST_TEST(v == 0.0f);
+                if (track) {
+                    for (float v : bn->running_mean().to_vector()) BOOST_TEST(v == 0.0f);
+                    for (float v : bn->running_var().to_vector()) BOOST_TEST(v == 1.0f);
+                    BOOST_TEST(bn->num_batches_tracked().data()[0] == 1);
+                }
+                SGD opt({bn->weight(), bn->bias()}, {.lr = 0.1, .momentum = 0.9});
+                opt.step();
+                BOOST_TEST(bn->weight().to_vector() == w0, boost::test_tools::per_element());
+                BOOST_TEST(bn->bias().to_vector() == b0, boost::test_tools::per_element());
+            }
+        }
+    }
 }
 
 BOOST_AUTO_TEST_CASE(state_dict_holds_an_int64_counter_through_json_and_cbor) {

@@ -384,10 +384,10 @@ void batch_norm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, co
         if (dgamma) dgamma[c] += static_cast<T>(rstd[c] * s_dy_xc);
         if (dbeta) dbeta[c] += static_cast<T>(s_dy);
     };
-    if (total == 0) {
-        for (int64_t c = 0; c < C; ++c) write_params(c, 0.0, 0.0);
-        return;
-    }
+    // No values: dγ and dβ are sums over an empty set, 0, so nothing is added (as PyTorch). Not
+    // write_params with zero sums: rstd is NaN here on purpose (the statistics of an empty set), and
+    // NaN·0 would turn dγ, and then γ after one optimizer step, into NaN.
+    if (total == 0) return;
     if (inner < kMinPlane) {
         const bool parallel = worth_parallel(Work::elements, total, L / 16);
         const std::vector<double> mu = per_position(C, inner, [&](int64_t c) { return mean[c]; });
