@@ -1,8 +1,8 @@
 // BatchNorm1d / BatchNorm2d: PyTorch golden values (tests/golden/batch_norm.json) for
 // F.batch_norm in training and evaluation, the modules' running statistics step by step
 // (momentum, cumulative average, untracked), PyTorch's errors; the layers by finite
-// differences in both modes; the state dict with its int64 counter through JSON and CBOR;
-// printing and defaults.
+// differences in both modes; an empty batch; the state dict with its int64 counter through
+// JSON and CBOR; printing and defaults.
 #include <boost/test/unit_test.hpp>
 
 #include <cmath>
@@ -70,7 +70,8 @@ BOOST_AUTO_TEST_CASE(running_statistics_follow_pytorch_step_by_step) {
         BOOST_TEST_CONTEXT("case " << c.at("name").get<std::string>()) {
             const auto& a = c.at("attrs");
             BatchNormOptions o{.num_features = a.at("num_features").get<int64_t>(), .eps = a.at("eps").get<double>()};
-            o.momentum = a.at("momentum").is_null() ? std::nullopt : std::optional<double>(a.at("momentum").get<double>());
+            o.momentum =
+                a.at("momentum").is_null() ? std::nullopt : std::optional<double>(a.at("momentum").get<double>());
             o.affine = a.at("affine").get<bool>();
             o.track_running_stats = a.at("track_running_stats").get<bool>();
             auto bn = make_module(a.at("kind").get<std::string>(), o);
@@ -78,7 +79,9 @@ BOOST_AUTO_TEST_CASE(running_statistics_follow_pytorch_step_by_step) {
             for (size_t k = 0; k < c.at("steps").size(); ++k) {
                 const GoldenArray x = golden_array(c.at("steps")[k]);
                 (*bn)(to_tensor<float>(x));
-                BOOST_TEST_CONTEXT("after step " << k + 1) { check_golden_state(bn->state_dict(), c.at("states")[k], 1e-6); }
+                BOOST_TEST_CONTEXT("after step " << k + 1) {
+                    check_golden_state(bn->state_dict(), c.at("states")[k], 1e-6);
+                }
             }
             bn->eval();
             const Tensor y = (*bn)(to_tensor<float>(golden_array(c.at("eval_x"))));
@@ -103,7 +106,8 @@ BOOST_AUTO_TEST_CASE(bad_input_is_pytorchs_error) {
                 BOOST_CHECK_NO_THROW((*bn)(x));
             } else {
                 const std::string text = c.at("error").get<std::string>();
-                BOOST_CHECK_EXCEPTION((*bn)(x), std::invalid_argument, [&](const auto& e) { return message_is(e, text); });
+                BOOST_CHECK_EXCEPTION((*bn)(x), std::invalid_argument,
+                                      [&](const auto& e) { return message_is(e, text); });
                 BOOST_TEST(bn->num_batches_tracked().data()[0] == 0, "a rejected batch is not counted");
             }
         }
@@ -113,7 +117,8 @@ BOOST_AUTO_TEST_CASE(bad_input_is_pytorchs_error) {
     BOOST_CHECK_THROW(BatchNorm2d(0), std::invalid_argument);
     BOOST_CHECK_THROW(BatchNorm2d(3, -1.0), std::invalid_argument);
     BOOST_CHECK_THROW(BatchNorm2d(3, 1e-5, 1.5), std::invalid_argument);
-    BOOST_CHECK_EXCEPTION(batch_norm(ones({2, 3}), Tensor{}, Tensor{}, {}, {}, /*training=*/false), std::invalid_argument,
+    BOOST_CHECK_EXCEPTION(batch_norm(ones({2, 3}), Tensor{}, Tensor{}, {}, {}, /*training=*/false),
+                          std::invalid_argument,
                           [](const auto& e) { return message_contains(e, "must be defined when not training"); });
 }
 
@@ -138,7 +143,8 @@ BOOST_AUTO_TEST_CASE(gradient_check_in_every_mode) {
                     for (int k = 0; k < 3; ++k) (*bn)(randn<double>(shape, &gen));
                     if (eval) bn->eval();
                     const DoubleTensor x = randn<double>(shape, &gen, true);
-                    check_module_gradients(bn->repr() + (eval ? " eval" : " train") + " on " + to_string(shape), *bn, x);
+                    check_module_gradients(bn->repr() + (eval ? " eval" : " train") + " on " + to_string(shape), *bn,
+                                           x);
                 }
 }
 
@@ -173,6 +179,47 @@ BOOST_AUTO_TEST_CASE(modes_use_the_statistics_they_should) {
     plain.eval();
     BOOST_TEST(!plain.running_mean().defined());
     BOOST_TEST(max_difference(plain(x), BasicBatchNorm2d<double>(3, 1e-5, 0.1, true, false)(x)) == 0.0);
+}
+
+// An empty batch (N = 0) in training, with and without running statistics, as PyTorch 1.13
+// runs it: an empty output and input gradient, dγ = dβ = 0 (sums over no values; the batch's
+// statistics are NaN, an empty set's, and must not leak into them), the running statistics
+// untouched (mean 0, var 1) but the batch counted, and γ, β unchanged by an SGD step.
+BOOST_AUTO_TEST_CASE(empty_batch_gives_pytorchs_zero_gradients_and_leaves_parameters_alone) {
+    Generator gen(3);
+    for (const Shape& shape : std::vector<Shape>{{0, 3}, {0, 3, 4}, {0, 3, 2, 2}}) {
+        for (bool track : {true, false}) {
+            BOOST_TEST_CONTEXT(to_string(shape) << (track ? " tracked" : " untracked")) {
+                auto bn = make_module(shape.size() == 4 ? "BatchNorm2d" : "BatchNorm1d",
+                                      {.num_features = 3, .track_running_stats = track});
+                randomize_affine(*bn, gen);
+                const std::vector<float> w0 = bn->weight().to_vector(), b0 = bn->bias().to_vector();
+                const Tensor x = zeros(shape, true);
+                Tensor y;
+                {
+                    Tape tape;
+                    y = (*bn)(x);
+                    tape.backward(y, zeros(y.shape()));
+                }
+                BOOST_TEST(to_string(y.shape()) == to_string(shape));
+                BOOST_TEST_REQUIRE(x.grad().defined());
+                BOOST_TEST(to_string(x.grad().shape()) == to_string(shape));
+                BOOST_TEST_REQUIRE(bn->weight().grad().defined());
+                BOOST_TEST_REQUIRE(bn->bias().grad().defined());
+                for (float v : bn->weight().grad().to_vector()) BOOST_TEST(v == 0.0f);
+                for (float v : bn->bias().grad().to_vector()) BOOST_TEST(v == 0.0f);
+                if (track) {
+                    for (float v : bn->running_mean().to_vector()) BOOST_TEST(v == 0.0f);
+                    for (float v : bn->running_var().to_vector()) BOOST_TEST(v == 1.0f);
+                    BOOST_TEST(bn->num_batches_tracked().data()[0] == 1);
+                }
+                SGD opt({bn->weight(), bn->bias()}, {.lr = 0.1, .momentum = 0.9});
+                opt.step();
+                BOOST_TEST(bn->weight().to_vector() == w0, boost::test_tools::per_element());
+                BOOST_TEST(bn->bias().to_vector() == b0, boost::test_tools::per_element());
+            }
+        }
+    }
 }
 
 BOOST_AUTO_TEST_CASE(state_dict_holds_an_int64_counter_through_json_and_cbor) {
@@ -214,8 +261,8 @@ BOOST_AUTO_TEST_CASE(parameters_defaults_and_printing) {
     for (float v : bn.weight().to_vector()) BOOST_TEST(v == 1.0f);
     for (float v : bn.running_var().to_vector()) BOOST_TEST(v == 1.0f);
     for (float v : bn.running_mean().to_vector()) BOOST_TEST(v == 0.0f);
-    BatchNorm1d plain(BatchNormOptions{.num_features = 5, .eps = 1e-3, .momentum = std::nullopt, .affine = false,
-                                       .track_running_stats = false});
+    BatchNorm1d plain(BatchNormOptions{
+        .num_features = 5, .eps = 1e-3, .momentum = std::nullopt, .affine = false, .track_running_stats = false});
     BOOST_TEST(plain.repr() == "BatchNorm1d(5, eps=0.001, momentum=None, affine=False, track_running_stats=False)");
     BOOST_TEST(plain.state_dict().empty());
     // reset_parameters: everything back to its initial value.

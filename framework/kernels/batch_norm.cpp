@@ -81,8 +81,8 @@ Stats channel_stats(const T* xc, int64_t N, int64_t stride, int64_t inner) {
 // constants live, GCC 12 kept the float dx pass's constants on the stack under SSE2's 16
 // vector registers (tests/no_stack_vectors.sh), as layer_norm.cpp's row passes did.
 template <typename T>
-[[gnu::noinline]] void scale_shift_plane(T* y, const T* x, int64_t n, double mu, double scale, double shift, bool stream,
-                                         double mu_lo) {
+[[gnu::noinline]] void scale_shift_plane(T* y, const T* x, int64_t n, double mu, double scale, double shift,
+                                         bool stream, double mu_lo) {
     scale_shift(y, x, n, mu, scale, shift, Pass{stream, 0}, mu_lo);
 }
 
@@ -161,8 +161,9 @@ DoubleBatch at(const double* p, int64_t j) { return DoubleBatch::load_unaligned(
 // acc[j] += v[j]
 template <typename T>
 void add_row(double* acc, const T* v, int64_t b, int64_t e) {
-    in_double_lanes(b, e, [&](int64_t j, DoubleBatch x) { (at(acc, j) + x).store_unaligned(acc + j); },
-                    [&](int64_t j) { acc[j] += static_cast<double>(v[j]); }, v);
+    in_double_lanes(
+        b, e, [&](int64_t j, DoubleBatch x) { (at(acc, j) + x).store_unaligned(acc + j); },
+        [&](int64_t j) { acc[j] += static_cast<double>(v[j]); }, v);
 }
 
 // d = v[j] − mu[j]: dev[j] += d, sq[j] += d²
@@ -204,7 +205,8 @@ template <typename T>
 void scale_shift_row(T* y, const T* x, const double* mu, const double* scale, const double* shift, int64_t b,
                      int64_t e) {
     in_double_lanes(
-        b, e, [&](int64_t j, DoubleBatch xv) { narrow_store(y + j, xsimd::fma(xv - at(mu, j), at(scale, j), at(shift, j))); },
+        b, e,
+        [&](int64_t j, DoubleBatch xv) { narrow_store(y + j, xsimd::fma(xv - at(mu, j), at(scale, j), at(shift, j))); },
         [&](int64_t j) { y[j] = static_cast<T>((static_cast<double>(x[j]) - mu[j]) * scale[j] + shift[j]); }, x);
 }
 
@@ -221,11 +223,13 @@ void dx_terms_row(T* dx, const T* dy, const T* x, const double* mu, const double
     };
     if (accumulate)
         in_double_lanes(
-            b, e, [&](int64_t j, DoubleBatch g, DoubleBatch xv, DoubleBatch d) { narrow_store(dx + j, value(j, g, xv) + d); },
+            b, e,
+            [&](int64_t j, DoubleBatch g, DoubleBatch xv, DoubleBatch d) { narrow_store(dx + j, value(j, g, xv) + d); },
             scalar, dy, x, static_cast<const T*>(dx));
     else
         in_double_lanes(
-            b, e, [&](int64_t j, DoubleBatch g, DoubleBatch xv) { narrow_store(dx + j, value(j, g, xv)); }, scalar, dy, x);
+            b, e, [&](int64_t j, DoubleBatch g, DoubleBatch xv) { narrow_store(dx + j, value(j, g, xv)); }, scalar, dy,
+            x);
 }
 
 // The channels' sums of per-position accumulators: out[c] = Σ_i acc[c·inner + i].
@@ -276,9 +280,11 @@ void forward_columns(T* y, double* mean, double* var, double* rstd, const T* x, 
     // y = ((x − mu) − mu_lo)·scale + shift = (x − mu)·scale + (shift − mu_lo·scale)
     const std::vector<double> g = as_doubles(gamma, C, 1.0), bt = as_doubles(beta, C, 0.0);
     const std::vector<double> scale = per_position(C, inner, [&](int64_t c) { return rstd[c] * g[c]; });
-    const std::vector<double> shift = per_position(C, inner, [&](int64_t c) { return bt[c] - mu_lo[c] * rstd[c] * g[c]; });
+    const std::vector<double> shift =
+        per_position(C, inner, [&](int64_t c) { return bt[c] - mu_lo[c] * rstd[c] * g[c]; });
     over_positions(L, parallel, [&](int64_t b, int64_t e) {
-        for (int64_t n = 0; n < N; ++n) scale_shift_row(y + n * L, x + n * L, mu.data(), scale.data(), shift.data(), b, e);
+        for (int64_t n = 0; n < N; ++n)
+            scale_shift_row(y + n * L, x + n * L, mu.data(), scale.data(), shift.data(), b, e);
     });
 }
 
@@ -302,19 +308,22 @@ void batch_norm_forward(T* y, double* mean, double* var, double* rstd, const T* 
     const int64_t stride = C * inner;
     const bool stream = memory::use_streaming_stores(y, total, inner);
     const std::vector<double> g = as_doubles(gamma, C, 1.0), bt = as_doubles(beta, C, 0.0);
-    for_range(C, worth_parallel(Work::elements, total, C), [&](int64_t c) {
-        const Stats st = channel_stats(x + c * inner, N, stride, inner);
-        const double r = 1.0 / std::sqrt(st.var + eps);
-        mean[c] = st.mu + st.mu_lo;
-        var[c] = st.var;
-        rstd[c] = r;
-        // γ and β fused into one scale and shift: y = ((x − mu) − mu_lo)·scale + shift.
-        const double scale = r * g[c], shift = bt[c];
-        for (int64_t n = 0; n < N; ++n) {
-            const int64_t off = n * stride + c * inner;
-            scale_shift_plane(y + off, x + off, inner, st.mu, scale, shift, stream, st.mu_lo);
-        }
-    }, fence_if(stream));
+    for_range(
+        C, worth_parallel(Work::elements, total, C),
+        [&](int64_t c) {
+            const Stats st = channel_stats(x + c * inner, N, stride, inner);
+            const double r = 1.0 / std::sqrt(st.var + eps);
+            mean[c] = st.mu + st.mu_lo;
+            var[c] = st.var;
+            rstd[c] = r;
+            // γ and β fused into one scale and shift: y = ((x − mu) − mu_lo)·scale + shift.
+            const double scale = r * g[c], shift = bt[c];
+            for (int64_t n = 0; n < N; ++n) {
+                const int64_t off = n * stride + c * inner;
+                scale_shift_plane(y + off, x + off, inner, st.mu, scale, shift, stream, st.mu_lo);
+            }
+        },
+        fence_if(stream));
 }
 
 template <typename T>
@@ -328,16 +337,20 @@ void batch_norm_forward_eval(T* y, const T* x, const double* mean, const double*
         const std::vector<double> scale = per_position(C, inner, [&](int64_t c) { return rstd[c] * g[c]; });
         const std::vector<double> shift = per_position(C, inner, [&](int64_t c) { return bt[c]; });
         over_positions(L, worth_parallel(Work::elements, total, L / 16), [&](int64_t b, int64_t e) {
-            for (int64_t n = 0; n < N; ++n) scale_shift_row(y + n * L, x + n * L, mu.data(), scale.data(), shift.data(), b, e);
+            for (int64_t n = 0; n < N; ++n)
+                scale_shift_row(y + n * L, x + n * L, mu.data(), scale.data(), shift.data(), b, e);
         });
         return;
     }
     const bool stream = memory::use_streaming_stores(y, total, inner);
     // Row by row (n, c) in memory order: every row is independent here.
-    for_range(N * C, worth_parallel(Work::elements, total, N * C), [&](int64_t nc) {
-        const int64_t c = nc % C;
-        scale_shift_plane(y + nc * inner, x + nc * inner, inner, mean[c], rstd[c] * g[c], bt[c], stream, 0.0);
-    }, fence_if(stream));
+    for_range(
+        N * C, worth_parallel(Work::elements, total, N * C),
+        [&](int64_t nc) {
+            const int64_t c = nc % C;
+            scale_shift_plane(y + nc * inner, x + nc * inner, inner, mean[c], rstd[c] * g[c], bt[c], stream, 0.0);
+        },
+        fence_if(stream));
 }
 
 // Backward, per channel c of M = N·inner values, with x̂ = (x − μ)·r and g = dy·γ[c].
@@ -371,10 +384,10 @@ void batch_norm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, co
         if (dgamma) dgamma[c] += static_cast<T>(rstd[c] * s_dy_xc);
         if (dbeta) dbeta[c] += static_cast<T>(s_dy);
     };
-    if (total == 0) {
-        for (int64_t c = 0; c < C; ++c) write_params(c, 0.0, 0.0);
-        return;
-    }
+    // No values: dγ and dβ are sums over an empty set, 0, so nothing is added (as PyTorch). Not
+    // write_params with zero sums: rstd is NaN here on purpose (the statistics of an empty set), and
+    // NaN·0 would turn dγ, and then γ after one optimizer step, into NaN.
+    if (total == 0) return;
     if (inner < kMinPlane) {
         const bool parallel = worth_parallel(Work::elements, total, L / 16);
         const std::vector<double> mu = per_position(C, inner, [&](int64_t c) { return mean[c]; });
@@ -398,25 +411,28 @@ void batch_norm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, co
         return;
     }
     const bool stream = dx != nullptr && !accumulate_dx && memory::use_streaming_stores(dx, total, inner);
-    for_range(C, worth_parallel(Work::elements, total, C), [&](int64_t c) {
-        const double mu = mean[c];
-        double s_dy = 0.0, s_dy_xc = 0.0;
-        for (int64_t n = 0; n < N; ++n) {
-            const int64_t off = n * L + c * inner;
-            double a, b;
-            dy_sums_plane(a, b, dy + off, x + off, inner, mu);
-            s_dy += a;
-            s_dy_xc += b;
-        }
-        write_params(c, s_dy, s_dy_xc);
-        if (dx == nullptr) return;
-        double t1, t2, t3;
-        terms(c, s_dy, s_dy_xc, t1, t2, t3);
-        for (int64_t n = 0; n < N; ++n) {
-            const int64_t off = n * L + c * inner;
-            dx_terms_plane(dx + off, dy + off, x + off, inner, mu, t1, t2, t3, accumulate_dx, stream);
-        }
-    }, fence_if(stream));
+    for_range(
+        C, worth_parallel(Work::elements, total, C),
+        [&](int64_t c) {
+            const double mu = mean[c];
+            double s_dy = 0.0, s_dy_xc = 0.0;
+            for (int64_t n = 0; n < N; ++n) {
+                const int64_t off = n * L + c * inner;
+                double a, b;
+                dy_sums_plane(a, b, dy + off, x + off, inner, mu);
+                s_dy += a;
+                s_dy_xc += b;
+            }
+            write_params(c, s_dy, s_dy_xc);
+            if (dx == nullptr) return;
+            double t1, t2, t3;
+            terms(c, s_dy, s_dy_xc, t1, t2, t3);
+            for (int64_t n = 0; n < N; ++n) {
+                const int64_t off = n * L + c * inner;
+                dx_terms_plane(dx + off, dy + off, x + off, inner, mu, t1, t2, t3, accumulate_dx, stream);
+            }
+        },
+        fence_if(stream));
 }
 
 // running = (1 − momentum)·running + momentum·batch, var with n/(n − 1): in double lanes, T
@@ -429,7 +445,8 @@ void batch_norm_update_running_stats(T* running_mean, T* running_var, const doub
     const DoubleBatch k(keep), t(take), tu(take * unbias);
     int64_t c = 0;
     for (; c + kDoubleLanes <= C; c += kDoubleLanes) {
-        narrow_store(running_mean + c, xsimd::fma(k, widen(running_mean + c), t * DoubleBatch::load_unaligned(mean + c)));
+        narrow_store(running_mean + c,
+                     xsimd::fma(k, widen(running_mean + c), t * DoubleBatch::load_unaligned(mean + c)));
         narrow_store(running_var + c, xsimd::fma(k, widen(running_var + c), tu * DoubleBatch::load_unaligned(var + c)));
     }
     short_tail(C - c);
@@ -542,8 +559,9 @@ void batch_norm_backward_reference(T* dx, T* dgamma, T* dbeta, const T* dy, cons
         const std::vector<T> xs = gather_channel(x, c, N, C, inner), dys = gather_channel(dy, c, N, C, inner);
         std::vector<T> dxs = dx && accumulate_dx ? gather_channel(dx, c, N, C, inner) : std::vector<T>(xs.size());
         if (batch_stats) {
-            norm_backward_reference_slice(dx ? dxs.data() : nullptr, dg, db, dys.data(), xs.data(), mean[c], rstd[c],
-                                          gamma, N * inner, [c](int64_t) { return c; }, accumulate_dx);
+            norm_backward_reference_slice(
+                dx ? dxs.data() : nullptr, dg, db, dys.data(), xs.data(), mean[c], rstd[c], gamma, N * inner,
+                [c](int64_t) { return c; }, accumulate_dx);
         } else {
             for (size_t i = 0; i < xs.size(); ++i) {
                 const double g = static_cast<double>(dys[i]);
@@ -561,23 +579,22 @@ void batch_norm_backward_reference(T* dx, T* dgamma, T* dbeta, const T* dy, cons
     }
 }
 
-#define TAPEGRAD_INSTANTIATE(T)                                                                                      \
-    template void batch_norm_forward<T>(T*, double*, double*, double*, const T*, const T*, const T*, int64_t,       \
-                                        int64_t, int64_t, double);                                                   \
-    template void batch_norm_forward_eval<T>(T*, const T*, const double*, const double*, const T*, const T*,       \
-                                             int64_t, int64_t, int64_t);                                             \
-    template void batch_norm_backward<T>(T*, T*, T*, const T*, const T*, const double*, const double*, const T*,   \
-                                         int64_t, int64_t, int64_t, bool, bool);                                     \
-    template void batch_norm_update_running_stats<T>(T*, T*, const double*, const double*, int64_t, double,        \
-                                                     int64_t);                                                       \
-    template void batch_norm_running_stats<T>(double*, double*, const T*, const T*, int64_t, double);             \
-    template void instance_norm_update_running_stats<T>(T*, T*, const double*, const double*, int64_t, int64_t,   \
-                                                        int64_t, double, double);                                    \
-    template void batch_norm_forward_reference<T>(T*, double*, double*, double*, const T*, const T*, const T*,     \
-                                                  int64_t, int64_t, int64_t, double);                                \
-    template void batch_norm_forward_eval_reference<T>(T*, const T*, const double*, const double*, const T*,       \
-                                                       const T*, int64_t, int64_t, int64_t);                         \
-    template void batch_norm_backward_reference<T>(T*, T*, T*, const T*, const T*, const double*, const double*,   \
+#define TAPEGRAD_INSTANTIATE(T)                                                                                        \
+    template void batch_norm_forward<T>(T*, double*, double*, double*, const T*, const T*, const T*, int64_t, int64_t, \
+                                        int64_t, double);                                                              \
+    template void batch_norm_forward_eval<T>(T*, const T*, const double*, const double*, const T*, const T*, int64_t,  \
+                                             int64_t, int64_t);                                                        \
+    template void batch_norm_backward<T>(T*, T*, T*, const T*, const T*, const double*, const double*, const T*,       \
+                                         int64_t, int64_t, int64_t, bool, bool);                                       \
+    template void batch_norm_update_running_stats<T>(T*, T*, const double*, const double*, int64_t, double, int64_t);  \
+    template void batch_norm_running_stats<T>(double*, double*, const T*, const T*, int64_t, double);                  \
+    template void instance_norm_update_running_stats<T>(T*, T*, const double*, const double*, int64_t, int64_t,        \
+                                                        int64_t, double, double);                                      \
+    template void batch_norm_forward_reference<T>(T*, double*, double*, double*, const T*, const T*, const T*,         \
+                                                  int64_t, int64_t, int64_t, double);                                  \
+    template void batch_norm_forward_eval_reference<T>(T*, const T*, const double*, const double*, const T*, const T*, \
+                                                       int64_t, int64_t, int64_t);                                     \
+    template void batch_norm_backward_reference<T>(T*, T*, T*, const T*, const T*, const double*, const double*,       \
                                                    const T*, int64_t, int64_t, int64_t, bool, bool);
 TAPEGRAD_INSTANTIATE(float)
 TAPEGRAD_INSTANTIATE(double)
