@@ -3,11 +3,8 @@
 
 #include <stdexcept>
 #include <string>
-#include <typeinfo>
 
-#include "framework/ops/pooling.hpp"
-#include "layers/activation.hpp"
-#include "layers/pooling.hpp"
+#include "layers/fusion.hpp"
 
 namespace tapegrad {
 
@@ -19,23 +16,10 @@ BasicModule<T>& BasicSequential<T>::operator[](size_t i) const {
     return *modules_[i];
 }
 
-// A ReLU followed by a MaxPool2d (exactly those types, not subclasses that may forward
-// differently) runs as one relu_max_pool2d: the same values and gradients, without making
-// the relu'd tensor and without its two passes.
+// forward_chain runs the pairs of the fusion table (a ReLU then a MaxPool2d, …) as one op each.
 template <typename T>
 BasicTensor<T> BasicSequential<T>::forward(const BasicTensor<T>& x) {
-    BasicTensor<T> y = x;
-    for (size_t i = 0; i < modules_.size(); ++i) {
-        if (i + 1 < modules_.size() && typeid(*modules_[i]) == typeid(BasicReLU<T>) &&
-            typeid(*modules_[i + 1]) == typeid(BasicMaxPool2d<T>)) {
-            const auto& pool = static_cast<const BasicMaxPool2d<T>&>(*modules_[i + 1]);
-            y = relu_max_pool2d(y, pool.kernel_size(), pool.stride(), pool.padding());
-            ++i;
-            continue;
-        }
-        y = modules_[i]->forward(y);
-    }
-    return y;
+    return forward_chain<T>(modules_, x);
 }
 
 template class BasicSequential<float>;

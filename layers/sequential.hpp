@@ -47,7 +47,8 @@ class BasicSequential : public BasicModule<T> {
     // The i-th module; throws std::out_of_range past the end.
     BasicModule<T>& operator[](size_t i) const;
 
-    // Each module's output is the next one's input; an empty Sequential returns x.
+    // Each module's output is the next one's input; an empty Sequential returns x. Adjacent
+    // modules that form a pair of the fusion table run as its fused op (layers/fusion.hpp).
     BasicTensor<T> forward(const BasicTensor<T>& x) override;
     std::string type_name() const override { return "Sequential"; }
 

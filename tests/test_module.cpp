@@ -1,4 +1,5 @@
-// Module: registration, dotted names, modes, zero_grad and printing.
+// Module: registration, dotted names, modes, zero_grad and printing; the fusion table (a
+// user's own pair of modules registered and then run fused by Sequential and forward_chain).
 #include <boost/test/unit_test.hpp>
 
 #include <tapegrad/tapegrad.hpp>
@@ -6,6 +7,7 @@
 #include "support/messages.hpp"
 
 using namespace tapegrad;
+using tapegrad::testing::check_message;
 using tapegrad::testing::message_contains;
 using tapegrad::testing::message_is;
 
@@ -36,6 +38,28 @@ class Net : public Module {
 
   private:
     std::shared_ptr<Block> block_;
+};
+
+// Two modules of a user's own, x·2 and x + 1, counting their forward calls, and the count of
+// calls to their fused pair: the table outlives a test case, so the counts are not locals.
+int scale_calls = 0, shift_calls = 0, scale_shift_calls = 0;
+
+class Scale : public Module {
+  public:
+    Tensor forward(const Tensor& x) override {
+        ++scale_calls;
+        return x * 2.0f;
+    }
+    std::string type_name() const override { return "Scale"; }
+};
+
+class Shift : public Module {
+  public:
+    Tensor forward(const Tensor& x) override {
+        ++shift_calls;
+        return x + 1.0f;
+    }
+    std::string type_name() const override { return "Shift"; }
 };
 
 }  // namespace
@@ -95,6 +119,41 @@ BOOST_AUTO_TEST_CASE(duplicate_names_are_rejected) {
         std::string type_name() const override { return "Twice"; }
     };
     BOOST_CHECK_THROW(Twice(), std::invalid_argument);
+}
+
+// Before register_fusion the pair runs module by module; after it, Sequential and
+// forward_chain run the registered function instead, with the same result; the same pair
+// twice, or an empty function, is rejected naming the pair.
+BOOST_AUTO_TEST_CASE(fusion_table_takes_a_users_own_pair) {
+    Sequential net{Scale(), Shift()};
+    const Tensor x = randn({2, 3});
+    const Tensor unfused = net(x);
+    BOOST_TEST(find_fusion(net[0], net[1]) == nullptr);
+    BOOST_TEST((scale_calls == 1 && shift_calls == 1));
+
+    register_fusion<Scale, Shift>([](Scale&, Shift&, const Tensor& t) {
+        ++scale_shift_calls;
+        return t * 2.0f + 1.0f;
+    });
+    BOOST_TEST(find_fusion(net[0], net[1]) != nullptr);
+    const Tensor fused = net(x);
+    BOOST_TEST((scale_calls == 1 && shift_calls == 1 && scale_shift_calls == 1));
+    BOOST_TEST(fused.to_vector() == unfused.to_vector(), boost::test_tools::per_element());
+
+    Scale scale;
+    Shift shift;
+    Identity identity;
+    const Tensor chained = forward_chain(x, identity, scale, shift);  // (identity, scale) is no pair
+    BOOST_TEST((scale_calls == 1 && shift_calls == 1 && scale_shift_calls == 2));
+    BOOST_TEST(chained.to_vector() == unfused.to_vector(), boost::test_tools::per_element());
+    forward_chain(x, shift, scale);  // the other order is not the pair
+    BOOST_TEST((scale_calls == 2 && shift_calls == 2 && scale_shift_calls == 2));
+
+    check_message([] { register_fusion<Scale, Shift>([](Scale&, Shift&, const Tensor& t) { return t; }); },
+                  {"register_fusion", "already in the fusion table", "Scale", "Shift"});
+    check_message([] { register_fusion<float>(typeid(Shift), typeid(Scale), nullptr); },
+                  {"register_fusion", "empty", "Shift", "Scale"});
+    BOOST_TEST(find_fusion<float>(shift, scale) == nullptr);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

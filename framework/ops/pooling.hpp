@@ -22,8 +22,9 @@ BasicTensor<T> avg_pool2d(const BasicTensor<T>& x, Size2 kernel_size, std::optio
 
 // max_pool2d(relu(x), ...), with the same values and gradients, in one pass over x where the
 // window is 2×2 with stride 2 and no padding (the relu'd tensor is never made); other windows
-// compose the two ops. Sequential calls it for a ReLU followed by a MaxPool2d. An existing
-// gradient of x keeps a −0 where the composition's relu backward would add +0 to it.
+// compose the two ops. The layers' fusion table (layers/fusion.hpp) runs it for a ReLU followed
+// by a MaxPool2d. An existing gradient of x keeps a −0 where the composition's relu backward
+// would add +0 to it.
 template <typename T>
 BasicTensor<T> relu_max_pool2d(const BasicTensor<T>& x, Size2 kernel_size, std::optional<Size2> stride = std::nullopt,
                                Size2 padding = 0);

@@ -37,6 +37,7 @@
 #include "layers/conv2d.hpp"
 #include "layers/dropout.hpp"
 #include "layers/flatten.hpp"
+#include "layers/fusion.hpp"
 #include "layers/group_norm.hpp"
 #include "layers/instance_norm.hpp"
 #include "layers/layer_norm.hpp"
