@@ -106,21 +106,23 @@ const FusedForward<T>* find_fusion(const BasicModule<T>& first, const BasicModul
 
 template <typename T>
 BasicTensor<T> forward_chain(std::span<const std::shared_ptr<BasicModule<T>>> modules, const BasicTensor<T>& x) {
-    return run_chain<T>(modules.size(), [&](size_t i) -> BasicModule<T>& { return *modules[i]; }, x);
+    return run_chain<T>(
+        modules.size(), [&](size_t i) -> BasicModule<T>& { return *modules[i]; }, x);
 }
 
 template <typename T>
 BasicTensor<T> forward_chain(std::span<BasicModule<T>* const> modules, const BasicTensor<T>& x) {
-    return run_chain<T>(modules.size(), [&](size_t i) -> BasicModule<T>& { return *modules[i]; }, x);
+    return run_chain<T>(
+        modules.size(), [&](size_t i) -> BasicModule<T>& { return *modules[i]; }, x);
 }
 
 template <typename T>
 using SharedModules = std::span<const std::shared_ptr<BasicModule<T>>>;
 
-#define TAPEGRAD_INSTANTIATE_FUSION(T)                                                                   \
-    template void register_fusion<T>(std::type_index, std::type_index, FusedForward<T>);                 \
-    template const FusedForward<T>* find_fusion<T>(const BasicModule<T>&, const BasicModule<T>&);        \
-    template BasicTensor<T> forward_chain<T>(SharedModules<T>, const BasicTensor<T>&);                   \
+#define TAPEGRAD_INSTANTIATE_FUSION(T)                                                            \
+    template void register_fusion<T>(std::type_index, std::type_index, FusedForward<T>);          \
+    template const FusedForward<T>* find_fusion<T>(const BasicModule<T>&, const BasicModule<T>&); \
+    template BasicTensor<T> forward_chain<T>(SharedModules<T>, const BasicTensor<T>&);            \
     template BasicTensor<T> forward_chain<T>(std::span<BasicModule<T>* const>, const BasicTensor<T>&);
 TAPEGRAD_INSTANTIATE_FUSION(float)
 TAPEGRAD_INSTANTIATE_FUSION(double)

@@ -50,9 +50,11 @@ using module_value_t = decltype(module_value_type(static_cast<const M*>(nullptr)
 }  // namespace detail
 
 // Typed form: register_fusion<MyNorm, ReLU>([](MyNorm& norm, ReLU&, const Tensor& x) { … }).
+// clang-format off: clang-format 14 misplaces C++20 requires-clauses
 template <typename First, typename Second, typename F>
     requires std::derived_from<Second, BasicModule<detail::module_value_t<First>>>
 void register_fusion(F fused) {
+    // clang-format on
     using T = detail::module_value_t<First>;
     // The table matched the exact dynamic types, so the casts are to what the modules are.
     register_fusion<T>(typeid(First), typeid(Second),
@@ -73,9 +75,11 @@ BasicTensor<T> forward_chain(std::span<const std::shared_ptr<BasicModule<T>>> mo
 template <typename T>
 BasicTensor<T> forward_chain(std::span<BasicModule<T>* const> modules, const BasicTensor<T>& x);
 // forward_chain(x, *conv_, *relu_, *pool_): the same for modules named one by one.
+// clang-format off: clang-format 14 misplaces C++20 requires-clauses
 template <typename T, typename... Ms>
     requires(sizeof...(Ms) > 0 && (std::derived_from<Ms, BasicModule<T>> && ...))
 BasicTensor<T> forward_chain(const BasicTensor<T>& x, Ms&... modules) {
+    // clang-format on
     BasicModule<T>* const chain[] = {&modules...};
     return forward_chain<T>(std::span<BasicModule<T>* const>(chain), x);
 }

@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
-# Holds the C and C++ files changed between BASE (default HEAD~1) and HEAD to .clang-format:
-# prints each one clang-format would change, with the change as a diff, and exits 1 if there
-# is one. Only changed files, whole: the tree comes to the format file by file, as it is touched.
-#   bash tests/format_check.sh [BASE]     e.g. main, to check a branch's changes (BASE...HEAD)
-# The files are read as committed at HEAD. Installs Debian's clang-format if it is missing.
+# Holds the lines of C and C++ that changed between BASE (default HEAD~1) and HEAD to
+# .clang-format: prints each file in which clang-format would change one of those lines, with
+# the change as a diff, and exits 1 if there is one. Only the changed lines (clang-format
+# --lines, as git-clang-format does): the tree comes to the format as it is touched, and a
+# change is never held to lines it did not write.
+#   bash tests/format_check.sh [BASE]         e.g. main, to check a branch's changes (BASE...HEAD)
+#   bash tests/format_check.sh --fix [BASE]   formats those lines in the working tree instead
+# The files are read as committed at HEAD (with --fix, as they are in the working tree).
+# Installs Debian's clang-format if it is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+fix=false
+if [ "${1:-}" = "--fix" ]; then fix=true; shift; fi
 base="${1:-HEAD~1}"
 
 # As run.sh's install_missing.
@@ -32,20 +38,35 @@ fi
 mapfile -d '' files < <(git diff -z --name-only --diff-filter=d "$base...HEAD" -- \
     '*.c' '*.h' '*.cc' '*.cpp' '*.hpp' '*.inc')
 
+# The --lines=FIRST:LAST options of the lines HEAD has in f's hunks against BASE (git diff -U0:
+# "@@ -a,b +c,d @@" is lines c..c+d-1, a missing d is 1, d = 0 a pure deletion).
+changed_lines() {
+    git diff -U0 "$base...HEAD" -- "$1" |
+        awk '/^@@ / { split($3, p, ","); c = substr(p[1], 2) + 0; d = (2 in p) ? p[2] + 0 : 1;
+                      if (d > 0) printf "--lines=%d:%d\n", c, c + d - 1 }'
+}
+
 bad=()
 for f in "${files[@]}"; do
-    # The committed text, formatted as if it were at its path (for the language and .clang-format).
+    mapfile -t lines < <(changed_lines "$f")
+    [ ${#lines[@]} -gt 0 ] || continue
+    if $fix; then
+        clang-format -i --style=file "${lines[@]}" "$f"
+        continue
+    fi
+    # The committed text, its changed lines formatted as if it were at its path.
     if ! d="$(diff -u --label "$f" --label "$f (clang-format)" <(git show "HEAD:$f") \
-                   <(git show "HEAD:$f" | clang-format --style=file --assume-filename="$f"))"; then
+                   <(git show "HEAD:$f" | clang-format --style=file --assume-filename="$f" "${lines[@]}"))"; then
         echo "$d"
         bad+=("$f")
     fi
 done
+$fix && { echo "format_check: formatted the changed lines of ${#files[@]} files (see git diff)"; exit 0; }
 
 if [ ${#bad[@]} -gt 0 ]; then
-    echo "format_check: ${#bad[@]} of ${#files[@]} changed C/C++ files not formatted as .clang-format says:"
+    echo "format_check: ${#bad[@]} of ${#files[@]} changed C/C++ files have changed lines not formatted as .clang-format says:"
     printf '  %s\n' "${bad[@]}"
-    echo "format_check: fix with: clang-format -i ${bad[*]}"
+    echo "format_check: fix with: bash tests/format_check.sh --fix $base"
     exit 1
 fi
-echo "format_check: ${#files[@]} changed C/C++ files between $base and HEAD, all formatted"
+echo "format_check: ${#files[@]} changed C/C++ files between $base and HEAD, their changed lines all formatted"
