@@ -54,7 +54,6 @@ using module_value_t = decltype(module_value_type(static_cast<const M*>(nullptr)
 template <typename First, typename Second, typename F>
     requires std::derived_from<Second, BasicModule<detail::module_value_t<First>>>
 void register_fusion(F fused) {
-    // clang-format on
     using T = detail::module_value_t<First>;
     // The table matched the exact dynamic types, so the casts are to what the modules are.
     register_fusion<T>(typeid(First), typeid(Second),
@@ -62,6 +61,7 @@ void register_fusion(F fused) {
                            return f(static_cast<First&>(a), static_cast<Second&>(b), x);
                        });
 }
+// clang-format on
 
 // The table's entry for `first` followed by `second` (their dynamic types), or nullptr.
 template <typename T>
@@ -79,9 +79,9 @@ BasicTensor<T> forward_chain(std::span<BasicModule<T>* const> modules, const Bas
 template <typename T, typename... Ms>
     requires(sizeof...(Ms) > 0 && (std::derived_from<Ms, BasicModule<T>> && ...))
 BasicTensor<T> forward_chain(const BasicTensor<T>& x, Ms&... modules) {
-    // clang-format on
     BasicModule<T>* const chain[] = {&modules...};
     return forward_chain<T>(std::span<BasicModule<T>* const>(chain), x);
 }
+// clang-format on
 
 }  // namespace tapegrad
