@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "examples/common/training.hpp"
+
 namespace tg = tapegrad;
 
 namespace {
@@ -188,15 +190,12 @@ int main() {
         const tg::Tensor x = tg::randn({8, 16, 6, 6});
         const std::vector<int64_t> labels{0, 1, 2, 3, 0, 1, 2, 3};
         double first = 0.0, last = 0.0;
-        for (int step = 0; step < 30; ++step) {
-            tg::Tape tape;
-            const tg::Tensor features = tg::mean(block(x), {2, 3});                // (8, 16)
-            const tg::Tensor loss = tg::cross_entropy(head(composed::rms_norm(features, w, 1e-6)), labels);
-            opt.zero_grad();
-            tape.backward(loss);
-            opt.step();
-            (step == 0 ? first : last) = loss.item();
-        }
+        const auto forward = [&] {
+            const tg::Tensor features = tg::mean(block(x), {2, 3});  // (8, 16)
+            return head(composed::rms_norm(features, w, 1e-6));
+        };
+        for (int step = 0; step < 30; ++step)
+            (step == 0 ? first : last) = examples::train_step(opt, forward, labels).loss.item();
         const bool learned = last < 0.5 * first;
         ok = ok && learned;
         std::printf("GatedBlock + RMSNorm + Linear, 30 SGD steps on 8 samples: loss %.4f -> %.4f  %s\n", first, last,

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <exception>
 
+#include "examples/common/training.hpp"
 #include "ws_conv2d.hpp"
 
 namespace tg = tapegrad;
@@ -64,18 +65,8 @@ int main() {
         tg::SGD opt(net.parameters(), {.lr = 0.1, .momentum = 0.9});
         tg::data::Loader loader(train, {.batch_size = 64, .seed = 0});
         for (int epoch = 1; epoch <= 3; ++epoch) {
-            double total = 0.0;
-            int64_t batches = 0;
-            for (auto& [x, y] : loader) {
-                tg::Tape tape;
-                const tg::Tensor loss = tg::cross_entropy(net(x), y);
-                opt.zero_grad();
-                tape.backward(loss);
-                opt.step();
-                total += loss.item();
-                ++batches;
-            }
-            std::printf("epoch %d: mean training loss %.4f on 4,096 Fashion-MNIST images\n", epoch, total / double(batches));
+            const examples::Totals t = examples::train_epoch(net, opt, loader);
+            std::printf("epoch %d: mean training loss %.4f on 4,096 Fashion-MNIST images\n", epoch, t.mean_loss());
         }
     } catch (const std::exception& e) {
         std::printf("training skipped: %s\n", e.what());

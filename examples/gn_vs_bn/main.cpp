@@ -26,10 +26,15 @@
 #include <string>
 #include <vector>
 
+#include "examples/common/training.hpp"
+
 namespace tg = tapegrad;
 namespace td = tapegrad::data;
+namespace ex = examples;
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
+using ex::clock_text;
+using ex::Clock;
+using ex::seconds_since;
 using json = nlohmann::ordered_json;
 
 namespace {
@@ -143,36 +148,6 @@ td::FashionMNIST balanced_subset(const td::FashionMNIST& all, int64_t n) {
         labels.push_back(y);
     }
     return td::FashionMNIST(std::move(images), std::move(labels));
-}
-
-struct Evaluation {
-    double loss = 0.0, accuracy = 0.0;
-};
-
-Evaluation evaluate(tg::Module& net, const td::Dataset& data) {
-    net.eval();  // BatchNorm: the running statistics
-    double loss = 0.0;
-    int64_t correct = 0, seen = 0;
-    for (auto& [x, y] : td::Loader(data, {.batch_size = 1000, .shuffle = false})) {  // no tape: nothing recorded
-        const tg::Tensor logits = net(x);
-        loss += double(tg::cross_entropy(logits, y).item()) * double(y.size());
-        for (size_t i = 0; i < y.size(); ++i) {
-            const float* row = logits.data() + i * 10;
-            correct += std::max_element(row, row + 10) - row == y[i];
-        }
-        seen += int64_t(y.size());
-    }
-    net.train();
-    return {loss / double(seen), double(correct) / double(seen)};
-}
-
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-std::string clock_text(double seconds) {
-    const int s = int(seconds + 0.5);
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%d:%02d", s / 60, s % 60);
-    return buf;
 }
 
 // Seconds to train on `images` images at batch B and to evaluate `test` images, from the
@@ -325,7 +300,7 @@ void plot(const fs::path& dir, const json& results, const std::vector<std::strin
 }
 
 struct RunResult {
-    Evaluation test;
+    ex::Evaluation test;  // BatchNorm evaluated with its running statistics
     double train_loss = 0.0, train_accuracy = 0.0, train_seconds = 0.0, seconds = 0.0;
     int64_t steps = 0;
 };
@@ -343,33 +318,18 @@ RunResult train_one(const RunSpec& run, const Settings& st, const td::FashionMNI
     tg::CosineAnnealingLR schedule(opt, total_steps);  // stepped after every SGD step, not every epoch
     for (int64_t epoch = 0; epoch < st.epochs; ++epoch) {
         const auto epoch_start = Clock::now();
-        double loss_sum = 0.0;
-        int64_t correct = 0, images = 0;
-        for (auto& [x, y] : loader) {
-            tg::Tape tape;
-            const tg::Tensor logits = net(x);
-            const tg::Tensor loss = tg::cross_entropy(logits, y);
-            opt.zero_grad();
-            tape.backward(loss);
-            opt.step();
-            schedule.step();
-            loss_sum += double(loss.item()) * double(y.size());
-            for (size_t i = 0; i < y.size(); ++i) {
-                const float* row = logits.data() + i * 10;
-                correct += std::max_element(row, row + 10) - row == y[i];
-            }
-            images += int64_t(y.size());
-        }
+        const auto step_schedule = [&](const ex::Totals&) { schedule.step(); };
+        const ex::Totals t = ex::train_epoch(net, opt, loader, {.after_step = step_schedule});
         result.steps += loader.size();
         result.train_seconds += seconds_since(epoch_start);
-        result.train_loss = loss_sum / double(images);
-        result.train_accuracy = double(correct) / double(images);
+        result.train_loss = t.mean_loss();
+        result.train_accuracy = t.accuracy();
         std::printf("  %s B=%lld epoch %lld/%lld  train loss %.4f acc %.4f  %.0f s\n", run.norm.c_str(),
                     (long long)run.batch_size, (long long)epoch + 1, (long long)st.epochs, result.train_loss,
                     result.train_accuracy, seconds_since(epoch_start));
         std::fflush(stdout);
     }
-    result.test = evaluate(net, test);
+    result.test = ex::evaluate(net, test, 10);
     result.seconds = seconds_since(start);
     return result;
 }
@@ -508,8 +468,8 @@ int main(int argc, char** argv) {
                                        {"batch_size", r.batch_size},
                                        {"lr", st.base_lr * double(r.batch_size) / double(st.base_batch)},
                                        {"steps", res.steps},
-                                       {"test_accuracy", res.test.accuracy},
-                                       {"test_loss", res.test.loss},
+                                       {"test_accuracy", res.test.accuracy()},
+                                       {"test_loss", res.test.mean_loss()},
                                        {"train_loss", res.train_loss},
                                        {"train_accuracy", res.train_accuracy},
                                        {"seconds", res.seconds},
@@ -520,7 +480,8 @@ int main(int argc, char** argv) {
             const double elapsed = seconds_since(study_start);
             std::printf("%s B=%lld: test accuracy %.4f (error %.2f%%), lr %g, %lld steps, %.0f s (%.0f img/s)  "
                         "[study %s, about %s left]\n",
-                        r.norm.c_str(), (long long)r.batch_size, res.test.accuracy, 100.0 * (1.0 - res.test.accuracy),
+                        r.norm.c_str(), (long long)r.batch_size, res.test.accuracy(),
+                        100.0 * (1.0 - res.test.accuracy()),
                         st.base_lr * double(r.batch_size) / double(st.base_batch), (long long)res.steps, res.seconds,
                         double(res.steps * r.batch_size) / res.train_seconds, clock_text(elapsed).c_str(),
                         clock_text((estimate - done_estimate) * elapsed / done_estimate).c_str());

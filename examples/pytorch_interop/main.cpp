@@ -15,28 +15,11 @@
 #include <string>
 
 #include "bench/reference_cnn.hpp"  // the layers of torch_to_safetensors.py's reference_cnn()
+#include "examples/common/training.hpp"
 
 namespace tg = tapegrad;
 namespace td = tapegrad::data;
-
-namespace {
-
-// Correct predictions on the whole test set, in eval mode.
-int64_t correct_predictions(tg::Sequential& net, const td::Dataset& test) {
-    net.eval();
-    int64_t correct = 0;
-    for (auto& [x, y] : td::Loader(test, {.batch_size = 1000, .shuffle = false})) {
-        const tg::Tensor logits = net(x);
-        for (size_t i = 0; i < y.size(); ++i) {
-            const float* row = logits.data() + i * 10;
-            correct += std::max_element(row, row + 10) - row == y[i];
-        }
-    }
-    net.train();
-    return correct;
-}
-
-}  // namespace
+namespace ex = examples;
 
 int main(int argc, char** argv) {
     std::string load_path, export_path, data_dir = td::default_fashion_mnist_dir().string();
@@ -61,7 +44,7 @@ int main(int argc, char** argv) {
         tg::Sequential net = reference_cnn();
         const td::FashionMNIST test = td::load_fashion_mnist(data_dir, td::Split::Test);
         const auto report = [&](const std::string& what) {
-            const int64_t correct = correct_predictions(net, test);
+            const int64_t correct = ex::evaluate(net, test, 10).correct;  // on the whole test set
             const double accuracy = double(correct) / double(test.size());
             std::printf("tapegrad: %s; test accuracy %.4f (%lld/%lld)\n", what.c_str(), accuracy, (long long)correct,
                         (long long)test.size());
@@ -88,16 +71,8 @@ int main(int argc, char** argv) {
             const td::FashionMNIST train = td::load_fashion_mnist(data_dir, td::Split::Train);
             tg::SGD opt(net.parameters(), {.lr = lr, .momentum = 0.9, .weight_decay = 5e-4});
             td::Loader loader(train, {.batch_size = 64, .shuffle = true, .drop_last = true, .seed = seed});
-            int64_t step = 0;
-            while (step < train_steps)
-                for (auto& [x, y] : loader) {
-                    tg::Tape tape;
-                    const tg::Tensor loss = tg::cross_entropy(net(x), y);
-                    opt.zero_grad();
-                    tape.backward(loss);
-                    opt.step();
-                    if (++step == train_steps) break;
-                }
+            for (int64_t step = 0; step < train_steps;)  // passes over the data until train_steps
+                step += ex::train_epoch(net, opt, loader, {.max_steps = train_steps - step}).batches;
             char what[64];
             std::snprintf(what, sizeof what, "after %lld SGD steps (lr %g)", (long long)train_steps, lr);
             accuracy = report(what);

@@ -5,10 +5,10 @@ safetensors.torch.save_file does: an 8-byte little-endian header length, the JSO
 {name: {"dtype", "shape", "data_offsets"}} (plus "__metadata__", strings only) padded with
 spaces to a multiple of 8, then the raw little-endian data, largest elements first.
 
-Run as a script, it trains the reference CNN (bench/torch_cnn.py's
-model, tapegrad's bench/reference_cnn.hpp) in PyTorch for one short epoch on part of
+Run as a script, it trains the reference CNN (reference_cnn() below, the PyTorch twin of
+tapegrad's bench/reference_cnn.hpp; bench/torch_cnn.py times the same model) in PyTorch for one short epoch on part of
 Fashion-MNIST, prints its test accuracy and writes its weights, which tapegrad loads with
-`pytorch_interop --load FILE` (see README.md, "Exchanging weights with PyTorch"):
+`pytorch_interop --load FILE` (see docs/io.md, "Exchanging weights with PyTorch"):
 
     /usr/bin/python3 examples/pytorch_interop/torch_to_safetensors.py --out runs/pytorch_interop/torch_cnn.safetensors
 """

@@ -10,6 +10,7 @@
 
 #include "framework/kernels/batch_norm.hpp"
 #include "framework/ops/autograd.hpp"
+#include "framework/ops/norm_checks.hpp"
 
 namespace tapegrad {
 
@@ -45,13 +46,8 @@ BasicTensor<T> batch_norm(const BasicTensor<T>& x, const BasicTensor<T>& running
     check_features("running_var", running_var, C);
     check_features("weight", weight, C);
     check_features("bias", bias, C);
-    if (running_mean.defined() != running_var.defined())
-        throw std::invalid_argument("batch_norm: running_mean and running_var must be both defined or both undefined");
-    if (!training && !running_mean.defined())
-        throw std::invalid_argument("batch_norm: running_mean and running_var must be defined when not training");
-    if (!(eps >= 0.0)) throw std::invalid_argument("batch_norm: expected eps >= 0, but got eps=" + std::to_string(eps));
-    if (!(momentum >= 0.0 && momentum <= 1.0))
-        throw std::invalid_argument("batch_norm: expected momentum in [0, 1], but got momentum=" + std::to_string(momentum));
+    detail::check_running_stats("batch_norm", running_mean.defined(), running_var.defined(), !training, "not training",
+                                eps, momentum);
 
     BasicTensor<T> y = empty<T>(x.shape());
     // (C) statistics the backward uses: the batch's, or the running ones in evaluation.
@@ -73,15 +69,12 @@ BasicTensor<T> batch_norm(const BasicTensor<T>& x, const BasicTensor<T>& running
         kernels::batch_norm_forward_eval<T>(y.data(), x.data(), mean->data(), rstd->data(), w, b, N, C, inner);
     }
 
-    record_op("batch_norm", y, any_requires_grad(x, weight, bias),
-              [x, weight, bias, mean, rstd, N, C, inner, training](const T* dy) mutable {
-                  const GradBuffer<T> dx = x.requires_grad() ? x.grad_buffer() : GradBuffer<T>{nullptr, true};
-                  T* dw = weight.defined() && weight.requires_grad() ? weight.grad_data_for_accumulation() : nullptr;
-                  T* db = bias.defined() && bias.requires_grad() ? bias.grad_data_for_accumulation() : nullptr;
-                  kernels::batch_norm_backward<T>(dx.data, dw, db, dy, x.data(), mean->data(), rstd->data(),
-                                                  weight.defined() ? weight.data() : nullptr, N, C, inner, training,
-                                                  dx.accumulate);
-              });
+    record_affine_op("batch_norm", y, x, weight, bias,
+                     [mean, rstd, N, C, inner, training](const AffineGrads<T>& g, const T* dy) {
+                         kernels::batch_norm_backward<T>(g.dx.data, g.dweight, g.dbias, dy, g.x, mean->data(),
+                                                         rstd->data(), g.weight, N, C, inner, training,
+                                                         g.dx.accumulate);
+                     });
     return y;
 }
 

@@ -69,10 +69,9 @@ BasicTensor<T> conv2d(const BasicTensor<T>& x, const BasicTensor<T>& weight, con
 
     record_op("conv2d", y, any_requires_grad(x, weight, bias), [x, weight, bias, g, N, C, O](const T* dy) mutable {
         // A gradient allocated just now is uninitialised (accumulate = false): the kernel assigns it.
-        const GradBuffer<T> none{nullptr, true};
-        const GradBuffer<T> dx = x.requires_grad() ? x.grad_buffer() : none;
-        const GradBuffer<T> dw = weight.requires_grad() ? weight.grad_buffer() : none;
-        const GradBuffer<T> db = bias.defined() && bias.requires_grad() ? bias.grad_buffer() : none;
+        const GradBuffer<T> dx = grad_buffer_or_none(x);
+        const GradBuffer<T> dw = grad_buffer_or_none(weight);
+        const GradBuffer<T> db = grad_buffer_or_none(bias);
         const kernels::Conv2dPlan plan = kernels::conv2d_backward_plan(N, C, O, g, dx.data != nullptr, dw.data != nullptr);
         ScratchBuffer<T> workspace(static_cast<size_t>(plan.workspace));
         kernels::conv2d_backward<T>(dx.data, dw.data, db.data, dy, x.data(), weight.data(), N, C, O, g, plan,

@@ -7,6 +7,7 @@
 
 #include "framework/kernels/group_norm.hpp"
 #include "framework/ops/autograd.hpp"
+#include "framework/ops/norm_checks.hpp"
 
 namespace tapegrad {
 
@@ -48,7 +49,7 @@ BasicTensor<T> group_norm(const BasicTensor<T>& x, int64_t num_groups, const Bas
                                     to_string(x.shape()) + " and num_groups=" + std::to_string(num_groups));
     check_affine("weight", weight, C);
     check_affine("bias", bias, C);
-    if (!(eps >= 0.0)) throw std::invalid_argument("group_norm: expected eps >= 0, but got eps=" + std::to_string(eps));
+    detail::check_norm_eps("group_norm", eps);
 
     const int64_t G = num_groups;
     const int64_t inner = C > 0 ? x.numel() / std::max<int64_t>(1, N * C) : 0;
@@ -60,15 +61,11 @@ BasicTensor<T> group_norm(const BasicTensor<T>& x, int64_t num_groups, const Bas
     const T* b = bias.defined() ? bias.data() : nullptr;
     kernels::group_norm_forward<T>(y.data(), mean->data(), rstd->data(), x.data(), w, b, N, C, inner, G, eps);
 
-    record_op("group_norm", y, any_requires_grad(x, weight, bias),
-                      [x, weight, bias, mean, rstd, N, C, inner, G](const T* dy) mutable {
-                          const GradBuffer<T> dx = x.requires_grad() ? x.grad_buffer() : GradBuffer<T>{nullptr, true};
-                          T* dw = weight.defined() && weight.requires_grad() ? weight.grad_data_for_accumulation() : nullptr;
-                          T* db = bias.defined() && bias.requires_grad() ? bias.grad_data_for_accumulation() : nullptr;
-                          kernels::group_norm_backward<T>(dx.data, dw, db, dy, x.data(), mean->data(), rstd->data(),
-                                                          weight.defined() ? weight.data() : nullptr, N, C, inner, G,
-                                                          dx.accumulate);
-                      });
+    record_affine_op("group_norm", y, x, weight, bias,
+                     [mean, rstd, N, C, inner, G](const AffineGrads<T>& g, const T* dy) {
+                         kernels::group_norm_backward<T>(g.dx.data, g.dweight, g.dbias, dy, g.x, mean->data(),
+                                                         rstd->data(), g.weight, N, C, inner, G, g.dx.accumulate);
+                     });
     return y;
 }
 

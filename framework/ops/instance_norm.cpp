@@ -12,6 +12,7 @@
 #include "framework/kernels/batch_norm.hpp"
 #include "framework/kernels/group_norm.hpp"
 #include "framework/ops/autograd.hpp"
+#include "framework/ops/norm_checks.hpp"
 
 namespace tapegrad {
 
@@ -43,24 +44,12 @@ BasicTensor<T> instance_norm(const BasicTensor<T>& x, const BasicTensor<T>& runn
     check_features("running_var", running_var, N, C);
     check_features("weight", weight, N, C);
     check_features("bias", bias, N, C);
-    if (running_mean.defined() != running_var.defined())
-        throw std::invalid_argument("instance_norm: running_mean and running_var must be both defined or both undefined");
-    if (!use_input_stats && !running_mean.defined())
-        throw std::invalid_argument("instance_norm: running_mean and running_var must be defined when use_input_stats is false");
-    if (!(eps >= 0.0)) throw std::invalid_argument("instance_norm: expected eps >= 0, but got eps=" + std::to_string(eps));
-    if (!(momentum >= 0.0 && momentum <= 1.0))
-        throw std::invalid_argument("instance_norm: expected momentum in [0, 1], but got momentum=" + std::to_string(momentum));
+    detail::check_running_stats("instance_norm", running_mean.defined(), running_var.defined(), !use_input_stats,
+                                "use_input_stats is false", eps, momentum);
 
     BasicTensor<T> y = empty<T>(x.shape());
     const T* w = weight.defined() ? weight.data() : nullptr;
     const T* b = bias.defined() ? bias.data() : nullptr;
-    const bool needs_grad = any_requires_grad(x, weight, bias);
-    auto grads = [x, weight, bias](auto&& backward) {
-        const GradBuffer<T> dx = x.requires_grad() ? x.grad_buffer() : GradBuffer<T>{nullptr, true};
-        T* dw = weight.defined() && weight.requires_grad() ? weight.grad_data_for_accumulation() : nullptr;
-        T* db = bias.defined() && bias.requires_grad() ? bias.grad_data_for_accumulation() : nullptr;
-        backward(dx, dw, db, weight.defined() ? weight.data() : nullptr);
-    };
 
     if (use_input_stats) {
         // GroupNorm with one group per channel: (N, C) statistics.
@@ -72,33 +61,29 @@ BasicTensor<T> instance_norm(const BasicTensor<T>& x, const BasicTensor<T>& runn
             kernels::instance_norm_update_running_stats<T>(rm.data(), rv.data(), mean->data(), rstd->data(), N, C, inner,
                                                            eps, momentum);
         }
-        record_op("instance_norm", y, needs_grad, [grads, x, mean, rstd, N, C, inner](const T* dy) {
-            grads([&](const GradBuffer<T>& dx, T* dw, T* db, const T* gamma) {
-                kernels::group_norm_backward<T>(dx.data, dw, db, dy, x.data(), mean->data(), rstd->data(), gamma, N, C,
-                                                inner, C, dx.accumulate);
-            });
-        });
+        const auto backward = [mean, rstd, N, C, inner](const AffineGrads<T>& g, const T* dy) {
+            kernels::group_norm_backward<T>(g.dx.data, g.dweight, g.dbias, dy, g.x, mean->data(), rstd->data(),
+                                            g.weight, N, C, inner, /*groups=*/C, g.dx.accumulate);
+        };
+        record_affine_op("instance_norm", y, x, weight, bias, backward);
     } else {
         // The running statistics: a per-channel affine map, BatchNorm's evaluation kernels.
         auto mean = std::make_shared<std::vector<double>>(static_cast<size_t>(C));
         auto rstd = std::make_shared<std::vector<double>>(static_cast<size_t>(C));
         kernels::batch_norm_running_stats<T>(mean->data(), rstd->data(), running_mean.data(), running_var.data(), C, eps);
         kernels::batch_norm_forward_eval<T>(y.data(), x.data(), mean->data(), rstd->data(), w, b, N, C, inner);
-        record_op("instance_norm", y, needs_grad, [grads, x, mean, rstd, N, C, inner](const T* dy) {
-            grads([&](const GradBuffer<T>& dx, T* dw, T* db, const T* gamma) {
-                kernels::batch_norm_backward<T>(dx.data, dw, db, dy, x.data(), mean->data(), rstd->data(), gamma, N, C,
-                                                inner, /*batch_stats=*/false, dx.accumulate);
-            });
-        });
+        const auto backward = [mean, rstd, N, C, inner](const AffineGrads<T>& g, const T* dy) {
+            kernels::batch_norm_backward<T>(g.dx.data, g.dweight, g.dbias, dy, g.x, mean->data(), rstd->data(),
+                                            g.weight, N, C, inner, /*batch_stats=*/false, g.dx.accumulate);
+        };
+        record_affine_op("instance_norm", y, x, weight, bias, backward);
     }
     return y;
 }
 
-#define TAPEGRAD_INSTANTIATE(T)                                                                                    \
-    template BasicTensor<T> instance_norm(const BasicTensor<T>&, const BasicTensor<T>&, const BasicTensor<T>&,    \
-                                          const BasicTensor<T>&, const BasicTensor<T>&, bool, double, double);
-TAPEGRAD_INSTANTIATE(float)
-TAPEGRAD_INSTANTIATE(double)
-#undef TAPEGRAD_INSTANTIATE
+template Tensor instance_norm(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, bool, double,
+                              double);
+template DoubleTensor instance_norm(const DoubleTensor&, const DoubleTensor&, const DoubleTensor&, const DoubleTensor&,
+                                    const DoubleTensor&, bool, double, double);
 
 }  // namespace tapegrad

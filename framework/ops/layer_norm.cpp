@@ -9,6 +9,7 @@
 
 #include "framework/kernels/layer_norm.hpp"
 #include "framework/ops/autograd.hpp"
+#include "framework/ops/norm_checks.hpp"
 
 namespace tapegrad {
 
@@ -41,7 +42,7 @@ BasicTensor<T> layer_norm(const BasicTensor<T>& x, const Shape& normalized_shape
         throw std::invalid_argument("Given normalized_shape=" + to_string(normalized_shape) + ", expected input with shape " +
                                     expected + "], but got input of size" + to_string(shape));
     }
-    if (!(eps >= 0.0)) throw std::invalid_argument("layer_norm: expected eps >= 0, but got eps=" + std::to_string(eps));
+    detail::check_norm_eps("layer_norm", eps);
 
     int64_t rows = 1, M = 1;
     for (size_t d = 0; d < shape.size() - nd; ++d) rows *= shape[d];
@@ -54,14 +55,10 @@ BasicTensor<T> layer_norm(const BasicTensor<T>& x, const Shape& normalized_shape
     const T* b = bias.defined() ? bias.data() : nullptr;
     kernels::layer_norm_forward<T>(y.data(), mean->data(), rstd->data(), x.data(), w, b, rows, M, eps);
 
-    record_op("layer_norm", y, any_requires_grad(x, weight, bias),
-              [x, weight, bias, mean, rstd, rows, M](const T* dy) mutable {
-                  const GradBuffer<T> dx = x.requires_grad() ? x.grad_buffer() : GradBuffer<T>{nullptr, true};
-                  T* dw = weight.defined() && weight.requires_grad() ? weight.grad_data_for_accumulation() : nullptr;
-                  T* db = bias.defined() && bias.requires_grad() ? bias.grad_data_for_accumulation() : nullptr;
-                  kernels::layer_norm_backward<T>(dx.data, dw, db, dy, x.data(), mean->data(), rstd->data(),
-                                                  weight.defined() ? weight.data() : nullptr, rows, M, dx.accumulate);
-              });
+    record_affine_op("layer_norm", y, x, weight, bias, [mean, rstd, rows, M](const AffineGrads<T>& g, const T* dy) {
+        kernels::layer_norm_backward<T>(g.dx.data, g.dweight, g.dbias, dy, g.x, mean->data(), rstd->data(), g.weight,
+                                        rows, M, g.dx.accumulate);
+    });
     return y;
 }
 
