@@ -47,7 +47,10 @@ Totals train_epoch(tg::Module& net, tg::BasicOptimizer<float>& opt, tg::data::Lo
                    const EpochOptions& options) {
     Totals t;
     for (auto& [x, y] : loader) {
-        count(t, train_step(opt, [&] { return net(x); }, y, options.hooks), y, nullptr);
+        count(t,
+              train_step(
+                  opt, [&] { return net(x); }, y, options.hooks),
+              y, nullptr);
         if (options.after_step) options.after_step(t);
         if (t.batches == options.max_steps) break;
     }

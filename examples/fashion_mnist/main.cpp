@@ -131,12 +131,15 @@ std::optional<int> parse_options(int argc, char** argv, Options& o) {
     Config& c = o.config;
     CLI::App app{"Train the reference CNN on Fashion-MNIST with tapegrad"};
     app.add_option("--epochs", c.epochs, "Epochs (the cosine schedule spans them all)")
-        ->capture_default_str()->check(CLI::PositiveNumber);
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
     app.add_option("--batch-size", c.batch_size, "Images per optimizer step")
-        ->capture_default_str()->check(CLI::PositiveNumber);
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
     app.add_option("--optimizer", c.optimizer,
                    "SGD with momentum, Adam (L2 weight decay) or AdamW (decoupled weight decay)")
-        ->capture_default_str()->check(CLI::IsMember({"sgd", "adam", "adamw"}));
+        ->capture_default_str()
+        ->check(CLI::IsMember({"sgd", "adam", "adamw"}));
     auto* lr_option = app.add_option("--lr", c.lr, "Initial learning rate" + defaults_text(&OptimizerDefaults::lr))
                           ->check(CLI::NonNegativeNumber);
     app.add_option("--momentum", c.momentum, "SGD momentum")->capture_default_str()->check(CLI::NonNegativeNumber);
@@ -147,12 +150,15 @@ std::optional<int> parse_options(int argc, char** argv, Options& o) {
     app.add_option("--norm", c.norm,
                    "Normalisation after each convolution: GroupNorm, BatchNorm2d, LN = GroupNorm(1, C), "
                    "InstanceNorm2d (affine), or none")
-        ->capture_default_str()->check(CLI::IsMember({"gn", "bn", "ln", "in", "none"}));
+        ->capture_default_str()
+        ->check(CLI::IsMember({"gn", "bn", "ln", "in", "none"}));
     app.add_option("--groups", c.groups, "GroupNorm groups after conv1 (32 channels); conv2 (64) gets twice as many")
-        ->capture_default_str()->check(CLI::IsMember({1, 2, 4, 8, 16, 32}));
+        ->capture_default_str()
+        ->check(CLI::IsMember({1, 2, 4, 8, 16, 32}));
     app.add_flag("--augment", c.augment, "Random crop (padding 2) and horizontal flip");
     app.add_option("--threads", c.threads, "Threads for kernels and BLAS")
-        ->capture_default_str()->check(CLI::PositiveNumber);
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
     app.add_option("--seed", c.seed, "Seed of initialisation, shuffling and augmentation")->capture_default_str();
     app.add_option("--limit-train", c.limit_train, "Use only the first N training images (0: all)")
         ->capture_default_str();
@@ -167,7 +173,8 @@ std::optional<int> parse_options(int argc, char** argv, Options& o) {
     app.add_flag("--distributed", o.distributed,
                  "Data-parallel over the ranks of mpirun: each takes batch-size/world images of a step");
     app.add_option("--bucket-mb", o.bucket_mb, "--distributed: megabytes of gradients per allreduce bucket")
-        ->capture_default_str()->check(CLI::PositiveNumber);
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
     app.add_flag("--no-overlap", o.no_overlap, "--distributed: reduce all buckets after backward instead of during it");
     try {
         app.parse(argc, argv);
@@ -240,10 +247,11 @@ class World {
 #ifdef TAPEGRAD_HAVE_MPI
         if (reducer_)
             return {.before_backward = [this](tg::Tape& tape) { reducer_->attach(tape); },
-                    .after_backward = [this] {
-                        reducer_->finish();
-                        wait_seconds_ += reducer_->last_finish_seconds();
-                    }};
+                    .after_backward =
+                        [this] {
+                            reducer_->finish();
+                            wait_seconds_ += reducer_->last_finish_seconds();
+                        }};
 #endif
         return {};
     }
@@ -354,7 +362,9 @@ std::optional<tg::Checkpoint> settle_config(Options& o, const World& world) {
 
 // The training images, shuffled per epoch (and augmented), this rank's share of each batch.
 td::LoaderOptions train_options(const Config& c, const World& world) {
-    td::LoaderOptions o{.batch_size = c.batch_size / world.size(), .shuffle = true, .seed = c.seed,
+    td::LoaderOptions o{.batch_size = c.batch_size / world.size(),
+                        .shuffle = true,
+                        .seed = c.seed,
                         .augment = {.crop_padding = c.augment ? 2 : 0, .horizontal_flip = c.augment}};
     if (world.size() > 1) o.shard = td::ShardOptions{.rank = world.rank(), .world = world.size()};
     return o;
@@ -446,9 +456,13 @@ ex::Evaluation run_epoch(int64_t epoch, const Run& r) {
     std::printf("epoch %lld/%lld  train loss %.4f acc %.4f  test loss %.4f acc %.4f  lr %.4f  %.1f s (%.0f img/s)\n",
                 (long long)epoch + 1, (long long)c.epochs, t.mean_loss(), t.accuracy(), e.mean_loss(), e.accuracy(), lr,
                 seconds, double(t.images) / train_seconds);
-    const nlohmann::json m = {{"epoch", epoch + 1}, {"train_loss", t.mean_loss()},
-                              {"train_accuracy", t.accuracy()}, {"test_loss", e.mean_loss()},
-                              {"test_accuracy", e.accuracy()}, {"lr", lr}, {"seconds", seconds},
+    const nlohmann::json m = {{"epoch", epoch + 1},
+                              {"train_loss", t.mean_loss()},
+                              {"train_accuracy", t.accuracy()},
+                              {"test_loss", e.mean_loss()},
+                              {"test_accuracy", e.accuracy()},
+                              {"lr", lr},
+                              {"seconds", seconds},
                               {"images_per_second", double(t.images) / train_seconds}};
     if (r.world.is_main()) std::ofstream(r.out / "metrics.jsonl", std::ios::app) << m.dump() << '\n';
     return e;

@@ -464,27 +464,28 @@ int main(int argc, char** argv) {
                 continue;
             }
             const RunResult res = train_one(r, st, train, test);
-            results["runs"].push_back({{"norm", r.norm},
-                                       {"batch_size", r.batch_size},
-                                       {"lr", st.base_lr * double(r.batch_size) / double(st.base_batch)},
-                                       {"steps", res.steps},
-                                       {"test_accuracy", res.test.accuracy()},
-                                       {"test_loss", res.test.mean_loss()},
-                                       {"train_loss", res.train_loss},
-                                       {"train_accuracy", res.train_accuracy},
-                                       {"seconds", res.seconds},
-                                       {"train_images_per_second", double(res.steps * r.batch_size) / res.train_seconds},
-                                       {"threads", threads}});
+            results["runs"].push_back(
+                {{"norm", r.norm},
+                 {"batch_size", r.batch_size},
+                 {"lr", st.base_lr * double(r.batch_size) / double(st.base_batch)},
+                 {"steps", res.steps},
+                 {"test_accuracy", res.test.accuracy()},
+                 {"test_loss", res.test.mean_loss()},
+                 {"train_loss", res.train_loss},
+                 {"train_accuracy", res.train_accuracy},
+                 {"seconds", res.seconds},
+                 {"train_images_per_second", double(res.steps * r.batch_size) / res.train_seconds},
+                 {"threads", threads}});
             write_outputs();
             done_estimate += estimated_seconds(r.batch_size, st.epochs * train.size(), test.size(), st.blocks, threads);
             const double elapsed = seconds_since(study_start);
-            std::printf("%s B=%lld: test accuracy %.4f (error %.2f%%), lr %g, %lld steps, %.0f s (%.0f img/s)  "
-                        "[study %s, about %s left]\n",
-                        r.norm.c_str(), (long long)r.batch_size, res.test.accuracy(),
-                        100.0 * (1.0 - res.test.accuracy()),
-                        st.base_lr * double(r.batch_size) / double(st.base_batch), (long long)res.steps, res.seconds,
-                        double(res.steps * r.batch_size) / res.train_seconds, clock_text(elapsed).c_str(),
-                        clock_text((estimate - done_estimate) * elapsed / done_estimate).c_str());
+            std::printf(
+                "%s B=%lld: test accuracy %.4f (error %.2f%%), lr %g, %lld steps, %.0f s (%.0f img/s)  "
+                "[study %s, about %s left]\n",
+                r.norm.c_str(), (long long)r.batch_size, res.test.accuracy(), 100.0 * (1.0 - res.test.accuracy()),
+                st.base_lr * double(r.batch_size) / double(st.base_batch), (long long)res.steps, res.seconds,
+                double(res.steps * r.batch_size) / res.train_seconds, clock_text(elapsed).c_str(),
+                clock_text((estimate - done_estimate) * elapsed / done_estimate).c_str());
             std::fflush(stdout);
         }
         write_outputs();

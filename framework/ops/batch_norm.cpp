@@ -69,12 +69,11 @@ BasicTensor<T> batch_norm(const BasicTensor<T>& x, const BasicTensor<T>& running
         kernels::batch_norm_forward_eval<T>(y.data(), x.data(), mean->data(), rstd->data(), w, b, N, C, inner);
     }
 
-    record_affine_op("batch_norm", y, x, weight, bias,
-                     [mean, rstd, N, C, inner, training](const AffineGrads<T>& g, const T* dy) {
-                         kernels::batch_norm_backward<T>(g.dx.data, g.dweight, g.dbias, dy, g.x, mean->data(),
-                                                         rstd->data(), g.weight, N, C, inner, training,
-                                                         g.dx.accumulate);
-                     });
+    record_affine_op(
+        "batch_norm", y, x, weight, bias, [mean, rstd, N, C, inner, training](const AffineGrads<T>& g, const T* dy) {
+            kernels::batch_norm_backward<T>(g.dx.data, g.dweight, g.dbias, dy, g.x, mean->data(), rstd->data(),
+                                            g.weight, N, C, inner, training, g.dx.accumulate);
+        });
     return y;
 }
 

@@ -25,7 +25,8 @@ inline void check_running_stats(const char* op, bool has_mean, bool has_var, boo
         throw std::invalid_argument(name + ": running_mean and running_var must be defined when " + required_when);
     check_norm_eps(op, eps);
     if (!(momentum >= 0.0 && momentum <= 1.0))
-        throw std::invalid_argument(name + ": expected momentum in [0, 1], but got momentum=" + std::to_string(momentum));
+        throw std::invalid_argument(name +
+                                    ": expected momentum in [0, 1], but got momentum=" + std::to_string(momentum));
 }
 
 }  // namespace tapegrad::detail

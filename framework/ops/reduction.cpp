@@ -260,37 +260,53 @@ BasicTensor<T> softmax_along(const char* op, const BasicTensor<T>& x, int64_t di
 
 // Each function's overloads together, in the header's order.
 template <typename T> BasicTensor<T> sum(const BasicTensor<T>& x) { return scaled_sum("sum", x, {}, false, false); }
-template <typename T> BasicTensor<T> sum(const BasicTensor<T>& x, const Dims& dims, bool keepdim) {
+template <typename T>
+BasicTensor<T> sum(const BasicTensor<T>& x, const Dims& dims, bool keepdim) {
     return scaled_sum("sum", x, dims.values, keepdim, false);
 }
-template <typename T> BasicTensor<T> mean(const BasicTensor<T>& x) { return scaled_sum("mean", x, {}, false, true); }
-template <typename T> BasicTensor<T> mean(const BasicTensor<T>& x, const Dims& dims, bool keepdim) {
+template <typename T>
+BasicTensor<T> mean(const BasicTensor<T>& x) {
+    return scaled_sum("mean", x, {}, false, true);
+}
+template <typename T>
+BasicTensor<T> mean(const BasicTensor<T>& x, const Dims& dims, bool keepdim) {
     return scaled_sum("mean", x, dims.values, keepdim, true);
 }
-template <typename T> BasicTensor<T> var(const BasicTensor<T>& x, const Dims& dims, double correction, bool keepdim) {
+template <typename T>
+BasicTensor<T> var(const BasicTensor<T>& x, const Dims& dims, double correction, bool keepdim) {
     return variance("var", x, dims.values, correction, keepdim, false);
 }
-template <typename T> BasicTensor<T> std(const BasicTensor<T>& x, const Dims& dims, double correction, bool keepdim) {
+template <typename T>
+BasicTensor<T> std(const BasicTensor<T>& x, const Dims& dims, double correction, bool keepdim) {
     return variance("std", x, dims.values, correction, keepdim, true);
 }
-template <typename T> BasicTensor<T> amax(const BasicTensor<T>& x, const Dims& dims, bool keepdim) {
+template <typename T>
+BasicTensor<T> amax(const BasicTensor<T>& x, const Dims& dims, bool keepdim) {
     return extreme("amax", x, dims.values, keepdim, true);
 }
-template <typename T> BasicTensor<T> amin(const BasicTensor<T>& x, const Dims& dims, bool keepdim) {
+template <typename T>
+BasicTensor<T> amin(const BasicTensor<T>& x, const Dims& dims, bool keepdim) {
     return extreme("amin", x, dims.values, keepdim, false);
 }
 template <typename T> BasicTensor<T> max(const BasicTensor<T>& x) { return whole_extreme("max", x, true); }
-template <typename T> ValuesAndIndices<T> max(const BasicTensor<T>& x, int64_t dim, bool keepdim) {
+template <typename T>
+ValuesAndIndices<T> max(const BasicTensor<T>& x, int64_t dim, bool keepdim) {
     return values_and_indices("max", x, dim, keepdim, true);
 }
-template <typename T> BasicTensor<T> min(const BasicTensor<T>& x) { return whole_extreme("min", x, false); }
-template <typename T> ValuesAndIndices<T> min(const BasicTensor<T>& x, int64_t dim, bool keepdim) {
+template <typename T>
+BasicTensor<T> min(const BasicTensor<T>& x) {
+    return whole_extreme("min", x, false);
+}
+template <typename T>
+ValuesAndIndices<T> min(const BasicTensor<T>& x, int64_t dim, bool keepdim) {
     return values_and_indices("min", x, dim, keepdim, false);
 }
-template <typename T> LongTensor argmax(const BasicTensor<T>& x, int64_t dim, bool keepdim) {
+template <typename T>
+LongTensor argmax(const BasicTensor<T>& x, int64_t dim, bool keepdim) {
     return arg_extreme("argmax", x, {dim}, keepdim, true);
 }
-template <typename T> LongTensor argmin(const BasicTensor<T>& x, int64_t dim, bool keepdim) {
+template <typename T>
+LongTensor argmin(const BasicTensor<T>& x, int64_t dim, bool keepdim) {
     return arg_extreme("argmin", x, {dim}, keepdim, false);
 }
 template <typename T> LongTensor argmax(const BasicTensor<T>& x) { return arg_extreme("argmax", x, {}, false, true); }
