@@ -1,8 +1,9 @@
 # Installing tapegrad: `cmake --install <build> [--prefix DIR]` puts
 #   include/tapegrad/      the umbrella tapegrad.hpp, the opt-in xtensor.hpp, and the public
 #                          headers in the source tree's layout (framework/, layers/, optim/;
-#                          of framework/kernels only checked.hpp, the overflow-checked size
-#                          arithmetic that allocator.hpp's inline functions use)
+#                          none of framework/kernels, and of framework/core only checked.hpp,
+#                          the overflow-checked size arithmetic that allocator.hpp's inline
+#                          functions use, not the OpenMP loops of parallel.hpp)
 #   lib/libtapegrad.so.0.2.0 (SONAME libtapegrad.so.0.2), or libtapegrad.a with
 #                          -DBUILD_SHARED_LIBS=OFF
 #   lib/cmake/tapegrad/    tapegradConfig.cmake, its version file and the exported target
@@ -24,9 +25,8 @@ install(FILES include/tapegrad/tapegrad.hpp include/tapegrad/xtensor.hpp
 install(DIRECTORY framework layers optim
   DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}/tapegrad" COMPONENT tapegrad
   FILES_MATCHING PATTERN "*.hpp"
-  PATTERN "kernels" EXCLUDE)
-install(FILES framework/kernels/checked.hpp DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}/tapegrad/framework/kernels"
-  COMPONENT tapegrad)
+  PATTERN "kernels" EXCLUDE
+  PATTERN "parallel.hpp" EXCLUDE)
 install(EXPORT tapegradTargets NAMESPACE tapegrad:: DESTINATION "${TAPEGRAD_CMAKE_DIR}" COMPONENT tapegrad)
 
 configure_package_config_file(cmake/tapegradConfig.cmake.in

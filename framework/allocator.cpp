@@ -8,7 +8,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "framework/kernels/checked.hpp"
+#include "framework/core/checked.hpp"
 
 #if defined(__linux__)
 #include <sys/mman.h>

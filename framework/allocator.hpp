@@ -15,7 +15,7 @@
 #include <string>
 #include <type_traits>
 
-#include "framework/kernels/checked.hpp"
+#include "framework/core/checked.hpp"
 
 namespace tapegrad {
 

@@ -10,8 +10,8 @@
 #include <xtensor/xarray.hpp>
 
 #include "framework/allocator.hpp"
+#include "framework/core/checked.hpp"
 #include "framework/generator.hpp"
-#include "framework/kernels/checked.hpp"
 
 namespace tapegrad {
 

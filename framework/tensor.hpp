@@ -25,7 +25,7 @@ using Shape = std::vector<int64_t>;
 std::string to_string(const Shape& shape);
 // Product of the extents; throws std::invalid_argument on a negative extent and
 // std::length_error naming the shape when the count (or that of its non-zero extents, see
-// kernels/checked.hpp's checked_numel) does not fit in int64. Every factory checks this and
+// core/checked.hpp's checked_numel) does not fit in int64. Every factory checks this and
 // that the bytes fit, so a tensor's numel() is always its shape's true product.
 int64_t shape_numel(const Shape& shape);
 

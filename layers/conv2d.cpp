@@ -5,7 +5,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "framework/kernels/checked.hpp"
+#include "framework/core/checked.hpp"
 #include "framework/ops/conv2d.hpp"
 #include "layers/init.hpp"
 

@@ -5,8 +5,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "framework/core/checked.hpp"
 #include "framework/format.hpp"
-#include "framework/kernels/checked.hpp"
 #include "framework/ops/group_norm.hpp"
 
 namespace tapegrad {

@@ -6,7 +6,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "framework/kernels/checked.hpp"
+#include "framework/core/checked.hpp"
 #include "framework/ops/linalg.hpp"
 #include "framework/ops/shape.hpp"
 #include "layers/init.hpp"

@@ -6,9 +6,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "framework/core/parallel.hpp"
 #include "framework/format.hpp"
 #include "framework/io/fields.hpp"
-#include "framework/kernels/parallel.hpp"
 #include "optim/options_optimizer_impl.hpp"
 
 namespace tapegrad {
@@ -75,7 +75,7 @@ void BasicSGD<T>::step() {
             T* p = param.data();
             const T* g = grad.data();
             if (!use_momentum) {
-#pragma omp parallel for schedule(static) if (kernels::worth_parallel(kernels::Work::elements, n))
+#pragma omp parallel for schedule(static) if (core::worth_parallel(core::Work::elements, n))
                 for (int64_t i = 0; i < n; ++i) {
                     T d = g[i];
                     if (decay) d = d + weight_decay * p[i];
@@ -87,7 +87,7 @@ void BasicSGD<T>::step() {
             const bool first = !buffer.defined();
             if (first) buffer = BasicTensor<T>(param.shape());
             T* buf = buffer.data();
-#pragma omp parallel for schedule(static) if (kernels::worth_parallel(kernels::Work::elements, n))
+#pragma omp parallel for schedule(static) if (core::worth_parallel(core::Work::elements, n))
             for (int64_t i = 0; i < n; ++i) {
                 T d = g[i];
                 if (decay) d = d + weight_decay * p[i];

@@ -23,9 +23,10 @@ if grep -rlF -e "$source" -e "$build" "$prefix"; then
     echo "the files above refer to the source or build tree"
     exit 1
 fi
-# Of the kernel library's headers only checked.hpp, which allocator.hpp includes.
-kernels="$(cd "$prefix/include/tapegrad" && find framework/kernels -type f | sort | tr '\n' ' ')"
-[ "$kernels" = "framework/kernels/checked.hpp " ] || { echo "kernel headers installed: $kernels"; exit 1; }
+# None of the kernel library's headers, and of the core level only checked.hpp, which
+# allocator.hpp includes.
+internal="$(cd "$prefix/include/tapegrad" && find framework/kernels framework/core -type f 2>/dev/null | sort | tr '\n' ' ')"
+[ "$internal" = "framework/core/checked.hpp " ] || { echo "kernel and core headers installed: $internal"; exit 1; }
 
 # CMake, out of tree, with only the prefix to go on.
 cmake -S "$source/examples/consumer" -B "$work/consumer" -G Ninja -DCMAKE_PREFIX_PATH="$prefix" \

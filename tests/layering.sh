@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The levels of the code (docs/architecture.md, "The levels of the code") include only what lies below them:
-#   framework/kernels  its own headers (and system/third-party ones), nothing else of tapegrad
+#   framework/core     its own headers (and system ones): sizes, the parallel loops
+#   framework/kernels  its own headers and framework/core (and system/third-party ones)
 #   framework/         never layers/ or optim/
 #   framework/io, framework/data, optim   never layers/ (they see tensors, not modules)
 #   layers/            never optim/
@@ -21,8 +22,11 @@ check() {  # check <folder> <forbidden include prefix regex> <why> [allowed pref
         status=1
     fi
 }
+check framework/core 'framework/|layers/|optim/|tapegrad/' \
+    "framework/core/ may include only framework/core/ (the level below everything)" 'framework/core/'
 check framework/kernels 'framework/|layers/|optim/|tapegrad/' \
-    "framework/kernels/ may include only framework/kernels/ (floats and sizes, no tensors)" 'framework/kernels/'
+    "framework/kernels/ may include only framework/kernels/ and framework/core/ (floats and sizes, no tensors)" \
+    'framework/kernels/|framework/core/'
 check framework 'layers/|optim/|tapegrad/' "framework/ must not include layers/, optim/ or the umbrella"
 for folder in framework/io framework/data optim; do
     check "$folder" 'layers/' "$folder sees tensors, not modules: no include of layers/"

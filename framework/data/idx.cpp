@@ -13,7 +13,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "framework/kernels/checked.hpp"
+#include "framework/core/checked.hpp"
 
 namespace tapegrad::data {
 

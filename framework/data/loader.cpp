@@ -8,9 +8,9 @@
 #include <string>
 #include <utility>
 
+#include "framework/core/checked.hpp"
+#include "framework/core/parallel.hpp"
 #include "framework/generator.hpp"
-#include "framework/kernels/checked.hpp"
-#include "framework/kernels/parallel.hpp"
 
 namespace tapegrad::data {
 
@@ -95,7 +95,7 @@ void Loader::Iterator::Pass::assemble() {
     float* xd = x.data();
     const Dataset& ds = *dataset;
     std::exception_ptr error;
-#pragma omp parallel if (kernels::worth_parallel(kernels::Work::elements, count * numel, count))
+#pragma omp parallel if (core::worth_parallel(core::Work::elements, count * numel, count))
     {
         std::vector<float> scratch(augmenting ? static_cast<size_t>(numel) : 0);
 #pragma omp for schedule(static)

@@ -21,7 +21,7 @@
 
 #include <zlib.h>
 
-#include "framework/kernels/checked.hpp"
+#include "framework/core/checked.hpp"
 
 namespace tapegrad::io_detail {
 

@@ -79,7 +79,7 @@ void encode_state_dict(const StateDict& state, Encoding encoding, Json& into);
 StateDict decode_state_dict(const Json& j, const std::string& where);
 
 // Runs f(); a FormatError, a nlohmann exception or a std::length_error (a size from the
-// file that does not fit, framework/kernels/checked.hpp) becomes std::runtime_error
+// file that does not fit, framework/core/checked.hpp) becomes std::runtime_error
 // "cannot load <path>: <what>".
 template <typename F>
 auto with_file_context(const std::filesystem::path& path, F&& f) {

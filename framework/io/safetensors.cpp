@@ -18,8 +18,8 @@
 #include <stdexcept>
 #include <vector>
 
+#include "framework/core/checked.hpp"
 #include "framework/io/document.hpp"
-#include "framework/kernels/checked.hpp"
 
 namespace tapegrad {
 

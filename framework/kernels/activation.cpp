@@ -4,7 +4,7 @@
 
 #include <algorithm>
 
-#include "framework/kernels/parallel.hpp"
+#include "framework/core/parallel.hpp"
 #include "framework/kernels/simd.hpp"
 
 namespace tapegrad::kernels {

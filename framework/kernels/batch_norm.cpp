@@ -19,10 +19,10 @@
 #include <type_traits>
 #include <vector>
 
+#include "framework/core/parallel.hpp"
 #include "framework/kernels/memory.hpp"
 #include "framework/kernels/norm_reference.hpp"
 #include "framework/kernels/normalize.hpp"
-#include "framework/kernels/parallel.hpp"
 #include "framework/kernels/reductions.hpp"
 #include "framework/kernels/simd.hpp"
 

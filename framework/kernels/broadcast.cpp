@@ -9,7 +9,7 @@
 #include <stdexcept>
 #include <type_traits>
 
-#include "framework/kernels/parallel.hpp"
+#include "framework/core/parallel.hpp"
 #include "framework/kernels/reductions.hpp"
 #include "framework/kernels/simd.hpp"
 

@@ -9,9 +9,9 @@
 
 #include <algorithm>
 
-#include "framework/kernels/checked.hpp"
+#include "framework/core/checked.hpp"
+#include "framework/core/parallel.hpp"
 #include "framework/kernels/gemm.hpp"
-#include "framework/kernels/parallel.hpp"
 #include "framework/kernels/reductions.hpp"
 
 namespace tapegrad::kernels {
@@ -148,7 +148,7 @@ void col2im(T* dx, T* col, int64_t C, const Window2d& g) {
 
 namespace {
 
-// Every size a plan holds is counted with kernels/checked.hpp, so a geometry whose column
+// Every size a plan holds is counted with core/checked.hpp, so a geometry whose column
 // matrix or workspace does not fit in int64 is std::length_error naming it, not a wrapped
 // buffer size. The work estimate only saturates: past int64 it just means "a lot".
 constexpr const char* kColumns = "conv2d: im2col column matrix (C·kh·kw x OH·OW)";

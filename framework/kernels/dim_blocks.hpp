@@ -14,7 +14,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "framework/kernels/parallel.hpp"
+#include "framework/core/parallel.hpp"
 
 namespace tapegrad::kernels::dims {
 

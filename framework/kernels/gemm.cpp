@@ -13,7 +13,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "framework/kernels/parallel.hpp"
+#include "framework/core/parallel.hpp"
 
 namespace tapegrad::kernels {
 

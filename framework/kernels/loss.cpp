@@ -10,7 +10,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "framework/kernels/parallel.hpp"
+#include "framework/core/parallel.hpp"
 #include "framework/kernels/simd.hpp"
 #include "framework/kernels/softmax.hpp"
 

@@ -19,7 +19,7 @@
 #include <type_traits>
 #include <utility>
 
-#include "framework/kernels/parallel.hpp"
+#include "framework/core/parallel.hpp"
 #include "framework/kernels/simd.hpp"
 
 // Masked tails need AVX-512 BW and VL (byte and 256-bit masked moves).

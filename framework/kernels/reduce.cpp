@@ -9,8 +9,8 @@
 #include <type_traits>
 #include <vector>
 
+#include "framework/core/parallel.hpp"
 #include "framework/kernels/dim_blocks.hpp"
-#include "framework/kernels/parallel.hpp"
 #include "framework/kernels/reductions.hpp"
 #include "framework/kernels/simd.hpp"
 

@@ -6,8 +6,8 @@
 #include <cmath>
 #include <limits>
 
+#include "framework/core/parallel.hpp"
 #include "framework/kernels/dim_blocks.hpp"
-#include "framework/kernels/parallel.hpp"
 #include "framework/kernels/reductions.hpp"
 #include "framework/kernels/simd.hpp"
 

@@ -5,8 +5,8 @@
 #include <cstring>
 #include <vector>
 
-#include "framework/kernels/checked.hpp"
-#include "framework/kernels/parallel.hpp"
+#include "framework/core/checked.hpp"
+#include "framework/core/parallel.hpp"
 #include "framework/kernels/reductions.hpp"
 #include "framework/kernels/simd.hpp"
 

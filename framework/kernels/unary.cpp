@@ -6,7 +6,7 @@
 #include <cmath>
 #include <limits>
 
-#include "framework/kernels/parallel.hpp"
+#include "framework/core/parallel.hpp"
 #include "framework/kernels/simd.hpp"
 
 namespace tapegrad::kernels {

@@ -6,7 +6,7 @@
 
 #include <cstdint>
 
-#include "framework/kernels/checked.hpp"
+#include "framework/core/checked.hpp"
 
 namespace tapegrad::kernels {
 
@@ -18,7 +18,7 @@ struct Window2d {
     int64_t OH, OW;   // output plane
 };
 
-// in + 2·pad; std::length_error naming `what` (kernels/checked.hpp) when it does not fit in
+// in + 2·pad; std::length_error naming `what` (core/checked.hpp) when it does not fit in
 // int64. Once it fits, so does every tap position o·stride − pad + offset a kernel computes.
 template <typename What>
 constexpr int64_t padded_extent(int64_t in, int64_t pad, const What& what) {

@@ -7,7 +7,7 @@
 #include <string>
 
 #include "framework/allocator.hpp"
-#include "framework/kernels/checked.hpp"
+#include "framework/core/checked.hpp"
 #include "framework/kernels/conv2d.hpp"
 #include "framework/ops/autograd.hpp"
 
@@ -41,7 +41,7 @@ BasicTensor<T> conv2d(const BasicTensor<T>& x, const BasicTensor<T>& weight, con
     if (stride.h < 1 || stride.w < 1 || padding.h < 0 || padding.w < 0)
         throw std::invalid_argument("conv2d: expected stride >= 1 and padding >= 0, but got stride=" + to_string(stride) +
                                     " and padding=" + to_string(padding));
-    // Sizes are counted with kernels/checked.hpp: one that does not fit in int64 is
+    // Sizes are counted with core/checked.hpp: one that does not fit in int64 is
     // std::length_error naming the shapes, never a wrapped number.
     const auto given = [&] {
         return shapes_of(x.shape(), weight.shape()) + ", stride=" + to_string(stride) + ", padding=" + to_string(padding);

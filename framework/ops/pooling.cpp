@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "framework/kernels/pooling.hpp"
 #include "framework/allocator.hpp"
-#include "framework/kernels/checked.hpp"
+#include "framework/core/checked.hpp"
+#include "framework/kernels/pooling.hpp"
 #include "framework/ops/autograd.hpp"
 #include "framework/ops/elementwise.hpp"
 

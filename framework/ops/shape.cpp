@@ -13,7 +13,7 @@
 #include <string>
 #include <type_traits>
 
-#include "framework/kernels/checked.hpp"
+#include "framework/core/checked.hpp"
 #include "framework/kernels/strided.hpp"
 #include "framework/ops/autograd.hpp"
 #include "framework/tape.hpp"

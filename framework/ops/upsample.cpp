@@ -4,7 +4,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "framework/kernels/checked.hpp"
+#include "framework/core/checked.hpp"
 #include "framework/kernels/upsample.hpp"
 #include "framework/ops/autograd.hpp"
 

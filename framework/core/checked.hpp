@@ -69,7 +69,8 @@ constexpr int64_t checked_add(int64_t a, int64_t b, const What& what) {
 // when count is negative or the product does not fit in size_t (or in int64_t).
 template <typename What>
 std::size_t checked_bytes(int64_t count, std::size_t element_size, const What& what) {
-    if (count < 0) throw std::length_error(detail::describe(what) + ": negative element count " + std::to_string(count));
+    if (count < 0)
+        throw std::length_error(detail::describe(what) + ": negative element count " + std::to_string(count));
     std::size_t r = 0;
     if (__builtin_mul_overflow(static_cast<std::size_t>(count), element_size, &r) ||
         r > static_cast<std::size_t>(INT64_MAX))

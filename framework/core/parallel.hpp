@@ -1,4 +1,5 @@
-// The one policy for going parallel, and the partitions the kernels share.
+// The one policy for going parallel, and the loops and partitions every level shares (the
+// kernels, the optimizers, the data loader): the core level, below the kernels.
 //
 // An OpenMP parallel region costs microseconds, and far more on a loaded machine, where every
 // region ends in a barrier (docs/speed.md, finding 4). So a loop goes parallel only when its
@@ -8,6 +9,11 @@
 //   Work::multiply_adds  multiply-adds of compute-bound work (GEMM, a convolution's samples).
 // Below the unit's threshold one thread is faster. Never inside a parallel region (OpenMP does
 // not nest here: the inner loop would run on one thread anyway), and never with one thread.
+//
+// The loops that take an `after` (a fence after streaming stores, a flush of per-thread
+// buffers) all run it the same way: once on every thread of the parallel region, after that
+// thread's share (even an empty one), and once after the loop when it runs serially.
+// tests/test_parallel_kernels.cpp holds each loop to that.
 // Everything here is header-only: the partitions take lambdas and must inline into the kernels.
 #pragma once
 
@@ -18,7 +24,7 @@
 #include <utility>
 #include <vector>
 
-namespace tapegrad::kernels {
+namespace tapegrad::core {
 
 enum class Work { elements, multiply_adds };
 
@@ -40,9 +46,7 @@ inline bool worth_parallel(Work unit, int64_t amount, int64_t tasks = INT64_MAX)
 }
 
 // f(i) for i in [0, n), on the OpenMP threads when `parallel` (schedule static: the same
-// thread gets the same i on every call, so per-thread results are reproducible). `after`
-// runs on every participating thread once its share is done (e.g. a fence after streaming
-// stores), and once after a serial loop.
+// thread gets the same i on every call, so per-thread results are reproducible); then `after`.
 template <typename F, typename After>
 void for_range(int64_t n, bool parallel, F&& f, After&& after) {
     if (!parallel) {
@@ -63,8 +67,8 @@ void for_range(int64_t n, bool parallel, F&& f) {
 }
 
 // f(begin, end) over [0, n): one contiguous range per thread when `parallel` (thread t of T
-// gets [t·n/T, (t+1)·n/T), the ranges of schedule(static)), else f(0, n); then `after` on
-// every participating thread. For loops that carry work from one index to the next.
+// gets [t·n/T, (t+1)·n/T), the ranges of schedule(static)), else f(0, n); then `after`.
+// For loops that carry work from one index to the next.
 template <typename F, typename After>
 void for_thread_ranges(int64_t n, bool parallel, F&& f, After&& after) {
     if (!parallel) {
@@ -102,15 +106,24 @@ R sum_in_order(int64_t n, bool parallel, F&& f) {
 // write. Each thread's share is n / threads rounded UP, then up to a multiple of 16, so the
 // ranges cover [0, n) (rounding n / threads down left the last n mod 16 elements out, e.g.
 // element 32 of n = 33 on 2 threads).
-template <typename F>
-void for_ranges(int64_t n, bool parallel, F&& f) {
-    if (!parallel) return f(int64_t{0}, n);
+template <typename F, typename After>
+void for_ranges(int64_t n, bool parallel, F&& f, After&& after) {
+    if (!parallel) {
+        f(int64_t{0}, n);
+        after();
+        return;
+    }
 #pragma omp parallel
     {
         const int64_t threads = omp_get_num_threads(), t = omp_get_thread_num();
         const int64_t per = ((n + threads - 1) / threads + 15) / 16 * 16;
         f(std::min(n, t * per), std::min(n, (t + 1) * per));
+        after();
     }
+}
+template <typename F>
+void for_ranges(int64_t n, bool parallel, F&& f) {
+    for_ranges(n, parallel, std::forward<F>(f), [] {});
 }
 
 // --- slices of rows: the normalisations' partition -------------------------------------------
@@ -148,20 +161,27 @@ inline Chunk chunk_of(int64_t k, int64_t row_length) {
 template <typename F>
 void for_each_chunk_in_order(int64_t rows, int64_t row_length, F&& f) {
     for (int64_t r = 0; r < rows; ++r)
-        for (int64_t b = 0; b < row_length; b += kChunk) f(Chunk{r, r * row_length + b, std::min(kChunk, row_length - b)});
+        for (int64_t b = 0; b < row_length; b += kChunk)
+            f(Chunk{r, r * row_length + b, std::min(kChunk, row_length - b)});
 }
 
 // f(Chunk) over a (rows, row_length) slice: its whole rows in order, or when `split`, the
-// chunks of its rows on the OpenMP threads, each thread running `after` when done. The serial
-// path is a plain row loop: with short rows (49 elements) the divisions of chunk_of were
-// measurable.
+// chunks of its rows on the OpenMP threads; then `after`. The serial path is a plain row
+// loop: with short rows (49 elements) the divisions of chunk_of were measurable.
 template <typename F, typename After>
 void for_each_chunk(int64_t rows, int64_t row_length, bool split, F&& f, After&& after) {
     if (!split) {
         for (int64_t r = 0; r < rows; ++r) f(Chunk{r, r * row_length, row_length});
+        after();
         return;
     }
-    for_range(rows * chunk_count(row_length), true, [&](int64_t k) { f(chunk_of(k, row_length)); }, after);
+    for_range(
+        rows * chunk_count(row_length), true, [&](int64_t k) { f(chunk_of(k, row_length)); }, after);
 }
 
-}  // namespace tapegrad::kernels
+}  // namespace tapegrad::core
+
+// The kernels use the loops unqualified, as their own.
+namespace tapegrad::kernels {
+using namespace tapegrad::core;
+}
