@@ -66,11 +66,10 @@ void for_range(int64_t n, bool parallel, F&& f) {
     for_range(n, parallel, std::forward<F>(f), [] {});
 }
 
-// f(begin, end) over [0, n): one contiguous range per thread when `parallel` (thread t of T
-// gets [t·n/T, (t+1)·n/T), the ranges of schedule(static)), else f(0, n); then `after`.
-// For loops that carry work from one index to the next.
-template <typename F, typename After>
-void for_thread_ranges(int64_t n, bool parallel, F&& f, After&& after) {
+// f(share(t, T)) on each thread t of a region of T threads when `parallel`, else f(0, n);
+// then `after`. share(t, T) gives thread t's [begin, end) as a pair.
+template <typename Share, typename F, typename After>
+void for_thread_shares(int64_t n, bool parallel, Share&& share, F&& f, After&& after) {
     if (!parallel) {
         f(int64_t{0}, n);
         after();
@@ -78,10 +77,19 @@ void for_thread_ranges(int64_t n, bool parallel, F&& f, After&& after) {
     }
 #pragma omp parallel
     {
-        const int64_t threads = omp_get_num_threads(), t = omp_get_thread_num();
-        f(t * n / threads, (t + 1) * n / threads);
+        const auto [begin, end] = share(int64_t{omp_get_thread_num()}, int64_t{omp_get_num_threads()});
+        f(begin, end);
         after();
     }
+}
+
+// f(begin, end) over [0, n): one contiguous range per thread when `parallel` (thread t of T
+// gets [t·n/T, (t+1)·n/T), the ranges of schedule(static)), else f(0, n); then `after`.
+// For loops that carry work from one index to the next.
+template <typename F, typename After>
+void for_thread_ranges(int64_t n, bool parallel, F&& f, After&& after) {
+    auto share = [n](int64_t t, int64_t threads) { return std::pair{t * n / threads, (t + 1) * n / threads}; };
+    for_thread_shares(n, parallel, share, f, after);
 }
 
 // Σ f(i) for i in [0, n), added in the order of i whatever the thread count: with `parallel`
@@ -108,18 +116,11 @@ R sum_in_order(int64_t n, bool parallel, F&& f) {
 // element 32 of n = 33 on 2 threads).
 template <typename F, typename After>
 void for_ranges(int64_t n, bool parallel, F&& f, After&& after) {
-    if (!parallel) {
-        f(int64_t{0}, n);
-        after();
-        return;
-    }
-#pragma omp parallel
-    {
-        const int64_t threads = omp_get_num_threads(), t = omp_get_thread_num();
+    auto share = [n](int64_t t, int64_t threads) {
         const int64_t per = ((n + threads - 1) / threads + 15) / 16 * 16;
-        f(std::min(n, t * per), std::min(n, (t + 1) * per));
-        after();
-    }
+        return std::pair{std::min(n, t * per), std::min(n, (t + 1) * per)};
+    };
+    for_thread_shares(n, parallel, share, f, after);
 }
 template <typename F>
 void for_ranges(int64_t n, bool parallel, F&& f) {
