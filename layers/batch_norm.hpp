@@ -22,10 +22,12 @@
 // the W groups' batch means and unbiased variances AVERAGED (Keras's rule; num_batches_tracked
 // += 1), not once per group in order: then, the update being linear, they are exactly the
 // average of the running statistics of W data-parallel replicas that each see one chunk and
-// start from the same buffers (distributed::broadcast), whereas W updates in order would weigh
-// the last chunk most and depend on the order. Evaluation with running statistics is per
-// sample, so there B changes nothing; without track_running_stats evaluation uses each group's
-// statistics, as training does.
+// start from the same buffers, whereas W updates in order would weigh the last chunk most and
+// depend on the order. (framework/distributed broadcasts buffers once and never reduces them:
+// there each rank's running statistics are its own chunks', and their average over the ranks
+// is what this layer holds; outputs, loss and averaged gradients are equal as they are.)
+// Evaluation with running statistics is per sample, so there B changes nothing; without
+// track_running_stats evaluation uses each group's statistics, as training does.
 #pragma once
 
 #include <cstdint>
