@@ -12,9 +12,20 @@ namespace tapegrad {
 
 template <typename T>
 BasicBatchNorm<T>::BasicBatchNorm(const BatchNormOptions& options, const char* name)
-    : BasicNormBase<T>(name, {options.num_features, options.eps, options.momentum, options.affine,
-                              options.track_running_stats}),
-      options_(options) {}
+    : BasicNormBase<T>(
+          name, {options.num_features, options.eps, options.momentum, options.affine, options.track_running_stats}),
+      options_(options) {
+    if (options.virtual_batch_size && *options.virtual_batch_size <= 0)
+        throw std::invalid_argument(std::string(name) + ": expected virtual_batch_size > 0, but got " +
+                                    std::to_string(*options.virtual_batch_size));
+}
+
+template <typename T>
+std::string BasicBatchNorm<T>::extra_repr() const {
+    std::string s = BasicNormBase<T>::extra_repr();
+    if (options_.virtual_batch_size) s += ", virtual_batch_size=" + std::to_string(*options_.virtual_batch_size);
+    return s;
+}
 
 template <typename T>
 BasicTensor<T> BasicBatchNorm<T>::forward(const BasicTensor<T>& x) {
@@ -27,9 +38,13 @@ BasicTensor<T> BasicBatchNorm<T>::forward(const BasicTensor<T>& x) {
     if (tracking && !options_.momentum) factor = 1.0 / static_cast<double>(this->num_batches_tracked_.data()[0] + 1);
     // Evaluation uses the running statistics when there are any, else the batch's.
     const bool batch_stats = training || !options_.track_running_stats;
+    const std::optional<int64_t> group = options_.virtual_batch_size;
+    if (batch_stats && group && x.size(0) % *group != 0)
+        throw std::invalid_argument(this->type_name() + ": virtual_batch_size " + std::to_string(*group) +
+                                    " does not divide the batch of " + std::to_string(x.size(0)));
     // (Undefined without track_running_stats.)
     BasicTensor<T> y = batch_norm(x, this->running_mean_, this->running_var_, this->weight_, this->bias_, batch_stats,
-                                  factor, options_.eps);
+                                  factor, options_.eps, group);
     // Counted once the batch is accepted (PyTorch counts before F.batch_norm's checks, so a
     // rejected batch still counts there).
     if (tracking) ++this->num_batches_tracked_.data()[0];

@@ -2,11 +2,14 @@
 // F.batch_norm in training and evaluation, the modules' running statistics step by step
 // (momentum, cumulative average, untracked), PyTorch's errors; the layers by finite
 // differences in both modes; an empty batch; the state dict with its int64 counter through
-// JSON and CBOR; printing and defaults.
+// JSON and CBOR; printing and defaults. With virtual_batch_size (ghost batches): PyTorch
+// golden values computed by splitting the batch (batch_norm_virtual*.json), finite
+// differences, the same bits as BatchNorm on each chunk alone, and the errors.
 #include <boost/test/unit_test.hpp>
 
 #include <cmath>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -47,6 +50,29 @@ std::shared_ptr<BasicBatchNorm<float>> make_module(const std::string& kind, cons
     if (kind == "BatchNorm1d") return std::make_shared<BatchNorm1d>(o);
     BOOST_TEST_REQUIRE(kind == "BatchNorm2d");
     return std::make_shared<BatchNorm2d>(o);
+}
+
+// The op of a "batch_norm_virtual" case: training with ghost batches.
+template <typename T>
+OpFn<T> make_virtual_op(const GoldenCase& c) {
+    const int64_t group = c.attrs.at("virtual_batch_size").get<int64_t>();
+    const double eps = c.attrs.at("eps").get<double>();
+    return [group, eps](const std::vector<BasicTensor<T>>& in) {
+        const BasicTensor<T> w = in.size() == 3 ? in[1] : BasicTensor<T>{};
+        const BasicTensor<T> b = in.size() == 3 ? in[2] : BasicTensor<T>{};
+        return batch_norm(in[0], BasicTensor<T>{}, BasicTensor<T>{}, w, b, true, 0.1, eps, group);
+    };
+}
+
+// Rows [first, first + count) of x (N, ...), as a tensor of its own.
+template <typename T>
+BasicTensor<T> rows(const BasicTensor<T>& x, int64_t first, int64_t count, bool requires_grad = false) {
+    Shape shape = x.shape();
+    const int64_t row = shape[0] > 0 ? x.numel() / shape[0] : 0;
+    shape[0] = count;
+    const std::vector<T> all = x.to_vector();
+    return from_vector<T>(shape, std::vector<T>(all.begin() + first * row, all.begin() + (first + count) * row),
+                          requires_grad);
 }
 
 }  // namespace
@@ -273,6 +299,218 @@ BOOST_AUTO_TEST_CASE(parameters_defaults_and_printing) {
     for (float v : bn.weight().to_vector()) BOOST_TEST(v == 1.0f);
     for (float v : bn.running_mean().to_vector()) BOOST_TEST(v == 0.0f);
     BOOST_TEST(bn.num_batches_tracked().data()[0] == 0);
+}
+
+// --- virtual_batch_size (ghost batches) ---------------------------------------------------
+
+// Every "batch_norm_virtual" case: the output and the gradients of x, γ and β against PyTorch's
+// split batch (float32 and float64), and by finite differences in double.
+BOOST_AUTO_TEST_CASE(virtual_batches_match_pytorch_split_and_pass_the_gradient_check) {
+    const int ran = check_golden_cases("batch_norm_virtual.json", "batch_norm_virtual", make_virtual_op<float>,
+                                       make_virtual_op<double>);
+    BOOST_TEST(ran >= 8);
+}
+
+// The modules with virtual_batch_size through the fixture's steps: per step the output and the
+// gradients of x, γ and β, and the state (running statistics: the groups' statistics averaged,
+// one update a step); then the evaluation output.
+BOOST_AUTO_TEST_CASE(virtual_batch_module_follows_pytorch_step_by_step) {
+    int ran = 0;
+    const nlohmann::ordered_json doc = load_golden_document("batch_norm_virtual_modules.json");
+    for (const auto& c : doc.at("cases")) {
+        BOOST_TEST_CONTEXT("case " << c.at("name").get<std::string>()) {
+            const auto& a = c.at("attrs");
+            BatchNormOptions o{.num_features = a.at("num_features").get<int64_t>(), .eps = a.at("eps").get<double>()};
+            o.momentum =
+                a.at("momentum").is_null() ? std::nullopt : std::optional<double>(a.at("momentum").get<double>());
+            o.affine = a.at("affine").get<bool>();
+            o.track_running_stats = a.at("track_running_stats").get<bool>();
+            o.virtual_batch_size = a.at("virtual_batch_size").get<int64_t>();
+            auto bn = make_module(a.at("kind").get<std::string>(), o);
+            bn->load_state_dict(golden_state(c.at("initial_state")));
+            for (size_t k = 0; k < c.at("steps").size(); ++k) {
+                const auto& step = c.at("steps")[k];
+                BOOST_TEST_CONTEXT("step " << k + 1) {
+                    bn->zero_grad();
+                    const Tensor x = to_tensor<float>(golden_array(step.at("x")), true);
+                    Tensor y;
+                    {
+                        Tape tape;
+                        y = (*bn)(x);
+                        tape.backward(y, to_tensor<float>(golden_array(step.at("dy"))));
+                    }
+                    const auto& grads = step.at("grads");
+                    BOOST_TEST(worst(y.to_vector(), step.at("out").get<std::vector<float>>(), 1e-5) <= 1.0);
+                    BOOST_TEST(worst(x.grad().to_vector(), grads.at("x").get<std::vector<float>>(), 1e-5) <= 1.0);
+                    if (o.affine) {
+                        BOOST_TEST(worst(bn->weight().grad().to_vector(), grads.at("weight").get<std::vector<float>>(),
+                                         1e-5) <= 1.0);
+                        BOOST_TEST(worst(bn->bias().grad().to_vector(), grads.at("bias").get<std::vector<float>>(),
+                                         1e-5) <= 1.0);
+                    }
+                    check_golden_state(bn->state_dict(), step.at("state"), 1e-6);
+                }
+            }
+            bn->eval();
+            const Tensor y = (*bn)(to_tensor<float>(golden_array(c.at("eval_x"))));
+            BOOST_TEST(worst(y.to_vector(), c.at("eval_out").get<std::vector<float>>(), 1e-5) <= 1.0);
+        }
+        ++ran;
+    }
+    BOOST_TEST(ran >= 7);
+}
+
+// The layer with ghost batches by finite differences over x, γ and β, in training and (without
+// running statistics, where evaluation uses each group's statistics too) in evaluation.
+BOOST_AUTO_TEST_CASE(virtual_batch_gradient_check) {
+    Generator gen(23);
+    struct Case {
+        Shape shape;
+        int64_t group;
+    };
+    for (const Case& k : std::vector<Case>{{{6, 2, 3, 5}, 2}, {{4, 3, 2, 7}, 1}, {{9, 3}, 3}, {{4, 2, 9}, 2}})
+        for (bool affine : {true, false})
+            for (bool track : {true, false}) {
+                const BatchNormOptions o{.num_features = k.shape[1],
+                                         .affine = affine,
+                                         .track_running_stats = track,
+                                         .virtual_batch_size = k.group};
+                std::unique_ptr<BasicBatchNorm<double>> bn;
+                if (k.shape.size() == 4)
+                    bn = std::make_unique<BasicBatchNorm2d<double>>(o);
+                else
+                    bn = std::make_unique<BasicBatchNorm1d<double>>(o);
+                if (affine) randomize_affine(*bn, gen);
+                const DoubleTensor x = randn<double>(k.shape, &gen, true);
+                check_module_gradients(bn->repr() + " train on " + to_string(k.shape), *bn, x);
+                if (!track) {
+                    bn->eval();
+                    check_module_gradients(bn->repr() + " eval on " + to_string(k.shape), *bn, x);
+                }
+            }
+}
+
+// Each group is BatchNorm on its chunk alone, to the bit: the output, the input gradient, and
+// dγ, dβ as the float sums of the chunks' ones in group order. The running statistics are the
+// average of those the per-chunk layers hold (linearity; not bitwise: averaged before rounding).
+BOOST_AUTO_TEST_CASE(virtual_batch_is_batch_norm_on_each_chunk_bit_for_bit) {
+    Generator gen(31);
+    struct Case {
+        Shape shape;
+        int64_t group;
+    };
+    for (const Case& k : std::vector<Case>{{{8, 3, 5, 7}, 2},
+                                           {{8, 3, 6, 8}, 4},
+                                           {{6, 4, 3, 3}, 3},
+                                           {{12, 5}, 3},
+                                           {{6, 3, 11}, 2},
+                                           {{5, 2, 4, 4}, 1}}) {
+        BOOST_TEST_CONTEXT(to_string(k.shape) << " in groups of " << k.group) {
+            const bool two_d = k.shape.size() == 4;
+            const std::string kind = two_d ? "BatchNorm2d" : "BatchNorm1d";
+            auto ghost = make_module(kind, {.num_features = k.shape[1], .virtual_batch_size = k.group});
+            randomize_affine(*ghost, gen);
+            const Tensor x = rows(add(randn(k.shape, &gen), full(k.shape, 0.5f)), 0, k.shape[0], true);  // a leaf
+            const Tensor dy = randn(k.shape, &gen);
+            Tensor y;
+            {
+                Tape tape;
+                y = (*ghost)(x);
+                tape.backward(y, dy);
+            }
+            const int64_t groups = k.shape[0] / k.group;
+            std::vector<float> dgamma(static_cast<size_t>(k.shape[1]), 0.0f), dbeta(dgamma.size(), 0.0f);
+            std::vector<double> mean(dgamma.size(), 0.0), var(dgamma.size(), 0.0);
+            for (int64_t g = 0; g < groups; ++g) {
+                auto alone = make_module(kind, {.num_features = k.shape[1]});
+                alone->load_state_dict(ghost->state_dict());  // γ, β (the running statistics are overwritten below)
+                alone->reset_running_stats();
+                const Tensor xg = rows(x, g * k.group, k.group, true);
+                Tensor yg;
+                {
+                    Tape tape;
+                    yg = (*alone)(xg);
+                    tape.backward(yg, rows(dy, g * k.group, k.group));
+                }
+                BOOST_TEST(same_bits(yg, rows(y, g * k.group, k.group)), "y of group " << g);
+                BOOST_TEST(same_bits(xg.grad(), rows(x.grad(), g * k.group, k.group)), "dx of group " << g);
+                for (size_t c = 0; c < dgamma.size(); ++c) {
+                    dgamma[c] += alone->weight().grad().data()[c];
+                    dbeta[c] += alone->bias().grad().data()[c];
+                    mean[c] += alone->running_mean().data()[c] / double(groups);
+                    var[c] += alone->running_var().data()[c] / double(groups);
+                }
+            }
+            BOOST_TEST(same_bits(ghost->weight().grad().to_vector(), dgamma));
+            BOOST_TEST(same_bits(ghost->bias().grad().to_vector(), dbeta));
+            for (size_t c = 0; c < dgamma.size(); ++c) {
+                BOOST_TEST(std::abs(ghost->running_mean().data()[c] - mean[c]) <= 1e-6);
+                BOOST_TEST(std::abs(ghost->running_var().data()[c] - var[c]) <= 1e-6 * var[c]);
+            }
+            BOOST_TEST(ghost->num_batches_tracked().data()[0] == 1, "one step, counted once");
+        }
+    }
+}
+
+// Keras refuses a batch the virtual batch size does not divide; so does the layer wherever it
+// uses batch statistics, without counting the batch. Evaluation with running statistics is per
+// sample: there any batch goes, with the same output as without ghost batches.
+BOOST_AUTO_TEST_CASE(virtual_batch_errors_name_both_sizes) {
+    Generator gen(41);
+    BatchNorm2d bn(BatchNormOptions{.num_features = 3, .virtual_batch_size = 4});
+    BOOST_TEST(bn.repr() ==
+               "BatchNorm2d(3, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True, virtual_batch_size=4)");
+    const Tensor x = randn({10, 3, 2, 2}, &gen);
+    BOOST_CHECK_EXCEPTION(bn(x), std::invalid_argument, [](const auto& e) {
+        return message_is(e, "BatchNorm2d: virtual_batch_size 4 does not divide the batch of 10");
+    });
+    BOOST_TEST(bn.num_batches_tracked().data()[0] == 0, "a rejected batch is not counted");
+    for (float v : bn.running_mean().to_vector()) BOOST_TEST(v == 0.0f);
+    bn(randn({8, 3, 2, 2}, &gen));  // two groups: accepted
+    bn.eval();
+    BatchNorm2d plain(3);
+    plain.load_state_dict(bn.state_dict());
+    plain.eval();
+    BOOST_TEST(same_bits(bn(x), plain(x)), "evaluation with running statistics ignores the groups");
+
+    BatchNorm1d untracked(BatchNormOptions{.num_features = 3, .track_running_stats = false, .virtual_batch_size = 4});
+    untracked.eval();
+    BOOST_CHECK_EXCEPTION(untracked(randn({6, 3}, &gen)), std::invalid_argument, [](const auto& e) {
+        return message_is(e, "BatchNorm1d: virtual_batch_size 4 does not divide the batch of 6");
+    });
+    // A group of one value per channel, in PyTorch's words for that group alone.
+    BatchNorm1d single(BatchNormOptions{.num_features = 3, .virtual_batch_size = 1});
+    BOOST_CHECK_EXCEPTION(single(randn({4, 3}, &gen)), std::invalid_argument, [](const auto& e) {
+        return message_is(e, "Expected more than 1 value per channel when training, got input size torch.Size([1, 3])");
+    });
+    for (int64_t bad : {0, -2}) {
+        BOOST_CHECK_EXCEPTION(
+            BatchNorm2d(BatchNormOptions{.num_features = 3, .virtual_batch_size = bad}), std::invalid_argument,
+            [bad](const auto& e) {
+                return message_is(e, "BatchNorm2d: expected virtual_batch_size > 0, but got " + std::to_string(bad));
+            });
+        BOOST_CHECK_EXCEPTION(batch_norm(x, Tensor{}, Tensor{}, {}, {}, true, 0.1, 1e-5, bad), std::invalid_argument,
+                              [bad](const auto& e) {
+                                  return message_is(
+                                      e, "batch_norm: expected virtual_batch_size > 0, but got " + std::to_string(bad));
+                              });
+    }
+    BOOST_CHECK_EXCEPTION(batch_norm(x, Tensor{}, Tensor{}, {}, {}, true, 0.1, 1e-5, 4), std::invalid_argument,
+                          [](const auto& e) {
+                              return message_is(e, "batch_norm: virtual_batch_size 4 does not divide the batch of 10");
+                          });
+    // An empty batch is zero groups: an empty output, dγ = dβ = 0, the statistics untouched.
+    BatchNorm2d ghost(BatchNormOptions{.num_features = 3, .virtual_batch_size = 2});
+    const Tensor empty_x = zeros({0, 3, 2, 2}, true);
+    {
+        Tape tape;
+        const Tensor y = ghost(empty_x);
+        BOOST_TEST(y.numel() == 0);
+        tape.backward(y, zeros(y.shape()));
+    }
+    for (float v : ghost.weight().grad().to_vector()) BOOST_TEST(v == 0.0f);
+    for (float v : ghost.running_var().to_vector()) BOOST_TEST(v == 1.0f);
+    BOOST_TEST(ghost.num_batches_tracked().data()[0] == 1);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -1,10 +1,12 @@
 // The fast BatchNorm kernels against the scalar reference kernels, at 1 and 2 threads, in
 // float and double: both ways over memory (rows of 1, 3 and 15 elements go the columns way,
 // 16 and more the planes way), training and given statistics, affine on and off, dx assigned
-// and accumulated; and the same bits at 1 and 2 threads.
+// and accumulated; and the same bits at 1 and 2 threads. Also the ghost batches' update of the
+// running statistics.
 #include <boost/test/unit_test.hpp>
 #include <boost/test/data/test_case.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <type_traits>
@@ -174,4 +176,40 @@ BOOST_AUTO_TEST_CASE(results_are_bit_identical_at_1_and_2_threads) {
             BOOST_TEST(same_bits(d1.dx_fresh, d2.dx_fresh));
             BOOST_TEST(same_bits(d1.dgamma, d2.dgamma));
         }
+}
+
+// Ghost batches' update of the running statistics: one group is the plain update, to the bit;
+// several are one update with their statistics averaged; none change nothing.
+BOOST_AUTO_TEST_CASE(grouped_running_statistics_update_averages_the_groups) {
+    Generator gen(7);
+    const int64_t C = 11, groups = 3, n = 12;  // 11 channels: the double lanes and a tail
+    const std::vector<double> mean = random_vector<double>(size_t(groups * C), gen);
+    const std::vector<double> var = random_vector<double>(size_t(groups * C), gen, 2.0, 0.5);
+    const std::vector<float> rm0 = random_vector<float>(size_t(C), gen);
+    const std::vector<float> rv0 = random_vector<float>(size_t(C), gen, 1.0, 0.2);
+    std::vector<float> rm = rm0, rv = rv0, want_m = rm0, want_v = rv0;
+    kernels::batch_norm_update_running_stats_grouped<float>(rm.data(), rv.data(), mean.data(), var.data(), 1, C, 0.1,
+                                                            n);
+    kernels::batch_norm_update_running_stats<float>(want_m.data(), want_v.data(), mean.data(), var.data(), C, 0.1, n);
+    BOOST_TEST(same_bits(rm, want_m));
+    BOOST_TEST(same_bits(rv, want_v));
+    rm = rm0, rv = rv0;
+    kernels::batch_norm_update_running_stats_grouped<float>(rm.data(), rv.data(), mean.data(), var.data(), groups, C,
+                                                            0.25, n);
+    for (int64_t c = 0; c < C; ++c) {
+        double m = 0.0, v = 0.0;
+        for (int64_t g = 0; g < groups; ++g) {
+            m += mean[size_t(g * C + c)] / double(groups);
+            v += var[size_t(g * C + c)] / double(groups);
+        }
+        const double want_mean = 0.75 * rm0[size_t(c)] + 0.25 * m;
+        const double want_var = 0.75 * rv0[size_t(c)] + 0.25 * v * double(n) / double(n - 1);
+        BOOST_TEST(std::abs(rm[size_t(c)] - want_mean) <= 1e-6 * std::max(1.0, std::abs(want_mean)));
+        BOOST_TEST(std::abs(rv[size_t(c)] - want_var) <= 1e-6 * want_var);
+    }
+    rm = rm0, rv = rv0;
+    kernels::batch_norm_update_running_stats_grouped<float>(rm.data(), rv.data(), mean.data(), var.data(), 0, C, 0.1,
+                                                            n);
+    BOOST_TEST(same_bits(rm, rm0));
+    BOOST_TEST(same_bits(rv, rv0));
 }

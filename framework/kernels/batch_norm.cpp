@@ -457,6 +457,30 @@ void batch_norm_update_running_stats(T* running_mean, T* running_var, const doub
 }
 
 template <typename T>
+void batch_norm_update_running_stats_grouped(T* running_mean, T* running_var, const double* mean, const double* var,
+                                             int64_t groups, int64_t C, double momentum, int64_t n) {
+    if (groups <= 0) return;
+    if (groups == 1) {  // the same bits as a plain batch's update
+        batch_norm_update_running_stats(running_mean, running_var, mean, var, C, momentum, n);
+        return;
+    }
+    // Since every group has the same n, the average of the unbiased variances is the average of
+    // the biased ones times n/(n − 1), which the update applies.
+    std::vector<double> m(mean, mean + C), v(var, var + C);
+    for (int64_t g = 1; g < groups; ++g)
+        for (int64_t c = 0; c < C; ++c) {
+            m[c] += mean[g * C + c];
+            v[c] += var[g * C + c];
+        }
+    const double inv = 1.0 / static_cast<double>(groups);
+    for (int64_t c = 0; c < C; ++c) {
+        m[c] *= inv;
+        v[c] *= inv;
+    }
+    batch_norm_update_running_stats(running_mean, running_var, m.data(), v.data(), C, momentum, n);
+}
+
+template <typename T>
 void batch_norm_running_stats(double* mean, double* rstd, const T* running_mean, const T* running_var, int64_t C,
                               double eps) {
     const DoubleBatch e(eps), one(1.0);
@@ -587,6 +611,8 @@ void batch_norm_backward_reference(T* dx, T* dgamma, T* dbeta, const T* dy, cons
     template void batch_norm_backward<T>(T*, T*, T*, const T*, const T*, const double*, const double*, const T*,       \
                                          int64_t, int64_t, int64_t, bool, bool);                                       \
     template void batch_norm_update_running_stats<T>(T*, T*, const double*, const double*, int64_t, double, int64_t);  \
+    template void batch_norm_update_running_stats_grouped<T>(T*, T*, const double*, const double*, int64_t, int64_t,   \
+                                                             double, int64_t);                                         \
     template void batch_norm_running_stats<T>(double*, double*, const T*, const T*, int64_t, double);                  \
     template void instance_norm_update_running_stats<T>(T*, T*, const double*, const double*, int64_t, int64_t,        \
                                                         int64_t, double, double);                                      \

@@ -41,6 +41,16 @@ template <typename T>
 void batch_norm_update_running_stats(T* running_mean, T* running_var, const double* mean, const double* var, int64_t C,
                                      double momentum, int64_t n);
 
+// The same update after a step of `groups` virtual batches (ghost batches) of n values per
+// channel each, whose statistics mean and var are (groups, C): ONE update with their averages,
+// the mean and the (unbiased) variance each averaged over the groups in order. As the update is
+// linear in the batch's statistics, this is also the average of the running statistics that
+// `groups` replicas, each updating with one group, would hold. groups == 1 is
+// batch_norm_update_running_stats itself; groups == 0 changes nothing.
+template <typename T>
+void batch_norm_update_running_stats_grouped(T* running_mean, T* running_var, const double* mean, const double* var,
+                                             int64_t groups, int64_t C, double momentum, int64_t n);
+
 // The statistics evaluation normalises with, in double: mean = running_mean and
 // rstd = 1/sqrt(running_var + eps), per channel.
 template <typename T>

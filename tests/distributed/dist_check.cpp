@@ -7,6 +7,14 @@
 //                of the gradient (and loss) sums: per rank over its 64/W samples, then over
 //                ranks, against one sum over 64; the data, the initial model and every update
 //                are the same.
+//   batch_norm   BatchNorm's virtual batches are the data-parallel path: W ranks, each with a plain
+//                BatchNorm2d on its contiguous chunk of B = 16/W samples and averaged gradients,
+//                against one process with BatchNorm2d(virtual_batch_size = B) on the whole batch
+//                of 16 (every rank also runs that reference), conv + BN + ReLU + linear, 3 SGD
+//                steps (momentum): per step the rank's chunk of the output, the loss and the
+//                averaged gradients; after them the parameters, and the running statistics
+//                AVERAGED over the ranks (each rank's own are its chunk's alone) — all within
+//                relative 1e-5. As a control, plain BatchNorm over all 16 must differ by far more.
 //   broadcast    replicas seeded differently (and with different buffers of all three dtypes)
 //                are identical after broadcast(state_dict()).
 //   stall        rank 1 stops answering; rank 0's gradient wait must end in a timeout error.
@@ -22,6 +30,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -131,6 +140,144 @@ int equivalence() {
     return ok ? 0 : 1;
 }
 
+// conv + BatchNorm2d (ghost batches of `group` when set) + ReLU + linear, on 2×6×6 inputs. The
+// convolution has no bias: BatchNorm removes any per-channel constant, so its gradient would be
+// 0 plus rounding, which no relative comparison can hold.
+tg::Sequential make_bn_model(std::optional<int64_t> group) {
+    tg::manual_seed(0);  // the same initial parameters for every model and rank
+    tg::Sequential net;
+    net.add(tg::Conv2d(2, 4, 3, 1, 1, /*bias=*/false));
+    net.add(tg::BatchNorm2d(tg::BatchNormOptions{.num_features = 4, .virtual_batch_size = group}));
+    net.add(tg::ReLU());
+    net.add(tg::Flatten());
+    net.add(tg::Linear(4 * 6 * 6, 5));
+    return net;
+}
+
+// Rows [first, first + count) of x as a tensor of their own.
+tg::Tensor rows(const tg::Tensor& x, int64_t first, int64_t count) {
+    tg::Shape shape = x.shape();
+    const int64_t row = x.numel() / shape[0];
+    shape[0] = count;
+    const std::vector<float> all = x.to_vector();
+    return tg::from_vector<float>(shape,
+                                  std::vector<float>(all.begin() + first * row, all.begin() + (first + count) * row));
+}
+
+// sqrt(Σ(a − b)² / Σ b²): the distance of a from b relative to b's size.
+double relative(const std::vector<double>& a, const std::vector<double>& b) {
+    double diff = 0, norm = 0;
+    for (size_t i = 0; i < b.size(); ++i) {
+        diff += (a[i] - b[i]) * (a[i] - b[i]);
+        norm += b[i] * b[i];
+    }
+    return a.size() == b.size() ? std::sqrt(diff / norm) : INFINITY;
+}
+std::vector<double> doubles(const tg::Tensor& t) {
+    const std::vector<float> v = t.to_vector();
+    return {v.begin(), v.end()};
+}
+
+int batch_norm() {
+    constexpr int64_t batch = 16, steps = 3;
+    const int world = dist::world_size(), rank = dist::rank();
+    if (world < 2 || batch % world != 0) {
+        std::printf("FAIL: run with 2 or 4 ranks (a batch of %lld shared evenly)\n", (long long)batch);
+        return 1;
+    }
+    const int64_t group = batch / world;
+    tg::Sequential local = make_bn_model(std::nullopt), ghost = make_bn_model(group);
+    dist::broadcast(local.state_dict());  // as the data-parallel path starts (already equal here)
+    tg::SGD local_opt(local.parameters(), {.lr = 0.1, .momentum = 0.9});
+    tg::SGD ghost_opt(ghost.parameters(), {.lr = 0.1, .momentum = 0.9});
+    dist::Reducer reducer(local.parameters());
+    double worst = 0, control = 0;
+    std::string worst_what = "nothing";
+    auto compare = [&](const std::string& what, const std::vector<double>& ours, const std::vector<double>& want) {
+        const double d = relative(ours, want);
+        if (!(d <= worst)) worst = d, worst_what = what;
+    };
+    for (int64_t step = 1; step <= steps; ++step) {
+        tg::Generator gen(uint64_t(100 + step));  // the same batch on every rank
+        const tg::Tensor x = tg::randn({batch, 2, 6, 6}, &gen);
+        std::vector<int64_t> labels(batch);
+        for (int64_t& l : labels) l = int64_t(gen.below(5));
+        const std::string at = "step " + std::to_string(step) + ": ";
+
+        // The reference: one process, the whole batch in ghost batches of `group`.
+        tg::Tensor ghost_out, ghost_loss;
+        ghost_opt.zero_grad();
+        {
+            tg::Tape tape;
+            ghost_out = ghost(x);
+            ghost_loss = tg::cross_entropy(ghost_out, labels);
+            tape.backward(ghost_loss);
+        }
+        if (step == 1) {  // plain BatchNorm over the whole batch: what the check must tell apart
+            tg::Sequential plain = make_bn_model(std::nullopt);
+            control = relative(doubles(plain(x)), doubles(ghost_out));
+        }
+        // This rank's share: its chunk, its own BatchNorm statistics, gradients averaged.
+        const std::vector<int64_t> mine(labels.begin() + rank * group, labels.begin() + (rank + 1) * group);
+        tg::Tensor out, loss;
+        local_opt.zero_grad();
+        {
+            tg::Tape tape;
+            out = local(rows(x, rank * group, group));
+            loss = tg::cross_entropy(out, mine);
+            reducer.attach(tape);
+            tape.backward(loss);
+            reducer.finish();
+        }
+        std::vector<double> mean_loss{double(loss.item()) / world};
+        dist::allreduce_sum(std::span<double>(mean_loss), "the step's loss");
+        compare(at + "output", doubles(out), doubles(rows(ghost_out, rank * group, group)));
+        compare(at + "loss", mean_loss, {double(ghost_loss.item())});
+        const auto named = local.named_parameters(), ghost_named = ghost.named_parameters();
+        for (size_t i = 0; i < named.size(); ++i)
+            compare(at + "gradient of " + named[i].first, doubles(named[i].second.grad()),
+                    doubles(ghost_named[i].second.grad()));
+        local_opt.step();
+        ghost_opt.step();
+    }
+    const auto named = local.named_parameters(), ghost_named = ghost.named_parameters();
+    for (size_t i = 0; i < named.size(); ++i)
+        compare("parameter " + named[i].first + " after the steps", doubles(named[i].second),
+                doubles(ghost_named[i].second));
+    const tg::StateDict state = local.state_dict(), ghost_state = ghost.state_dict();
+    for (const std::string name : {"1.running_mean", "1.running_var"}) {
+        std::vector<double> averaged = doubles(state.get<float>(name));
+        for (double& v : averaged) v /= world;
+        dist::allreduce_sum(std::span<double>(averaged), "the running statistics");
+        compare(name + " averaged over the ranks", averaged, doubles(ghost_state.get<float>(name)));
+    }
+    const int64_t counted = state.get<int64_t>("1.num_batches_tracked").data()[0];
+    const int64_t ghost_counted = ghost_state.get<int64_t>("1.num_batches_tracked").data()[0];
+    // Every rank's verdict, so that rank 0 can say which failed.
+    std::vector<double> verdicts(size_t(world) * 2, 0.0);
+    verdicts[size_t(rank) * 2] = worst;
+    verdicts[size_t(rank) * 2 + 1] = counted == steps && ghost_counted == steps ? 0.0 : 1.0;
+    dist::allreduce_sum(std::span<double>(verdicts), "the verdicts");
+    bool ok = control > 1e-3;
+    double worst_all = 0;
+    for (int r = 0; r < world; ++r) {
+        worst_all = std::max(worst_all, verdicts[size_t(r) * 2]);
+        ok = ok && verdicts[size_t(r) * 2] <= 1e-5 && verdicts[size_t(r) * 2 + 1] == 0.0;
+    }
+    if (worst > 1e-5) std::printf("rank %d: worst %s, relative difference %.2e\n", rank, worst_what.c_str(), worst);
+    if (dist::is_main()) {
+        std::printf(
+            "batch_norm: %d ranks x batch %lld with local BatchNorm against 1 x %lld with virtual_batch_size "
+            "%lld, %lld SGD steps: worst relative difference %.2e over outputs, loss, averaged gradients, "
+            "parameters and averaged running statistics (limit 1e-5; on rank 0: %s); plain BatchNorm over "
+            "the whole batch differs by %.2e (must exceed 1e-3)\n",
+            world, (long long)group, (long long)batch, (long long)group, (long long)steps, worst_all,
+            worst_what.c_str(), control);
+        if (!ok) std::printf("FAIL\n");
+    }
+    return ok ? 0 : 1;
+}
+
 uint64_t fingerprint(const tg::StateDict& state) {
     uint64_t h = 1469598103934665603ull;
     for (const auto& [name, value] : state.entries())
@@ -234,10 +381,11 @@ int main(int argc, char** argv) {
     const std::string mode = argc > 1 ? argv[1] : "";
     try {
         if (mode == "equivalence") return equivalence();
+        if (mode == "batch_norm") return batch_norm();
         if (mode == "broadcast") return broadcast();
         if (mode == "stall") return stall();
         if (mode == "buckets") return buckets();
-        std::fprintf(stderr, "usage: dist_check equivalence|broadcast|stall|buckets\n");
+        std::fprintf(stderr, "usage: dist_check equivalence|batch_norm|broadcast|stall|buckets\n");
         return 2;
     } catch (const std::exception& e) {
         std::fprintf(stderr, "dist_check: %s\n", e.what());

@@ -774,6 +774,8 @@ FIXTURES = OrderedDict([
                                            [instance_norm_error_case(*c) for c in INSTANCE_NORM_ERROR_CASES]),
     ("batch_norm_modules.json", lambda: [batch_norm_module_case(*c) for c in BATCH_NORM_MODULE_CASES] +
                                         [batch_norm_error_case(*c) for c in BATCH_NORM_ERROR_CASES]),
+    ("batch_norm_virtual.json", lambda: __import__("cases_batch_norm_virtual").cases()),
+    ("batch_norm_virtual_modules.json", lambda: __import__("cases_batch_norm_virtual").module_cases()),
     ("shape.json", lambda: __import__("cases_shape").cases()),
     ("shape_errors.json", lambda: __import__("cases_shape").error_cases()),
     ("reductions.json", lambda: __import__("cases_reductions").cases()),
