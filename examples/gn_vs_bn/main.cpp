@@ -371,7 +371,13 @@ bool run_gnuplot(const fs::path& script) {
 // batch size, which shows whether the runs had converged.
 void plot(const fs::path& dir, const json& results, const std::vector<std::string>& norms,
           const std::vector<int64_t>& batches) {
+    // Each plot's y range, set rather than left to gnuplot, which warns when all points are
+    // equal (one run of one epoch): the values half a point either way.
+    const auto yrange = [](double lo, double hi) {
+        return "set yrange [" + std::to_string(lo - 0.5) + ":" + std::to_string(hi + 0.5) + "]\n";
+    };
     std::vector<std::string> plotted;
+    double lo = 100.0, hi = 0.0;
     {
         std::ofstream dat(dir / "study.dat");
         for (const auto& norm : norms) {
@@ -380,6 +386,8 @@ void plot(const fs::path& dir, const json& results, const std::vector<std::strin
                 if (const Spread e = final_error(results, norm, b); e.n) {
                     if (!any) dat << "# " << norm << ": batch size per worker, mean test error %, std\n";
                     dat << b << '\t' << e.mean << '\t' << e.std << '\n';
+                    lo = std::min(lo, e.mean - e.std);
+                    hi = std::max(hi, e.mean + e.std);
                     any = true;
                 }
             if (!any) continue;
@@ -397,19 +405,26 @@ void plot(const fs::path& dir, const json& results, const std::vector<std::strin
            << "]\nset xtics (";
         for (size_t i = 0; i < batches.size(); ++i) gp << (i ? ", " : "") << batches[i];
         gp << ")\nset xlabel 'batch size per worker (images)'\nset ylabel 'test error (%), mean ± std over seeds'\n"
-           << "set grid\nset key outside right top\nplot ";
+           << "set grid\nset key outside right top\n"
+           << yrange(lo, hi) << "plot ";
         for (size_t i = 0; i < plotted.size(); ++i)
             gp << (i ? ", " : "") << "'" << (dir / "study.dat").string() << "' index " << i
                << " using 1:2:3 with yerrorlines lw 2 pt 7 title '" << norm_titles.at(plotted[i]) << "'";
         gp << "\n";
     }
     {
+        double elo = 100.0, ehi = 0.0;
+        for (const auto& norm : plotted)
+            for (int64_t b : batches)
+                for (double v : epoch_errors(results, norm, b)) elo = std::min(elo, v), ehi = std::max(ehi, v);
         std::ofstream dat(dir / "epochs.dat");
         std::ofstream gp(dir / "epochs.gp");
         gp << "set terminal pngcairo size " << 420 * plotted.size() << ",400 font ',10'\n"
            << "set output '" << (dir / "epochs.png").string() << "'\n"
            << "set multiplot layout 1," << plotted.size() << " title 'test error after each epoch, mean over seeds'\n"
-           << "set xlabel 'epoch'\nset ylabel 'test error (%)'\nset grid\nset key top right\n";
+           << "set xlabel 'epoch'\nset ylabel 'test error (%)'\nset grid\nset key top right\n"
+           << "set xrange [0.5:" << results["settings"]["epochs"].get<int64_t>() << ".5]\n"
+           << yrange(elo, ehi);
         int64_t index = 0;
         for (const auto& norm : plotted) {
             gp << "set title '" << norm_titles.at(norm) << "'\nplot ";
