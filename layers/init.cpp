@@ -1,4 +1,4 @@
-// uniform_, kaiming_uniform_ and the fan computation; see init.hpp. Bounds are computed in
+// constant_, uniform_, kaiming_uniform_ and the fan computation; see init.hpp. Bounds are computed in
 // double exactly as torch.nn.init does, then each draw is rounded once to T.
 #include "layers/init.hpp"
 
@@ -17,6 +17,13 @@ std::pair<int64_t, int64_t> calculate_fan_in_and_fan_out(const Shape& shape) {
     int64_t receptive_field = 1;
     for (size_t d = 2; d < shape.size(); ++d) receptive_field *= shape[d];
     return {shape[1] * receptive_field, shape[0] * receptive_field};
+}
+
+template <typename T>
+BasicTensor<T> constant_(BasicTensor<T> t, double value) {
+    const T v = static_cast<T>(value);
+    for (T& x : t.values()) x = v;
+    return t;
 }
 
 template <typename T>
@@ -41,6 +48,8 @@ BasicTensor<T> kaiming_uniform_(BasicTensor<T> t, double a, FanMode mode, Genera
     return uniform_(t, -bound, bound, gen);
 }
 
+template BasicTensor<float> constant_(BasicTensor<float>, double);
+template BasicTensor<double> constant_(BasicTensor<double>, double);
 template BasicTensor<float> uniform_(BasicTensor<float>, double, double, Generator*);
 template BasicTensor<double> uniform_(BasicTensor<double>, double, double, Generator*);
 template BasicTensor<float> kaiming_uniform_(BasicTensor<float>, double, FanMode, Generator*);

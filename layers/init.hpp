@@ -1,6 +1,7 @@
-// Parameter initialisation as torch.nn.init: uniform_ and kaiming_uniform_ (leaky-ReLU gain
-// only), plus the fan computation they rest on. They write a tensor's values in place (the
-// tensor is a handle, so a layer's weight() can be passed directly) and record nothing.
+// Parameter initialisation as torch.nn.init: constant_, zeros_, ones_, uniform_ and
+// kaiming_uniform_ (leaky-ReLU gain only), plus the fan computation they rest on. They write a
+// tensor's values in place (the tensor is a handle, so a layer's weight() can be passed
+// directly) and record nothing.
 #pragma once
 
 #include <cstdint>
@@ -17,6 +18,20 @@ enum class FanMode { fan_in, fan_out };
 // (fan_in, fan_out) of a weight of shape (out, in, *): in · Π(*) and out · Π(*).
 // Throws std::invalid_argument for fewer than 2 dimensions.
 std::pair<int64_t, int64_t> calculate_fan_in_and_fan_out(const Shape& shape);
+
+// Fills t with `value` (rounded once to T); returns t. zeros_ and ones_ are value 0 and 1, as
+// torch.nn.init's: e.g. the last norm's γ of a residual block set to 0, so that each block
+// starts as the identity (Goyal et al., 2017).
+template <typename T>
+BasicTensor<T> constant_(BasicTensor<T> t, double value);
+template <typename T>
+BasicTensor<T> zeros_(BasicTensor<T> t) {
+    return constant_(t, 0.0);
+}
+template <typename T>
+BasicTensor<T> ones_(BasicTensor<T> t) {
+    return constant_(t, 1.0);
+}
 
 // Fills t with draws from U(low, high) (from `gen`, or the global generator), in row-major
 // order; returns t. Throws std::invalid_argument unless low <= high.

@@ -266,6 +266,18 @@ BOOST_AUTO_TEST_CASE(init_functions) {
     BOOST_TEST(lo < -1.99);
     BOOST_TEST(hi > 2.99);
     check_message([&] { uniform_(DoubleTensor(Shape{2}), 1.0, 0.0, &gen); }, {"uniform_", "low <= high"});
+
+    // constant_, zeros_, ones_ write every element of the handle's storage, as a layer's γ.
+    GroupNorm gn(2, 4);
+    zeros_(gn.weight());
+    const Tensor gamma = gn.weight();
+    for (float v : gamma.values()) BOOST_TEST(v == 0.0f);
+    ones_(gn.weight());
+    for (float v : gamma.values()) BOOST_TEST(v == 1.0f);
+    const DoubleTensor c = constant_(DoubleTensor(Shape{3, 2}), 0.1);
+    for (double v : c.values()) BOOST_TEST(v == 0.1);
+    const Tensor f = constant_(Tensor(Shape{1}), 0.1);
+    BOOST_TEST(f.values()[0] == 0.1f);  // rounded once to float
 }
 
 BOOST_AUTO_TEST_CASE(dropout_layer_uses_its_generator_and_mode) {
