@@ -246,7 +246,14 @@ void group_norm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, co
     // first slice, and every slice of shorter rows, has them summed alone, row by row with the
     // same arithmetic, so the bits do not depend on the thread count.
     const bool pipelined = std::is_same_v<T, float> && dx != nullptr && !split && inner >= kMinPipelinedRow;
-    // Σ dy and Σ dy·(x − μ) per channel of slice ng, into db and ds.
+    // Σ dy and Σ dy·(x − μ) per channel of slice ng, into db and ds: each row's sums over its
+    // chunks of kChunk elements, added in chunk order, whether the threads share the slice or not
+    // (summed over whole rows when they did not, rows of more than kChunk differed in the last bits).
+    auto add_chunk_sums = [&](double* db_n, double* ds_n, const Chunk& ch, double s_dy, double s_dy_xc) {
+        const bool first = ch.begin == ch.row * inner;  // the row's first chunk
+        db_n[ch.row] = first ? s_dy : db_n[ch.row] + s_dy;
+        ds_n[ch.row] = first ? s_dy_xc : ds_n[ch.row] + s_dy_xc;
+    };
     auto slice_sums = [&](int64_t ng) {
         const int64_t n = ng / G, g = ng % G;
         const double mu = mean[ng];
@@ -259,14 +266,14 @@ void group_norm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, co
                 const Chunk ch = chunk_of(dk, inner);
                 sum_dy_and_dy_xc(part_dy[dk], part_dy_xc[dk], dys + ch.begin, xs + ch.begin, ch.length, mu);
             });
-            std::fill(db_n, db_n + D, 0.0);
-            std::fill(ds_n, ds_n + D, 0.0);
-            for (int64_t dk = 0; dk < chunks_per_slice; ++dk) {
-                db_n[chunk_of(dk, inner).row] += part_dy[dk];
-                ds_n[chunk_of(dk, inner).row] += part_dy_xc[dk];
-            }
+            for (int64_t dk = 0; dk < chunks_per_slice; ++dk)
+                add_chunk_sums(db_n, ds_n, chunk_of(dk, inner), part_dy[dk], part_dy_xc[dk]);
         } else {
-            for (int64_t d = 0; d < D; ++d) sum_dy_and_dy_xc(db_n[d], ds_n[d], dys + d * inner, xs + d * inner, inner, mu);
+            for_each_chunk_in_order(D, inner, [&](const Chunk& ch) {
+                double s_dy = 0.0, s_dy_xc = 0.0;
+                sum_dy_and_dy_xc(s_dy, s_dy_xc, dys + ch.begin, xs + ch.begin, ch.length, mu);
+                add_chunk_sums(db_n, ds_n, ch, s_dy, s_dy_xc);
+            });
         }
     };
     for_thread_ranges(N * G, partition == SlicePartition::over_slices, [&](int64_t begin, int64_t end) {
@@ -297,11 +304,14 @@ void group_norm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, co
                     const int64_t n1 = (ng + 1) / G, g1 = (ng + 1) % G;
                     double* ds_next = ds.data() + n1 * C + g1 * D;
                     double* db_next = db.data() + n1 * C + g1 * D;
-                    for (int64_t d = 0; d < D; ++d) {
-                        const int64_t at = d * inner;
-                        dx_terms_and_sums(dx + ng * M + at, dys + at, xs + at, inner, FloatDxTerms(mu, term1(d), term2, term3),
-                                          accumulate_dx, stream, db_next[d], ds_next[d], dys + M + at, xs + M + at, mean[ng + 1]);
-                    }
+                    for_each_chunk_in_order(D, inner, [&](const Chunk& ch) {
+                        const int64_t at = ch.begin;
+                        double s_dy = 0.0, s_dy_xc = 0.0;
+                        dx_terms_and_sums(dx + ng * M + at, dys + at, xs + at, ch.length,
+                                          FloatDxTerms(mu, term1(ch.row), term2, term3), accumulate_dx, stream, s_dy,
+                                          s_dy_xc, dys + M + at, xs + M + at, mean[ng + 1]);
+                        add_chunk_sums(db_next, ds_next, ch, s_dy, s_dy_xc);
+                    });
                     summed = true;
                     continue;
                 }
