@@ -141,10 +141,15 @@ struct ForwardFloat {
         mean[s.index] = m.mean;
         rstd[s.index] = r;
         co.begin = s.begin();
-        co.rows.clear();
-        for (int64_t c = s.index % G * D; c < (s.index % G + 1) * D; ++c)
-            co.rows.emplace_back(m.mean, r * (gamma ? static_cast<double>(gamma[c]) : 1.0),
-                                 beta ? static_cast<double>(beta[c]) : 0.0);
+        // Sized once per thread, then assigned: bounds in locals, no call in the loop (a possible
+        // reallocation made GCC reload G and divide again for every channel).
+        const int64_t first_channel = s.index % G * D, channels = D;
+        if (co.rows.size() != static_cast<size_t>(channels)) co.rows.assign(channels, FloatScaleShift(0.0, 0.0, 0.0));
+        for (int64_t d = 0; d < channels; ++d) {
+            const int64_t c = first_channel + d;
+            co.rows[static_cast<size_t>(d)] = FloatScaleShift(m.mean, r * (gamma ? static_cast<double>(gamma[c]) : 1.0),
+                                                              beta ? static_cast<double>(beta[c]) : 0.0);
+        }
         return true;
     }
 
