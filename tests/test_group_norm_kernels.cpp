@@ -140,3 +140,60 @@ BOOST_DATA_TEST_CASE(statistics_hold_when_a_slice_starts_far_from_its_mean, bdat
     BOOST_TEST_MESSAGE("rstd error " << rstd_error);
     BOOST_TEST(worst(y, y_ref, 1e-6) <= 1.0);
 }
+
+namespace {
+
+// Every output of the forward and backward, for one shape at the current thread count.
+template <typename T>
+struct Outputs {
+    Buffer<T> y, dx, dgamma, dbeta;
+    std::vector<double> mean, rstd;
+};
+
+template <typename T>
+Outputs<T> group_norm_outputs(int64_t N, int64_t C, int64_t inner, int64_t G) {
+    Generator gen(static_cast<uint64_t>(N * 1000 + C * 100 + inner + G));
+    const size_t numel = static_cast<size_t>(N * C * inner), stats = static_cast<size_t>(N * G);
+    const auto x = random_vector<T>(numel, gen, 3.0), dy = random_vector<T>(numel, gen);
+    const auto gamma = random_vector<T>(static_cast<size_t>(C), gen, 1.0),
+               beta = random_vector<T>(static_cast<size_t>(C), gen);
+    Buffer<T> y(numel), dx(numel, T(0.5)), dgamma(static_cast<size_t>(C), T(1)), dbeta = dgamma;
+    std::vector<double> mean(stats), rstd(stats);
+    kernels::group_norm_forward<T>(y.data(), mean.data(), rstd.data(), x.data(), gamma.data(), beta.data(), N, C, inner,
+                                   G, 1e-5);
+    kernels::group_norm_backward<T>(dx.data(), dgamma.data(), dbeta.data(), dy.data(), x.data(), mean.data(),
+                                    rstd.data(), gamma.data(), N, C, inner, G);
+    return {y, dx, dgamma, dbeta, mean, rstd};
+}
+
+template <typename T>
+void same_bits_at_1_and_2_threads(int64_t N, int64_t C, int64_t inner, int64_t G) {
+    set_num_threads(1);
+    const auto one = group_norm_outputs<T>(N, C, inner, G);
+    set_num_threads(2);
+    const auto two = group_norm_outputs<T>(N, C, inner, G);
+    BOOST_TEST(testing::same_bits(one.y, two.y));
+    BOOST_TEST(testing::same_bits(one.mean, two.mean));
+    BOOST_TEST(testing::same_bits(one.rstd, two.rstd));
+    BOOST_TEST(testing::same_bits(one.dx, two.dx));
+    BOOST_TEST(testing::same_bits(one.dgamma, two.dgamma));
+    BOOST_TEST(testing::same_bits(one.dbeta, two.dbeta));
+}
+
+}  // namespace
+
+// At 2 threads a single slice is shared by the threads, in chunks of 16384 elements that end
+// inside rows of 20001 and 70001; several slices are taken whole, the next one's sums taken
+// in the pass over the one before (rows of 1024 and 20001) or alone (rows of 49). The
+// backward's per-channel sums once added whole rows at 1 thread and chunks at 2: double
+// showed it in the last bits.
+BOOST_AUTO_TEST_CASE(results_are_bit_identical_at_1_and_2_threads) {
+    same_bits_at_1_and_2_threads<double>(1, 4, 20001, 1);
+    same_bits_at_1_and_2_threads<double>(1, 1, 70001, 1);
+    same_bits_at_1_and_2_threads<double>(1, 2, 65536, 2);
+    same_bits_at_1_and_2_threads<double>(4, 64, 1024, 32);
+    same_bits_at_1_and_2_threads<float>(1, 4, 20001, 1);
+    same_bits_at_1_and_2_threads<float>(2, 4, 20001, 2);
+    same_bits_at_1_and_2_threads<float>(4, 64, 1024, 32);
+    same_bits_at_1_and_2_threads<float>(8, 512, 49, 32);
+}

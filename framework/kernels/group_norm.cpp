@@ -1,21 +1,15 @@
 // Group Normalization forward and backward; see group_norm.hpp for shapes and contracts.
+// In this file: the reference twins (the formulas, one element at a time), then the per-slice
+// math of the fast kernels (a slice's statistics, its normalising pass, its backward), which
+// they hand to the slice pipeline (slice_pipeline.hpp: the threads, the pipelining of one
+// slice's statistics into the pass over the slice before, fetching ahead, fences).
 //
 // Numerics: the mean is summed in double for float and double inputs alike, and the variance
-// is the mean of squared deviations from a point near the mean, never E[x²] − E[x]²: for
-// double, two passes (the mean, then the deviations from it); for float, one pass that sums
-// Σx in double and Σ(x − k)² in float lanes about k, a float near the mean, checked for
-// cancellation and summed again about the mean when k was too far (group_norm_forward_float).
-// So an input with mean 1e4 and std 1e-2 in float32 loses nothing to cancellation. The
-// per-element passes that write y and dx run in float lanes for float, centred so that what
-// cancels exactly in double cancels exactly in float (reductions.hpp, normalize.hpp).
-// Parallelism: over the N·G independent (sample, group) slices, each a (C/G, inner) block.
-// With fewer slices than threads, the threads split each slice instead (parallel.hpp,
-// choose_slice_partition). Results are the same bits at any thread count.
-// Memory traffic: large float outputs whose channels are whole cache lines are written with
-// streaming stores (memory.hpp). Each pass over a slice that needs sums over it first reads it
-// from memory once for the sums, then again from cache: the float forward and backward take
-// the sums of the next slice in the loop that writes this one's y or dx (rows of 512 and
-// more), or fetch the next slice ahead while writing (shorter rows).
+// is the mean of squared deviations from a point near the mean, never E[x²] − E[x]², so an
+// input with mean 1e4 and std 1e-2 in float32 loses nothing to cancellation. The per-element
+// passes that write y and dx run in float lanes for float, centred so that what cancels
+// exactly in double cancels exactly in float (reductions.hpp, normalize.hpp). Results are the
+// same bits at any thread count.
 #include "framework/kernels/group_norm.hpp"
 
 #include <algorithm>
@@ -24,99 +18,79 @@
 #include <type_traits>
 #include <vector>
 
-#include "framework/core/parallel.hpp"
 #include "framework/kernels/memory.hpp"
 #include "framework/kernels/norm_reference.hpp"
 #include "framework/kernels/normalize.hpp"
 #include "framework/kernels/reductions.hpp"
+#include "framework/kernels/slice_pipeline.hpp"
 
 namespace tapegrad::kernels {
 
-namespace {
+// --- reference kernels: the formulas as written, one element at a time --------------------
+// Slice (n, g) is the M = D·inner elements of channels g·D .. g·D + D − 1 of sample n, D = C / G;
+// element i of it uses the affine parameters of channel g·D + i / inner (norm_reference.hpp has
+// the one-slice forward and backward, shared with LayerNorm and BatchNorm).
 
-// Whether the per-element passes fetch the next slice ahead (Pass::ahead): whenever the
-// threads take whole slices, whatever the size. Measured both ways (bench_group_norm, 1
-// thread, forward): on a 2-core Intel Xeon (Emerald Rapids, 260 MB L3) fetching ahead is
-// 3-15% faster on every bench shape, cached ones included (8x256x28x28 0.55-0.61 -> 0.54-0.56 ms,
-// 64x32x28x28 0.53-0.60 -> 0.49-0.50 ms); on the 2-core AMD EPYC it was ~10% faster on
-// 32x64x56x56 but 5-10% slower on tensors that stay in its 32 MB L3, and was limited to
-// 16 MiB and more there. One rule for every CPU: on, since the loss on AMD was the smaller.
-// docs/speed.md (findings 12 and 19) has the measurements.
-bool use_prefetch(SlicePartition partition) { return partition != SlicePartition::within_slice; }
-
-// A fence after this thread's streaming stores, when there were any.
-auto fence_if(bool streamed) {
-    return [streamed] {
-        if (streamed) memory::stream_fence();
-    };
+template <typename T>
+void group_norm_forward_reference(T* y, double* mean, double* rstd, const T* x, const T* gamma, const T* beta,
+                                  int64_t N, int64_t C, int64_t inner, int64_t G, double eps) {
+    const int64_t D = C / G, M = D * inner;
+    for (int64_t n = 0; n < N; ++n)
+        for (int64_t g = 0; g < G; ++g) {
+            const int64_t ng = n * G + g;
+            norm_forward_reference_slice(y + ng * M, mean[ng], rstd[ng], x + ng * M, gamma, beta, M, eps,
+                                         [&](int64_t i) { return g * D + i / inner; });
+        }
 }
+
+template <typename T>
+void group_norm_backward_reference(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, const double* mean,
+                                   const double* rstd, const T* gamma, int64_t N, int64_t C, int64_t inner, int64_t G,
+                                   bool accumulate_dx) {
+    const int64_t D = C / G, M = D * inner;
+    std::vector<double> dg(static_cast<size_t>(C)), dbt(static_cast<size_t>(C));
+    for (int64_t n = 0; n < N; ++n)
+        for (int64_t g = 0; g < G; ++g) {
+            const int64_t ng = n * G + g, base = ng * M;
+            norm_backward_reference_slice(
+                dx ? dx + base : nullptr, dg, dbt, dy + base, x + base, mean[ng], rstd[ng], gamma, M,
+                [&](int64_t i) { return g * D + i / inner; }, accumulate_dx);
+        }
+    for (int64_t c = 0; c < C; ++c) {
+        if (dgamma) dgamma[c] += static_cast<T>(dg[c]);
+        if (dbeta) dbeta[c] += static_cast<T>(dbt[c]);
+    }
+}
+
+// --- the fast kernels' per-slice math ------------------------------------------------------
+namespace {
 
 // A slice's mean (mean + mean_lo: two parts for double, see below) and biased variance.
 struct SliceMoments {
     double mean = 0.0, mean_lo = 0.0, var = 0.0;
 };
 
-// Σ over the slice of f(begin, length) for its chunks of kChunk elements, added in chunk order
-// (on the threads when `split`), so that the sums are the same at any thread count.
-template <typename R, typename F>
-R sum_over_chunks(int64_t M, bool split, F&& f) {
-    return sum_in_order<R>(chunk_count(M), split, [&](int64_t k) { return f(k * kChunk, std::min(kChunk, M - k * kChunk)); });
-}
-
 // Double: two passes in double lanes, the mean and then Σ (x − mean)², plus a third that refines
 // the mean: the first sum's rounding (a few ulp of Σx) is 2e-10 of the std for mean 1e4, std
 // 1e-2, and the mean refined by the mean deviation from it (kept as a second part, mean_lo) is
 // exact to rounding. Σ (x − μ)² = Σ (x − mean)² − M·mean_lo², since Σ (x − μ) = 0.
-SliceMoments slice_moments(const double* xs, int64_t M, bool split) {
-    if (M == 0) return {};
-    const double inv_m = 1.0 / static_cast<double>(M);
-    auto slice_sum = [&](auto&& f) { return sum_over_chunks<double>(M, split, f); };
-    const double mu = slice_sum([&](int64_t b, int64_t n) { return sum(xs + b, n); }) * inv_m;
-    const double mu_lo = slice_sum([&](int64_t b, int64_t n) { return sum_deviation(xs + b, n, mu); }) * inv_m;
-    const double var = slice_sum([&](int64_t b, int64_t n) { return sum_squared_deviation(xs + b, n, mu); }) * inv_m;
+SliceMoments slice_moments(const double* xs, const Slice& s) {
+    if (s.size == 0) return {};
+    const double inv_m = 1.0 / static_cast<double>(s.size);
+    const double mu = s.sum<double>([&](int64_t b, int64_t n) { return sum(xs + b, n); }) * inv_m;
+    const double mu_lo = s.sum<double>([&](int64_t b, int64_t n) { return sum_deviation(xs + b, n, mu); }) * inv_m;
+    const double var =
+        s.sum<double>([&](int64_t b, int64_t n) { return sum_squared_deviation(xs + b, n, mu); }) * inv_m;
     return {mu, mu_lo, std::max(0.0, var - mu_lo * mu_lo)};
 }
 
-void group_norm_forward_double(double* y, double* mean, double* rstd, const double* x, const double* gamma,
-                               const double* beta, int64_t N, int64_t C, int64_t inner, int64_t G, double eps) {
-    const int64_t D = C / G, M = D * inner;
-    const SlicePartition partition = choose_slice_partition(N * G, M);
-    const bool split = partition == SlicePartition::within_slice;
-    for_range(N * G, partition == SlicePartition::over_slices, [&](int64_t ng) {
-        const int64_t g = ng % G;
-        const SliceMoments m = slice_moments(x + ng * M, M, split);
-        const double r = 1.0 / std::sqrt(m.var + eps);
-        mean[ng] = m.mean + m.mean_lo;
-        rstd[ng] = r;
-        for_each_chunk(D, inner, split, [&](const Chunk& ch) {
-            const int64_t c = g * D + ch.row;
-            const double scale = r * (gamma ? static_cast<double>(gamma[c]) : 1.0);
-            const double shift = beta ? static_cast<double>(beta[c]) : 0.0;
-            scale_shift(y + ng * M + ch.begin, x + ng * M + ch.begin, ch.length, m.mean, scale, shift, Pass{}, m.mean_lo);
-        }, [] {});
-    }, [] {});
-}
-
-// Float. Each slice's statistics come from its moments (normalize.hpp): Σx in double lanes, so
-// the mean is exact to double rounding, and Σ (x − k)² in float lanes about k, the float nearest
-// the mean of the slice's first (up to) 16 elements. Then var = Σ(x − k)²/M − (mean − k)², which
-// cancels (mean − k)²/var of the variance's digits: when that is more than 1 (k further than a
-// standard deviation from the mean: a first channel far from its group's mean), the squared
-// deviations are summed again about the float nearest the mean (sum_squared_deviation, from
-// cache), which leaves nothing to cancel. E[x²] − E[x]² is never used.
-//
-// Memory: the threads take whole slices, each a contiguous range of them. A thread's first
-// slice has its moments summed alone (moments). With rows of kMinPipelinedRow elements or more,
-// every later slice's are summed in the normalising pass of the slice before, row by row
-// (scale_shift_and_moments): that pass reads its slice from cache and writes y while the next
-// slice is read from memory, one loop where two passes alternated, each leaving memory idle
-// while the other computed; 17-35% faster on the bench shapes with such rows. With shorter rows
-// (49 and 196 elements in the bench) the per-row calls cost more than that gains, so the next
-// slice is fetched ahead during the normalising pass and its moments summed after, over the
-// slice's chunks (docs/speed.md, finding 23). Either way the moments are summed over the
-// same pieces in the same order, so a slice's statistics, and y, do not depend on which thread
-// took it. With fewer slices than threads, the threads share each slice's chunks instead
-// (moments, then scale_shift, in parallel).
+// Float: Σx in double lanes, so the mean is exact to double rounding, and Σ (x − k)² in float
+// lanes about k, the float nearest the mean of the slice's first (up to) 16 elements, both in
+// one pass (moments, normalize.hpp). Then var = Σ(x − k)²/M − (mean − k)², which cancels
+// (mean − k)²/var of the variance's digits: when that is more than 1 (k further than a standard
+// deviation from the mean: a first channel far from its group's mean), the squared deviations
+// are summed again about the float nearest the mean (sum_squared_deviation, from cache), which
+// leaves nothing to cancel.
 float first_moment_pivot(const float* xs, int64_t M) {
     const int64_t n = std::min<int64_t>(M, 16);
     double s = 0.0;
@@ -124,195 +98,239 @@ float first_moment_pivot(const float* xs, int64_t M) {
     return static_cast<float>(s / static_cast<double>(n));
 }
 
-// Rows from which the float forward normalises a slice and sums the next one's moments in one
-// loop (measured: rows of 784 and more gain, 196 and 49 lose).
-constexpr int64_t kMinPipelinedRow = 512;
-
-SliceMoments finish_moments(const Moments& m, float k, const float* xs, int64_t M, bool split) {
-    const double inv_m = 1.0 / static_cast<double>(M);
+SliceMoments finish_moments(const Moments& m, float k, const float* xs, const Slice& s) {
+    const double inv_m = 1.0 / static_cast<double>(s.size);
     const double mu = m.sum * inv_m, dk = mu - static_cast<double>(k);
     double var = m.sum_sq_from_k * inv_m - dk * dk;
     if (!(dk * dk <= var))  // also when NaN: recomputed, NaN again
-        var = sum_over_chunks<double>(M, split, [&](int64_t b, int64_t n) { return sum_squared_deviation(xs + b, n, mu); }) * inv_m;
+        var = s.sum<double>([&](int64_t b, int64_t n) { return sum_squared_deviation(xs + b, n, mu); }) * inv_m;
     return {mu, 0.0, std::max(0.0, var)};
 }
 
-void group_norm_forward_float(float* y, double* mean, double* rstd, const float* x, const float* gamma, const float* beta,
-                              int64_t N, int64_t C, int64_t inner, int64_t G, double eps) {
-    const int64_t D = C / G, M = D * inner, slices = N * G;
-    if (M == 0) {
-        std::fill(mean, mean + slices, 0.0);
-        std::fill(rstd, rstd + slices, 1.0 / std::sqrt(eps));
-        return;
-    }
-    const SlicePartition partition = choose_slice_partition(slices, M);
-    const bool split = partition == SlicePartition::within_slice;
-    const bool stream = memory::use_streaming_stores(y, slices * M, inner);
-    // How a slice's moments are summed: over the pieces of its rows (chunk_of) when the rows are
-    // long enough to be normalised and summed in one loop (scale_shift_and_moments, per row),
-    // else over the whole slice's chunks of kChunk elements (per-row calls cost more than
-    // they gain on rows of 49 or 196: measured, docs/speed.md finding 23). By shape, not by
-    // thread count, and the same pieces in order whichever way they are computed.
-    const bool by_rows = inner >= kMinPipelinedRow;
-    const bool pipelined = by_rows && !split;
-    auto moments_alone = [&](int64_t ng, float k) {
-        const float* xs = x + ng * M;
-        if (by_rows)
-            return sum_in_order<Moments>(D * chunk_count(inner), split, [&](int64_t dk) {
-                const Chunk ch = chunk_of(dk, inner);
-                return moments(xs + ch.begin, ch.length, k);
-            });
-        return sum_over_chunks<Moments>(M, split, [&](int64_t b, int64_t n) { return moments(xs + b, n, k); });
+// The forward, float: y = (x − μ)·r·γ[c] + β[c], γ and β fused into one scale and shift per
+// channel (FloatScaleShift). Its pass can take the next slice's moments (scale_shift_and_moments).
+struct ForwardFloat {
+    float* y;
+    double *mean, *rstd;
+    const float *x, *gamma, *beta;
+    int64_t G, D;
+    double eps;
+
+    static constexpr bool kFused = true;
+    struct Statistics {
+        float k;  // the pivot
+        Moments sums;
     };
-    for_thread_ranges(slices, partition == SlicePartition::over_slices, [&](int64_t begin, int64_t end) {
-        if (begin == end) return;
-        std::vector<FloatScaleShift> rows(static_cast<size_t>(D), FloatScaleShift(0.0, 0.0, 0.0));  // the slice's channels
-        float k = first_moment_pivot(x + begin * M, M);
-        Moments sums = moments_alone(begin, k);
-        for (int64_t ng = begin; ng < end; ++ng) {
-            const int64_t g = ng % G;
-            const float* xs = x + ng * M;
-            float* ys = y + ng * M;
-            const SliceMoments m = finish_moments(sums, k, xs, M, split);
-            const double r = 1.0 / std::sqrt(m.var + eps);
-            mean[ng] = m.mean;
-            rstd[ng] = r;
-            for (int64_t d = 0; d < D; ++d) {  // γ and β fused into one scale and shift per channel
-                const int64_t c = g * D + d;
-                rows[static_cast<size_t>(d)] =
-                    FloatScaleShift(m.mean, r * (gamma ? static_cast<double>(gamma[c]) : 1.0), beta ? static_cast<double>(beta[c]) : 0.0);
-            }
-            const bool has_next = ng + 1 < end;
-            const float k_next = has_next ? first_moment_pivot(xs + M, M) : 0.0f;
-            if (has_next && pipelined) {
-                Moments next;
-                for_each_chunk_in_order(D, inner, [&](const Chunk& ch) {
-                    next += scale_shift_and_moments(ys + ch.begin, xs + ch.begin, rows[static_cast<size_t>(ch.row)], stream,
-                                                    xs + M + ch.begin, ch.length, k_next);
-                });
-                sums = next;
-            } else {
-                // Fetching the next slice ahead while this one is normalised (use_prefetch).
-                const int64_t ahead = has_next && use_prefetch(partition) ? M : 0;
-                for_each_chunk(D, inner, split, [&](const Chunk& ch) {
-                    scale_shift(ys + ch.begin, xs + ch.begin, ch.length, rows[static_cast<size_t>(ch.row)], Pass{stream, ahead});
-                }, fence_if(split && stream));  // the outer loop fences when the slices are not split
-                if (has_next) sums = moments_alone(ng + 1, k_next);
-            }
-            k = k_next;
+    struct Coefficients {
+        int64_t begin;
+        std::vector<FloatScaleShift> rows;  // one per channel of the slice
+    };
+
+    Statistics start(const Slice& s) const { return {first_moment_pivot(x + s.begin(), s.size), Moments{}}; }
+
+    Statistics statistics(const Slice& s) const {
+        const float* xs = x + s.begin();
+        const float k = first_moment_pivot(xs, s.size);
+        auto piece = [&](int64_t b, int64_t n) { return moments(xs + b, n, k); };
+        return {k, s.by_rows ? s.sum_rows<Moments>(piece) : s.sum<Moments>(piece)};
+    }
+
+    bool prepare(const Slice& s, const Statistics& st, Coefficients& co) const {
+        const SliceMoments m = finish_moments(st.sums, st.k, x + s.begin(), s);
+        const double r = 1.0 / std::sqrt(m.var + eps);
+        mean[s.index] = m.mean;
+        rstd[s.index] = r;
+        co.begin = s.begin();
+        // Sized once per thread, then assigned: bounds in locals, no call in the loop (a possible
+        // reallocation made GCC reload G and divide again for every channel).
+        const int64_t first_channel = s.index % G * D, channels = D;
+        if (co.rows.size() != static_cast<size_t>(channels)) co.rows.assign(channels, FloatScaleShift(0.0, 0.0, 0.0));
+        for (int64_t d = 0; d < channels; ++d) {
+            const int64_t c = first_channel + d;
+            co.rows[static_cast<size_t>(d)] = FloatScaleShift(m.mean, r * (gamma ? static_cast<double>(gamma[c]) : 1.0),
+                                                              beta ? static_cast<double>(beta[c]) : 0.0);
         }
-    }, fence_if(stream));
-}
+        return true;
+    }
 
-}  // namespace
+    [[gnu::always_inline]] void normalise(const Coefficients& co, const Chunk& ch, Pass pass) const {
+        const int64_t at = co.begin + ch.begin;
+        scale_shift(y + at, x + at, ch.length, co.rows[static_cast<size_t>(ch.row)], pass);
+    }
 
-template <typename T>
-void group_norm_forward(T* y, double* mean, double* rstd, const T* x, const T* gamma, const T* beta, int64_t N,
-                        int64_t C, int64_t inner, int64_t G, double eps) {
-    if constexpr (std::is_same_v<T, float>)
-        group_norm_forward_float(y, mean, rstd, x, gamma, beta, N, C, inner, G, eps);
-    else
-        group_norm_forward_double(y, mean, rstd, x, gamma, beta, N, C, inner, G, eps);
-}
+    [[gnu::always_inline]] void normalise_and_next(const Coefficients& co, const Chunk& ch, Pass pass,
+                                                   const Slice& next, Statistics& st) const {
+        const int64_t at = co.begin + ch.begin;
+        st.sums += scale_shift_and_moments(y + at, x + at, co.rows[static_cast<size_t>(ch.row)], pass.stream,
+                                           x + next.begin() + ch.begin, ch.length, st.k);
+    }
+};
 
-// Backward, per (n, g) slice of M = D·inner elements, with x̂ = (x − μ)·r and g = dy·γ[c]:
+// The forward, double: y = ((x − mean) − mean_lo)·(r·γ[c]) + β[c], in double lanes.
+struct ForwardDouble {
+    double* y;
+    double *mean, *rstd;
+    const double *x, *gamma, *beta;
+    int64_t G, D;
+    double eps;
+
+    static constexpr bool kFused = false;
+    using Statistics = SliceMoments;
+    struct Coefficients {
+        int64_t begin, first_channel;
+        SliceMoments m;
+        double r;
+    };
+
+    Statistics statistics(const Slice& s) const { return slice_moments(x + s.begin(), s); }
+
+    bool prepare(const Slice& s, const Statistics& m, Coefficients& co) const {
+        const double r = 1.0 / std::sqrt(m.var + eps);
+        mean[s.index] = m.mean + m.mean_lo;
+        rstd[s.index] = r;
+        co = {s.begin(), s.index % G * D, m, r};
+        return true;
+    }
+
+    [[gnu::always_inline]] void normalise(const Coefficients& co, const Chunk& ch, Pass pass) const {
+        const int64_t c = co.first_channel + ch.row, at = co.begin + ch.begin;
+        const double scale = co.r * (gamma ? gamma[c] : 1.0), shift = beta ? beta[c] : 0.0;
+        scale_shift(y + at, x + at, ch.length, co.m.mean, scale, shift, pass, co.m.mean_lo);
+    }
+};
+
+// The backward, per slice of M = D·inner elements, with x̂ = (x − μ)·r and g = dy·γ[c]:
 //
 //   y = x̂·γ + β,   x̂_i = (x_i − μ)·r,   r = (σ² + ε)^(−1/2),   μ = mean(x),  σ² = mean((x − μ)²)
 //   ∂x̂_i/∂x_j = r·(δ_ij − 1/M − x̂_i·x̂_j/M)        (using ∂μ/∂x_j = 1/M, ∂r/∂x_j = −r³·(x_j − μ)/M)
 //   dx_j = Σ_i g_i·∂x̂_i/∂x_j = r·(g_j − mean(g) − x̂_j·mean(g·x̂))
 //   dγ[c] = Σ_{n, i∈c} dy·x̂,   dβ[c] = Σ_{n, i∈c} dy
 //
-// First: two reductions per channel, ds[c] = Σ dy·(x − μ) and db[c] = Σ dy; from them the
-// group sums Σg = Σ_c γ_c·db[c] and Σg·x̂ = r·Σ_c γ_c·ds[c]. Then dx in one pass as
+// The slice's statistics: two sums per channel, ds[c] = Σ dy·(x − μ) and db[c] = Σ dy (each over
+// its row's pieces, in order); from them the group sums Σg = Σ_c γ_c·db[c] and
+// Σg·x̂ = r·Σ_c γ_c·ds[c]. Then dx in one pass as
 //   dx_i = (r·γ_c)·dy_i + (−r²·mean(g·x̂))·(x_i − μ) + (−r·mean(g))
 //          term 1          term 2                         term 3
-// dγ and dβ need sums over n as well; slices write per-(n, c) partials that are reduced
-// over n afterwards, so the parallel loop has no shared accumulators.
+// dγ and dβ need sums over n as well; slices write per-(n, c) sums that are reduced over n
+// afterwards (group_norm_backward), so the slices share no accumulators. For float the pass can
+// take the next slice's sums (dx_terms_and_sums).
+struct DySums {
+    double dy = 0.0, dy_xc = 0.0;  // Σ dy and Σ dy·(x − μ)
+};
+
+template <typename T>
+struct Backward {
+    T* dx;            // may be null: then only the sums, for dγ and dβ
+    double *ds, *db;  // (N, C): slice ng's channels at [ng·D, ng·D + D)
+    const T *dy, *x;
+    const double *mean, *rstd;
+    const T* gamma;
+    int64_t G, D, inner;
+    bool accumulate;
+
+    static constexpr bool kFused = std::is_same_v<T, float>;
+    struct Statistics {};  // the sums are kept in ds and db
+    struct Coefficients {
+        int64_t begin, first_channel;
+        double mu, r, term2, term3;
+    };
+
+    // A piece's sums into its channel's: the row's first piece assigns, the others add in order.
+    void add(int64_t ng, const Chunk& ch, const DySums& p) const {
+        const bool first = ch.begin == ch.row * inner;
+        double& b = db[ng * D + ch.row];
+        double& s = ds[ng * D + ch.row];
+        b = first ? p.dy : b + p.dy;
+        s = first ? p.dy_xc : s + p.dy_xc;
+    }
+
+    Statistics start(const Slice&) const { return {}; }
+
+    // A piece's sums, alone.
+    static DySums piece_sums(const T* dy, const T* x, int64_t n, double mu) {
+        double s_dy, s_dy_xc;
+        sum_dy_and_dy_xc(s_dy, s_dy_xc, dy, x, n, mu);
+#if defined(__x86_64__) || defined(__i386__)
+        // Two scalars, then the pair: stored side by side (the threads' parts of a shared slice),
+        // the two sums' tails were paired in one vector by GCC 12, the product left unfused,
+        // and a slice's sums differed in the last bits from the same sums taken by one thread.
+        asm("" : "+x"(s_dy), "+x"(s_dy_xc));
+#endif
+        return {s_dy, s_dy_xc};
+    }
+
+    Statistics statistics(const Slice& s) const {
+        const int64_t at = s.begin();
+        const double mu = mean[s.index];
+        s.fold_rows([&](const Chunk& ch) { return piece_sums(dy + at + ch.begin, x + at + ch.begin, ch.length, mu); },
+                    [&](const Chunk& ch, const DySums& p) { add(s.index, ch, p); });
+        return {};
+    }
+
+    bool prepare(const Slice& s, const Statistics&, Coefficients& co) const {
+        if (dx == nullptr || s.size == 0) return false;
+        const int64_t first_channel = s.index % G * D;
+        double sum_g = 0.0, sum_g_xc = 0.0;  // Σ g and Σ g·(x − μ)
+        for (int64_t d = 0; d < D; ++d) {
+            const double gc = gamma ? static_cast<double>(gamma[first_channel + d]) : 1.0;
+            sum_g += gc * db[s.index * D + d];
+            sum_g_xc += gc * ds[s.index * D + d];
+        }
+        const double r = rstd[s.index], inv_m = 1.0 / static_cast<double>(s.size);
+        // term 2 = −r²·mean(g·x̂), with Σg·x̂ = r·Σg·(x − μ); term 3 = −r·mean(g)
+        co = {s.begin(), first_channel, mean[s.index], r, -r * r * r * sum_g_xc * inv_m, -r * sum_g * inv_m};
+        return true;
+    }
+
+    double term1(const Coefficients& co, int64_t row) const {
+        return co.r * (gamma ? static_cast<double>(gamma[co.first_channel + row]) : 1.0);
+    }
+
+    [[gnu::always_inline]] void normalise(const Coefficients& co, const Chunk& ch, Pass pass) const {
+        const int64_t at = co.begin + ch.begin;
+        dx_terms(dx + at, dy + at, x + at, ch.length, co.mu, term1(co, ch.row), co.term2, co.term3, accumulate, pass);
+    }
+
+    [[gnu::always_inline]] void normalise_and_next(const Coefficients& co, const Chunk& ch, Pass pass,
+                                                   const Slice& next, Statistics&) const {
+        const int64_t at = co.begin + ch.begin, next_at = next.begin() + ch.begin;
+        DySums p;
+        dx_terms_and_sums(dx + at, dy + at, x + at, ch.length,
+                          FloatDxTerms(co.mu, term1(co, ch.row), co.term2, co.term3), accumulate, pass.stream, p.dy,
+                          p.dy_xc, dy + next_at, x + next_at, mean[next.index]);
+        add(next.index, ch, p);
+    }
+};
+
+}  // namespace
+
+// --- the fast kernels: the per-slice math handed to the slice pipeline --------------------
+
+template <typename T>
+void group_norm_forward(T* y, double* mean, double* rstd, const T* x, const T* gamma, const T* beta, int64_t N,
+                        int64_t C, int64_t inner, int64_t G, double eps) {
+    const int64_t D = C / G, M = D * inner, slices = N * G;
+    if constexpr (std::is_same_v<T, float>) {
+        if (M == 0) {
+            std::fill(mean, mean + slices, 0.0);
+            std::fill(rstd, rstd + slices, 1.0 / std::sqrt(eps));
+            return;
+        }
+        const bool stream = memory::use_streaming_stores(y, slices * M, inner);
+        run_slice_pipeline(slices, D, inner, stream, ForwardFloat{y, mean, rstd, x, gamma, beta, G, D, eps});
+    } else {
+        run_slice_pipeline(slices, D, inner, false, ForwardDouble{y, mean, rstd, x, gamma, beta, G, D, eps});
+    }
+}
+
 template <typename T>
 void group_norm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, const double* mean, const double* rstd,
                          const T* gamma, int64_t N, int64_t C, int64_t inner, int64_t G, bool accumulate_dx) {
-    const int64_t D = C / G;
-    const int64_t M = D * inner;
+    const int64_t D = C / G, slices = N * G;
     std::vector<double> ds(static_cast<size_t>(N * C)), db(static_cast<size_t>(N * C));  // (N, C)
-    const bool stream = dx != nullptr && !accumulate_dx && memory::use_streaming_stores(dx, N * G * M, inner);
-    const SlicePartition partition = choose_slice_partition(N * G, M);
-    const bool split = partition == SlicePartition::within_slice;
-    const bool fetch_ahead = use_prefetch(partition);
-    const int64_t chunks_per_slice = D * chunk_count(inner);
-    // Per-chunk partial sums when threads share a slice (slices then run one at a time).
-    std::vector<double> part_dy(split ? static_cast<size_t>(chunks_per_slice) : 0), part_dy_xc(part_dy.size());
-    // With rows of kMinPipelinedRow and more (float), each slice's two sums are summed in the dx
-    // pass of the slice before, row by row (dx_terms_and_sums), as the forward does; a thread's
-    // first slice, and every slice of shorter rows, has them summed alone, row by row with the
-    // same arithmetic, so the bits do not depend on the thread count.
-    const bool pipelined = std::is_same_v<T, float> && dx != nullptr && !split && inner >= kMinPipelinedRow;
-    // Σ dy and Σ dy·(x − μ) per channel of slice ng, into db and ds.
-    auto slice_sums = [&](int64_t ng) {
-        const int64_t n = ng / G, g = ng % G;
-        const double mu = mean[ng];
-        const T* xs = x + ng * M;
-        const T* dys = dy + ng * M;
-        double* ds_n = ds.data() + n * C + g * D;  // this group's channels
-        double* db_n = db.data() + n * C + g * D;
-        if (split) {
-            for_range(chunks_per_slice, true, [&](int64_t dk) {
-                const Chunk ch = chunk_of(dk, inner);
-                sum_dy_and_dy_xc(part_dy[dk], part_dy_xc[dk], dys + ch.begin, xs + ch.begin, ch.length, mu);
-            });
-            std::fill(db_n, db_n + D, 0.0);
-            std::fill(ds_n, ds_n + D, 0.0);
-            for (int64_t dk = 0; dk < chunks_per_slice; ++dk) {
-                db_n[chunk_of(dk, inner).row] += part_dy[dk];
-                ds_n[chunk_of(dk, inner).row] += part_dy_xc[dk];
-            }
-        } else {
-            for (int64_t d = 0; d < D; ++d) sum_dy_and_dy_xc(db_n[d], ds_n[d], dys + d * inner, xs + d * inner, inner, mu);
-        }
-    };
-    for_thread_ranges(N * G, partition == SlicePartition::over_slices, [&](int64_t begin, int64_t end) {
-        bool summed = false;  // whether slice ng's sums were taken in the dx pass of the slice before
-        for (int64_t ng = begin; ng < end; ++ng) {
-            if (!summed) slice_sums(ng);
-            summed = false;
-            const int64_t n = ng / G, g = ng % G;
-            const double mu = mean[ng], r = rstd[ng];
-            const T* xs = x + ng * M;
-            const T* dys = dy + ng * M;
-            const double* ds_n = ds.data() + n * C + g * D;
-            const double* db_n = db.data() + n * C + g * D;
-            double sum_g = 0.0, sum_g_xc = 0.0;  // Σ g and Σ g·(x − μ)
-            for (int64_t d = 0; d < D; ++d) {
-                const double gc = gamma ? static_cast<double>(gamma[g * D + d]) : 1.0;
-                sum_g += gc * db_n[d];
-                sum_g_xc += gc * ds_n[d];
-            }
-            if (dx == nullptr || M == 0) continue;
-            const double inv_m = 1.0 / static_cast<double>(M);
-            const double term2 = -r * r * r * sum_g_xc * inv_m;  // −r²·mean(g·x̂), with Σg·x̂ = r·Σg·(x − μ)
-            const double term3 = -r * sum_g * inv_m;
-            auto term1 = [&](int64_t d) { return r * (gamma ? static_cast<double>(gamma[g * D + d]) : 1.0); };
-            const bool has_next = ng + 1 < end;
-            if constexpr (std::is_same_v<T, float>) {
-                if (pipelined && has_next) {
-                    const int64_t n1 = (ng + 1) / G, g1 = (ng + 1) % G;
-                    double* ds_next = ds.data() + n1 * C + g1 * D;
-                    double* db_next = db.data() + n1 * C + g1 * D;
-                    for (int64_t d = 0; d < D; ++d) {
-                        const int64_t at = d * inner;
-                        dx_terms_and_sums(dx + ng * M + at, dys + at, xs + at, inner, FloatDxTerms(mu, term1(d), term2, term3),
-                                          accumulate_dx, stream, db_next[d], ds_next[d], dys + M + at, xs + M + at, mean[ng + 1]);
-                    }
-                    summed = true;
-                    continue;
-                }
-            }
-            const Pass pass{stream, fetch_ahead && has_next ? M : 0};
-            for_each_chunk(D, inner, split, [&](const Chunk& ch) {
-                dx_terms(dx + ng * M + ch.begin, dys + ch.begin, xs + ch.begin, ch.length, mu, term1(ch.row), term2, term3,
-                         accumulate_dx, pass);
-            }, fence_if(split && stream));
-        }
-    }, fence_if(stream));
+    const bool stream = dx != nullptr && !accumulate_dx && memory::use_streaming_stores(dx, slices * D * inner, inner);
+    run_slice_pipeline(slices, D, inner, stream,
+                       Backward<T>{dx, ds.data(), db.data(), dy, x, mean, rstd, gamma, G, D, inner, accumulate_dx});
     // dγ[c] = Σ_n r_{n,g(c)}·ds[n, c],  dβ[c] = Σ_n db[n, c]
     // summed into row n = 0 (scaled by its r, then the other samples' rows added in order), so
     // that the loops run along contiguous rows.
@@ -337,38 +355,6 @@ void group_norm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, co
     for (int64_t c = 0; c < C; ++c) {
         if (dgamma) dgamma[c] += static_cast<T>(ds[static_cast<size_t>(c)]);
         if (dbeta) dbeta[c] += static_cast<T>(db[static_cast<size_t>(c)]);
-    }
-}
-
-// --- reference kernels: the formulas as written, one element at a time --------------------
-
-template <typename T>
-void group_norm_forward_reference(T* y, double* mean, double* rstd, const T* x, const T* gamma, const T* beta,
-                                  int64_t N, int64_t C, int64_t inner, int64_t G, double eps) {
-    const int64_t D = C / G, M = D * inner;
-    for (int64_t n = 0; n < N; ++n)
-        for (int64_t g = 0; g < G; ++g) {
-            const int64_t ng = n * G + g;
-            norm_forward_reference_slice(y + ng * M, mean[ng], rstd[ng], x + ng * M, gamma, beta, M, eps,
-                                         [&](int64_t i) { return g * D + i / inner; });
-        }
-}
-
-template <typename T>
-void group_norm_backward_reference(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, const double* mean,
-                                   const double* rstd, const T* gamma, int64_t N, int64_t C, int64_t inner, int64_t G,
-                                   bool accumulate_dx) {
-    const int64_t D = C / G, M = D * inner;
-    std::vector<double> dg(static_cast<size_t>(C)), dbt(static_cast<size_t>(C));
-    for (int64_t n = 0; n < N; ++n)
-        for (int64_t g = 0; g < G; ++g) {
-            const int64_t ng = n * G + g, base = ng * M;
-            norm_backward_reference_slice(dx ? dx + base : nullptr, dg, dbt, dy + base, x + base, mean[ng], rstd[ng], gamma,
-                                          M, [&](int64_t i) { return g * D + i / inner; }, accumulate_dx);
-        }
-    for (int64_t c = 0; c < C; ++c) {
-        if (dgamma) dgamma[c] += static_cast<T>(dg[c]);
-        if (dbeta) dbeta[c] += static_cast<T>(dbt[c]);
     }
 }
 

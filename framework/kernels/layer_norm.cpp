@@ -1,4 +1,5 @@
-// Layer Normalization forward and backward; see layer_norm.hpp for shapes and contracts.
+// Layer Normalization forward and backward; see layer_norm.hpp for shapes and contracts. In this
+// file: the reference twins (the formulas, one element at a time), then the fast kernels.
 //
 // Numerics: as GroupNorm's, from the same shared pieces (reductions.hpp, normalize.hpp):
 // two-pass statistics accumulated in double (mean, then the mean of squared deviations), never
@@ -11,7 +12,15 @@
 // results are the same bits at any thread count.
 // Memory traffic: y and dx of 4 MiB and more, in rows of whole cache lines, are written with
 // streaming stores (memory.hpp), and each row's last pass fetches the next row, whose first
-// pass would otherwise wait on memory. docs/speed.md, "LayerNorm and BatchNorm2d beside PyTorch", has the measurements.
+// pass would otherwise wait on memory. docs/speed.md, "LayerNorm and BatchNorm2d beside
+// PyTorch", has the measurements.
+// Not GroupNorm's slice pipeline (slice_pipeline.hpp), though a row is a slice of one row: the
+// schedule differs where LayerNorm's shapes need it. Rows are short (768 elements), so the
+// forward takes the statistics of a group of rows before normalising them, one row's chain of
+// sums, square root and division overlapping the next one's; a row is never shared by the
+// threads (its sums are one pass over the whole row); and γ and β are per element, so the
+// backward's dγ and dβ are column sums over rows, kept per block of rows, which a pipeline
+// of independent slices has no place for.
 #include "framework/kernels/layer_norm.hpp"
 
 #include <algorithm>
@@ -28,6 +37,36 @@
 #include "framework/kernels/simd.hpp"
 
 namespace tapegrad::kernels {
+
+// --- reference kernels: the formulas as written, one element at a time --------------------
+// Row r is x[r·M, r·M + M); element i of a row uses γ[i] and β[i] (norm_reference.hpp has the
+// one-slice forward and backward, shared with GroupNorm and BatchNorm).
+
+template <typename T>
+void layer_norm_forward_reference(T* y, double* mean, double* rstd, const T* x, const T* gamma, const T* beta,
+                                  int64_t rows, int64_t M, double eps) {
+    for (int64_t row = 0; row < rows; ++row)
+        norm_forward_reference_slice(y + row * M, mean[row], rstd[row], x + row * M, gamma, beta, M, eps,
+                                     [](int64_t i) { return i; });
+}
+
+template <typename T>
+void layer_norm_backward_reference(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, const double* mean,
+                                   const double* rstd, const T* gamma, int64_t rows, int64_t M, bool accumulate_dx) {
+    std::vector<double> dg(static_cast<size_t>(M)), dbt(static_cast<size_t>(M));
+    for (int64_t row = 0; row < rows; ++row) {
+        const int64_t base = row * M;
+        norm_backward_reference_slice(
+            dx ? dx + base : nullptr, dg, dbt, dy + base, x + base, mean[row], rstd[row], gamma, M,
+            [](int64_t i) { return i; }, accumulate_dx);
+    }
+    for (int64_t i = 0; i < M; ++i) {
+        if (dgamma) dgamma[i] += static_cast<T>(dg[i]);
+        if (dbeta) dbeta[i] += static_cast<T>(dbt[i]);
+    }
+}
+
+// --- the fast kernels ---------------------------------------------------------------------
 
 namespace {
 
@@ -276,31 +315,6 @@ void layer_norm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, co
             if (dbeta) dbeta[i] += static_cast<T>(sb);
         }
     });
-}
-
-// --- reference kernels: the formulas as written, one element at a time --------------------
-
-template <typename T>
-void layer_norm_forward_reference(T* y, double* mean, double* rstd, const T* x, const T* gamma, const T* beta,
-                                  int64_t rows, int64_t M, double eps) {
-    for (int64_t row = 0; row < rows; ++row)
-        norm_forward_reference_slice(y + row * M, mean[row], rstd[row], x + row * M, gamma, beta, M, eps,
-                                     [](int64_t i) { return i; });
-}
-
-template <typename T>
-void layer_norm_backward_reference(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, const double* mean,
-                                   const double* rstd, const T* gamma, int64_t rows, int64_t M, bool accumulate_dx) {
-    std::vector<double> dg(static_cast<size_t>(M)), dbt(static_cast<size_t>(M));
-    for (int64_t row = 0; row < rows; ++row) {
-        const int64_t base = row * M;
-        norm_backward_reference_slice(dx ? dx + base : nullptr, dg, dbt, dy + base, x + base, mean[row], rstd[row], gamma, M,
-                                      [](int64_t i) { return i; }, accumulate_dx);
-    }
-    for (int64_t i = 0; i < M; ++i) {
-        if (dgamma) dgamma[i] += static_cast<T>(dg[i]);
-        if (dbeta) dbeta[i] += static_cast<T>(dbt[i]);
-    }
 }
 
 #define TAPEGRAD_INSTANTIATE(T)                                                                                      \
