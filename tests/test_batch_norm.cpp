@@ -75,6 +75,23 @@ BasicTensor<T> rows(const BasicTensor<T>& x, int64_t first, int64_t count, bool 
                           requires_grad);
 }
 
+// A module case's options: num_features, eps, momentum (null: the cumulative average), affine,
+// track_running_stats.
+BatchNormOptions golden_options(const nlohmann::ordered_json& a) {
+    BatchNormOptions o{.num_features = a.at("num_features").get<int64_t>(), .eps = a.at("eps").get<double>()};
+    o.momentum = a.at("momentum").is_null() ? std::nullopt : std::optional<double>(a.at("momentum").get<double>());
+    o.affine = a.at("affine").get<bool>();
+    o.track_running_stats = a.at("track_running_stats").get<bool>();
+    return o;
+}
+
+// After a module case's training steps: evaluation mode on eval_x gives eval_out.
+void check_golden_eval(BasicBatchNorm<float>& bn, const nlohmann::ordered_json& c) {
+    bn.eval();
+    const Tensor y = bn(to_tensor<float>(golden_array(c.at("eval_x"))));
+    BOOST_TEST(worst(y.to_vector(), c.at("eval_out").get<std::vector<float>>(), 1e-5) <= 1.0);
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(batch_norm_layer)
@@ -95,11 +112,7 @@ BOOST_AUTO_TEST_CASE(running_statistics_follow_pytorch_step_by_step) {
         if (c.at("op") != "batch_norm_module") continue;
         BOOST_TEST_CONTEXT("case " << c.at("name").get<std::string>()) {
             const auto& a = c.at("attrs");
-            BatchNormOptions o{.num_features = a.at("num_features").get<int64_t>(), .eps = a.at("eps").get<double>()};
-            o.momentum =
-                a.at("momentum").is_null() ? std::nullopt : std::optional<double>(a.at("momentum").get<double>());
-            o.affine = a.at("affine").get<bool>();
-            o.track_running_stats = a.at("track_running_stats").get<bool>();
+            const BatchNormOptions o = golden_options(a);
             auto bn = make_module(a.at("kind").get<std::string>(), o);
             bn->load_state_dict(golden_state(c.at("initial_state")));
             for (size_t k = 0; k < c.at("steps").size(); ++k) {
@@ -109,9 +122,7 @@ BOOST_AUTO_TEST_CASE(running_statistics_follow_pytorch_step_by_step) {
                     check_golden_state(bn->state_dict(), c.at("states")[k], 1e-6);
                 }
             }
-            bn->eval();
-            const Tensor y = (*bn)(to_tensor<float>(golden_array(c.at("eval_x"))));
-            BOOST_TEST(worst(y.to_vector(), c.at("eval_out").get<std::vector<float>>(), 1e-5) <= 1.0);
+            check_golden_eval(*bn, c);
         }
         ++ran;
     }
@@ -320,11 +331,7 @@ BOOST_AUTO_TEST_CASE(virtual_batch_module_follows_pytorch_step_by_step) {
     for (const auto& c : doc.at("cases")) {
         BOOST_TEST_CONTEXT("case " << c.at("name").get<std::string>()) {
             const auto& a = c.at("attrs");
-            BatchNormOptions o{.num_features = a.at("num_features").get<int64_t>(), .eps = a.at("eps").get<double>()};
-            o.momentum =
-                a.at("momentum").is_null() ? std::nullopt : std::optional<double>(a.at("momentum").get<double>());
-            o.affine = a.at("affine").get<bool>();
-            o.track_running_stats = a.at("track_running_stats").get<bool>();
+            BatchNormOptions o = golden_options(a);
             o.virtual_batch_size = a.at("virtual_batch_size").get<int64_t>();
             auto bn = make_module(a.at("kind").get<std::string>(), o);
             bn->load_state_dict(golden_state(c.at("initial_state")));
@@ -351,9 +358,7 @@ BOOST_AUTO_TEST_CASE(virtual_batch_module_follows_pytorch_step_by_step) {
                     check_golden_state(bn->state_dict(), step.at("state"), 1e-6);
                 }
             }
-            bn->eval();
-            const Tensor y = (*bn)(to_tensor<float>(golden_array(c.at("eval_x"))));
-            BOOST_TEST(worst(y.to_vector(), c.at("eval_out").get<std::vector<float>>(), 1e-5) <= 1.0);
+            check_golden_eval(*bn, c);
         }
         ++ran;
     }
