@@ -50,5 +50,6 @@ int main(int argc, char** argv) {
     rusage usage{};
     getrusage(RUSAGE_SELF, &usage);
     std::printf("{\"threads\": %d, \"batch\": %lld, \"train_images_per_s\": %.1f, \"max_rss_mb\": %.1f}\n", threads,
-                static_cast<long long>(batch), double(steps) * double(batch) / seconds, double(usage.ru_maxrss) / 1024.0);
+                static_cast<long long>(batch), double(steps) * double(batch) / seconds,
+                double(usage.ru_maxrss) / 1024.0);
 }

@@ -44,8 +44,8 @@ std::string label(const GnShape& s) {
 void set_labels(benchmark::State& state, const GnShape& s, double bytes_per_element) {
     double elements = 1;
     for (int64_t d : s.dims) elements *= double(d);
-    state.counters["GBps"] = benchmark::Counter(elements * bytes_per_element, benchmark::Counter::kIsIterationInvariantRate,
-                                                benchmark::Counter::kIs1000);
+    state.counters["GBps"] = benchmark::Counter(
+        elements * bytes_per_element, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
     state.SetLabel(label(s));
 }
 
@@ -86,7 +86,8 @@ void shapes_and_threads(benchmark::internal::Benchmark* b) {
 BENCHMARK(BM_GroupNormForward)->Apply(shapes_and_threads);
 BENCHMARK(BM_GroupNormForwardBackward)->Apply(shapes_and_threads);
 
-// BENCHMARK_MAIN, with the SIMD level and OpenBLAS's kernel set in the JSON's context beside the CPU Google Benchmark reports.
+// BENCHMARK_MAIN, with the SIMD level and OpenBLAS's kernel set in the JSON's context beside the CPU Google Benchmark
+// reports.
 int main(int argc, char** argv) {
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;

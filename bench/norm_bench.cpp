@@ -43,8 +43,8 @@ std::string label(const tg::Shape& dims) {
 void set_labels(benchmark::State& state, const tg::Shape& dims, double bytes_per_element) {
     double elements = 1;
     for (int64_t d : dims) elements *= double(d);
-    state.counters["GBps"] = benchmark::Counter(elements * bytes_per_element, benchmark::Counter::kIsIterationInvariantRate,
-                                                benchmark::Counter::kIs1000);
+    state.counters["GBps"] = benchmark::Counter(
+        elements * bytes_per_element, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
     state.SetLabel(label(dims));
 }
 

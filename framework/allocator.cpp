@@ -30,7 +30,8 @@ constexpr std::size_t kHugePage = std::size_t{2} << 20;
 
 void* system_allocate(std::size_t size) {
     const bool huge = size >= kHugePage;
-    void* p = std::aligned_alloc(huge ? kHugePage : kAlignment, huge ? (size + kHugePage - 1) / kHugePage * kHugePage : size);
+    void* p =
+        std::aligned_alloc(huge ? kHugePage : kAlignment, huge ? (size + kHugePage - 1) / kHugePage * kHugePage : size);
     if (p == nullptr) throw std::bad_alloc();
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
     if (huge) madvise(p, size, MADV_HUGEPAGE);  // advice only: a kernel without THP ignores it
@@ -99,7 +100,8 @@ std::size_t rounded(std::size_t bytes) {
 
 void* allocate_tensor_bytes(std::size_t bytes) {
     if (bytes > static_cast<std::size_t>(INT64_MAX))
-        throw std::length_error("tensor storage: size overflow (" + std::to_string(bytes) + " bytes do not fit in int64)");
+        throw std::length_error("tensor storage: size overflow (" + std::to_string(bytes) +
+                                " bytes do not fit in int64)");
     if (bytes == 0) bytes = kAlignment;
     const std::size_t size = bytes >= kMinCached ? rounded(bytes) : (bytes + kAlignment - 1) / kAlignment * kAlignment;
     if (size >= kMinCached) {

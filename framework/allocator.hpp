@@ -35,7 +35,8 @@ struct CachingAllocator {
     T* allocate(std::size_t n) {
         if (n > static_cast<std::size_t>(INT64_MAX))
             throw std::length_error("tensor storage: size overflow (" + std::to_string(n) + " elements)");
-        return static_cast<T*>(allocate_tensor_bytes(checked_bytes(static_cast<int64_t>(n), sizeof(T), "tensor storage")));
+        return static_cast<T*>(
+            allocate_tensor_bytes(checked_bytes(static_cast<int64_t>(n), sizeof(T), "tensor storage")));
     }
     void deallocate(T* p, std::size_t n) noexcept { free_tensor_bytes(p, n * sizeof(T)); }
 

@@ -102,8 +102,9 @@ void Tape::run_backward(const BasicTensor<T>& out, const BasicTensor<T>& seed) {
 
     for (const Watch& w : watches_)
         if (w.has_grad())
-            throw std::logic_error("Tape::on_grad_ready: a watched tensor already has a gradient when backward starts; "
-                                   "call zero_grad() before backward (its hook could not tell this backward's gradient)");
+            throw std::logic_error(
+                "Tape::on_grad_ready: a watched tensor already has a gradient when backward starts; "
+                "call zero_grad() before backward (its hook could not tell this backward's gradient)");
     // Hidden gradients are put back however the walk ends.
     struct Restore {
         std::vector<Watch>& watches;

@@ -62,7 +62,9 @@ namespace {
 template <typename T>
 void check_can_require_grad(bool on) {
     if constexpr (!std::is_floating_point_v<T>)
-        if (on) throw std::invalid_argument("Only Tensors of floating point dtype can require gradients (this one is int64)");
+        if (on)
+            throw std::invalid_argument(
+                "Only Tensors of floating point dtype can require gradients (this one is int64)");
 }
 }  // namespace
 
@@ -74,7 +76,9 @@ BasicTensor<T>::BasicTensor(const Shape& shape, bool requires_grad) : impl_(make
 
 template <typename T>
 TensorImpl<T>& BasicTensor<T>::impl() const {
-    if (!impl_) throw std::logic_error("use of an undefined tensor (a default-constructed BasicTensor, or a grad() never accumulated)");
+    if (!impl_)
+        throw std::logic_error(
+            "use of an undefined tensor (a default-constructed BasicTensor, or a grad() never accumulated)");
     return *impl_;
 }
 

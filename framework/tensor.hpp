@@ -149,7 +149,8 @@ template <typename T = float> BasicTensor<T> zeros(const Shape& shape, bool requ
 template <typename T = float> BasicTensor<T> empty(const Shape& shape, bool requires_grad = false);
 template <typename T = float> BasicTensor<T> ones(const Shape& shape, bool requires_grad = false);
 template <typename T = float> BasicTensor<T> full(const Shape& shape, T value, bool requires_grad = false);
-template <typename T = float> BasicTensor<T> randn(const Shape& shape, Generator* gen = nullptr, bool requires_grad = false);
+template <typename T = float>
+BasicTensor<T> randn(const Shape& shape, Generator* gen = nullptr, bool requires_grad = false);
 // Uniform on [low, high).
 template <typename T = float>
 BasicTensor<T> rand(const Shape& shape, Generator* gen = nullptr, T low = 0, T high = 1, bool requires_grad = false);

@@ -21,11 +21,13 @@ BasicConv2d<T>::BasicConv2d(const Conv2dOptions& options, Generator* gen) : opti
     const Conv2dOptions& o = options;
     if (o.in_channels < 1 || o.out_channels < 1)
         throw std::invalid_argument("Conv2d: expected in_channels >= 1 and out_channels >= 1, but got in_channels=" +
-                                    std::to_string(o.in_channels) + " and out_channels=" + std::to_string(o.out_channels));
-    if (o.kernel_size.h < 1 || o.kernel_size.w < 1 || o.stride.h < 1 || o.stride.w < 1 || o.padding.h < 0 || o.padding.w < 0)
-        throw std::invalid_argument("Conv2d: expected kernel_size >= 1, stride >= 1 and padding >= 0, but got kernel_size=" +
-                                    to_string(o.kernel_size) + ", stride=" + to_string(o.stride) + " and padding=" +
-                                    to_string(o.padding));
+                                    std::to_string(o.in_channels) +
+                                    " and out_channels=" + std::to_string(o.out_channels));
+    if (o.kernel_size.h < 1 || o.kernel_size.w < 1 || o.stride.h < 1 || o.stride.w < 1 || o.padding.h < 0 ||
+        o.padding.w < 0)
+        throw std::invalid_argument(
+            "Conv2d: expected kernel_size >= 1, stride >= 1 and padding >= 0, but got kernel_size=" +
+            to_string(o.kernel_size) + ", stride=" + to_string(o.stride) + " and padding=" + to_string(o.padding));
     const Shape weight_shape{o.out_channels, o.in_channels, o.kernel_size.h, o.kernel_size.w};
     checked_bytes(weight_shape, sizeof(T), [&] {
         return "Conv2d: weight for in_channels=" + std::to_string(o.in_channels) + ", out_channels=" +

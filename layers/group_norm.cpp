@@ -18,12 +18,15 @@ BasicGroupNorm<T>::BasicGroupNorm(int64_t num_groups, int64_t num_channels, doub
 template <typename T>
 BasicGroupNorm<T>::BasicGroupNorm(const GroupNormOptions& options) : options_(options) {
     if (options.num_groups <= 0)
-        throw std::invalid_argument("GroupNorm: expected num_groups > 0, but got num_groups=" + std::to_string(options.num_groups));
+        throw std::invalid_argument("GroupNorm: expected num_groups > 0, but got num_groups=" +
+                                    std::to_string(options.num_groups));
     if (options.num_channels <= 0)
-        throw std::invalid_argument("GroupNorm: expected num_channels > 0, but got num_channels=" + std::to_string(options.num_channels));
+        throw std::invalid_argument("GroupNorm: expected num_channels > 0, but got num_channels=" +
+                                    std::to_string(options.num_channels));
     if (options.num_channels % options.num_groups != 0)
         throw std::invalid_argument("GroupNorm: num_channels must be divisible by num_groups, but got num_channels=" +
-                                    std::to_string(options.num_channels) + " and num_groups=" + std::to_string(options.num_groups));
+                                    std::to_string(options.num_channels) +
+                                    " and num_groups=" + std::to_string(options.num_groups));
     if (!(options.eps >= 0.0))
         throw std::invalid_argument("GroupNorm: expected eps >= 0, but got eps=" + python_float_repr(options.eps));
     if (options.affine) {

@@ -12,8 +12,9 @@ namespace tapegrad {
 
 std::pair<int64_t, int64_t> calculate_fan_in_and_fan_out(const Shape& shape) {
     if (shape.size() < 2)
-        throw std::invalid_argument("Fan in and fan out can not be computed for tensor with fewer than 2 dimensions, but got shape " +
-                                    to_string(shape));
+        throw std::invalid_argument(
+            "Fan in and fan out can not be computed for tensor with fewer than 2 dimensions, but got shape " +
+            to_string(shape));
     int64_t receptive_field = 1;
     for (size_t d = 2; d < shape.size(); ++d) receptive_field *= shape[d];
     return {shape[1] * receptive_field, shape[0] * receptive_field};
@@ -30,7 +31,8 @@ template <typename T>
 BasicTensor<T> uniform_(BasicTensor<T> t, double low, double high, Generator* gen) {
     if (!(low <= high))
         throw std::invalid_argument("uniform_: expected low <= high, but got low=" + std::to_string(low) +
-                                    " and high=" + std::to_string(high) + " for a tensor of shape " + to_string(t.shape()));
+                                    " and high=" + std::to_string(high) + " for a tensor of shape " +
+                                    to_string(t.shape()));
     Generator& g = gen ? *gen : default_generator();
     for (T& v : t.values()) v = static_cast<T>(low + (high - low) * g.uniform());
     return t;

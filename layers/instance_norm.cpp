@@ -13,8 +13,9 @@ namespace tapegrad {
 
 template <typename T>
 BasicInstanceNorm<T>::BasicInstanceNorm(const InstanceNormOptions& options, int spatial_dims)
-    : BasicNormBase<T>("InstanceNorm" + std::to_string(spatial_dims) + "d",
-                       {options.num_features, options.eps, options.momentum, options.affine, options.track_running_stats}),
+    : BasicNormBase<T>(
+          "InstanceNorm" + std::to_string(spatial_dims) + "d",
+          {options.num_features, options.eps, options.momentum, options.affine, options.track_running_stats}),
       options_(options),
       spatial_dims_(spatial_dims) {}
 

@@ -19,8 +19,9 @@ template <typename T>
 BasicLayerNorm<T>::BasicLayerNorm(const LayerNormOptions& options) : options_(options) {
     for (int64_t d : options.normalized_shape)
         if (d < 0)
-            throw std::invalid_argument("LayerNorm: expected normalized_shape of non-negative extents, but got normalized_shape=" +
-                                        to_string(options.normalized_shape));
+            throw std::invalid_argument(
+                "LayerNorm: expected normalized_shape of non-negative extents, but got normalized_shape=" +
+                to_string(options.normalized_shape));
     if (!(options.eps >= 0.0))
         throw std::invalid_argument("LayerNorm: expected eps >= 0, but got eps=" + python_float_repr(options.eps));
     if (options.elementwise_affine) {

@@ -21,7 +21,8 @@ template <typename T>
 BasicLinear<T>::BasicLinear(const LinearOptions& options, Generator* gen) : options_(options) {
     if (options.in_features < 0 || options.out_features < 0)
         throw std::invalid_argument("Linear: expected in_features >= 0 and out_features >= 0, but got in_features=" +
-                                    std::to_string(options.in_features) + " and out_features=" + std::to_string(options.out_features));
+                                    std::to_string(options.in_features) +
+                                    " and out_features=" + std::to_string(options.out_features));
     const auto given = [&] {
         return "Linear: parameters for in_features=" + std::to_string(options.in_features) +
                " and out_features=" + std::to_string(options.out_features);
@@ -47,8 +48,8 @@ template <typename T>
 BasicTensor<T> BasicLinear<T>::forward(const BasicTensor<T>& x) {
     if (x.dim() < 1 || x.size(-1) != options_.in_features)
         throw std::invalid_argument("Linear: expected input of shape (*, " + std::to_string(options_.in_features) +
-                                    ") for weight of shape " + to_string(weight_.shape()) + ", but got input of shape " +
-                                    to_string(x.shape()));
+                                    ") for weight of shape " + to_string(weight_.shape()) +
+                                    ", but got input of shape " + to_string(x.shape()));
     if (x.dim() == 2) return linear(x, weight_, bias_);
     Shape out_shape = x.shape();
     out_shape.back() = options_.out_features;
@@ -58,8 +59,8 @@ BasicTensor<T> BasicLinear<T>::forward(const BasicTensor<T>& x) {
 
 template <typename T>
 std::string BasicLinear<T>::extra_repr() const {
-    return "in_features=" + std::to_string(options_.in_features) + ", out_features=" + std::to_string(options_.out_features) +
-           ", bias=" + (options_.bias ? "True" : "False");
+    return "in_features=" + std::to_string(options_.in_features) +
+           ", out_features=" + std::to_string(options_.out_features) + ", bias=" + (options_.bias ? "True" : "False");
 }
 
 template class BasicLinear<float>;

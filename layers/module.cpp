@@ -13,7 +13,8 @@ namespace tapegrad {
 template <typename T>
 void BasicModule<T>::check_new_name(const std::string& name) const {
     if (name.empty() || name.find('.') != std::string::npos)
-        throw std::invalid_argument("module attribute name must be non-empty and contain no '.', but got \"" + name + "\"");
+        throw std::invalid_argument("module attribute name must be non-empty and contain no '.', but got \"" + name +
+                                    "\"");
     auto taken = [&](const auto& list) {
         for (const auto& [n, _] : list)
             if (n == name) return true;
@@ -110,7 +111,8 @@ const Shape& shape_of(const StateDict::Value& v) {
     return std::visit([](const auto& t) -> const Shape& { return t.shape(); }, v);
 }
 std::string dtype_of(const StateDict::Value& v) {
-    return std::visit([](const auto& t) { return std::string(dtype_name<typename std::decay_t<decltype(t)>::value_type>()); }, v);
+    return std::visit(
+        [](const auto& t) { return std::string(dtype_name<typename std::decay_t<decltype(t)>::value_type>()); }, v);
 }
 
 }  // namespace
@@ -121,7 +123,8 @@ void BasicModule<T>::load_state_dict(const StateDict& state) {
     // Validate everything first, so that a bad state leaves the module untouched.
     for (const auto& [name, _] : state.entries())
         if (!own.contains(name))
-            throw std::invalid_argument("load_state_dict: unexpected key \"" + name + "\" in state dict for " + type_name());
+            throw std::invalid_argument("load_state_dict: unexpected key \"" + name + "\" in state dict for " +
+                                        type_name());
     auto given_of = [&](const std::string& name) -> const StateDict::Value& {
         for (const auto& [n, v] : state.entries())
             if (n == name) return v;
@@ -130,8 +133,8 @@ void BasicModule<T>::load_state_dict(const StateDict& state) {
     for (const auto& [name, t] : own.entries()) {
         const StateDict::Value& given = given_of(name);
         if (given.index() != t.index())
-            throw std::invalid_argument("load_state_dict: dtype mismatch for " + name + ": copying a " + dtype_of(given) +
-                                        " tensor, the dtype in current model is " + dtype_of(t));
+            throw std::invalid_argument("load_state_dict: dtype mismatch for " + name + ": copying a " +
+                                        dtype_of(given) + " tensor, the dtype in current model is " + dtype_of(t));
         if (shape_of(given) != shape_of(t))
             throw std::invalid_argument("load_state_dict: size mismatch for " + name + ": copying a param with shape " +
                                         to_string(shape_of(given)) + ", the shape in current model is " +

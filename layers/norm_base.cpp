@@ -13,9 +13,11 @@ BasicNormBase<T>::BasicNormBase(const std::string& name, const Settings& s) : se
     if (s.num_features <= 0)
         throw std::invalid_argument(name + ": expected num_features to be positive, but got num_features=" +
                                     std::to_string(s.num_features));
-    if (!(s.eps >= 0.0)) throw std::invalid_argument(name + ": expected eps >= 0, but got eps=" + python_float_repr(s.eps));
+    if (!(s.eps >= 0.0))
+        throw std::invalid_argument(name + ": expected eps >= 0, but got eps=" + python_float_repr(s.eps));
     if (s.momentum && !(*s.momentum >= 0.0 && *s.momentum <= 1.0))
-        throw std::invalid_argument(name + ": expected momentum in [0, 1], but got momentum=" + python_float_repr(*s.momentum));
+        throw std::invalid_argument(
+            name + ": expected momentum in [0, 1], but got momentum=" + python_float_repr(*s.momentum));
     const Shape c{s.num_features};
     if (s.affine) {
         weight_ = this->register_parameter("weight", ones<T>(c));
@@ -49,7 +51,8 @@ std::string BasicNormBase<T>::extra_repr() const {
     const Settings& s = settings_;
     return std::to_string(s.num_features) + ", eps=" + python_float_repr(s.eps) +
            ", momentum=" + (s.momentum ? python_float_repr(*s.momentum) : std::string("None")) +
-           ", affine=" + (s.affine ? "True" : "False") + ", track_running_stats=" + (s.track_running_stats ? "True" : "False");
+           ", affine=" + (s.affine ? "True" : "False") +
+           ", track_running_stats=" + (s.track_running_stats ? "True" : "False");
 }
 
 template class BasicNormBase<float>;

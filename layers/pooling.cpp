@@ -15,9 +15,11 @@ void check_window(const char* layer, Size2 kernel, Size2 stride, Size2 padding) 
     const std::string given = "kernel_size=" + to_string(kernel) + ", stride=" + to_string(stride) +
                               ", padding=" + to_string(padding);
     if (kernel.h < 1 || kernel.w < 1 || stride.h < 1 || stride.w < 1 || padding.h < 0 || padding.w < 0)
-        throw std::invalid_argument(std::string(layer) + ": expected kernel_size >= 1, stride >= 1 and padding >= 0, but got " + given);
+        throw std::invalid_argument(std::string(layer) +
+                                    ": expected kernel_size >= 1, stride >= 1 and padding >= 0, but got " + given);
     if (padding.h > kernel.h / 2 || padding.w > kernel.w / 2)  // 2·padding > kernel, without the doubling wrapping
-        throw std::invalid_argument(std::string(layer) + ": padding should be at most half of the kernel size, but got " + given);
+        throw std::invalid_argument(std::string(layer) +
+                                    ": padding should be at most half of the kernel size, but got " + given);
 }
 
 }  // namespace
@@ -59,7 +61,8 @@ std::string BasicAvgPool2d<T>::extra_repr() const {
 template <typename T>
 BasicAdaptiveAvgPool2d<T>::BasicAdaptiveAvgPool2d(Size2 output_size) : output_size_(output_size) {
     if (output_size.h < 1 || output_size.w < 1)
-        throw std::invalid_argument("AdaptiveAvgPool2d: expected output_size >= 1, but got output_size=" + to_string(output_size));
+        throw std::invalid_argument("AdaptiveAvgPool2d: expected output_size >= 1, but got output_size=" +
+                                    to_string(output_size));
 }
 
 template <typename T>

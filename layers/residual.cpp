@@ -21,10 +21,10 @@ BasicTensor<T> BasicResidual<T>::forward(const BasicTensor<T>& x) {
     const BasicTensor<T> main = body_->forward(x);
     const BasicTensor<T> skip = shortcut_ ? shortcut_->forward(x) : x;
     if (main.shape() != skip.shape())
-        throw std::invalid_argument("Residual: the body's output of shape " + to_string(main.shape()) +
-                                    " and the shortcut's of shape " + to_string(skip.shape()) + " (for input of shape " +
-                                    to_string(x.shape()) + ") must match" +
-                                    (shortcut_ ? "" : "; give a shortcut module (e.g. a 1x1 Conv2d) when the body changes the shape"));
+        throw std::invalid_argument(
+            "Residual: the body's output of shape " + to_string(main.shape()) + " and the shortcut's of shape " +
+            to_string(skip.shape()) + " (for input of shape " + to_string(x.shape()) + ") must match" +
+            (shortcut_ ? "" : "; give a shortcut module (e.g. a 1x1 Conv2d) when the body changes the shape"));
     return relu(add(main, skip));
 }
 

@@ -29,7 +29,8 @@ struct OptimizerOptions<AdamOptionsFor<Decay>> {
         const auto at_least_zero = [&](double v, const std::string& what) {
             if (!(v >= 0.0)) throw std::invalid_argument(who + ": Invalid " + what + ": " + python_float_repr(v));
             if (std::isinf(v))
-                throw std::invalid_argument(who + ": Invalid " + what + ": " + python_float_repr(v) + " (expected a finite value)");
+                throw std::invalid_argument(who + ": Invalid " + what + ": " + python_float_repr(v) +
+                                            " (expected a finite value)");
         };
         at_least_zero(o.lr, "learning rate");
         at_least_zero(o.eps, "epsilon value");
@@ -70,8 +71,8 @@ BasicAdamFor<T, Decay>::BasicAdamFor(std::vector<BasicTensor<T>> params, const O
 template <typename T, AdamWeightDecay Decay>
 int64_t BasicAdamFor<T, Decay>::param_step(size_t i) const {
     if (i >= this->params_.size())
-        throw std::out_of_range(this->type_name() + ".param_step: parameter " + std::to_string(i) + " is out of range (there are " +
-                                std::to_string(this->params_.size()) + ")");
+        throw std::out_of_range(this->type_name() + ".param_step: parameter " + std::to_string(i) +
+                                " is out of range (there are " + std::to_string(this->params_.size()) + ")");
     return i < steps_.size() ? steps_[i] : 0;  // a group added since the last step has taken none
 }
 
@@ -101,8 +102,8 @@ void BasicAdamFor<T, Decay>::step() {
             }
             if (o.amsgrad && !max_exp_avg_sq.defined()) max_exp_avg_sq = zeros<T>(param.shape());
             s.step = ++steps_[k];
-            kernels::adam_update(param.data(), exp_avg.data(), exp_avg_sq.data(), o.amsgrad ? max_exp_avg_sq.data() : nullptr,
-                                 grad.data(), param.numel(), s);
+            kernels::adam_update(param.data(), exp_avg.data(), exp_avg_sq.data(),
+                                 o.amsgrad ? max_exp_avg_sq.data() : nullptr, grad.data(), param.numel(), s);
         }
     }
     ++this->step_count_;
@@ -129,17 +130,20 @@ void BasicAdamFor<T, Decay>::check_extra_state(const Json& in, const std::vector
         for (size_t i = this->group_begin(group); i < this->group_end(group); ++i) {
             const std::string index = std::to_string(i);
             if (!steps[i].is_number_integer() || steps[i].template get<int64_t>() < 0)
-                reader.fail("\"param_steps\" holds " + fields::describe(steps[i]) + " for parameter " + index + ", not a count");
+                reader.fail("\"param_steps\" holds " + fields::describe(steps[i]) + " for parameter " + index +
+                            ", not a count");
             const bool stepped = steps[i].template get<int64_t>() > 0;
             const bool max_expected = stepped && amsgrad;
-            for (const auto& [b, name, expected] : {std::tuple{size_t(0), "exp_avg", stepped}, std::tuple{size_t(1), "exp_avg_sq", stepped},
-                                                    std::tuple{size_t(2), "max_exp_avg_sq", max_expected}}) {
+            for (const auto& [b, name, expected] :
+                 {std::tuple{size_t(0), "exp_avg", stepped}, std::tuple{size_t(1), "exp_avg_sq", stepped},
+                  std::tuple{size_t(2), "max_exp_avg_sq", max_expected}}) {
                 if (held[b][i] == expected) continue;
                 if (expected)
-                    reader.fail("parameter " + index + " has taken " + std::to_string(steps[i].template get<int64_t>()) +
-                                " steps, but the state has no \"" + name + "." + index + "\"" + (b == 2 ? " (amsgrad is on)" : ""));
-                reader.fail(std::string("unexpected tensor \"") + name + "." + index + "\" in the state: parameter " + index +
-                            (stepped ? "'s group has amsgrad off" : " has taken no step"));
+                    reader.fail("parameter " + index + " has taken " +
+                                std::to_string(steps[i].template get<int64_t>()) + " steps, but the state has no \"" +
+                                name + "." + index + "\"" + (b == 2 ? " (amsgrad is on)" : ""));
+                reader.fail(std::string("unexpected tensor \"") + name + "." + index + "\" in the state: parameter " +
+                            index + (stepped ? "'s group has amsgrad off" : " has taken no step"));
             }
         }
     }

@@ -13,7 +13,8 @@
 namespace tapegrad {
 
 template <typename T>
-T clip_grad_norm_(const std::vector<BasicTensor<T>>& params, double max_norm, double norm_type, bool error_if_nonfinite) {
+T clip_grad_norm_(const std::vector<BasicTensor<T>>& params, double max_norm, double norm_type,
+                  bool error_if_nonfinite) {
     if (!(norm_type > 0.0))
         throw std::invalid_argument("clip_grad_norm_: expected norm_type > 0 (or inf), but got norm_type=" +
                                     python_float_repr(norm_type));

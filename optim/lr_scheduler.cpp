@@ -17,10 +17,14 @@ using Json = nlohmann::ordered_json;
 
 namespace {
 
-[[noreturn]] void fail(const std::string& who, const std::string& what) { throw std::invalid_argument(who + ": " + what); }
+[[noreturn]] void fail(const std::string& who, const std::string& what) {
+    throw std::invalid_argument(who + ": " + what);
+}
 
 void check_at_least(int64_t v, int64_t low, const char* name, const std::string& who) {
-    if (v < low) fail(who, std::string("expected ") + name + " >= " + std::to_string(low) + ", but got " + name + "=" + std::to_string(v));
+    if (v < low)
+        fail(who, std::string("expected ") + name + " >= " + std::to_string(low) + ", but got " + name + "=" +
+                      std::to_string(v));
 }
 
 void check_finite_non_negative(double v, const char* name, const std::string& who) {
@@ -103,8 +107,8 @@ void LRScheduler::read_json(const Json& in, bool apply, const std::string& who) 
         std::vector<double> values;
         if (const Json* array = fields::Reader::find(in, many)) {
             if (!array->is_array() || array->size() != base_lrs_.size())
-                fail(who, std::string("expected \"") + many + "\" to be an array of " + std::to_string(base_lrs_.size()) +
-                              " numbers, one per parameter group");
+                fail(who, std::string("expected \"") + many + "\" to be an array of " +
+                              std::to_string(base_lrs_.size()) + " numbers, one per parameter group");
             for (const Json& v : *array) {
                 if (!v.is_number() || !std::isfinite(v.get<double>()))
                     fail(who, std::string("\"") + many + "\" holds " + fields::describe(v) + ", not a finite number");
@@ -138,13 +142,16 @@ void at_least_one(int64_t v, const char* name, const std::string& who) { check_a
 
 void start_factor_rule(double v, const char*, const std::string& who) {
     if (!(v > 0.0 && v <= 1.0))
-        fail(who, "Starting multiplicative factor expected to be greater than 0 and less or equal to 1, but got start_factor=" +
-                      python_number_repr(v));
+        fail(who,
+             "Starting multiplicative factor expected to be greater than 0 and less or equal to 1, but got "
+             "start_factor=" +
+                 python_number_repr(v));
 }
 
 void end_factor_rule(double v, const char*, const std::string& who) {
     if (!(v >= 0.0 && v <= 1.0))
-        fail(who, "Ending multiplicative factor expected to be between 0 and 1, but got end_factor=" + python_number_repr(v));
+        fail(who, "Ending multiplicative factor expected to be between 0 and 1, but got end_factor=" +
+                      python_number_repr(v));
 }
 
 // What a scheduler with options is: its name; the closed form of its lr at an epoch >= 0;
@@ -183,7 +190,8 @@ struct Schedule<CosineAnnealingLROptions> {
     static constexpr const char* name = "CosineAnnealingLR";
     static double lr(const CosineAnnealingLROptions& o, double base_lr, int64_t epoch) {
         // The operations in PyTorch's order: π·epoch, then / T_max.
-        return o.eta_min + (base_lr - o.eta_min) * (1.0 + std::cos(std::numbers::pi * double(epoch) / double(o.T_max))) / 2.0;
+        return o.eta_min +
+               (base_lr - o.eta_min) * (1.0 + std::cos(std::numbers::pi * double(epoch) / double(o.T_max))) / 2.0;
     }
     static constexpr auto option_fields =
         std::tuple{fields::field("T_max", &CosineAnnealingLROptions::T_max, at_least_one),
@@ -243,7 +251,8 @@ CosineAnnealingLR::CosineAnnealingLR(OptimizerBase& optimizer, int64_t T_max, do
 }
 
 LinearLR::LinearLR(OptimizerBase& optimizer, double start_factor, double end_factor, int64_t total_iters)
-    : OptionsLRScheduler(optimizer, {.start_factor = start_factor, .end_factor = end_factor, .total_iters = total_iters}) {
+    : OptionsLRScheduler(optimizer,
+                         {.start_factor = start_factor, .end_factor = end_factor, .total_iters = total_iters}) {
     initial_step();
 }
 
@@ -253,8 +262,8 @@ namespace {
 
 void check_milestones(const std::vector<int64_t>& milestones, size_t schedulers, const std::string& who) {
     if (milestones.size() + 1 != schedulers)
-        fail(who, "expected one milestone fewer than schedulers, but got " + std::to_string(schedulers) + " schedulers and " +
-                      std::to_string(milestones.size()) + " milestones");
+        fail(who, "expected one milestone fewer than schedulers, but got " + std::to_string(schedulers) +
+                      " schedulers and " + std::to_string(milestones.size()) + " milestones");
     for (size_t i = 0; i < milestones.size(); ++i) {
         if (milestones[i] < 1 || (i > 0 && milestones[i] <= milestones[i - 1]))
             fail(who, "expected strictly increasing milestones >= 1, but got milestones[" + std::to_string(i) +
@@ -322,8 +331,8 @@ void SequentialLR::write_options(Json& out) const {
 void SequentialLR::read_options(const Json& in, bool apply, const std::string& who) {
     const fields::Reader reader(who, fields::Wording::state);
     const Json& milestones_json = reader.at(in, "milestones");
-    if (!milestones_json.is_array() ||
-        !std::all_of(milestones_json.begin(), milestones_json.end(), [](const Json& m) { return m.is_number_integer(); }))
+    if (!milestones_json.is_array() || !std::all_of(milestones_json.begin(), milestones_json.end(),
+                                                    [](const Json& m) { return m.is_number_integer(); }))
         fail(who, "\"milestones\" is not an array of integers");
     const auto milestones = milestones_json.get<std::vector<int64_t>>();
     check_milestones(milestones, schedulers_.size(), who);

@@ -25,7 +25,8 @@ void check_lr(double lr, const std::string& who) {
 
 // "<name>.<i>" → (the index of name in `names`, i), or nullopt for any other text: i in
 // decimal without leading zeros.
-std::optional<std::pair<size_t, size_t>> parse_buffer_key(const std::string& key, const std::vector<std::string>& names) {
+std::optional<std::pair<size_t, size_t>> parse_buffer_key(const std::string& key,
+                                                          const std::vector<std::string>& names) {
     const size_t dot = key.rfind('.');
     if (dot == std::string::npos) return std::nullopt;
     const auto name = std::find(names.begin(), names.end(), key.substr(0, dot));
@@ -52,8 +53,8 @@ std::string one_of(const std::vector<std::string>& names) {
 
 OptimizerBase::GroupRates& OptimizerBase::rates(size_t group, const char* who) {
     if (group >= rates_.size())
-        throw std::out_of_range(std::string(who) + ": parameter group " + std::to_string(group) + " is out of range (the optimizer has " +
-                                std::to_string(rates_.size()) + ")");
+        throw std::out_of_range(std::string(who) + ": parameter group " + std::to_string(group) +
+                                " is out of range (the optimizer has " + std::to_string(rates_.size()) + ")");
     return rates_[group];
 }
 
@@ -103,11 +104,13 @@ void BasicOptimizer<T>::check_new_params(const std::vector<BasicTensor<T>>& para
         const auto same = [&](const BasicTensor<T>& p) { return p.id() == params[i].id(); };
         const auto earlier = std::find_if(params_.begin(), params_.end(), same);
         if (earlier != params_.end())
-            throw std::invalid_argument(which + " is the same tensor as parameter " + std::to_string(earlier - params_.begin()) +
-                                        " of an earlier group; some parameters appear in more than one parameter group");
+            throw std::invalid_argument(
+                which + " is the same tensor as parameter " + std::to_string(earlier - params_.begin()) +
+                " of an earlier group; some parameters appear in more than one parameter group");
         const auto before = std::find_if(params.begin(), params.begin() + int64_t(i), same);
         if (before != params.begin() + int64_t(i))
-            throw std::invalid_argument(which + " is the same tensor as parameter " + std::to_string(first + size_t(before - params.begin())) +
+            throw std::invalid_argument(which + " is the same tensor as parameter " +
+                                        std::to_string(first + size_t(before - params.begin())) +
                                         "; list each parameter once");
     }
 }
@@ -181,7 +184,8 @@ void BasicOptimizer<T>::load_state_dict(const StateDict& state) {
     const Json& type = reader.at(m, "type");
     if (type != type_name()) reader.fail("expected the state of a " + type_name() + ", but got " + type.dump());
     const Json& dtype = reader.at(m, "dtype");
-    if (dtype != dtype_name<T>()) reader.fail(std::string("expected a ") + dtype_name<T>() + " state, but got " + dtype.dump());
+    if (dtype != dtype_name<T>())
+        reader.fail(std::string("expected a ") + dtype_name<T>() + " state, but got " + dtype.dump());
 
     const Json& shapes = reader.at(m, "param_shapes");
     if (!shapes.is_array()) reader.fail("\"param_shapes\" is not an array");
@@ -204,8 +208,8 @@ void BasicOptimizer<T>::load_state_dict(const StateDict& state) {
     if (const Json* groups = fields::Reader::find(m, "param_groups")) {
         if (!groups->is_array()) reader.fail("\"param_groups\" is not an array");
         if (groups->size() != rates_.size())
-            reader.fail("the state has " + std::to_string(groups->size()) + " parameter groups, but this optimizer has " +
-                        std::to_string(rates_.size()));
+            reader.fail("the state has " + std::to_string(groups->size()) +
+                        " parameter groups, but this optimizer has " + std::to_string(rates_.size()));
         for (const Json& g : *groups) group_states.push_back(&g);
     } else {
         if (rates_.size() != 1)
@@ -239,15 +243,18 @@ void BasicOptimizer<T>::load_state_dict(const StateDict& state) {
     for (const auto& [name, value] : state.entries()) {
         const auto key = parse_buffer_key(name, buffer_names_);
         if (!key || key->second >= params_.size()) {
-            std::string expected = buffer_names_.empty() ? "no tensors" : one_of(buffer_names_) + ", each followed by .0 to ." +
-                                                                              std::to_string(params_.size() - 1);
+            std::string expected = buffer_names_.empty() ? "no tensors"
+                                                         : one_of(buffer_names_) + ", each followed by .0 to ." +
+                                                               std::to_string(params_.size() - 1);
             if (buffer_names_.size() == 1)
                 expected = buffer_names_[0] + ".0 to " + buffer_names_[0] + "." + std::to_string(params_.size() - 1);
-            throw std::invalid_argument(who + ": unexpected tensor \"" + name + "\" in the state (expected " + expected + ")");
+            throw std::invalid_argument(who + ": unexpected tensor \"" + name + "\" in the state (expected " +
+                                        expected + ")");
         }
         const auto [b, i] = *key;
         if (state.dtype(name) != dtype_name<T>())
-            throw std::invalid_argument(who + ": \"" + name + "\" is " + state.dtype(name) + ", expected " + dtype_name<T>());
+            throw std::invalid_argument(who + ": \"" + name + "\" is " + state.dtype(name) + ", expected " +
+                                        dtype_name<T>());
         const BasicTensor<T> buffer = state.get<T>(name);
         if (buffer.shape() != params_[i].shape())
             throw std::invalid_argument(who + ": size mismatch for \"" + name + "\": the state's has shape " +

@@ -33,9 +33,8 @@ const Options& checked(const Options& options, const std::string& who) {
 template <typename T, typename Options>
 BasicOptionsOptimizer<T, Options>::BasicOptionsOptimizer(std::vector<BasicTensor<T>> params, const Options& options,
                                                          std::vector<std::string> buffer_names)
-    : BasicOptimizer<T>(std::move(params),
-                        options_optimizer::checked(options, OptimizerOptions<Options>::name()).lr, std::move(buffer_names),
-                        OptimizerOptions<Options>::name()),
+    : BasicOptimizer<T>(std::move(params), options_optimizer::checked(options, OptimizerOptions<Options>::name()).lr,
+                        std::move(buffer_names), OptimizerOptions<Options>::name()),
       options_{options} {}
 
 template <typename T, typename Options>

@@ -27,17 +27,18 @@ struct OptimizerOptions<SGDOptions> {
                                         " (expected a finite lr >= 0)");
         const auto check = [&](double v, const char* name) {
             if (!(std::isfinite(v) && v >= 0.0))
-                throw std::invalid_argument(who + ": invalid " + name + " value: " + name + "=" + python_number_repr(v) +
-                                            " (expected a finite " + name + " >= 0)");
+                throw std::invalid_argument(who + ": invalid " + name + " value: " + name + "=" +
+                                            python_number_repr(v) + " (expected a finite " + name + " >= 0)");
         };
         check(o.momentum, "momentum");
         check(o.weight_decay, "weight_decay");
         if (!std::isfinite(o.dampening))
-            throw std::invalid_argument(who + ": invalid dampening value: dampening=" + python_number_repr(o.dampening) +
-                                        " (expected a finite number)");
+            throw std::invalid_argument(who + ": invalid dampening value: dampening=" +
+                                        python_number_repr(o.dampening) + " (expected a finite number)");
         if (o.nesterov && (o.momentum <= 0.0 || o.dampening != 0.0))
-            throw std::invalid_argument(who + ": Nesterov momentum requires a momentum and zero dampening, but got momentum=" +
-                                        python_number_repr(o.momentum) + " and dampening=" + python_number_repr(o.dampening));
+            throw std::invalid_argument(
+                who + ": Nesterov momentum requires a momentum and zero dampening, but got momentum=" +
+                python_number_repr(o.momentum) + " and dampening=" + python_number_repr(o.dampening));
     }
 
     static constexpr auto option_fields = std::tuple{
@@ -47,7 +48,9 @@ struct OptimizerOptions<SGDOptions> {
         fields::field("nesterov", &SGDOptions::nesterov),
     };
     static void write(const SGDOptions& o, Json& out) { fields::write(o, out, option_fields); }
-    static void read(const fields::Reader& reader, const Json& in, SGDOptions& o) { fields::read(reader, in, o, option_fields); }
+    static void read(const fields::Reader& reader, const Json& in, SGDOptions& o) {
+        fields::read(reader, in, o, option_fields);
+    }
 };
 
 template <typename T>

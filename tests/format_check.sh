@@ -6,7 +6,8 @@
 # change is never held to lines it did not write.
 #   bash tests/format_check.sh [BASE]         e.g. main, to check a branch's changes (BASE...HEAD)
 #   bash tests/format_check.sh --fix [BASE]   formats those lines in the working tree instead
-# The files are read as committed at HEAD (with --fix, as they are in the working tree).
+# The files are read as committed at HEAD (with --fix, as they are in the working tree). And
+# every line of every C/C++ file at HEAD is at most 120 columns.
 # Installs Debian's clang-format if it is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -62,6 +63,16 @@ for f in "${files[@]}"; do
     fi
 done
 $fix && { echo "format_check: formatted the changed lines of ${#files[@]} files (see git diff)"; exit 0; }
+
+# Every line of every C/C++ file at HEAD, changed or not, fits in .clang-format's 120 columns
+# (counted in characters: C.UTF-8, so "σ²" is two).
+mapfile -t long < <(LC_ALL=C.UTF-8 git grep -n -I -P '^.{121,}' HEAD -- '*.c' '*.h' '*.cc' '*.cpp' '*.hpp' '*.inc' \
+                                  2>/dev/null | sed 's/^HEAD://' || true)
+if [ ${#long[@]} -gt 0 ]; then
+    echo "format_check: ${#long[@]} lines at HEAD are longer than 120 columns:"
+    printf '  %s\n' "${long[@]}"
+    bad+=("(lines over 120 columns)")
+fi
 
 if [ ${#bad[@]} -gt 0 ]; then
     echo "format_check: ${#bad[@]} of ${#files[@]} changed C/C++ files have changed lines not formatted as .clang-format says:"

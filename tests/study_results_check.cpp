@@ -63,12 +63,14 @@ int main(int argc, char** argv) {
             const auto& [norm, batch, seed] = key;
             const std::string name = norm + "/" + std::to_string(batch) + "/" + std::to_string(seed);
             const double accuracy = run.at("test_accuracy").get<double>();
-            check(accuracy >= 0.0 && accuracy <= 1.0, name + ": test_accuracy " + std::to_string(accuracy) + " is not in [0, 1]");
+            check(accuracy >= 0.0 && accuracy <= 1.0,
+                  name + ": test_accuracy " + std::to_string(accuracy) + " is not in [0, 1]");
             // 2 workers: 2·B images per step, drop_last.
             check(run.at("steps").get<int>() == 512 / (2 * batch),
                   name + ": expected " + std::to_string(512 / (2 * batch)) + " steps, got " + run.at("steps").dump());
             const double lr = run.at("lr").get<double>(), expected_lr = 0.1 * 2 * batch / 256.0;
-            check(std::abs(lr - expected_lr) < 1e-12, name + ": expected lr " + std::to_string(expected_lr) + ", got " + run.at("lr").dump());
+            check(std::abs(lr - expected_lr) < 1e-12,
+                  name + ": expected lr " + std::to_string(expected_lr) + ", got " + run.at("lr").dump());
             const auto& per_epoch = run.at("epoch_test_error");
             check(per_epoch.size() == 1 && std::abs(per_epoch[0].get<double>() - 100.0 * (1.0 - accuracy)) < 1e-9,
                   name + ": expected one epoch's test error equal to the final one, got " + per_epoch.dump());

@@ -41,7 +41,8 @@ void check(size_t n, int threads) {
         std::vector<T> dx = start, dx_ref = start;
         kernels::relu_backward(dx.data(), dy.data(), x.data(), static_cast<int64_t>(n), accumulate);
         kernels::relu_backward_reference(dx_ref.data(), dy.data(), x.data(), static_cast<int64_t>(n), accumulate);
-        BOOST_TEST(same_bits(dx, dx_ref), "relu backward, n=" << n << ", threads=" << threads << ", accumulate=" << accumulate);
+        BOOST_TEST(same_bits(dx, dx_ref),
+                   "relu backward, n=" << n << ", threads=" << threads << ", accumulate=" << accumulate);
     }
 }
 
@@ -52,11 +53,11 @@ BOOST_AUTO_TEST_SUITE(activation_kernels)
 BOOST_AUTO_TEST_CASE(relu_matches_reference) {
     const int saved = get_num_threads();
     for (int threads : {1, 2})
-        for (size_t n : {size_t{0}, size_t{1}, size_t{15}, size_t{16}, size_t{17}, size_t{1023}, size_t{65537}, size_t{70001}, size_t{1} << 17})
-            {
-                check<float>(n, threads);
-                check<double>(n, threads);
-            }
+        for (size_t n : {size_t{0}, size_t{1}, size_t{15}, size_t{16}, size_t{17}, size_t{1023}, size_t{65537},
+                         size_t{70001}, size_t{1} << 17}) {
+            check<float>(n, threads);
+            check<double>(n, threads);
+        }
     set_num_threads(saved);
 }
 

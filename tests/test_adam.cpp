@@ -34,7 +34,9 @@ const Json& golden_case(const std::string& name) {
     throw std::runtime_error("no case " + name + " in adam.json");
 }
 
-double number(const Json& j) { return j.is_string() && j == "nan" ? NAN : j.is_string() && j == "inf" ? INFINITY : j.get<double>(); }
+double number(const Json& j) {
+    return j.is_string() && j == "nan" ? NAN : j.is_string() && j == "inf" ? INFINITY : j.get<double>();
+}
 
 // The options of a fixture's group: every option is there (cases_adam.py spells them all out).
 template <typename Options>
@@ -60,14 +62,16 @@ SGDOptions sgd_options(const Json& o) {
 // An optimizer of the fixture's kind over its groups: the first group in the constructor,
 // the others through add_param_group().
 template <typename Opt, typename T, typename MakeOptions>
-std::unique_ptr<Opt> grouped(const Json& groups, const std::map<std::string, BasicTensor<T>>& tensors, MakeOptions options) {
+std::unique_ptr<Opt> grouped(const Json& groups, const std::map<std::string, BasicTensor<T>>& tensors,
+                             MakeOptions options) {
     const auto params = [&](const Json& g) {
         std::vector<BasicTensor<T>> ps;
         for (const Json& name : g.at("params")) ps.push_back(tensors.at(name.get<std::string>()));
         return ps;
     };
     auto opt = std::make_unique<Opt>(params(groups.at(0)), options(groups.at(0).at("options")));
-    for (size_t g = 1; g < groups.size(); ++g) opt->add_param_group(params(groups.at(g)), options(groups.at(g).at("options")));
+    for (size_t g = 1; g < groups.size(); ++g)
+        opt->add_param_group(params(groups.at(g)), options(groups.at(g).at("options")));
     return opt;
 }
 
@@ -128,14 +132,17 @@ void check_trajectory(const Json& c, double tol) {
         BOOST_TEST(eb <= tol, name << " " << dtype_name<T>() << " step " << step + 1 << ": b error " << eb);
         const auto lrs = ref.at("lrs").at(step).get<std::vector<double>>();
         for (size_t g = 0; g < lrs.size(); ++g)
-            BOOST_TEST(std::abs(opt->lr(g) - lrs[g]) <= 1e-15 * lrs[g], name << " step " << step + 1 << ": lr of group " << g);
+            BOOST_TEST(std::abs(opt->lr(g) - lrs[g]) <= 1e-15 * lrs[g],
+                       name << " step " << step + 1 << ": lr of group " << g);
     }
     BOOST_TEST(opt->step_count() == steps);
     // b's own step count is behind by the steps it had no gradient.
     const size_t b_index = c.at("groups").at(0).at("params").at(0) == "b" ? 0 : 1;  // the order of the groups
     const int64_t b_steps = steps - int64_t(c.at("b_unused").size());
-    if (const auto* adam = dynamic_cast<const BasicAdam<T>*>(opt.get())) BOOST_TEST(adam->param_step(b_index) == b_steps, name);
-    if (const auto* adamw = dynamic_cast<const BasicAdamW<T>*>(opt.get())) BOOST_TEST(adamw->param_step(b_index) == b_steps, name);
+    if (const auto* adam = dynamic_cast<const BasicAdam<T>*>(opt.get()))
+        BOOST_TEST(adam->param_step(b_index) == b_steps, name);
+    if (const auto* adamw = dynamic_cast<const BasicAdamW<T>*>(opt.get()))
+        BOOST_TEST(adamw->param_step(b_index) == b_steps, name);
 }
 
 // Fresh parameters (w, b) and an Adam of two groups with every kind of state, stepped with
@@ -194,7 +201,9 @@ struct Run {
     }
 };
 
-const auto contains_text = [](const std::string& text) { return [text](const std::exception& e) { return message_contains(e, text); }; };
+const auto contains_text = [](const std::string& text) {
+    return [text](const std::exception& e) { return message_contains(e, text); };
+};
 
 }  // namespace
 
@@ -262,20 +271,26 @@ BOOST_AUTO_TEST_CASE(options_are_rejected_with_pytorchs_words) {
 
     // PyTorch takes infinities where it tests only `0.0 <= value`; tapegrad does not.
     Tensor p = zeros({2}, true);
-    BOOST_CHECK_EXCEPTION(Adam({p}, {.lr = INFINITY}), std::invalid_argument, contains_text("Adam: Invalid learning rate: inf (expected a finite value)"));
-    BOOST_CHECK_EXCEPTION(AdamW({p}, {.eps = INFINITY}), std::invalid_argument, contains_text("AdamW: Invalid epsilon value: inf"));
-    BOOST_CHECK_EXCEPTION(Adam({p}, {.weight_decay = INFINITY}), std::invalid_argument, contains_text("Invalid weight_decay value: inf"));
+    BOOST_CHECK_EXCEPTION(Adam({p}, {.lr = INFINITY}), std::invalid_argument,
+                          contains_text("Adam: Invalid learning rate: inf (expected a finite value)"));
+    BOOST_CHECK_EXCEPTION(AdamW({p}, {.eps = INFINITY}), std::invalid_argument,
+                          contains_text("AdamW: Invalid epsilon value: inf"));
+    BOOST_CHECK_EXCEPTION(Adam({p}, {.weight_decay = INFINITY}), std::invalid_argument,
+                          contains_text("Invalid weight_decay value: inf"));
     BOOST_CHECK_NO_THROW(Adam({p}, {.lr = 0.0, .betas = {0.0, 0.0}, .eps = 0.0}));
-    BOOST_CHECK_EXCEPTION(Adam({}), std::invalid_argument, contains_text("Adam: optimizer got an empty parameter list"));
-    BOOST_CHECK_EXCEPTION(Adam({p, p}), std::invalid_argument, contains_text("parameter 1 is the same tensor as parameter 0"));
+    BOOST_CHECK_EXCEPTION(Adam({}), std::invalid_argument,
+                          contains_text("Adam: optimizer got an empty parameter list"));
+    BOOST_CHECK_EXCEPTION(Adam({p, p}), std::invalid_argument,
+                          contains_text("parameter 1 is the same tensor as parameter 0"));
 }
 
 BOOST_AUTO_TEST_CASE(parameter_groups) {
     Tensor a = ones({2}, true), b = ones({3}, true), c = ones({1}, true);
     AdamW opt({a}, {.lr = 0.1});
-    BOOST_CHECK_EXCEPTION(opt.add_param_group({b, a}, {}), std::invalid_argument,
-                          contains_text("AdamW.add_param_group: parameter 2 is the same tensor as parameter 0 of an earlier group; "
-                                        "some parameters appear in more than one parameter group"));
+    BOOST_CHECK_EXCEPTION(
+        opt.add_param_group({b, a}, {}), std::invalid_argument,
+        contains_text("AdamW.add_param_group: parameter 2 is the same tensor as parameter 0 of an earlier group; "
+                      "some parameters appear in more than one parameter group"));
     BOOST_CHECK_EXCEPTION(opt.add_param_group({}, {}), std::invalid_argument, contains_text("empty parameter list"));
     BOOST_TEST(opt.num_param_groups() == 1u);  // a refused group leaves nothing behind
     opt.add_param_group({b, c}, {.lr = 0.2, .weight_decay = 0.0, .amsgrad = true});
@@ -373,11 +388,14 @@ BOOST_AUTO_TEST_CASE(resumed_run_continues_bit_for_bit) {
             for (size_t i = 0; i < 2; ++i) {
                 BOOST_TEST(same_bits(resumed.opt.exp_avg(i), reference.opt.exp_avg(i)));
                 BOOST_TEST(same_bits(resumed.opt.exp_avg_sq(i), reference.opt.exp_avg_sq(i)));
-                if (i == 0) BOOST_TEST(same_bits(resumed.opt.max_exp_avg_sq(i), reference.opt.max_exp_avg_sq(i)));  // w's group has amsgrad
+                if (i == 0)
+                    BOOST_TEST(same_bits(resumed.opt.max_exp_avg_sq(i),
+                                         reference.opt.max_exp_avg_sq(i)));  // w's group has amsgrad
                 BOOST_TEST(resumed.opt.param_step(i) == reference.opt.param_step(i));
                 BOOST_TEST(resumed.opt.lr(i) == reference.opt.lr(i));
             }
-            BOOST_TEST(resumed.scheduler->get_last_lrs() == reference.scheduler->get_last_lrs(), boost::test_tools::per_element());
+            BOOST_TEST(resumed.scheduler->get_last_lrs() == reference.scheduler->get_last_lrs(),
+                       boost::test_tools::per_element());
         }
     }
 }
@@ -385,7 +403,8 @@ BOOST_AUTO_TEST_CASE(resumed_run_continues_bit_for_bit) {
 BOOST_AUTO_TEST_CASE(float_state_round_trips_exactly) {
     Generator gen(3);
     Tensor w = randn<float>({4, 3}, &gen, true), b = randn<float>({3}, &gen, true);
-    Adam opt({w}, {.lr = 0.01, .betas = {0.5, 0.75}, .eps = 1e-4, .weight_decay = 0.1, .amsgrad = true, .maximize = true});
+    Adam opt({w},
+             {.lr = 0.01, .betas = {0.5, 0.75}, .eps = 1e-4, .weight_decay = 0.1, .amsgrad = true, .maximize = true});
     opt.add_param_group({b}, {.lr = 0.3});
     for (int i = 0; i < 3; ++i) {
         opt.zero_grad();
@@ -452,8 +471,12 @@ BOOST_AUTO_TEST_CASE(bad_states_are_rejected_and_change_nothing) {
     rejects(edited([](StateDict& s) { s.metadata()["param_groups"][0]["options"].erase("betas"); }),
             "options.betas is missing");
     rejects(edited([](StateDict& s) { s.metadata()["param_groups"][0]["lr"] = -1.0; }), "lr=-1");
-    rejects(edited([](StateDict& s) { s.metadata()["param_steps"] = {1}; }), "\"param_steps\" is not an array of 2 step counts");
-    rejects(edited([](StateDict& s) { s.metadata()["param_steps"] = {1, -1}; }), "holds -1 for parameter 1, not a count");
+    rejects(edited([](StateDict& s) { s.metadata()["param_steps"] = {1}; }),
+            "\"param_steps\" is not an array of 2 step counts");
+    rejects(edited([](StateDict& s) {
+                s.metadata()["param_steps"] = {1, -1};
+            }),
+            "holds -1 for parameter 1, not a count");
     rejects(edited([](StateDict& s) { s.metadata()["param_steps"] = {1, 2}; }),
             "parameter 1 has taken 2 steps, but the state has no \"exp_avg.1\"");
     rejects(edited([](StateDict& s) { s.metadata()["param_steps"] = {0, 0}; }),
@@ -465,12 +488,16 @@ BOOST_AUTO_TEST_CASE(bad_states_are_rejected_and_change_nothing) {
     no_max.add("exp_avg.0", good.get<float>("exp_avg.0"));
     no_max.add("exp_avg_sq.0", good.get<float>("exp_avg_sq.0"));
     rejects(no_max, "the state has no \"max_exp_avg_sq.0\" (amsgrad is on)");
-    rejects(edited([](StateDict& s) { s.add("momentum_buffer.0", zeros({2, 3})); }),
-            "unexpected tensor \"momentum_buffer.0\" in the state (expected exp_avg, exp_avg_sq or max_exp_avg_sq, each followed by .0 to .1)");
+    rejects(edited([](StateDict& s) {
+                s.add("momentum_buffer.0", zeros({2, 3}));
+            }),
+            "unexpected tensor \"momentum_buffer.0\" in the state (expected exp_avg, exp_avg_sq or max_exp_avg_sq, "
+            "each followed by .0 to .1)");
     rejects(edited([](StateDict& s) { s.add("exp_avg.2", zeros({3})); }), "unexpected tensor \"exp_avg.2\"");
     StateDict wrong_shape;
     wrong_shape.metadata() = good.metadata();
-    for (const auto& name : good.names()) wrong_shape.add(name, name == "exp_avg_sq.0" ? zeros({3, 2}) : good.get<float>(name));
+    for (const auto& name : good.names())
+        wrong_shape.add(name, name == "exp_avg_sq.0" ? zeros({3, 2}) : good.get<float>(name));
     rejects(wrong_shape, "size mismatch for \"exp_avg_sq.0\"");
 }
 
@@ -480,22 +507,25 @@ BOOST_AUTO_TEST_CASE(old_states_load) {
     Tensor w = zeros({2}, true);
     SGD opt({w}, {.lr = 1.0});
     StateDict old;
-    old.metadata() = Json::parse(R"({"type":"SGD","dtype":"float32","param_shapes":[[2]],"step_count":3,"lr":0.025,)"
-                                 R"("initial_lr":0.1,"options":{"momentum":0.9,"dampening":0.0,"weight_decay":0.0005,"nesterov":false}})");
+    old.metadata() = Json::parse(
+        R"({"type":"SGD","dtype":"float32","param_shapes":[[2]],"step_count":3,"lr":0.025,)"
+        R"("initial_lr":0.1,"options":{"momentum":0.9,"dampening":0.0,"weight_decay":0.0005,"nesterov":false}})");
     old.add("momentum_buffer.0", from_vector<float>({2}, {0.5f, -0.25f}));
     opt.load_state_dict(old);
     BOOST_TEST(opt.lr() == 0.025);
     BOOST_TEST(opt.initial_lr().value() == 0.1);
     BOOST_TEST(opt.step_count() == 3);
     BOOST_TEST(opt.options().weight_decay == 0.0005);
-    BOOST_TEST(opt.momentum_buffer(0).to_vector() == std::vector<float>({0.5f, -0.25f}), boost::test_tools::per_element());
+    BOOST_TEST(opt.momentum_buffer(0).to_vector() == std::vector<float>({0.5f, -0.25f}),
+               boost::test_tools::per_element());
     BOOST_TEST(opt.state_dict().metadata().dump() == old.metadata().dump());  // and is written the same way
 
     // A scheduler's: one "base_lr" and "last_lr" for one group; arrays with several.
     CosineAnnealingLR scheduler(opt, 10);
     StateDict old_scheduler;
-    old_scheduler.metadata() = Json::parse(R"({"type":"CosineAnnealingLR","last_epoch":3,"base_lr":0.1,"last_lr":0.0793892626146237,)"
-                                           R"("options":{"T_max":10,"eta_min":0.0}})");
+    old_scheduler.metadata() =
+        Json::parse(R"({"type":"CosineAnnealingLR","last_epoch":3,"base_lr":0.1,"last_lr":0.0793892626146237,)"
+                    R"("options":{"T_max":10,"eta_min":0.0}})");
     scheduler.load_state_dict(old_scheduler);
     BOOST_TEST(scheduler.last_epoch() == 3);
     BOOST_TEST(scheduler.state_dict().metadata().dump() == old_scheduler.metadata().dump());
@@ -511,8 +541,10 @@ BOOST_AUTO_TEST_CASE(old_states_load) {
     BOOST_CHECK_EXCEPTION(two.load_state_dict(short_lrs), std::invalid_argument,
                           contains_text("expected \"last_lrs\" to be an array of 2 numbers, one per parameter group"));
     // A scheduler drives the groups the optimizer had when it was made; SequentialLR's must agree.
-    BOOST_CHECK_EXCEPTION(SequentialLR(opt, {std::make_shared<StepLR>(opt, 2), std::shared_ptr<LRScheduler>(&scheduler, [](auto*) {})}, {2}),
-                          std::invalid_argument, contains_text("scheduler 1 drives 1 parameter groups, but the optimizer has 2"));
+    BOOST_CHECK_EXCEPTION(
+        SequentialLR(opt, {std::make_shared<StepLR>(opt, 2), std::shared_ptr<LRScheduler>(&scheduler, [](auto*) {})},
+                     {2}),
+        std::invalid_argument, contains_text("scheduler 1 drives 1 parameter groups, but the optimizer has 2"));
 }
 
 BOOST_AUTO_TEST_CASE(clip_grad_norm_matches_pytorch) {
@@ -534,7 +566,8 @@ BOOST_AUTO_TEST_CASE(clip_grad_norm_matches_pytorch) {
                 const double expected = ref.at("total_norm").get<double>();
                 BOOST_TEST(std::abs(double(total) - expected) <= tol * expected, total << " vs PyTorch " << expected);
                 for (size_t k = 0; k + 1 < params.size(); ++k) {
-                    const double e = distance(params[k].grad(), ref.at("grads").at(k).get<std::vector<double>>()).scaled();
+                    const double e =
+                        distance(params[k].grad(), ref.at("grads").at(k).get<std::vector<double>>()).scaled();
                     BOOST_TEST(e <= tol, "gradient " << k << ": error " << e);
                 }
                 BOOST_TEST(!params.back().grad().defined());
@@ -553,11 +586,15 @@ BOOST_AUTO_TEST_CASE(clip_grad_norm_edges) {
     a.set_grad(from_vector<float>({3}, {3.0f, 0.0f, 4.0f}));
     b.set_grad(from_vector<float>({2}, {NAN, 1.0f}));
     const auto a_before = a.grad().to_vector();
-    BOOST_CHECK_EXCEPTION(clip_grad_norm_(std::vector<Tensor>{a, b}, 1.0, 2.0, true), std::runtime_error, [](const std::runtime_error& e) {
-        return message_is(e, "The total norm of order 2.0 for gradients from `parameters` is non-finite, so it cannot be clipped. "
-                             "To disable this error and scale the gradients by the non-finite norm anyway, set "
-                             "`error_if_nonfinite=False`");
-    });
+    BOOST_CHECK_EXCEPTION(
+        clip_grad_norm_(std::vector<Tensor>{a, b}, 1.0, 2.0, true), std::runtime_error,
+        [](const std::runtime_error& e) {
+            return message_is(
+                e,
+                "The total norm of order 2.0 for gradients from `parameters` is non-finite, so it cannot be clipped. "
+                "To disable this error and scale the gradients by the non-finite norm anyway, set "
+                "`error_if_nonfinite=False`");
+        });
     BOOST_TEST(a.grad().to_vector() == a_before, boost::test_tools::per_element());  // nothing changed
     BOOST_TEST(std::isnan(clip_grad_norm_(std::vector<Tensor>{a, b}, 1.0, INFINITY)));  // PyTorch scales by NaN
     for (float v : a.grad().to_vector()) BOOST_TEST(std::isnan(v));
@@ -567,7 +604,8 @@ BOOST_AUTO_TEST_CASE(clip_grad_norm_edges) {
     BOOST_TEST(a.grad().to_vector() == a_before, boost::test_tools::per_element());  // below max_norm: × 1
     BOOST_CHECK_EXCEPTION(clip_grad_norm_(std::vector<Tensor>{a}, 1.0, 0.0), std::invalid_argument,
                           contains_text("clip_grad_norm_: expected norm_type > 0 (or inf), but got norm_type=0.0"));
-    BOOST_CHECK_EXCEPTION(clip_grad_norm_(std::vector<Tensor>{a}, 1.0, -INFINITY), std::invalid_argument, contains_text("norm_type=-inf"));
+    BOOST_CHECK_EXCEPTION(clip_grad_norm_(std::vector<Tensor>{a}, 1.0, -INFINITY), std::invalid_argument,
+                          contains_text("norm_type=-inf"));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

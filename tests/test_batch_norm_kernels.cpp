@@ -62,8 +62,13 @@ struct Results {
 template <typename T>
 Results<T> run(bool fast, const Sizes& s, const Inputs<T>& in, bool training, bool affine) {
     const size_t numel = static_cast<size_t>(s.N * s.C * s.inner), C = static_cast<size_t>(s.C);
-    Results<T> r{std::vector<T>(numel), std::vector<T>(numel, T(0.5)), std::vector<T>(numel, std::numeric_limits<T>::quiet_NaN()),
-                 std::vector<T>(C, T(1)), std::vector<T>(C, T(1)), std::vector<double>(C), std::vector<double>(C),
+    Results<T> r{std::vector<T>(numel),
+                 std::vector<T>(numel, T(0.5)),
+                 std::vector<T>(numel, std::numeric_limits<T>::quiet_NaN()),
+                 std::vector<T>(C, T(1)),
+                 std::vector<T>(C, T(1)),
+                 std::vector<double>(C),
+                 std::vector<double>(C),
                  std::vector<double>(C)};
     const T* g = affine ? in.gamma.data() : nullptr;
     const T* b = affine ? in.beta.data() : nullptr;

@@ -126,15 +126,19 @@ BOOST_AUTO_TEST_CASE(kernels_match_their_reference) {
         for (size_t drop = 0; drop < 2; ++drop) {
             const Shape bs = stretched(out_shape, mask, drop);
             const Tensor a = randn<float>(out_shape, &gen), b = randn<float>(bs, &gen);
-            for (BinaryOp op : {BinaryOp::add, BinaryOp::sub, BinaryOp::mul, BinaryOp::div, BinaryOp::maximum, BinaryOp::lt}) {
+            for (BinaryOp op :
+                 {BinaryOp::add, BinaryOp::sub, BinaryOp::mul, BinaryOp::div, BinaryOp::maximum, BinaryOp::lt}) {
                 for (bool b_first : {false, true}) {
                     const Tensor& x = b_first ? b : a;
                     const Tensor& y = b_first ? a : b;
                     Tensor ours = empty<float>(out_shape), ref = empty<float>(out_shape);
                     const std::span<const int64_t> shapes[] = {x.shape(), y.shape()};
-                    kernels::binary_forward(ours.data(), x.data(), y.data(), kernels::plan_broadcast(out_shape, shapes), op, false);
-                    kernels::binary_forward_reference(ref.data(), x.data(), y.data(), out_shape, x.shape(), y.shape(), op);
-                    BOOST_TEST(max_difference(ours, ref) == 0.0, "mask " << mask << " drop " << drop << " op " << int(op));
+                    kernels::binary_forward(ours.data(), x.data(), y.data(), kernels::plan_broadcast(out_shape, shapes),
+                                            op, false);
+                    kernels::binary_forward_reference(ref.data(), x.data(), y.data(), out_shape, x.shape(), y.shape(),
+                                                      op);
+                    BOOST_TEST(max_difference(ours, ref) == 0.0,
+                               "mask " << mask << " drop " << drop << " op " << int(op));
                 }
             }
             // sum_to_shape, 1 and 2 threads: within float rounding of the reference, and the same bits.
@@ -144,7 +148,8 @@ BOOST_AUTO_TEST_CASE(kernels_match_their_reference) {
             kernels::sum_to_shape(one.data(), a.data(), static_cast<const float*>(nullptr), out_shape, bs, 1.0, false);
             set_num_threads(2);
             kernels::sum_to_shape(two.data(), a.data(), static_cast<const float*>(nullptr), out_shape, bs, 1.0, false);
-            BOOST_TEST(max_difference(one, ref) <= 1e-6 * std::max(1.0, double(a.numel()) / double(std::max<int64_t>(1, ref.numel()))),
+            BOOST_TEST(max_difference(one, ref) <=
+                           1e-6 * std::max(1.0, double(a.numel()) / double(std::max<int64_t>(1, ref.numel()))),
                        "mask " << mask);
             BOOST_TEST(max_difference(one, two) == 0.0, "mask " << mask);
         }
@@ -183,7 +188,8 @@ BOOST_AUTO_TEST_CASE(errors_are_pytorchs_and_record_nothing) {
     const Tensor a = zeros({2, 3}, true), b = zeros({4}, true);
     Tape tape;
     auto mismatch = [](const std::invalid_argument& e) {
-        return message_is(e, "The size of tensor a (3) must match the size of tensor b (4) at non-singleton dimension 1");
+        return message_is(e,
+                          "The size of tensor a (3) must match the size of tensor b (4) at non-singleton dimension 1");
     };
     BOOST_CHECK_EXCEPTION(a + b, std::invalid_argument, mismatch);
     BOOST_CHECK_EXCEPTION(mul(a, b), std::invalid_argument, mismatch);
@@ -191,18 +197,23 @@ BOOST_AUTO_TEST_CASE(errors_are_pytorchs_and_record_nothing) {
     BOOST_CHECK_EXCEPTION(pow(a, b), std::invalid_argument, mismatch);
     BOOST_CHECK_EXCEPTION(lt(a, b), std::invalid_argument, mismatch);
     BOOST_CHECK_EXCEPTION(where(zeros({2, 3}), zeros({4}), a), std::invalid_argument, mismatch);
-    BOOST_CHECK_EXCEPTION(where(zeros({2, 3}), a, zeros({5})), std::invalid_argument, [](const std::invalid_argument& e) {
-        return message_is(e, "The size of tensor a (3) must match the size of tensor b (5) at non-singleton dimension 1");
-    });
-    BOOST_CHECK_EXCEPTION(zeros({2, 3, 4}) - zeros({2, 1, 3}), std::invalid_argument, [](const std::invalid_argument& e) {
-        return message_is(e, "The size of tensor a (4) must match the size of tensor b (3) at non-singleton dimension 2");
-    });
-    BOOST_CHECK_EXCEPTION(sum_to_size(zeros({2, 4}, true), {3}), std::invalid_argument, [](const std::invalid_argument& e) {
-        return message_is(e, "size {[3]} is not expandable to size {[2, 4]}.");
-    });
-    BOOST_CHECK_EXCEPTION(sum_to_size(zeros({2, 4}, true), {1, 2, 4}), std::invalid_argument, [](const std::invalid_argument& e) {
-        return message_is(e, "size {[1, 2, 4]} is not expandable to size {[2, 4]}.");
-    });
+    BOOST_CHECK_EXCEPTION(
+        where(zeros({2, 3}), a, zeros({5})), std::invalid_argument, [](const std::invalid_argument& e) {
+            return message_is(
+                e, "The size of tensor a (3) must match the size of tensor b (5) at non-singleton dimension 1");
+        });
+    BOOST_CHECK_EXCEPTION(
+        zeros({2, 3, 4}) - zeros({2, 1, 3}), std::invalid_argument, [](const std::invalid_argument& e) {
+            return message_is(
+                e, "The size of tensor a (4) must match the size of tensor b (3) at non-singleton dimension 2");
+        });
+    BOOST_CHECK_EXCEPTION(
+        sum_to_size(zeros({2, 4}, true), {3}), std::invalid_argument,
+        [](const std::invalid_argument& e) { return message_is(e, "size {[3]} is not expandable to size {[2, 4]}."); });
+    BOOST_CHECK_EXCEPTION(sum_to_size(zeros({2, 4}, true), {1, 2, 4}), std::invalid_argument,
+                          [](const std::invalid_argument& e) {
+                              return message_is(e, "size {[1, 2, 4]} is not expandable to size {[2, 4]}.");
+                          });
     BOOST_TEST(tape.size() == 0u);
 }
 

@@ -102,8 +102,8 @@ BOOST_AUTO_TEST_CASE(conv2d_matches_the_direct_reference_at_training_sizes) {
                                       y.size(2), y.size(3)};
             DoubleTensor y_ref(y.shape()), dx_ref(x.shape()), dw_ref(w.shape()), db_ref(b.shape());
             kernels::conv2d_forward_reference(y_ref.data(), x.data(), w.data(), b.data(), k.x[0], k.x[1], k.w[0], g);
-            kernels::conv2d_backward_reference(dx_ref.data(), dw_ref.data(), db_ref.data(), dy.data(), x.data(), w.data(),
-                                               k.x[0], k.x[1], k.w[0], g);
+            kernels::conv2d_backward_reference(dx_ref.data(), dw_ref.data(), db_ref.data(), dy.data(), x.data(),
+                                               w.data(), k.x[0], k.x[1], k.w[0], g);
             BOOST_TEST(max_difference(y, y_ref) < 1e-11);
             BOOST_TEST(max_difference(x.grad(), dx_ref) < 1e-11);
             BOOST_TEST(max_difference(w.grad(), dw_ref) < 1e-10);
@@ -255,14 +255,22 @@ BOOST_AUTO_TEST_CASE(bad_inputs_name_what_was_expected_and_given) {
     check_message([&] { conv2d(x, zeros({4, 3, 3})); }, {"conv2d", "4-D weight", "[4, 3, 3]"});
     check_message([&] { conv2d(zeros({2, 5, 8, 8}), w); }, {"conv2d", "[4, 3, 3, 3]", "3 channels", "[2, 5, 8, 8]"});
     check_message([&] { conv2d(x, w, zeros({3})); }, {"conv2d", "bias", "[4]", "[3]"});
-    check_message([&] { conv2d(zeros({1, 3, 2, 2}), w); }, {"conv2d", "kernel size (3 x 3)", "(2 x 2)", "[1, 3, 2, 2]"});
+    check_message(
+        [&] {
+            conv2d(zeros({1, 3, 2, 2}), w);
+        },
+        {"conv2d", "kernel size (3 x 3)", "(2 x 2)", "[1, 3, 2, 2]"});
     BOOST_CHECK_NO_THROW(conv2d(zeros({1, 3, 2, 2}), w, {}, 1, 1));  // padded to 4 × 4
     check_message([&] { conv2d(x, w, {}, 0); }, {"conv2d", "stride=(0, 0)"});
     check_message([&] { conv2d(x, w, {}, 1, -1); }, {"conv2d", "padding=(-1, -1)"});
 
     check_message([&] { max_pool2d(zeros({3, 8, 8}), 2); }, {"max_pool2d", "4-D input", "[3, 8, 8]"});
     check_message([&] { max_pool2d(x, 3, 1, 2); }, {"max_pool2d", "half of the kernel size", "padding=(2, 2)"});
-    check_message([&] { max_pool2d(zeros({1, 1, 2, 2}), 3); }, {"max_pool2d", "too small", "[1, 1, 2, 2]", "kernel_size=(3, 3)"});
+    check_message(
+        [&] {
+            max_pool2d(zeros({1, 1, 2, 2}), 3);
+        },
+        {"max_pool2d", "too small", "[1, 1, 2, 2]", "kernel_size=(3, 3)"});
     check_message([&] { avg_pool2d(x, 0); }, {"avg_pool2d", "kernel_size=(0, 0)"});
     check_message([&] { avg_pool2d(x, 2, Size2(0)); }, {"avg_pool2d", "stride=(0, 0)"});
     check_message([&] { adaptive_avg_pool2d(zeros({8, 8}), 1); }, {"adaptive_avg_pool2d", "4-D input", "[8, 8]"});

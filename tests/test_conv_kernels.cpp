@@ -51,7 +51,8 @@ void check(const Case& k, int threads) {
     std::vector<double> workspace(static_cast<size_t>(fplan.workspace), nan);
     kernels::conv2d_forward(y.data(), x.data(), w.data(), b.data(), k.N, k.C, k.O, g, fplan, workspace.data());
     kernels::conv2d_forward_reference(y_ref.data(), x.data(), w.data(), b.data(), k.N, k.C, k.O, g);
-    BOOST_TEST(max_abs_difference(y, y_ref) < tol, "forward, N=" << k.N << " C=" << k.C << " O=" << k.O << " threads=" << threads);
+    BOOST_TEST(max_abs_difference(y, y_ref) < tol,
+               "forward, N=" << k.N << " C=" << k.C << " O=" << k.O << " threads=" << threads);
 
     for (bool accumulate : {false, true}) {
         const auto start_x = normal(xs, gen), start_w = normal(ws, gen), start_b = normal(bs, gen);
@@ -63,10 +64,10 @@ void check(const Case& k, int threads) {
         std::vector<double> db_ref = accumulate ? start_b : std::vector<double>(bs, 0.0);
         const kernels::Conv2dPlan bplan = kernels::conv2d_backward_plan(k.N, k.C, k.O, g, true, true);
         std::vector<double> bworkspace(static_cast<size_t>(bplan.workspace), nan);
-        kernels::conv2d_backward(dx.data(), dw.data(), db.data(), dy.data(), x.data(), w.data(), k.N, k.C, k.O, g, bplan,
-                                 bworkspace.data(), accumulate, accumulate, accumulate);
-        kernels::conv2d_backward_reference(dx_ref.data(), dw_ref.data(), db_ref.data(), dy.data(), x.data(), w.data(), k.N,
-                                           k.C, k.O, g);
+        kernels::conv2d_backward(dx.data(), dw.data(), db.data(), dy.data(), x.data(), w.data(), k.N, k.C, k.O, g,
+                                 bplan, bworkspace.data(), accumulate, accumulate, accumulate);
+        kernels::conv2d_backward_reference(dx_ref.data(), dw_ref.data(), db_ref.data(), dy.data(), x.data(), w.data(),
+                                           k.N, k.C, k.O, g);
         BOOST_TEST(max_abs_difference(dx, dx_ref) < tol, "dx, accumulate=" << accumulate << " threads=" << threads);
         BOOST_TEST(max_abs_difference(dw, dw_ref) < tol, "dw, accumulate=" << accumulate << " threads=" << threads);
         BOOST_TEST(max_abs_difference(db, db_ref) < tol, "db, accumulate=" << accumulate << " threads=" << threads);
@@ -75,14 +76,16 @@ void check(const Case& k, int threads) {
         std::vector<double> only_dx = accumulate ? start_x : std::vector<double>(xs, nan);
         const kernels::Conv2dPlan xplan = kernels::conv2d_backward_plan(k.N, k.C, k.O, g, true, false);
         std::vector<double> xworkspace(static_cast<size_t>(xplan.workspace), nan);
-        kernels::conv2d_backward(only_dx.data(), static_cast<double*>(nullptr), static_cast<double*>(nullptr), dy.data(),
-                                 x.data(), w.data(), k.N, k.C, k.O, g, xplan, xworkspace.data(), accumulate, false, false);
+        kernels::conv2d_backward(only_dx.data(), static_cast<double*>(nullptr), static_cast<double*>(nullptr),
+                                 dy.data(), x.data(), w.data(), k.N, k.C, k.O, g, xplan, xworkspace.data(), accumulate,
+                                 false, false);
         BOOST_TEST(max_abs_difference(only_dx, dx_ref) < tol, "dx alone, accumulate=" << accumulate);
         std::vector<double> only_dw = accumulate ? start_w : std::vector<double>(ws, nan);
         const kernels::Conv2dPlan wplan = kernels::conv2d_backward_plan(k.N, k.C, k.O, g, false, true);
         std::vector<double> wworkspace(static_cast<size_t>(wplan.workspace), nan);
-        kernels::conv2d_backward(static_cast<double*>(nullptr), only_dw.data(), static_cast<double*>(nullptr), dy.data(),
-                                 x.data(), w.data(), k.N, k.C, k.O, g, wplan, wworkspace.data(), false, accumulate, false);
+        kernels::conv2d_backward(static_cast<double*>(nullptr), only_dw.data(), static_cast<double*>(nullptr),
+                                 dy.data(), x.data(), w.data(), k.N, k.C, k.O, g, wplan, wworkspace.data(), false,
+                                 accumulate, false);
         BOOST_TEST(max_abs_difference(only_dw, dw_ref) < tol, "dw alone, accumulate=" << accumulate);
     }
 }

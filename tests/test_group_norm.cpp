@@ -32,7 +32,8 @@ OpFn<T> group_norm_op(int64_t groups, double eps) {
 // The op of a case of group_norm.json, from its attributes, in precision T.
 template <typename T>
 OpFn<T> make_op(const GoldenCase& c) {
-    BOOST_TEST(c.inputs.size() == (c.attrs.at("affine").get<bool>() ? 3u : 1u), c.name << ": x, and weight and bias when affine");
+    BOOST_TEST(c.inputs.size() == (c.attrs.at("affine").get<bool>() ? 3u : 1u),
+               c.name << ": x, and weight and bias when affine");
     return group_norm_op<T>(c.attrs.at("num_groups").get<int64_t>(), c.attrs.at("eps").get<double>());
 }
 
@@ -61,7 +62,8 @@ BOOST_AUTO_TEST_CASE(matches_pytorch_golden_values_and_passes_the_gradient_check
     const int ran = check_golden_cases("group_norm.json", "group_norm", make_op<float>, make_op<double>,
                                        {.step = 1e-7, .atol = 1e-5, .rtol = 1e-5});
     BOOST_TEST(ran >= 20);
-    BOOST_TEST(size_t(ran) == load_golden("group_norm.json").size(), "every case of group_norm.json is a group_norm case");
+    BOOST_TEST(size_t(ran) == load_golden("group_norm.json").size(),
+               "every case of group_norm.json is a group_norm case");
 }
 
 struct ShapeCase {
@@ -113,9 +115,9 @@ BOOST_AUTO_TEST_CASE(one_group_equals_normalising_each_sample) {
 // Float32 output against float64 (rounded to float), in ulp of the float result, on inputs of
 // the kinds a network feeds GroupNorm: zero-mean, offset, after a ReLU, and with mean 1000.
 // Measured at 8x256x28x28/32 (rows of 784): the float forward summing each slice's moments
-// while it normalises the one before, mean 0.26-0.36 ulp, max 2 (as the two-pass kernel before it). A float-lane mean (tried) made
-// it 1.1 ulp on average on zero-mean input and up to 4e5 ulp near 0: the mean's error, 3e-8 of
-// the std, is many ulp of the small outputs.
+// while it normalises the one before, mean 0.26-0.36 ulp, max 2 (as the two-pass kernel before it). A float-lane mean
+// (tried) made it 1.1 ulp on average on zero-mean input and up to 4e5 ulp near 0: the mean's error, 3e-8 of the std, is
+// many ulp of the small outputs.
 BOOST_AUTO_TEST_CASE(float32_output_is_within_3_ulp_of_float64) {
     auto ordered = [](float f) {  // float bits as an integer that counts ulps across 0
         int32_t i;
@@ -130,7 +132,8 @@ BOOST_AUTO_TEST_CASE(float32_output_is_within_3_ulp_of_float64) {
     };
     for (const Input& in : {Input{"N(0, 1)", 0.0f, 1.0f, false}, Input{"N(3, 1)", 3.0f, 1.0f, false},
                             Input{"relu(N(0, 1))", 0.0f, 1.0f, true}, Input{"N(1000, 1)", 1000.0f, 1.0f, false}}) {
-        Tensor x = add(full<float>({8, 256, 28, 28}, in.mean), mul(randn<float>({8, 256, 28, 28}, &gen), scalar_tensor(in.std)));
+        Tensor x = add(full<float>({8, 256, 28, 28}, in.mean),
+                       mul(randn<float>({8, 256, 28, 28}, &gen), scalar_tensor(in.std)));
         if (in.relu) x = relu(x);
         const Tensor y = group_norm(x, 32);
         const DoubleTensor y64 = group_norm(cast<double>(x), 32);
@@ -154,7 +157,8 @@ BOOST_AUTO_TEST_CASE(float32_output_is_within_3_ulp_of_float64) {
 BOOST_AUTO_TEST_CASE(float32_statistics_are_stable_for_a_large_mean) {
     // mean 1e4, std 1e-2: E[x²] − E[x]² would lose every digit of the variance in float32.
     Generator gen(3);
-    const Tensor x = add(full<float>({4, 8, 16, 16}, 1e4f), mul(randn<float>({4, 8, 16, 16}, &gen), scalar_tensor(1e-2f)));
+    const Tensor x =
+        add(full<float>({4, 8, 16, 16}, 1e4f), mul(randn<float>({4, 8, 16, 16}, &gen), scalar_tensor(1e-2f)));
     const Tensor y = group_norm(x, 4);
     const DoubleTensor y64 = group_norm(cast<double>(x), 4);
     double worst = 0.0;
@@ -172,7 +176,8 @@ BOOST_AUTO_TEST_CASE(float64_is_exact_to_1e10_for_a_large_mean) {
     // kernel must not add its summation error to that.
     Generator gen(11);
     const int64_t N = 4, C = 8, G = 4, inner = 16 * 16, M = C / G * inner;
-    const DoubleTensor x = add(full<double>({N, C, 16, 16}, 1e4), mul(randn<double>({N, C, 16, 16}, &gen), scalar_tensor(1e-2)));
+    const DoubleTensor x =
+        add(full<double>({N, C, 16, 16}, 1e4), mul(randn<double>({N, C, 16, 16}, &gen), scalar_tensor(1e-2)));
     const DoubleTensor y = group_norm(x, G);
     const double* xv = x.data();
     // The output scale: its root mean square (1 here, up to eps's effect), not its largest value.
@@ -186,7 +191,8 @@ BOOST_AUTO_TEST_CASE(float64_is_exact_to_1e10_for_a_large_mean) {
         const long double rstd = 1.0L / std::sqrt(sq / M + 1e-5L);
         for (int64_t i = 0; i < M; ++i) {
             const long double exact = (xv[s * M + i] - mean) * rstd;
-            worst = std::max(worst, static_cast<double>(std::fabs(static_cast<long double>(y.data()[s * M + i]) - exact)));
+            worst =
+                std::max(worst, static_cast<double>(std::fabs(static_cast<long double>(y.data()[s * M + i]) - exact)));
             sum_sq += static_cast<double>(exact * exact);
         }
     }
@@ -289,11 +295,14 @@ BOOST_AUTO_TEST_CASE(bad_input_is_rejected_with_the_shapes) {
     GroupNorm gn(3, 6);
     BOOST_CHECK_EXCEPTION(gn(zeros({6})), std::invalid_argument,
                           [](const auto& e) { return message_contains(e, "got input of shape [6]"); });
-    BOOST_CHECK_EXCEPTION(gn(zeros({2, 4, 5})), std::invalid_argument,
-                          [](const auto& e) { return message_contains(e, "expected input with 6 channels") && message_contains(e, "[2, 4, 5]"); });
+    BOOST_CHECK_EXCEPTION(gn(zeros({2, 4, 5})), std::invalid_argument, [](const auto& e) {
+        return message_contains(e, "expected input with 6 channels") && message_contains(e, "[2, 4, 5]");
+    });
     BOOST_CHECK_EXCEPTION(group_norm(zeros({20, 6, 10, 10}), 4), std::invalid_argument, [](const auto& e) {
-        return message_contains(e, "Expected number of channels in input to be divisible by num_groups, but got input of shape "
-                                   "[20, 6, 10, 10] and num_groups=4");
+        return message_contains(
+            e,
+            "Expected number of channels in input to be divisible by num_groups, but got input of shape "
+            "[20, 6, 10, 10] and num_groups=4");
     });
     BOOST_CHECK_THROW(group_norm(zeros({2, 6}), 3, ones({5})), std::invalid_argument);
     BOOST_CHECK_THROW(group_norm(zeros({2, 6}), 0), std::invalid_argument);

@@ -40,7 +40,8 @@ void compare_with_reference(int64_t N, int64_t C, int64_t inner, int64_t G, bool
     Generator gen(static_cast<uint64_t>(N * 1000 + C * 100 + inner + G));
     const size_t numel = static_cast<size_t>(N * C * inner);
     const auto x = random_vector<T>(numel, gen, 3.0), dy = random_vector<T>(numel, gen);
-    const auto gamma = random_vector<T>(static_cast<size_t>(C), gen, 1.0), beta = random_vector<T>(static_cast<size_t>(C), gen);
+    const auto gamma = random_vector<T>(static_cast<size_t>(C), gen, 1.0),
+               beta = random_vector<T>(static_cast<size_t>(C), gen);
     const T* g = affine ? gamma.data() : nullptr;
     const T* b = affine ? beta.data() : nullptr;
     const size_t stats = static_cast<size_t>(N * G);
@@ -48,7 +49,8 @@ void compare_with_reference(int64_t N, int64_t C, int64_t inner, int64_t G, bool
     Buffer<T> y(numel), y_ref(numel);
     std::vector<double> mean(stats), rstd(stats), mean_ref(stats), rstd_ref(stats);
     kernels::group_norm_forward<T>(y.data(), mean.data(), rstd.data(), x.data(), g, b, N, C, inner, G, 1e-5);
-    kernels::group_norm_forward_reference<T>(y_ref.data(), mean_ref.data(), rstd_ref.data(), x.data(), g, b, N, C, inner, G, 1e-5);
+    kernels::group_norm_forward_reference<T>(y_ref.data(), mean_ref.data(), rstd_ref.data(), x.data(), g, b, N, C,
+                                             inner, G, 1e-5);
     BOOST_TEST(worst(y, y_ref, tol) <= 1.0);
     BOOST_TEST(worst(mean, mean_ref, 1e-12) <= 1.0);
     // For float the variance is summed in float blocks (see sum_squared_deviation): ~1e-7.
@@ -57,7 +59,8 @@ void compare_with_reference(int64_t N, int64_t C, int64_t inner, int64_t G, bool
     // Backward accumulates: start both from the same non-zero gradients.
     Buffer<T> dx(numel, T(0.5)), dx_ref(numel, T(0.5));
     Buffer<T> dgamma(static_cast<size_t>(C), T(1)), dgamma_ref = dgamma, dbeta = dgamma, dbeta_ref = dgamma;
-    kernels::group_norm_backward<T>(dx.data(), dgamma.data(), dbeta.data(), dy.data(), x.data(), mean.data(), rstd.data(), g, N, C, inner, G);
+    kernels::group_norm_backward<T>(dx.data(), dgamma.data(), dbeta.data(), dy.data(), x.data(), mean.data(),
+                                    rstd.data(), g, N, C, inner, G);
     kernels::group_norm_backward_reference<T>(dx_ref.data(), dgamma_ref.data(), dbeta_ref.data(), dy.data(), x.data(),
                                               mean_ref.data(), rstd_ref.data(), g, N, C, inner, G);
     BOOST_TEST(worst(dx, dx_ref, tol) <= 1.0);
@@ -66,10 +69,10 @@ void compare_with_reference(int64_t N, int64_t C, int64_t inner, int64_t G, bool
 
     // Without accumulation, dx is assigned whatever it held before (here NaN).
     Buffer<T> dx_fresh(numel, std::numeric_limits<T>::quiet_NaN()), dx_ref_fresh(numel, T(0));
-    kernels::group_norm_backward<T>(dx_fresh.data(), nullptr, nullptr, dy.data(), x.data(), mean.data(), rstd.data(), g, N,
-                                    C, inner, G, /*accumulate_dx=*/false);
-    kernels::group_norm_backward_reference<T>(dx_ref_fresh.data(), nullptr, nullptr, dy.data(), x.data(), mean_ref.data(),
-                                              rstd_ref.data(), g, N, C, inner, G);
+    kernels::group_norm_backward<T>(dx_fresh.data(), nullptr, nullptr, dy.data(), x.data(), mean.data(), rstd.data(), g,
+                                    N, C, inner, G, /*accumulate_dx=*/false);
+    kernels::group_norm_backward_reference<T>(dx_ref_fresh.data(), nullptr, nullptr, dy.data(), x.data(),
+                                              mean_ref.data(), rstd_ref.data(), g, N, C, inner, G);
     BOOST_TEST(worst(dx_fresh, dx_ref_fresh, tol) <= 1.0);
 }
 
@@ -130,9 +133,10 @@ BOOST_DATA_TEST_CASE(statistics_hold_when_a_slice_starts_far_from_its_mean, bdat
         x[i] = static_cast<float>(1e4 + (static_cast<int64_t>(i) % M < 16 ? 10.0 : 1e-2 * gen.normal()));
     Buffer<float> y(x.size()), y_ref(x.size());
     std::vector<double> mean(N * G), rstd(N * G), mean_ref(N * G), rstd_ref(N * G);
-    kernels::group_norm_forward<float>(y.data(), mean.data(), rstd.data(), x.data(), nullptr, nullptr, N, C, inner, G, 1e-5);
-    kernels::group_norm_forward_reference<float>(y_ref.data(), mean_ref.data(), rstd_ref.data(), x.data(), nullptr, nullptr,
-                                                 N, C, inner, G, 1e-5);
+    kernels::group_norm_forward<float>(y.data(), mean.data(), rstd.data(), x.data(), nullptr, nullptr, N, C, inner, G,
+                                       1e-5);
+    kernels::group_norm_forward_reference<float>(y_ref.data(), mean_ref.data(), rstd_ref.data(), x.data(), nullptr,
+                                                 nullptr, N, C, inner, G, 1e-5);
     BOOST_TEST(worst(mean, mean_ref, 1e-12) <= 1.0);
     double rstd_error = 0.0;  // relative
     for (size_t i = 0; i < rstd.size(); ++i) rstd_error = std::max(rstd_error, std::abs(rstd[i] / rstd_ref[i] - 1.0));

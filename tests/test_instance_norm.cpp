@@ -63,15 +63,19 @@ BOOST_AUTO_TEST_CASE(running_statistics_and_unbatched_inputs_follow_pytorch) {
         if (c.at("op") != "instance_norm_module") continue;
         BOOST_TEST_CONTEXT("case " << c.at("name").get<std::string>()) {
             const auto& a = c.at("attrs");
-            const InstanceNormOptions o{.num_features = a.at("num_features").get<int64_t>(), .eps = a.at("eps").get<double>(),
-                                        .momentum = a.at("momentum").get<double>(), .affine = a.at("affine").get<bool>(),
+            const InstanceNormOptions o{.num_features = a.at("num_features").get<int64_t>(),
+                                        .eps = a.at("eps").get<double>(),
+                                        .momentum = a.at("momentum").get<double>(),
+                                        .affine = a.at("affine").get<bool>(),
                                         .track_running_stats = a.at("track_running_stats").get<bool>()};
             auto m = make_module(a.at("kind").get<std::string>(), o);
             m->load_state_dict(golden_state(c.at("initial_state")));
             for (size_t k = 0; k < c.at("steps").size(); ++k) {
                 const Tensor y = (*m)(to_tensor<float>(golden_array(c.at("steps")[k])));
                 BOOST_TEST(y.shape() == c.at("steps")[k].at("shape").get<Shape>());
-                BOOST_TEST_CONTEXT("after step " << k + 1) { check_golden_state(m->state_dict(), c.at("states")[k], 1e-6); }
+                BOOST_TEST_CONTEXT("after step " << k + 1) {
+                    check_golden_state(m->state_dict(), c.at("states")[k], 1e-6);
+                }
             }
             m->eval();
             const Tensor y = (*m)(to_tensor<float>(golden_array(c.at("eval_x"))));
@@ -88,14 +92,16 @@ BOOST_AUTO_TEST_CASE(bad_input_is_pytorchs_error) {
     for (const auto& c : doc.at("cases")) {
         if (c.at("op") != "instance_norm_error") continue;
         BOOST_TEST_CONTEXT("case " << c.at("name").get<std::string>()) {
-            auto m = make_module(c.at("kind").get<std::string>(), {.num_features = 3, .affine = c.at("affine").get<bool>()});
+            auto m =
+                make_module(c.at("kind").get<std::string>(), {.num_features = 3, .affine = c.at("affine").get<bool>()});
             m->train(c.at("training").get<bool>());
             const Tensor x = ones(c.at("shape").get<Shape>());
             if (c.at("error").is_null()) {
                 BOOST_CHECK_NO_THROW((*m)(x));
             } else {
                 const std::string text = c.at("error").get<std::string>();
-                BOOST_CHECK_EXCEPTION((*m)(x), std::invalid_argument, [&](const auto& e) { return message_is(e, text); });
+                BOOST_CHECK_EXCEPTION((*m)(x), std::invalid_argument,
+                                      [&](const auto& e) { return message_is(e, text); });
             }
         }
         ++ran;
@@ -132,7 +138,8 @@ BOOST_AUTO_TEST_CASE(gradient_check_in_every_mode) {
                     for (int k = 0; k < 3; ++k) (*m)(randn<double>(t.shape, &gen));
                     if (eval) m->eval();
                     const DoubleTensor x = randn<double>(t.shape, &gen, true);
-                    check_module_gradients(m->repr() + (eval ? " eval" : " train") + " on " + to_string(t.shape), *m, x);
+                    check_module_gradients(m->repr() + (eval ? " eval" : " train") + " on " + to_string(t.shape), *m,
+                                           x);
                 }
 }
 

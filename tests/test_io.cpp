@@ -41,9 +41,17 @@ bool same_values(const BasicTensor<T>& a, const BasicTensor<T>& b) {
 // Random bit patterns (every exponent, subnormals included) that are not NaN, and the edge cases.
 template <typename T, typename Bits>
 BasicTensor<T> awkward_values(Generator& gen, int64_t n) {
-    std::vector<T> values = {T(0), -T(0), T(0.1), T(1) / T(3), std::numeric_limits<T>::max(), std::numeric_limits<T>::lowest(),
-                             std::numeric_limits<T>::min(), std::numeric_limits<T>::denorm_min(), -std::numeric_limits<T>::denorm_min(),
-                             std::numeric_limits<T>::infinity(), -std::numeric_limits<T>::infinity(),
+    std::vector<T> values = {T(0),
+                             -T(0),
+                             T(0.1),
+                             T(1) / T(3),
+                             std::numeric_limits<T>::max(),
+                             std::numeric_limits<T>::lowest(),
+                             std::numeric_limits<T>::min(),
+                             std::numeric_limits<T>::denorm_min(),
+                             -std::numeric_limits<T>::denorm_min(),
+                             std::numeric_limits<T>::infinity(),
+                             -std::numeric_limits<T>::infinity(),
                              std::numeric_limits<T>::quiet_NaN()};
     while (int64_t(values.size()) < n) {
         const Bits bits = Bits(gen.next_u64());
@@ -90,7 +98,8 @@ struct Duck {
     DoubleTensor table = full<double>({2, 2}, 0.5);
     std::vector<std::pair<std::string, DoubleTensor>> state_dict() const { return {{"table", table}}; }
     void load_state_dict(const std::vector<std::pair<std::string, DoubleTensor>>& state) {
-        if (state.size() != 1 || state[0].first != "table") throw std::invalid_argument("Duck: expected one tensor \"table\"");
+        if (state.size() != 1 || state[0].first != "table")
+            throw std::invalid_argument("Duck: expected one tensor \"table\"");
         std::copy_n(state[0].second.data(), table.numel(), table.data());
     }
 };
@@ -157,8 +166,9 @@ BOOST_AUTO_TEST_CASE(state_dict_container) {
     BOOST_TEST(state.size() == 6u);
     BOOST_TEST(state.contains("scalar"));
     BOOST_TEST(state.get<float>("scalar").item() == 2.5f);
-    BOOST_CHECK_EXCEPTION(state.get<double>("scalar"), std::invalid_argument,
-                          [](const auto& e) { return message_contains(e, "\"scalar\" is float32, but float64 was asked for"); });
+    BOOST_CHECK_EXCEPTION(state.get<double>("scalar"), std::invalid_argument, [](const auto& e) {
+        return message_contains(e, "\"scalar\" is float32, but float64 was asked for");
+    });
     BOOST_CHECK_THROW(state.get<float>("nope"), std::out_of_range);
     BOOST_CHECK_EXCEPTION(state.add("scalar", zeros({1})), std::invalid_argument,
                           [](const auto& e) { return message_contains(e, "\"scalar\" is already there"); });
@@ -297,7 +307,8 @@ BOOST_AUTO_TEST_CASE(bad_files_are_clear_errors_and_leave_the_model_unchanged) {
     write_bytes(scratch / "deep.json", std::string(1 << 20, '['));
     rejected(scratch / "deep.json", "nested deeper than");
 
-    rejected(scratch / "missing.json", "cannot load " + (scratch / "missing.json").string() + ": No such file or directory");
+    rejected(scratch / "missing.json",
+             "cannot load " + (scratch / "missing.json").string() + ": No such file or directory");
     rejected(scratch.path(), "unsupported file extension");
     fs::create_directories(scratch / "dir.json");
     rejected(scratch / "dir.json", "not a regular file");
@@ -343,8 +354,9 @@ BOOST_AUTO_TEST_CASE(randomly_damaged_files_never_crash) {
 BOOST_AUTO_TEST_CASE(wrong_extension_on_save_writes_nothing) {
     TempDir scratch("tapegrad_test_io");
     const GroupNorm gn(2, 4);
-    BOOST_CHECK_EXCEPTION(save(gn, scratch / "model.pt"), std::invalid_argument,
-                          [](const auto& e) { return message_contains(e, "unsupported file extension \".pt\"") && message_contains(e, ".json"); });
+    BOOST_CHECK_EXCEPTION(save(gn, scratch / "model.pt"), std::invalid_argument, [](const auto& e) {
+        return message_contains(e, "unsupported file extension \".pt\"") && message_contains(e, ".json");
+    });
     BOOST_CHECK_EXCEPTION(save(gn, scratch / "model"), std::invalid_argument,
                           [](const auto& e) { return message_contains(e, "unsupported file extension (none)"); });
     BOOST_TEST(scratch.files().empty());
@@ -439,8 +451,9 @@ BOOST_AUTO_TEST_CASE(checkpoint_round_trips) {
             BOOST_TEST(restored.normal() == expected.normal());
             BOOST_CHECK_THROW(back.rng_state("nope"), std::out_of_range);
 
-            BOOST_CHECK_EXCEPTION(StateDict::load(path), std::runtime_error,
-                                  [](const auto& e) { return message_contains(e, "the file holds a checkpoint, not a state_dict"); });
+            BOOST_CHECK_EXCEPTION(StateDict::load(path), std::runtime_error, [](const auto& e) {
+                return message_contains(e, "the file holds a checkpoint, not a state_dict");
+            });
         }
     }
     // A broken generator state fails the load, not the later resume.
@@ -452,8 +465,9 @@ BOOST_AUTO_TEST_CASE(checkpoint_round_trips) {
     Json bad_model = Json::parse(read_bytes(scratch / "ckpt.json"));
     bad_model["model"]["tensors"][0]["shape"] = {5};
     write_bytes(scratch / "bad_model.json", bad_model.dump());
-    BOOST_CHECK_EXCEPTION(Checkpoint::load(scratch / "bad_model.json"), std::runtime_error,
-                          [](const auto& e) { return message_contains(e, "model.tensors[0] \"weight\": shape [5] needs 5 float32 values"); });
+    BOOST_CHECK_EXCEPTION(Checkpoint::load(scratch / "bad_model.json"), std::runtime_error, [](const auto& e) {
+        return message_contains(e, "model.tensors[0] \"weight\": shape [5] needs 5 float32 values");
+    });
     c.rng.emplace_back("data", "again");
     BOOST_CHECK_THROW(c.save(scratch / "dup.json"), std::invalid_argument);
 }
@@ -482,10 +496,12 @@ BOOST_AUTO_TEST_CASE(int64_tensors_round_trip_exactly) {
     // A JSON int64 tensor holds integers only.
     write_bytes(scratch / "bad.json", R"({"format":"tapegrad","version":1,"kind":"state_dict","metadata":{},)"
                                       R"("tensors":[{"name":"n","dtype":"int64","shape":[2],"data":[1,2.5]}]})");
-    BOOST_CHECK_EXCEPTION(StateDict::load(scratch / "bad.json"), std::runtime_error,
-                          [](const std::runtime_error& e) { return message_contains(e, "data[1] = 2.5 is not an int64"); });
-    write_bytes(scratch / "big.json", R"({"format":"tapegrad","version":1,"kind":"state_dict","metadata":{},)"
-                                      R"("tensors":[{"name":"n","dtype":"int64","shape":[1],"data":[9223372036854775808]}]})");
+    BOOST_CHECK_EXCEPTION(StateDict::load(scratch / "bad.json"), std::runtime_error, [](const std::runtime_error& e) {
+        return message_contains(e, "data[1] = 2.5 is not an int64");
+    });
+    write_bytes(scratch / "big.json",
+                R"({"format":"tapegrad","version":1,"kind":"state_dict","metadata":{},)"
+                R"("tensors":[{"name":"n","dtype":"int64","shape":[1],"data":[9223372036854775808]}]})");
     BOOST_CHECK_EXCEPTION(StateDict::load(scratch / "big.json"), std::runtime_error,
                           [](const std::runtime_error& e) { return message_contains(e, "is not an int64"); });
     // And, as in PyTorch, an integer tensor cannot require grad.

@@ -132,7 +132,8 @@ BOOST_AUTO_TEST_CASE(cbor_file_whose_byte_count_wraps_is_a_load_error_naming_the
     TempDir scratch("tapegrad_test_io_hardening");
     const fs::path path = scratch / "wraps.cbor";
     write_bytes(path, wrapping_cbor_file);
-    rejected(path, load_state_dict, {"tensors[0] \"w\"", "shape " + to_string(wrapping_shape) + " of float32 is too large"});
+    rejected(path, load_state_dict,
+             {"tensors[0] \"w\"", "shape " + to_string(wrapping_shape) + " of float32 is too large"});
 }
 
 BOOST_AUTO_TEST_CASE(byte_counts_that_wrap_to_the_data_size_are_load_errors) {
@@ -150,15 +151,18 @@ BOOST_AUTO_TEST_CASE(byte_counts_that_wrap_to_the_data_size_are_load_errors) {
 BOOST_AUTO_TEST_CASE(json_twins_are_load_errors_naming_the_shape) {
     TempDir scratch("tapegrad_test_io_hardening");
     // The reproducer's shape in JSON: its element count fits in int64, its byte count does not.
-    rejected(write_file_of(scratch, "wraps.json", state_dict_document(tensor_entry("float32", wrapping_shape, Json::array()))),
+    rejected(write_file_of(scratch, "wraps.json",
+                           state_dict_document(tensor_entry("float32", wrapping_shape, Json::array()))),
              load_state_dict, {"shape " + to_string(wrapping_shape) + " of float32 is too large"});
     // A shape whose element count does not fit in int64 at all.
-    rejected(write_file_of(scratch, "product.json",
-                            state_dict_document(tensor_entry("float32", {int64_t(1) << 32, int64_t(1) << 32}, Json::array()))),
+    rejected(write_file_of(
+                 scratch, "product.json",
+                 state_dict_document(tensor_entry("float32", {int64_t(1) << 32, int64_t(1) << 32}, Json::array()))),
              load_state_dict, {"shape [4294967296, 4294967296] is too large"});
     // Huge but representable (2^40 floats, 4 TiB), with one value: a size mismatch, nothing allocated.
     rejected(write_file_of(scratch, "short.json",
-                            state_dict_document(tensor_entry("float32", {int64_t(1) << 20, int64_t(1) << 20}, Json::array({1.0})))),
+                           state_dict_document(
+                               tensor_entry("float32", {int64_t(1) << 20, int64_t(1) << 20}, Json::array({1.0})))),
              load_state_dict, {"shape [1048576, 1048576] needs 1099511627776 float32 values, but the data has 1"});
 }
 
@@ -166,8 +170,10 @@ BOOST_AUTO_TEST_CASE(checkpoints_with_the_reproducers_tensor_are_load_errors) {
     TempDir scratch("tapegrad_test_io_hardening");
     for (const std::string ext : {".cbor", ".json"}) {
         const Json data = ext == ".cbor" ? Json::binary({}) : Json::array();
-        rejected(write_file_of(scratch, "wraps" + ext, checkpoint_document(tensor_entry("float32", wrapping_shape, data))),
-                 load_checkpoint, {"model.tensors[0] \"w\"", "shape " + to_string(wrapping_shape) + " of float32 is too large"});
+        rejected(
+            write_file_of(scratch, "wraps" + ext, checkpoint_document(tensor_entry("float32", wrapping_shape, data))),
+            load_checkpoint,
+            {"model.tensors[0] \"w\"", "shape " + to_string(wrapping_shape) + " of float32 is too large"});
     }
 }
 
@@ -248,13 +254,15 @@ KillFigures kill_saves(const std::string& name, TempFile how, int kills) {
     const auto check_target = [&](int64_t newer) {
         ++figures.loads;
         const int64_t v = version_of(StateDict::load(target));
-        BOOST_TEST_REQUIRE((v == previous || v == newer), "loaded version " << v << ", expected " << previous << " or " << newer);
+        BOOST_TEST_REQUIRE((v == previous || v == newer),
+                           "loaded version " << v << ", expected " << previous << " or " << newer);
         return v;
     };
     const auto count_temps = [&] {
         const int temps = temps_besides(scratch, name);
         figures.max_temps = std::max(figures.max_temps, temps);
-        BOOST_TEST_REQUIRE(temps <= 1, temps << " temporary files of " << name << " at once: " << scratch.files().size());
+        BOOST_TEST_REQUIRE(temps <= 1,
+                           temps << " temporary files of " << name << " at once: " << scratch.files().size());
         return temps;
     };
     for (int k = 0; k < kills; ++k) {
@@ -283,7 +291,8 @@ KillFigures kill_saves(const std::string& name, TempFile how, int kills) {
         BOOST_TEST_REQUIRE(::kill(child, SIGKILL) == 0);
         int status = 0;
         BOOST_TEST_REQUIRE(::waitpid(child, &status, 0) == child);
-        BOOST_TEST_REQUIRE((WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL), "the saving child ended by itself: " << status);
+        BOOST_TEST_REQUIRE((WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL),
+                           "the saving child ended by itself: " << status);
         ++figures.kills;
         if (count_temps() == 1) ++figures.kills_leaving_a_temp;
         const int64_t v = check_target(newer);

@@ -42,7 +42,8 @@ BOOST_AUTO_TEST_SUITE(layer_norm_layer)
 BOOST_AUTO_TEST_CASE(matches_pytorch_golden_values_and_passes_the_gradient_check) {
     const int ran = check_golden_cases("layer_norm.json", "layer_norm", make_op<float>, make_op<double>);
     BOOST_TEST(ran >= 16);
-    BOOST_TEST(size_t(ran) == load_golden("layer_norm.json").size(), "every case of layer_norm.json is a layer_norm case");
+    BOOST_TEST(size_t(ran) == load_golden("layer_norm.json").size(),
+               "every case of layer_norm.json is a layer_norm case");
 }
 
 struct ShapeCase {
@@ -167,7 +168,8 @@ BOOST_AUTO_TEST_CASE(constant_row_gives_finite_output_and_gradients) {
 // PyTorch 1.13's messages, word for word (F.layer_norm and nn.LayerNorm).
 BOOST_AUTO_TEST_CASE(bad_input_is_pytorchs_error) {
     auto expect = [](auto&& f, const std::string& text) {
-        BOOST_CHECK_EXCEPTION(f(), std::invalid_argument, [&](const std::invalid_argument& e) { return message_is(e, text); });
+        BOOST_CHECK_EXCEPTION(f(), std::invalid_argument,
+                              [&](const std::invalid_argument& e) { return message_is(e, text); });
     };
     LayerNorm ln({3, 5});
     expect([&] { return ln(zeros({2, 3, 4})); },
@@ -177,10 +179,17 @@ BOOST_AUTO_TEST_CASE(bad_input_is_pytorchs_error) {
     expect([&] { return layer_norm(zeros({2, 3, 4}), {}); },
            "Expected normalized_shape to be at least 1-dimensional, i.e., containing at least one element, but got "
            "normalized_shape = []");
-    expect([&] { return layer_norm(zeros({2, 3, 4}), {4}, ones({3})); },
-           "Expected weight to be of same shape as normalized_shape, but got weight of shape [3] and normalized_shape = [4]");
-    expect([&] { return layer_norm(zeros({2, 3, 4}), {4}, {}, ones({3})); },
-           "Expected bias to be of same shape as normalized_shape, but got bias of shape [3] and normalized_shape = [4]");
+    expect(
+        [&] {
+            return layer_norm(zeros({2, 3, 4}), {4}, ones({3}));
+        },
+        "Expected weight to be of same shape as normalized_shape, but got weight of shape [3] and normalized_shape = "
+        "[4]");
+    expect(
+        [&] {
+            return layer_norm(zeros({2, 3, 4}), {4}, {}, ones({3}));
+        },
+        "Expected bias to be of same shape as normalized_shape, but got bias of shape [3] and normalized_shape = [4]");
     BOOST_CHECK_THROW(LayerNorm({-1}), std::invalid_argument);
     BOOST_CHECK_THROW(LayerNorm({4}, -1.0), std::invalid_argument);
 }

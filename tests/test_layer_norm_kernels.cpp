@@ -41,14 +41,18 @@ Results<T> run_fast(int64_t rows, int64_t M, bool affine, const std::vector<T>& 
     const T* g = affine ? gamma.data() : nullptr;
     const T* b = affine ? beta.data() : nullptr;
     const size_t numel = static_cast<size_t>(rows * M);
-    Results<T> r{std::vector<T>(numel), std::vector<T>(numel, T(0.5)), std::vector<T>(numel, std::numeric_limits<T>::quiet_NaN()),
-                 std::vector<T>(static_cast<size_t>(M), T(1)), std::vector<T>(static_cast<size_t>(M), T(1)),
-                 std::vector<double>(static_cast<size_t>(rows)), std::vector<double>(static_cast<size_t>(rows))};
+    Results<T> r{std::vector<T>(numel),
+                 std::vector<T>(numel, T(0.5)),
+                 std::vector<T>(numel, std::numeric_limits<T>::quiet_NaN()),
+                 std::vector<T>(static_cast<size_t>(M), T(1)),
+                 std::vector<T>(static_cast<size_t>(M), T(1)),
+                 std::vector<double>(static_cast<size_t>(rows)),
+                 std::vector<double>(static_cast<size_t>(rows))};
     kernels::layer_norm_forward<T>(r.y.data(), r.mean.data(), r.rstd.data(), x.data(), g, b, rows, M, 1e-5);
     kernels::layer_norm_backward<T>(r.dx.data(), affine ? r.dgamma.data() : nullptr, affine ? r.dbeta.data() : nullptr,
                                     dy.data(), x.data(), r.mean.data(), r.rstd.data(), g, rows, M);
-    kernels::layer_norm_backward<T>(r.dx_fresh.data(), nullptr, nullptr, dy.data(), x.data(), r.mean.data(), r.rstd.data(),
-                                    g, rows, M, /*accumulate_dx=*/false);
+    kernels::layer_norm_backward<T>(r.dx_fresh.data(), nullptr, nullptr, dy.data(), x.data(), r.mean.data(),
+                                    r.rstd.data(), g, rows, M, /*accumulate_dx=*/false);
     return r;
 }
 
@@ -57,14 +61,16 @@ void compare_with_reference(int64_t rows, int64_t M, bool affine, double tol) {
     Generator gen(static_cast<uint64_t>(rows * 1000 + M));
     const size_t numel = static_cast<size_t>(rows * M);
     const auto x = random_vector<T>(numel, gen, 3.0), dy = random_vector<T>(numel, gen);
-    const auto gamma = random_vector<T>(static_cast<size_t>(M), gen, 1.0), beta = random_vector<T>(static_cast<size_t>(M), gen);
+    const auto gamma = random_vector<T>(static_cast<size_t>(M), gen, 1.0),
+               beta = random_vector<T>(static_cast<size_t>(M), gen);
     const T* g = affine ? gamma.data() : nullptr;
     const T* b = affine ? beta.data() : nullptr;
 
     const Results<T> fast = run_fast(rows, M, affine, x, dy, gamma, beta);
     std::vector<T> y_ref(numel);
     std::vector<double> mean_ref(static_cast<size_t>(rows)), rstd_ref(static_cast<size_t>(rows));
-    kernels::layer_norm_forward_reference<T>(y_ref.data(), mean_ref.data(), rstd_ref.data(), x.data(), g, b, rows, M, 1e-5);
+    kernels::layer_norm_forward_reference<T>(y_ref.data(), mean_ref.data(), rstd_ref.data(), x.data(), g, b, rows, M,
+                                             1e-5);
     BOOST_TEST(worst(fast.y, y_ref, tol) <= 1.0);
     BOOST_TEST(worst(fast.mean, mean_ref, 1e-12) <= 1.0);
     // For float the variance is summed in float blocks (sum_squared_deviation): ~1e-7.
@@ -79,8 +85,8 @@ void compare_with_reference(int64_t rows, int64_t M, bool affine, double tol) {
     BOOST_TEST(worst(fast.dbeta, dbeta_ref, tol * 10) <= 1.0);
     // Without accumulation, dx is assigned whatever it held before (here NaN).
     std::vector<T> dx_ref_fresh(numel, T(0));
-    kernels::layer_norm_backward_reference<T>(dx_ref_fresh.data(), nullptr, nullptr, dy.data(), x.data(), mean_ref.data(),
-                                              rstd_ref.data(), g, rows, M);
+    kernels::layer_norm_backward_reference<T>(dx_ref_fresh.data(), nullptr, nullptr, dy.data(), x.data(),
+                                              mean_ref.data(), rstd_ref.data(), g, rows, M);
     BOOST_TEST(worst(fast.dx_fresh, dx_ref_fresh, tol) <= 1.0);
 }
 
@@ -90,7 +96,8 @@ void same_bits_at_1_and_2_threads(int64_t rows, int64_t M, bool affine) {
     Generator gen(static_cast<uint64_t>(rows + M));
     const size_t numel = static_cast<size_t>(rows * M);
     const auto x = random_vector<T>(numel, gen, 3.0), dy = random_vector<T>(numel, gen);
-    const auto gamma = random_vector<T>(static_cast<size_t>(M), gen, 1.0), beta = random_vector<T>(static_cast<size_t>(M), gen);
+    const auto gamma = random_vector<T>(static_cast<size_t>(M), gen, 1.0),
+               beta = random_vector<T>(static_cast<size_t>(M), gen);
     set_num_threads(1);
     const Results<T> one = run_fast(rows, M, affine, x, dy, gamma, beta);
     set_num_threads(2);

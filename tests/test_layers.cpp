@@ -72,7 +72,12 @@ BOOST_AUTO_TEST_CASE(conv2d_gradients_and_agreement_with_the_op) {
     const std::vector<Case> cases = {
         {{.in_channels = 2, .out_channels = 3, .kernel_size = 3}, {2, 2, 6, 5}},
         {{.in_channels = 3, .out_channels = 2, .kernel_size = 3, .stride = 2, .padding = 1}, {2, 3, 7, 6}},
-        {{.in_channels = 2, .out_channels = 4, .kernel_size = {3, 2}, .stride = {1, 2}, .padding = {1, 0}, .bias = false},
+        {{.in_channels = 2,
+          .out_channels = 4,
+          .kernel_size = {3, 2},
+          .stride = {1, 2},
+          .padding = {1, 0},
+          .bias = false},
          {1, 2, 5, 7}},
         {{.in_channels = 4, .out_channels = 3, .kernel_size = 1}, {2, 4, 3, 3}},
     };
@@ -82,7 +87,8 @@ BOOST_AUTO_TEST_CASE(conv2d_gradients_and_agreement_with_the_op) {
         BOOST_TEST_CONTEXT(conv.repr()) {
             const DoubleTensor x = randn<double>(c.x, &gen, true);
             check_module_gradients(conv.repr(), conv, x);
-            BOOST_TEST(max_difference(conv(x), conv2d(x, conv.weight(), conv.bias(), c.options.stride, c.options.padding)) == 0.0);
+            BOOST_TEST(max_difference(
+                           conv(x), conv2d(x, conv.weight(), conv.bias(), c.options.stride, c.options.padding)) == 0.0);
         }
     }
 }
@@ -194,7 +200,8 @@ BOOST_AUTO_TEST_CASE(layers_print_like_pytorch) {
     BOOST_TEST(Linear(3136, 128).repr() == "Linear(in_features=3136, out_features=128, bias=True)");
     BOOST_TEST(Linear(4, 2, false).repr() == "Linear(in_features=4, out_features=2, bias=False)");
     BOOST_TEST(Conv2d(1, 32, 3, 1, 1).repr() == "Conv2d(1, 32, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))");
-    BOOST_TEST(Conv2d(3, 8, {3, 5}, 2, 0, false).repr() == "Conv2d(3, 8, kernel_size=(3, 5), stride=(2, 2), bias=False)");
+    BOOST_TEST(Conv2d(3, 8, {3, 5}, 2, 0, false).repr() ==
+               "Conv2d(3, 8, kernel_size=(3, 5), stride=(2, 2), bias=False)");
     BOOST_TEST(ReLU().repr() == "ReLU()");
     BOOST_TEST(MaxPool2d(2).repr() == "MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)");
     BOOST_TEST(MaxPool2d({2, 3}, Size2{1, 2}, 1).repr() ==
@@ -231,8 +238,9 @@ BOOST_AUTO_TEST_CASE(default_init_is_pytorchs_kaiming_uniform) {
 
 BOOST_AUTO_TEST_CASE(init_is_reproducible_from_a_generator_or_the_global_seed) {
     Generator a(11), b(11);
-    BOOST_TEST(Conv2d(3, 4, 3, 1, 0, true, &a).weight().to_vector() == Conv2d(3, 4, 3, 1, 0, true, &b).weight().to_vector(),
-               boost::test_tools::per_element());
+    BOOST_TEST(
+        Conv2d(3, 4, 3, 1, 0, true, &a).weight().to_vector() == Conv2d(3, 4, 3, 1, 0, true, &b).weight().to_vector(),
+        boost::test_tools::per_element());
     manual_seed(3);
     const Linear first(5, 4);
     manual_seed(3);

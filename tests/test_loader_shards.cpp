@@ -47,7 +47,8 @@ BOOST_AUTO_TEST_CASE(shares_are_disjoint_and_cover_the_epoch) {
             const std::vector<int64_t> order = Loader(data, {.seed = 7}).order(epoch);
             std::vector<int64_t> seen;
             for (int64_t r = 0; r < world; ++r) {
-                const std::vector<int64_t> mine = Loader(data, sharded(r, world, ShardOptions::Balance::none)).indices(epoch);
+                const std::vector<int64_t> mine =
+                    Loader(data, sharded(r, world, ShardOptions::Balance::none)).indices(epoch);
                 // Rank r takes positions r, r + world, … of the one order.
                 for (size_t k = 0; k < mine.size(); ++k) BOOST_TEST(mine[k] == order[size_t(r) + k * size_t(world)]);
                 seen.insert(seen.end(), mine.begin(), mine.end());

@@ -53,7 +53,8 @@ OpFn<T> make_op(const GoldenCase& c) {
         const int64_t ignore = attrs.at("ignore_index").template get<int64_t>();
         if (c.op == "nll_loss")
             return [=](const auto& in) {
-                return as_tensor ? nll_loss(in[0], target_tensor, weight, r, ignore) : nll_loss(in[0], target, weight, r, ignore);
+                return as_tensor ? nll_loss(in[0], target_tensor, weight, r, ignore)
+                                 : nll_loss(in[0], target, weight, r, ignore);
             };
         const CrossEntropyOptions<T> options{.weight = weight,
                                              .reduction = r,
@@ -88,14 +89,16 @@ template <typename F>
 void check_error_on_tape(F&& f, const std::string& message) {
     Tape tape;
     const size_t before = tape.size();
-    BOOST_CHECK_EXCEPTION(f(), std::invalid_argument, [&](const std::invalid_argument& e) { return message_is(e, message); });
+    BOOST_CHECK_EXCEPTION(f(), std::invalid_argument,
+                          [&](const std::invalid_argument& e) { return message_is(e, message); });
     BOOST_TEST(tape.size() == before);
 }
 
 // max_i |a_i − b_i| / max(1, |b_i|), for kernels held to their reference twins.
 double max_relative_difference(const std::vector<double>& a, const std::vector<double>& b) {
     double worst = 0.0;
-    for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::abs(a[i] - b[i]) / std::max(1.0, std::abs(b[i])));
+    for (size_t i = 0; i < a.size(); ++i)
+        worst = std::max(worst, std::abs(a[i] - b[i]) / std::max(1.0, std::abs(b[i])));
     return worst;
 }
 
@@ -128,7 +131,8 @@ BOOST_AUTO_TEST_CASE(every_fixture_case_has_an_op) {
 }
 
 BOOST_AUTO_TEST_CASE(reduction_names) {
-    for (const Reduction r : {Reduction::none, Reduction::mean, Reduction::sum}) BOOST_TEST((parse_reduction(to_string(r)) == r));
+    for (const Reduction r : {Reduction::none, Reduction::mean, Reduction::sum})
+        BOOST_TEST((parse_reduction(to_string(r)) == r));
     BOOST_CHECK_EXCEPTION(parse_reduction("avg"), std::invalid_argument,
                           [](const auto& e) { return message_is(e, "avg is not a valid value for reduction"); });
 }
@@ -167,17 +171,20 @@ BOOST_AUTO_TEST_CASE(target_forms_agree) {
         v.push_back(loss.item());
         return v;
     };
-    const auto by_span = loss_and_grad([&](const Tensor& x) { return cross_entropy(x, std::span<const int64_t>(target)); });
+    const auto by_span =
+        loss_and_grad([&](const Tensor& x) { return cross_entropy(x, std::span<const int64_t>(target)); });
     const auto by_vector = loss_and_grad([&](const Tensor& x) { return cross_entropy(x, target); });
     const auto by_tensor = loss_and_grad([&](const Tensor& x) { return cross_entropy(x, target_tensor); });
-    const auto by_options = loss_and_grad([&](const Tensor& x) { return cross_entropy(x, target, CrossEntropyOptions<>{}); });
+    const auto by_options =
+        loss_and_grad([&](const Tensor& x) { return cross_entropy(x, target, CrossEntropyOptions<>{}); });
     BOOST_TEST(by_span == by_vector, boost::test_tools::per_element());
     BOOST_TEST(by_span == by_tensor, boost::test_tools::per_element());
     BOOST_TEST(by_span == by_options, boost::test_tools::per_element());
     // nll_loss of log_softmax is cross_entropy (on (N, C), where log_softmax applies).
     const Tensor flat = with_grad({5, 4}, 8);
     const std::vector<int64_t> t5{3, 1, 0, 2, 1};
-    BOOST_TEST(nll_loss(log_softmax(flat, 1), t5).item() == cross_entropy(flat, t5).item(), boost::test_tools::tolerance(1e-6f));
+    BOOST_TEST(nll_loss(log_softmax(flat, 1), t5).item() == cross_entropy(flat, t5).item(),
+               boost::test_tools::tolerance(1e-6f));
 }
 
 // The float cross-entropy backward takes its probabilities from a float-lane exp: on wide rows
@@ -199,11 +206,14 @@ BOOST_AUTO_TEST_CASE(float_cross_entropy_gradient_on_wide_rows) {
                 Tensor x32 = cast<float>(scaled).requires_grad_();
                 {
                     Tape tape;
-                    tape.backward(cross_entropy(x64, target, {.weight = weighted ? weight64 : DoubleTensor{}, .label_smoothing = smoothing}));
+                    tape.backward(cross_entropy(
+                        x64, target, {.weight = weighted ? weight64 : DoubleTensor{}, .label_smoothing = smoothing}));
                 }
                 {
                     Tape tape;
-                    tape.backward(cross_entropy(x32, target, {.weight = weighted ? cast<float>(weight64) : Tensor{}, .label_smoothing = smoothing}));
+                    tape.backward(cross_entropy(
+                        x32, target,
+                        {.weight = weighted ? cast<float>(weight64) : Tensor{}, .label_smoothing = smoothing}));
                 }
                 const std::vector<double> g64 = x64.grad().to_vector();
                 const std::vector<float> g32 = x32.grad().to_vector();
@@ -261,9 +271,12 @@ BOOST_AUTO_TEST_CASE(errors_carry_pytorch_messages_and_leave_no_record) {
     check_error_on_tape([&] { return cross_entropy(x, p, {.weight = ones({3})}); },
                         "cross_entropy: weight tensor should be defined either for all 4 classes or no classes but got "
                         "weight tensor of shape: [3]");
-    check_error_on_tape([&] { return cross_entropy(x, std::vector<int64_t>{0, 1, 2}, {.weight = ones({3})}); },
-                        "weight tensor should be defined either for all 4 classes or no classes but got weight tensor of "
-                        "shape: [3]");
+    check_error_on_tape(
+        [&] {
+            return cross_entropy(x, std::vector<int64_t>{0, 1, 2}, {.weight = ones({3})});
+        },
+        "weight tensor should be defined either for all 4 classes or no classes but got weight tensor of "
+        "shape: [3]");
     check_error_on_tape([&] { return cross_entropy(x, std::vector<int64_t>{0, 1, 2}, {.label_smoothing = 1.5}); },
                         "label_smoothing must be between 0.0 and 1.0. Got: 1.5");
     check_error_on_tape([&] { return nll_loss(x, std::vector<int64_t>{0, 1, 2}, ones({4}, /*requires_grad=*/true)); },
@@ -276,19 +289,24 @@ BOOST_AUTO_TEST_CASE(errors_carry_pytorch_messages_and_leave_no_record) {
                         "smooth_l1_loss does not support negative values for beta.");
     check_error_on_tape([&] { return huber_loss(x, x, Reduction::mean, 0.0); },
                         "huber_loss does not support non-positive values for delta.");
-    check_error_on_tape([&] { return binary_cross_entropy(p, rand({3, 1})); },
-                        "Using a target size ([3, 1]) that is different to the input size ([3, 4]) is deprecated. Please "
-                        "ensure they have the same size.");
+    check_error_on_tape(
+        [&] {
+            return binary_cross_entropy(p, rand({3, 1}));
+        },
+        "Using a target size ([3, 1]) that is different to the input size ([3, 4]) is deprecated. Please "
+        "ensure they have the same size.");
     check_error_on_tape([&] { return binary_cross_entropy(twos, p); },
                         "all elements of input should be between 0 and 1");
     check_error_on_tape([&] { return binary_cross_entropy_with_logits(x, rand({3, 1})); },
                         "Target size ([3, 1]) must be the same as input size ([3, 4])");
-    check_error_on_tape([&] { return binary_cross_entropy(p, p, ones({2})); },
-                        "binary_cross_entropy: weight of shape [2] cannot be broadcast to the input's shape [3, 4]: The "
-                        "size of tensor a (4) must match the size of tensor b (2) at non-singleton dimension 1");
-    check_error_on_tape([&] { return binary_cross_entropy_with_logits(x, p, {}, Reduction::mean, ones({4}, true)); },
-                        "The function 'binary_cross_entropy_with_logits' is not differentiable with respect to argument "
-                        "'pos_weight'. This input cannot have requires_grad True.");
+    check_error_on_tape(
+        [&] { return binary_cross_entropy(p, p, ones({2})); },
+        "binary_cross_entropy: weight of shape [2] cannot be broadcast to the input's shape [3, 4]: The "
+        "size of tensor a (4) must match the size of tensor b (2) at non-singleton dimension 1");
+    check_error_on_tape(
+        [&] { return binary_cross_entropy_with_logits(x, p, {}, Reduction::mean, ones({4}, true)); },
+        "The function 'binary_cross_entropy_with_logits' is not differentiable with respect to argument "
+        "'pos_weight'. This input cannot have requires_grad True.");
 }
 
 // The vectorised pointwise kernels against their scalar twins, over a tensor large enough to
@@ -310,9 +328,10 @@ BOOST_AUTO_TEST_CASE(pointwise_kernels_match_their_references) {
             const double sum = kernels::pointwise_loss_sum(x.data(), t.data(), n, kind, param);
             BOOST_TEST(std::abs(sum - ref_sum) <= 1e-12 * std::abs(ref_sum));
             std::vector<double> dx(n, 0.5), dt(n), dx_ref(n, 0.5), dt_ref(n);
-            kernels::pointwise_loss_backward(dx.data(), dt.data(), dy.data(), 0.25, x.data(), t.data(), n, kind, param, true, false);
-            kernels::pointwise_loss_backward_reference(dx_ref.data(), dt_ref.data(), dy.data(), 0.25, x.data(), t.data(), n,
-                                                       kind, param, true, false);
+            kernels::pointwise_loss_backward(dx.data(), dt.data(), dy.data(), 0.25, x.data(), t.data(), n, kind, param,
+                                             true, false);
+            kernels::pointwise_loss_backward_reference(dx_ref.data(), dt_ref.data(), dy.data(), 0.25, x.data(),
+                                                       t.data(), n, kind, param, true, false);
             BOOST_TEST(max_relative_difference(dx, dx_ref) <= 1e-15);
             BOOST_TEST(max_relative_difference(dt, dt_ref) <= 1e-15);
         }

@@ -21,7 +21,9 @@ namespace {
 template <typename T>
 OpFn<T> make_op(const GoldenCase& c) {
     const auto& a = c.attrs;
-    auto number = [&](const char* key, double fallback) { return a.contains(key) ? a.at(key).template get<double>() : fallback; };
+    auto number = [&](const char* key, double fallback) {
+        return a.contains(key) ? a.at(key).template get<double>() : fallback;
+    };
     auto unary = [](auto f) -> OpFn<T> { return [f](const auto& in) { return f(in[0]); }; };
     using V = const BasicTensor<T>&;
     if (c.op == "exp") return unary([](V x) { return tapegrad::exp(x); });
@@ -88,7 +90,8 @@ int check_module(const std::string& op, Accept accept, Args... args) {
 }
 
 template <typename T>
-std::vector<T> grad_of(const char* what, const std::vector<T>& values, const std::function<BasicTensor<T>(const BasicTensor<T>&)>& f) {
+std::vector<T> grad_of(const char* what, const std::vector<T>& values,
+                       const std::function<BasicTensor<T>(const BasicTensor<T>&)>& f) {
     BasicTensor<T> x = from_vector<T>({static_cast<int64_t>(values.size())}, values, true);
     Tape tape;
     tape.backward(sum(f(x)));
@@ -137,7 +140,8 @@ BOOST_AUTO_TEST_CASE(simd_loop_matches_scalar_tail) {
         for (int64_t i = 0; i < 203; ++i) {
             kernels::unary_forward(one.data(), in.data() + i, 1, op, params);
             const double ref = one[0];
-            BOOST_TEST(std::abs(all[i] - ref) <= 4e-7 * std::max(1.0, std::abs(ref)), "op " << int(op) << " at " << i << ": " << all[i] << " vs " << ref);
+            BOOST_TEST(std::abs(all[i] - ref) <= 4e-7 * std::max(1.0, std::abs(ref)),
+                       "op " << int(op) << " at " << i << ": " << all[i] << " vs " << ref);
         }
     }
 }
@@ -153,35 +157,46 @@ BOOST_AUTO_TEST_CASE(numerics_at_the_edges) {
     BOOST_TEST(grad_of<double>("abs", {-2.0, 0.0, 3.0}, [](const DoubleTensor& x) { return tapegrad::abs(x); }) ==
                (std::vector<double>{-1.0, 0.0, 1.0}));
     BOOST_TEST(std::isinf(grad_of<double>("sqrt", {0.0}, [](const DoubleTensor& x) { return tapegrad::sqrt(x); })[0]));
-    BOOST_TEST(grad_of<double>("leaky_relu", {0.0}, [](const DoubleTensor& x) { return leaky_relu(x, 0.2); })[0] == 0.2);
+    BOOST_TEST(grad_of<double>("leaky_relu", {0.0}, [](const DoubleTensor& x) { return leaky_relu(x, 0.2); })[0] ==
+               0.2);
     BOOST_TEST(grad_of<double>("elu", {0.0}, [](const DoubleTensor& x) { return elu(x, 0.5); })[0] == 0.5);
     // clamp: gradient 1 on [min, max], bounds included; 0 outside; NaN passes through.
-    BOOST_TEST(grad_of<double>("clamp", {-2.0, -1.0, 0.0, 1.0, 2.0}, [](const DoubleTensor& x) { return clamp(x, -1.0, 1.0); }) ==
-               (std::vector<double>{0.0, 1.0, 1.0, 1.0, 0.0}));
-    BOOST_TEST(grad_of<double>("clamp min", {-1.0, 0.0}, [](const DoubleTensor& x) { return clamp(x, 0.0, std::nullopt); }) ==
-               (std::vector<double>{0.0, 1.0}));
+    BOOST_TEST(grad_of<double>("clamp", {-2.0, -1.0, 0.0, 1.0, 2.0}, [](const DoubleTensor& x) {
+                   return clamp(x, -1.0, 1.0);
+               }) == (std::vector<double>{0.0, 1.0, 1.0, 1.0, 0.0}));
+    BOOST_TEST(grad_of<double>("clamp min", {-1.0, 0.0}, [](const DoubleTensor& x) {
+                   return clamp(x, 0.0, std::nullopt);
+               }) == (std::vector<double>{0.0, 1.0}));
     const float nan = std::numeric_limits<float>::quiet_NaN();
     BOOST_TEST(std::isnan(clamp(from_vector<float>({1}, {nan}), -1.0, 1.0).item()));
-    BOOST_TEST(std::isnan(maximum(from_vector<float>({2}, {nan, 1.0f}), from_vector<float>({2}, {0.0f, nan})).to_vector()[0]));
-    BOOST_TEST(std::isnan(maximum(from_vector<float>({2}, {nan, 1.0f}), from_vector<float>({2}, {0.0f, nan})).to_vector()[1]));
+    BOOST_TEST(
+        std::isnan(maximum(from_vector<float>({2}, {nan, 1.0f}), from_vector<float>({2}, {0.0f, nan})).to_vector()[0]));
+    BOOST_TEST(
+        std::isnan(maximum(from_vector<float>({2}, {nan, 1.0f}), from_vector<float>({2}, {0.0f, nan})).to_vector()[1]));
 }
 
 BOOST_AUTO_TEST_CASE(errors_record_nothing) {
     const Tensor x = randn({3}, nullptr, true);
     Tape tape;
     BOOST_CHECK_EXCEPTION(clamp(x, std::nullopt, std::nullopt), std::invalid_argument,
-                          [](const std::invalid_argument& e) { return message_is(e, "At least one of 'min' or 'max' must not be None"); });
-    BOOST_CHECK_EXCEPTION(gelu(x, "exact"), std::invalid_argument,
-                          [](const std::invalid_argument& e) { return message_is(e, "approximate argument must be either none or tanh."); });
-    BOOST_CHECK_EXCEPTION(GELU("erf"), std::invalid_argument,
-                          [](const std::invalid_argument& e) { return message_is(e, "approximate argument must be either none or tanh."); });
+                          [](const std::invalid_argument& e) {
+                              return message_is(e, "At least one of 'min' or 'max' must not be None");
+                          });
+    BOOST_CHECK_EXCEPTION(gelu(x, "exact"), std::invalid_argument, [](const std::invalid_argument& e) {
+        return message_is(e, "approximate argument must be either none or tanh.");
+    });
+    BOOST_CHECK_EXCEPTION(GELU("erf"), std::invalid_argument, [](const std::invalid_argument& e) {
+        return message_is(e, "approximate argument must be either none or tanh.");
+    });
     BOOST_TEST(tape.size() == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(modules_against_pytorch_and_finite_differences) {
     auto any = [](const auto&) { return true; };
     auto approx = [](std::string a) { return [a](const auto& attrs) { return attrs.at("approximate") == a; }; };
-    auto slope = [](double s) { return [s](const auto& attrs) { return attrs.at("negative_slope").template get<double>() == s; }; };
+    auto slope = [](double s) {
+        return [s](const auto& attrs) { return attrs.at("negative_slope").template get<double>() == s; };
+    };
     BOOST_TEST(check_module<BasicSiLU>("silu", any) >= 3);
     BOOST_TEST(check_module<BasicSigmoid>("sigmoid", any) >= 3);
     BOOST_TEST(check_module<BasicTanh>("tanh", any) >= 3);

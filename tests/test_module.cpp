@@ -201,7 +201,8 @@ BOOST_AUTO_TEST_CASE(state_dict_round_trips_and_rejects_mismatches) {
     });
     BOOST_CHECK_EXCEPTION(b.load_state_dict(with("block.norm.weight", zeros({5}))), std::invalid_argument,
                           [](const auto& e) { return message_contains(e, "size mismatch for block.norm.weight"); });
-    BOOST_TEST(b.state_dict().get<float>("block.scale").data()[0] == 9.0f, "a rejected state leaves the module unchanged");
+    BOOST_TEST(b.state_dict().get<float>("block.scale").data()[0] == 9.0f,
+               "a rejected state leaves the module unchanged");
     BOOST_TEST(b.state_dict().get<int64_t>("block.steps").data()[0] == 7);
 }
 

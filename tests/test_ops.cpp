@@ -97,7 +97,8 @@ BOOST_AUTO_TEST_CASE(every_fixture_case_has_an_op) {
 BOOST_AUTO_TEST_CASE(shape_errors_are_invalid_argument) {
     const Tensor a = zeros({2, 3, 4}), b = zeros({3});
     BOOST_CHECK_EXCEPTION(a + b, std::invalid_argument, [](const std::invalid_argument& e) {
-        return std::string(e.what()) == "The size of tensor a (4) must match the size of tensor b (3) at non-singleton dimension 2";
+        return std::string(e.what()) ==
+               "The size of tensor a (4) must match the size of tensor b (3) at non-singleton dimension 2";
     });
     BOOST_CHECK_THROW(matmul(zeros({2, 3}), zeros({4, 5})), std::invalid_argument);
     BOOST_CHECK_THROW(linear(zeros({2, 3}), zeros({5, 4})), std::invalid_argument);

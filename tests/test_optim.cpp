@@ -32,7 +32,8 @@ const Json& golden_case(const std::string& name) {
 
 // sum((x·w + b − t)²), the golden problem's loss.
 template <typename T>
-BasicTensor<T> problem_loss(const BasicTensor<T>& x, const BasicTensor<T>& w, const BasicTensor<T>& b, const BasicTensor<T>& t) {
+BasicTensor<T> problem_loss(const BasicTensor<T>& x, const BasicTensor<T>& w, const BasicTensor<T>& b,
+                            const BasicTensor<T>& t) {
     const BasicTensor<T> d = sub(add(matmul(x, w), b), t);
     return sum(mul(d, d));
 }
@@ -65,15 +66,18 @@ void check_sgd_case(const Json& c, double tol) {
     BasicSGD<T> opt({w, b}, options_from(c.at("options")));
     std::unique_ptr<StepLR> scheduler;
     if (c.contains("step_lr"))
-        scheduler = std::make_unique<StepLR>(opt, c.at("step_lr").at("step_size").get<int64_t>(), c.at("step_lr").at("gamma").get<double>());
+        scheduler = std::make_unique<StepLR>(opt, c.at("step_lr").at("step_size").get<int64_t>(),
+                                             c.at("step_lr").at("gamma").get<double>());
     const Json& ref = c.at(dtype_name<T>());
     for (int step = 0; step < c.at("steps").get<int>(); ++step) {
         one_step(opt, x, w, b, t);
         if (scheduler) scheduler->step();
         const double ew = distance(w, ref.at("w").at(step).get<std::vector<double>>()).scaled();
         const double eb = distance(b, ref.at("b").at(step).get<std::vector<double>>()).scaled();
-        BOOST_TEST(ew <= tol, c.at("name").get<std::string>() << " " << dtype_name<T>() << " step " << step + 1 << ": w error " << ew);
-        BOOST_TEST(eb <= tol, c.at("name").get<std::string>() << " " << dtype_name<T>() << " step " << step + 1 << ": b error " << eb);
+        BOOST_TEST(ew <= tol, c.at("name").get<std::string>()
+                                  << " " << dtype_name<T>() << " step " << step + 1 << ": w error " << ew);
+        BOOST_TEST(eb <= tol, c.at("name").get<std::string>()
+                                  << " " << dtype_name<T>() << " step " << step + 1 << ": b error " << eb);
     }
     BOOST_TEST(opt.step_count() == c.at("steps").get<int64_t>());
 }
@@ -93,7 +97,9 @@ struct Run {
         : w(init_params({3, 2}, init_seed)),
           b(init_params({2}, init_seed + 1)),
           opt({w, b}, {.lr = 0.05, .momentum = 0.9, .dampening = 0.0, .weight_decay = 1e-3, .nesterov = true}),
-          scheduler(opt, {std::make_shared<LinearLR>(opt, 0.2, 1.0, 3), std::make_shared<CosineAnnealingLR>(opt, 6, 0.001)}, {3}) {}
+          scheduler(opt,
+                    {std::make_shared<LinearLR>(opt, 0.2, 1.0, 3), std::make_shared<CosineAnnealingLR>(opt, 6, 0.001)},
+                    {3}) {}
 
     static DoubleTensor init_params(const Shape& shape, uint64_t seed) {
         Generator g(seed);
@@ -216,27 +222,31 @@ BOOST_AUTO_TEST_CASE(zero_grad_drops_gradients_and_lr_can_be_set) {
     opt.set_lr(0.25);
     BOOST_TEST(opt.lr() == 0.25);
     BOOST_TEST(opt.options().lr == 0.25);
-    BOOST_CHECK_EXCEPTION(opt.set_lr(-1.0), std::invalid_argument, [](const auto& e) { return message_contains(e, "lr=-1"); });
+    BOOST_CHECK_EXCEPTION(opt.set_lr(-1.0), std::invalid_argument,
+                          [](const auto& e) { return message_contains(e, "lr=-1"); });
     BOOST_TEST(opt.lr() == 0.25);
 }
 
 BOOST_AUTO_TEST_CASE(sgd_options_are_checked_as_pytorch_does) {
     const std::vector<Tensor> params{ones({2}, true)};
     const auto rejects = [&](const SGDOptions& o, const std::string& text) {
-        BOOST_CHECK_EXCEPTION(SGD(params, o), std::invalid_argument, [&](const auto& e) { return message_contains(e, text); });
+        BOOST_CHECK_EXCEPTION(SGD(params, o), std::invalid_argument,
+                              [&](const auto& e) { return message_contains(e, text); });
     };
     rejects({.lr = -0.1}, "invalid learning rate: lr=-0.1");
     rejects({.lr = std::nan("")}, "lr=nan");
     rejects({.lr = 0.1, .momentum = -0.5}, "invalid momentum value: momentum=-0.5");
     rejects({.lr = 0.1, .weight_decay = -1e-4}, "invalid weight_decay value: weight_decay=-0.0001");
-    rejects({.lr = 0.1, .nesterov = true}, "Nesterov momentum requires a momentum and zero dampening, but got momentum=0 and dampening=0");
+    rejects({.lr = 0.1, .nesterov = true},
+            "Nesterov momentum requires a momentum and zero dampening, but got momentum=0 and dampening=0");
     rejects({.lr = 0.1, .momentum = 0.9, .dampening = 0.1, .nesterov = true}, "momentum=0.9 and dampening=0.1");
     BOOST_CHECK_NO_THROW(SGD(params, {.lr = 0.0, .momentum = 0.9, .nesterov = true}));
 
     BOOST_CHECK_EXCEPTION(SGD({}, {.lr = 0.1}), std::invalid_argument,
                           [](const auto& e) { return message_contains(e, "empty parameter list"); });
-    BOOST_CHECK_EXCEPTION(SGD({params[0], params[0]}, {.lr = 0.1}), std::invalid_argument,
-                          [](const auto& e) { return message_contains(e, "parameter 1 is the same tensor as parameter 0"); });
+    BOOST_CHECK_EXCEPTION(SGD({params[0], params[0]}, {.lr = 0.1}), std::invalid_argument, [](const auto& e) {
+        return message_contains(e, "parameter 1 is the same tensor as parameter 0");
+    });
     BOOST_CHECK_EXCEPTION(SGD({Tensor()}, {.lr = 0.1}), std::invalid_argument,
                           [](const auto& e) { return message_contains(e, "undefined"); });
     Tape tape;
@@ -248,7 +258,9 @@ BOOST_AUTO_TEST_CASE(sgd_options_are_checked_as_pytorch_does) {
 BOOST_AUTO_TEST_CASE(scheduler_arguments_are_checked) {
     Tensor p = zeros({1}, true);
     SGD opt({p}, {.lr = 0.1});
-    const auto contains = [](const std::string& text) { return [text](const std::exception& e) { return message_contains(e, text); }; };
+    const auto contains = [](const std::string& text) {
+        return [text](const std::exception& e) { return message_contains(e, text); };
+    };
     BOOST_CHECK_EXCEPTION(StepLR(opt, 0), std::invalid_argument, contains("step_size=0"));
     BOOST_CHECK_EXCEPTION(StepLR(opt, 2, -0.5), std::invalid_argument, contains("gamma=-0.5"));
     BOOST_CHECK_EXCEPTION(CosineAnnealingLR(opt, 0), std::invalid_argument, contains("T_max=0"));
@@ -261,12 +273,14 @@ BOOST_AUTO_TEST_CASE(scheduler_arguments_are_checked) {
 
     auto a = std::make_shared<LinearLR>(opt, 0.5, 1.0, 2);
     auto b = std::make_shared<CosineAnnealingLR>(opt, 4);
-    BOOST_CHECK_EXCEPTION(SequentialLR(opt, {a, b}, {}), std::invalid_argument, contains("2 schedulers and 0 milestones"));
+    BOOST_CHECK_EXCEPTION(SequentialLR(opt, {a, b}, {}), std::invalid_argument,
+                          contains("2 schedulers and 0 milestones"));
     BOOST_CHECK_EXCEPTION(SequentialLR(opt, {a, b, b}, {3, 3}), std::invalid_argument, contains("milestones[1]=3"));
     Tensor q = zeros({1}, true);
     SGD other({q}, {.lr = 0.1});
     auto c = std::make_shared<StepLR>(other, 2);
-    BOOST_CHECK_EXCEPTION(SequentialLR(opt, {a, c}, {2}), std::invalid_argument, contains("scheduler 1 with a different optimizer"));
+    BOOST_CHECK_EXCEPTION(SequentialLR(opt, {a, c}, {2}), std::invalid_argument,
+                          contains("scheduler 1 with a different optimizer"));
 }
 
 BOOST_AUTO_TEST_CASE(resumed_run_continues_bit_for_bit) {
@@ -326,7 +340,8 @@ BOOST_AUTO_TEST_CASE(float_optimizer_state_round_trips_exactly) {
     BOOST_TEST(opt2.options().dampening == 0.25);
     BOOST_TEST(opt2.step_count() == 3);
     BOOST_TEST(opt2.initial_lr().value() == 0.1);
-    BOOST_TEST(opt2.momentum_buffer(1).to_vector() == opt.momentum_buffer(1).to_vector(), boost::test_tools::per_element());
+    BOOST_TEST(opt2.momentum_buffer(1).to_vector() == opt.momentum_buffer(1).to_vector(),
+               boost::test_tools::per_element());
     BOOST_TEST(scheduler2.step_size() == 2);
     BOOST_TEST(scheduler2.gamma() == 0.5);
     BOOST_TEST(scheduler2.last_epoch() == 3);
@@ -394,7 +409,8 @@ BOOST_AUTO_TEST_CASE(bad_states_are_rejected_and_change_nothing) {
                               [&](const auto& e) { return message_contains(e, text); });
         BOOST_TEST(scheduler.state_dict().metadata().dump() == sched_before);
     };
-    sched_rejects(CosineAnnealingLR(tiny, 3).state_dict(), "expected the state of a StepLR, but got \"CosineAnnealingLR\"");
+    sched_rejects(CosineAnnealingLR(tiny, 3).state_dict(),
+                  "expected the state of a StepLR, but got \"CosineAnnealingLR\"");
     StateDict bad_step = scheduler.state_dict();
     bad_step.metadata()["options"]["step_size"] = 0;
     sched_rejects(bad_step, "step_size=0");
@@ -410,8 +426,9 @@ BOOST_AUTO_TEST_CASE(bad_states_are_rejected_and_change_nothing) {
     seq_state.metadata()["options"]["schedulers"][0]["last_epoch"] = 9;
     seq_state.metadata()["options"]["schedulers"][1]["options"]["T_max"] = -1;
     const std::string seq_before = seq.state_dict().metadata().dump();
-    BOOST_CHECK_EXCEPTION(seq.load_state_dict(seq_state), std::invalid_argument,
-                          [](const auto& e) { return message_contains(e, "schedulers[1]") && message_contains(e, "T_max=-1"); });
+    BOOST_CHECK_EXCEPTION(seq.load_state_dict(seq_state), std::invalid_argument, [](const auto& e) {
+        return message_contains(e, "schedulers[1]") && message_contains(e, "T_max=-1");
+    });
     BOOST_TEST(seq.state_dict().metadata().dump() == seq_before);
     BOOST_TEST(warm->last_epoch() == 1);
 }

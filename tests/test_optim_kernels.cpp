@@ -48,7 +48,8 @@ void check_adam(size_t n, int threads, const kernels::AdamStep& options) {
         kernels::adam_update(p.data(), m.data(), v.data(), max_ptr, g.data(), int64_t(n), s);
         kernels::adam_update_reference(p_ref.data(), m_ref.data(), v_ref.data(), max_ref_ptr, g.data(), int64_t(n), s);
         BOOST_TEST_CONTEXT("n=" << n << " threads=" << threads << " step " << step << " amsgrad=" << s.amsgrad
-                                << " decoupled=" << s.decoupled << " maximize=" << s.maximize << " weight_decay=" << s.weight_decay) {
+                                << " decoupled=" << s.decoupled << " maximize=" << s.maximize
+                                << " weight_decay=" << s.weight_decay) {
             BOOST_TEST(worst(p, p_ref, tol) <= 1.0);
             BOOST_TEST(worst(m, m_ref, tol) <= 1.0);
             BOOST_TEST(worst(v, v_ref, tol) <= 1.0);
@@ -66,9 +67,11 @@ void check_norms(size_t n, int threads) {
     for (double p : {1.0, 2.0, 3.0, 0.5}) {
         const double ours = kernels::norm_power_sum(x.data(), int64_t(n), p);
         const double ref = kernels::norm_power_sum_reference(x.data(), int64_t(n), p);
-        BOOST_TEST(std::abs(ours - ref) <= 1e-12 * std::max(1.0, ref), "norm_power_sum n=" << n << " p=" << p << ": " << ours << " vs " << ref);
+        BOOST_TEST(std::abs(ours - ref) <= 1e-12 * std::max(1.0, ref),
+                   "norm_power_sum n=" << n << " p=" << p << ": " << ours << " vs " << ref);
     }
-    BOOST_TEST(kernels::max_abs(x.data(), int64_t(n)) == kernels::max_abs_reference(x.data(), int64_t(n)), "max_abs n=" << n);
+    BOOST_TEST(kernels::max_abs(x.data(), int64_t(n)) == kernels::max_abs_reference(x.data(), int64_t(n)),
+               "max_abs n=" << n);
     std::vector<T> y = x, y_ref = x;
     kernels::scale_in_place(y.data(), int64_t(n), T(0.375));
     kernels::scale_in_place_reference(y_ref.data(), int64_t(n), T(0.375));
@@ -107,7 +110,8 @@ BOOST_AUTO_TEST_CASE(adam_first_step_is_a_signed_lr) {
     // From zero state, m̂ = g and v̂ = g², so the first step moves each element by lr·g/(|g| + eps).
     std::vector<double> p{1.0, 1.0, 1.0}, m(3, 0.0), v(3, 0.0);
     const std::vector<double> g{2.0, -0.5, 0.0};
-    kernels::adam_update<double>(p.data(), m.data(), v.data(), nullptr, g.data(), 3, {.lr = 0.1, .beta1 = 0.9, .beta2 = 0.999, .eps = 0.0});
+    kernels::adam_update<double>(p.data(), m.data(), v.data(), nullptr, g.data(), 3,
+                                 {.lr = 0.1, .beta1 = 0.9, .beta2 = 0.999, .eps = 0.0});
     BOOST_TEST(std::abs(p[0] - 0.9) <= 1e-15);
     BOOST_TEST(std::abs(p[1] - 1.1) <= 1e-15);
     BOOST_TEST(std::isnan(p[2]));  // 0/0 with eps = 0, as PyTorch

@@ -73,7 +73,8 @@ std::string sum_mismatch(const V& a, const V& b) {
 }
 
 kernels::Window2d window_2x2(int64_t H, int64_t W) {
-    return {H, W, 2, 2, 2, 2, 0, 0, kernels::window_output_extent(H, 2, 2, 0), kernels::window_output_extent(W, 2, 2, 0)};
+    return {
+        H, W, 2, 2, 2, 2, 0, 0, kernels::window_output_extent(H, 2, 2, 0), kernels::window_output_extent(W, 2, 2, 0)};
 }
 
 template <typename T>

@@ -65,7 +65,9 @@ BOOST_AUTO_TEST_CASE(names_and_printing) {
     BOOST_TEST(names == "body.0.weight body.0.bias body.1.weight body.1.bias shortcut.weight ");
     const std::string repr = block.repr();
     BOOST_TEST(repr.rfind("Residual(\n  (body): Sequential(\n", 0) == 0, repr);
-    BOOST_TEST(repr.find("(shortcut): Conv2d(3, 8, kernel_size=(1, 1), stride=(2, 2), bias=False)") != std::string::npos, repr);
+    BOOST_TEST(
+        repr.find("(shortcut): Conv2d(3, 8, kernel_size=(1, 1), stride=(2, 2), bias=False)") != std::string::npos,
+        repr);
     // A copy shares the modules (tensors are handles), it does not wrap the original.
     Residual copy = block;
     BOOST_TEST(copy.named_parameters().size() == 5u);

@@ -57,8 +57,8 @@ Json header_of(const std::string& file) { return Json::parse(file.substr(8, head
 
 // The small CNN of make_safetensors_golden.py, as tapegrad layers.
 Sequential small_cnn() {
-    return Sequential(Conv2d(1, 4, 3, 1, 1), GroupNorm(2, 4), ReLU(), MaxPool2d(2), Conv2d(4, 8, 3, 1, 1), BatchNorm2d(8),
-                      ReLU(), MaxPool2d(2), Flatten(), Linear(8 * 3 * 3, 16), ReLU(), Linear(16, 10));
+    return Sequential(Conv2d(1, 4, 3, 1, 1), GroupNorm(2, 4), ReLU(), MaxPool2d(2), Conv2d(4, 8, 3, 1, 1),
+                      BatchNorm2d(8), ReLU(), MaxPool2d(2), Flatten(), Linear(8 * 3 * 3, 16), ReLU(), Linear(16, 10));
 }
 
 // Every parameter and buffer of a module, in order, as doubles (int64 counters included).
@@ -76,8 +76,9 @@ StateDict mixed_state() {
     s.add("0.weight", randn<float>({3, 2, 3}, &gen));
     s.add("1.running_var", randn<double>({5}, &gen));
     s.add("1.num_batches_tracked", from_vector<int64_t>({}, {int64_t{3}}));
-    s.add("edges", from_vector<float>({6}, {-0.0f, std::numeric_limits<float>::infinity(), std::numeric_limits<float>::denorm_min(),
-                                            std::numeric_limits<float>::max(), std::bit_cast<float>(0x7fc01234u), 1.0f}));
+    s.add("edges", from_vector<float>(
+                       {6}, {-0.0f, std::numeric_limits<float>::infinity(), std::numeric_limits<float>::denorm_min(),
+                             std::numeric_limits<float>::max(), std::bit_cast<float>(0x7fc01234u), 1.0f}));
     s.add("counts", from_vector<int64_t>({2, 2}, {INT64_MIN, -1, 0, INT64_MAX}));
     s.add("scalar", full<float>({}, 2.5f));
     s.add("empty", zeros<float>({0, 3}));
@@ -159,7 +160,8 @@ BOOST_AUTO_TEST_CASE(the_layout_is_the_reference_writers) {
     // __metadata__ first, tensors in the state's order; data largest elements first (I64, F64, F32).
     BOOST_TEST(header_of(file).dump() ==
                R"({"__metadata__":{"format":"pt"},"a":{"dtype":"F32","shape":[3],"data_offsets":[16,28]},)"
-               R"("n":{"dtype":"I64","shape":[],"data_offsets":[0,8]},"b":{"dtype":"F64","shape":[1,1],"data_offsets":[8,16]}})");
+               R"("n":{"dtype":"I64","shape":[],"data_offsets":[0,8]},)"
+               R"("b":{"dtype":"F64","shape":[1,1],"data_offsets":[8,16]}})");
     BOOST_TEST(file.size() == 8 + n + 28);
     const std::string data = file.substr(8 + n);
     BOOST_TEST(data.substr(0, 8) == std::string("\x02\x01\0\0\0\0\0\0", 8));        // 258, little-endian
@@ -176,10 +178,11 @@ BOOST_AUTO_TEST_CASE(a_module_saves_and_loads_under_pytorchs_names) {
     const Json header = header_of(read_bytes(scratch / "net.safetensors"));
     std::vector<std::string> keys;
     for (const auto& [key, _] : header.items()) keys.push_back(key);
-    BOOST_TEST(keys == std::vector<std::string>({"0.weight", "0.bias", "1.weight", "1.bias", "4.weight", "4.bias", "5.weight",
-                                                 "5.bias", "5.running_mean", "5.running_var", "5.num_batches_tracked",
-                                                 "9.weight", "9.bias", "11.weight", "11.bias"}),
-               boost::test_tools::per_element());
+    BOOST_TEST(
+        keys == std::vector<std::string>({"0.weight", "0.bias", "1.weight", "1.bias", "4.weight", "4.bias", "5.weight",
+                                          "5.bias", "5.running_mean", "5.running_var", "5.num_batches_tracked",
+                                          "9.weight", "9.bias", "11.weight", "11.bias"}),
+        boost::test_tools::per_element());
     BOOST_TEST(header["5.num_batches_tracked"].dump() == R"({"dtype":"I64","shape":[],"data_offsets":[0,8]})");
 
     manual_seed(4);
@@ -213,17 +216,20 @@ BOOST_AUTO_TEST_CASE(failed_saves_and_other_formats_leave_no_file) {
     TempDir scratch("tapegrad_test_safetensors");
     const fs::path missing = scratch / "no/such/dir/x.safetensors";
     BOOST_CHECK_EXCEPTION(save_safetensors(mixed_state(), missing), std::runtime_error, [&](const auto& e) {
-        return message_contains(e, "cannot save " + missing.string()) && message_contains(e, "No such file or directory");
+        return message_contains(e, "cannot save " + missing.string()) &&
+               message_contains(e, "No such file or directory");
     });
     // An unknown extension names every choice StateDict has; a checkpoint is no safetensors file.
     BOOST_CHECK_EXCEPTION(mixed_state().save(scratch / "x.pt"), std::invalid_argument, [](const auto& e) {
-        return message_contains(e, "unsupported file extension \".pt\"") && message_contains(e, ".safetensors (PyTorch's)");
+        return message_contains(e, "unsupported file extension \".pt\"") &&
+               message_contains(e, ".safetensors (PyTorch's)");
     });
     BOOST_CHECK_EXCEPTION(StateDict::load(scratch / "x.pt"), std::invalid_argument,
                           [](const auto& e) { return message_contains(e, ".safetensors (PyTorch's)"); });
     Checkpoint ck;
-    BOOST_CHECK_EXCEPTION(ck.save(scratch / "ck.safetensors"), std::invalid_argument,
-                          [](const auto& e) { return message_contains(e, "expected .json (readable) or .cbor (compact)"); });
+    BOOST_CHECK_EXCEPTION(ck.save(scratch / "ck.safetensors"), std::invalid_argument, [](const auto& e) {
+        return message_contains(e, "expected .json (readable) or .cbor (compact)");
+    });
     BOOST_TEST(scratch.files().empty());
 }
 
@@ -250,7 +256,8 @@ BOOST_AUTO_TEST_CASE(pytorch_weights_give_pytorchs_logits) {
 
 BOOST_AUTO_TEST_CASE(bf16_and_f16_read_as_pytorchs_float32) {
     const StateDict s = load_safetensors(golden_file("safetensors_dtypes.safetensors"));
-    BOOST_TEST(s.names() == std::vector<std::string>({"f16", "f16.as_f32", "bf16", "bf16.as_f32", "f64", "i64", "scalar", "empty"}),
+    BOOST_TEST(s.names() == std::vector<std::string>(
+                                {"f16", "f16.as_f32", "bf16", "bf16.as_f32", "f64", "i64", "scalar", "empty"}),
                boost::test_tools::per_element());
     for (const std::string name : {"f16", "bf16"}) {
         BOOST_TEST_CONTEXT(name) {
@@ -322,10 +329,12 @@ BOOST_AUTO_TEST_CASE(the_header_length) {
     write_bytes(scratch / "short.safetensors", std::string("\x02\0\0", 3));
     rejected(scratch / "short.safetensors", {"the file is too short for the 8-byte header length (3 bytes)"});
     write_bytes(scratch / "past_end.safetensors", raw_file("{}", "", 1000));
-    rejected(scratch / "past_end.safetensors", {"the header length 1000 runs past the end of the file (2 bytes follow it)"});
+    rejected(scratch / "past_end.safetensors",
+             {"the header length 1000 runs past the end of the file (2 bytes follow it)"});
     // Over 100 MB: refused before anything is read or allocated, whatever the file's size.
     write_bytes(scratch / "huge.safetensors", raw_file("{}", "", 100'000'001));
-    rejected(scratch / "huge.safetensors", {"the header length 100000001 is over the limit of 100000000 bytes (100 MB)"});
+    rejected(scratch / "huge.safetensors",
+             {"the header length 100000001 is over the limit of 100000000 bytes (100 MB)"});
     write_bytes(scratch / "max.safetensors", raw_file("{}", "", UINT64_MAX));
     rejected(scratch / "max.safetensors", {"the header length 18446744073709551615 is over the limit"});
 }
@@ -343,13 +352,15 @@ BOOST_AUTO_TEST_CASE(the_header_json) {
     bad("deep.safetensors", R"({"w":{"shape":[[1]]}})", {"the header: JSON nested deeper than 3 levels"});
     bad("very_deep.safetensors", std::string(1 << 20, '['), {"nested deeper than 3 levels"});
     bad("duplicate.safetensors",
-        R"({"w":{"dtype":"F32","shape":[0],"data_offsets":[0,0]},"w":{"dtype":"F32","shape":[0],"data_offsets":[0,0]}})",
+        R"({"w":{"dtype":"F32","shape":[0],"data_offsets":[0,0]},)"
+        R"("w":{"dtype":"F32","shape":[0],"data_offsets":[0,0]}})",
         {"the header: the key \"w\" appears twice in one object"});
     bad("duplicate_member.safetensors", R"({"w":{"dtype":"F32","dtype":"F64","shape":[0],"data_offsets":[0,0]}})",
         {"the key \"dtype\" appears twice"});
     bad("metadata_number.safetensors", R"({"__metadata__":{"epoch":3}})",
         {"\"__metadata__\" entry \"epoch\" is 3, not a string"});
-    bad("metadata_array.safetensors", R"({"__metadata__":["a"]})", {"\"__metadata__\" is [\"a\"], not an object of strings"});
+    bad("metadata_array.safetensors", R"({"__metadata__":["a"]})",
+        {"\"__metadata__\" is [\"a\"], not an object of strings"});
     // Padding after the JSON is spaces; a header of spaces only around valid JSON loads.
     write_bytes(scratch / "padded.safetensors", raw_file("  {}      "));
     BOOST_TEST(load_safetensors(scratch / "padded.safetensors").empty());
@@ -392,18 +403,20 @@ BOOST_AUTO_TEST_CASE(a_tensors_entry) {
     bad("half_disagree.safetensors", R"("dtype":"BF16","shape":[2],"data_offsets":[0,8])",
         {"shape [2] of BF16 takes 4 bytes, but data_offsets [0, 8] hold 8"});
     write_bytes(scratch / "entry_array.safetensors", raw_file(R"({"w":[1]})"));
-    rejected(scratch / "entry_array.safetensors", {"tensor \"w\": expected {\"dtype\", \"shape\", \"data_offsets\"}, but got [1]"});
+    rejected(scratch / "entry_array.safetensors",
+             {"tensor \"w\": expected {\"dtype\", \"shape\", \"data_offsets\"}, but got [1]"});
 }
 
 BOOST_AUTO_TEST_CASE(the_tensors_must_tile_the_data) {
     TempDir scratch("tapegrad_test_safetensors");
     const auto file = [](const std::string& a, const std::string& b, size_t data) {
-        return raw_file(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":)" + a + R"(},"b":{"dtype":"F32","shape":[2],"data_offsets":)" +
-                            b + "}}",
+        return raw_file(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":)" + a +
+                            R"(},"b":{"dtype":"F32","shape":[2],"data_offsets":)" + b + "}}",
                         std::string(data, '\0'));
     };
     write_bytes(scratch / "overlap.safetensors", file("[0,8]", "[4,12]", 12));
-    rejected(scratch / "overlap.safetensors", {"tensor \"b\": data_offsets [4, 12] overlap those of tensor \"a\", [0, 8]"});
+    rejected(scratch / "overlap.safetensors",
+             {"tensor \"b\": data_offsets [4, 12] overlap those of tensor \"a\", [0, 8]"});
     write_bytes(scratch / "same.safetensors", file("[0,8]", "[0,8]", 8));
     rejected(scratch / "same.safetensors", {"tensor \"b\": data_offsets [0, 8] overlap those of tensor \"a\""});
     write_bytes(scratch / "gap.safetensors", file("[0,8]", "[12,20]", 20));
@@ -415,18 +428,21 @@ BOOST_AUTO_TEST_CASE(the_tensors_must_tile_the_data) {
     rejected(scratch / "trailing.safetensors",
              {"bytes [16, 20) of the data belong to no tensor (the last one, tensor \"b\", ends at 16)"});
     write_bytes(scratch / "no_tensors.safetensors", raw_file("{}", "abc"));
-    rejected(scratch / "no_tensors.safetensors", {"bytes [0, 3) of the data belong to no tensor (the header lists none)"});
+    rejected(scratch / "no_tensors.safetensors",
+             {"bytes [0, 3) of the data belong to no tensor (the header lists none)"});
     // Listed in any order, a tiling loads, and the entries keep the header's order.
     write_bytes(scratch / "reversed.safetensors", file("[8,16]", "[0,8]", 16));
     BOOST_TEST(load_safetensors(scratch / "reversed.safetensors").names() == std::vector<std::string>({"a", "b"}),
                boost::test_tools::per_element());
     // A zero-size tensor may sit at a boundary, not inside another tensor.
     write_bytes(scratch / "empty_inside.safetensors",
-                raw_file(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"z":{"dtype":"F32","shape":[0,5],"data_offsets":[4,4]}})",
+                raw_file(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+                         R"("z":{"dtype":"F32","shape":[0,5],"data_offsets":[4,4]}})",
                          std::string(8, '\0')));
     rejected(scratch / "empty_inside.safetensors", {"tensor \"z\": data_offsets [4, 4] overlap those of tensor \"a\""});
     write_bytes(scratch / "empty_edge.safetensors",
-                raw_file(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"z":{"dtype":"F32","shape":[0,5],"data_offsets":[8,8]}})",
+                raw_file(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+                         R"("z":{"dtype":"F32","shape":[0,5],"data_offsets":[8,8]}})",
                          std::string(8, '\0')));
     BOOST_TEST(load_safetensors(scratch / "empty_edge.safetensors").size() == 2);
 }
@@ -434,8 +450,9 @@ BOOST_AUTO_TEST_CASE(the_tensors_must_tile_the_data) {
 BOOST_AUTO_TEST_CASE(a_directory_or_a_missing_file) {
     TempDir scratch("tapegrad_test_safetensors");
     const fs::path missing = scratch / "missing.safetensors";
-    BOOST_CHECK_EXCEPTION(load_safetensors(missing), std::runtime_error,
-                          [&](const auto& e) { return message_contains(e, "cannot load " + missing.string() + ": No such file"); });
+    BOOST_CHECK_EXCEPTION(load_safetensors(missing), std::runtime_error, [&](const auto& e) {
+        return message_contains(e, "cannot load " + missing.string() + ": No such file");
+    });
     fs::create_directories(scratch / "dir.safetensors");
     BOOST_CHECK_EXCEPTION(load_safetensors(scratch / "dir.safetensors"), std::runtime_error,
                           [](const auto& e) { return message_contains(e, "not a regular file"); });

@@ -313,7 +313,8 @@ BOOST_AUTO_TEST_CASE(view_backward_accumulates_into_an_existing_gradient) {
             sum(x * w) + sum(reshape(x, {4, 6}) * 2.0) + sum(squeeze(unsqueeze(x, 1), 1));
         tape.backward(loss);
     }
-    for (int64_t i = 0; i < x.numel(); ++i) BOOST_TEST(x.grad().data()[i] == w.data()[i] + 3.0, boost::test_tools::tolerance(1e-12));
+    for (int64_t i = 0; i < x.numel(); ++i)
+        BOOST_TEST(x.grad().data()[i] == w.data()[i] + 3.0, boost::test_tools::tolerance(1e-12));
 }
 
 // A gradient someone else holds (the seed given to backward) is copied, never adopted: later

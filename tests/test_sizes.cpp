@@ -34,7 +34,8 @@ void check_size_error(F&& f, const std::vector<std::string>& parts) {
     } catch (const E& e) {
         const std::string what = e.what();
         BOOST_TEST_MESSAGE("message: " << what);
-        for (const auto& part : parts) BOOST_TEST(what.find(part) != std::string::npos, "'" << part << "' not in: " << what);
+        for (const auto& part : parts)
+            BOOST_TEST(what.find(part) != std::string::npos, "'" << part << "' not in: " << what);
         BOOST_TEST(!std::regex_search(what, std::regex("-[0-9]")), "a negative number in: " << what);
     }
 }
@@ -108,18 +109,20 @@ BOOST_AUTO_TEST_CASE(a_shape_whose_non_zero_extents_overflow_is_refused_even_whe
 BOOST_AUTO_TEST_CASE(reshape_to_a_shape_whose_product_overflows) {
     // 2^62 · 4 used to wrap to 0, leave the -1 uninferred and report a negative extent. (The
     // message quotes the requested shape, -1 included, so no check for negative numbers.)
-    BOOST_CHECK_EXCEPTION(reshape(zeros({4}), {int64_t{1} << 62, 4, -1}), std::length_error, [](const std::length_error& e) {
-        BOOST_TEST_MESSAGE("message: " << e.what());
-        return testing::message_contains(e, "reshape: shape [4611686018427387904, 4, -1]") &&
-               testing::message_contains(e, "4611686018427387904 x 4 does not fit");
-    });
+    BOOST_CHECK_EXCEPTION(reshape(zeros({4}), {int64_t{1} << 62, 4, -1}), std::length_error,
+                          [](const std::length_error& e) {
+                              BOOST_TEST_MESSAGE("message: " << e.what());
+                              return testing::message_contains(e, "reshape: shape [4611686018427387904, 4, -1]") &&
+                                     testing::message_contains(e, "4611686018427387904 x 4 does not fit");
+                          });
     BOOST_TEST((reshape(zeros({0, 4}), {0, int64_t{1} << 62}).shape() == Shape{0, int64_t{1} << 62}));
 }
 
 // --- layer constructors ----------------------------------------------------------------------
 
 BOOST_AUTO_TEST_CASE(group_norm_with_int64_max_channels) {
-    check_size_error<std::length_error>([] { GroupNorm(kMax, kMax); }, {"GroupNorm", "num_channels=9223372036854775807"});
+    check_size_error<std::length_error>([] { GroupNorm(kMax, kMax); },
+                                        {"GroupNorm", "num_channels=9223372036854775807"});
     // Without affine parameters nothing is allocated, so nothing is too large.
     BOOST_CHECK_NO_THROW(GroupNorm(kMax, kMax, 1e-5, /*affine=*/false));
 }
@@ -128,7 +131,8 @@ BOOST_AUTO_TEST_CASE(linear_with_2_31_by_2_31_weight) {
     // Used to give a weight of shape [2^31, 2^31] with numel() 0.
     check_size_error<std::length_error>([] { Linear(int64_t{1} << 31, int64_t{1} << 31, false); },
                                         {"Linear", "[2147483648, 2147483648]"});
-    check_size_error<std::length_error>([] { Linear(kMax, kMax); }, {"Linear", "[9223372036854775807, 9223372036854775807]"});
+    check_size_error<std::length_error>([] { Linear(kMax, kMax); },
+                                        {"Linear", "[9223372036854775807, 9223372036854775807]"});
     // A bias of 2^62 floats overflows even when the weight is empty.
     check_size_error<std::length_error>([] { Linear(0, int64_t{1} << 62); }, {"Linear", "[4611686018427387904]"});
 }
@@ -151,16 +155,24 @@ BOOST_AUTO_TEST_CASE(pooling_layers_with_huge_padding) {
 BOOST_AUTO_TEST_CASE(conv2d_whose_output_plane_overflows) {
     // OH·OW = (2^32 + 1)(2^32 − 1) does not fit; used to crash.
     check_size_error<std::length_error>(
-        [] { conv2d(randn({1, 1, 3, 3}), randn({1, 1, 3, 3}), {}, 1, Size2{int64_t{1} << 31, (int64_t{1} << 31) - 1}); },
+        [] {
+            conv2d(randn({1, 1, 3, 3}), randn({1, 1, 3, 3}), {}, 1, Size2{int64_t{1} << 31, (int64_t{1} << 31) - 1});
+        },
         {"conv2d", "[1, 1, 4294967297, 4294967295]", "(2147483648, 2147483647)"});
 }
 
 BOOST_AUTO_TEST_CASE(conv2d_whose_padded_input_overflows) {
     // Used to say "padded input size (-9223372036854775805 x 5)".
-    check_size_error<std::length_error>([] { conv2d(randn({1, 1, 3, 3}), randn({1, 1, 3, 3}), {}, 1, Size2{int64_t{1} << 62, 1}); },
-                                        {"conv2d", "padded input", "[1, 1, 3, 3]", "padding=(4611686018427387904, 1)"});
-    check_size_error<std::length_error>([] { conv2d(randn({1, 1, 3, 3}), randn({1, 1, 3, 3}), {}, 1, Size2{1, kMax / 2}); },
-                                        {"conv2d", "padded input", "4611686018427387903"});
+    check_size_error<std::length_error>(
+        [] {
+            conv2d(randn({1, 1, 3, 3}), randn({1, 1, 3, 3}), {}, 1, Size2{int64_t{1} << 62, 1});
+        },
+        {"conv2d", "padded input", "[1, 1, 3, 3]", "padding=(4611686018427387904, 1)"});
+    check_size_error<std::length_error>(
+        [] {
+            conv2d(randn({1, 1, 3, 3}), randn({1, 1, 3, 3}), {}, 1, Size2{1, kMax / 2});
+        },
+        {"conv2d", "padded input", "4611686018427387903"});
 }
 
 BOOST_AUTO_TEST_CASE(conv2d_whose_column_matrix_overflows) {
@@ -192,8 +204,11 @@ BOOST_AUTO_TEST_CASE(conv2d_with_extreme_sizes_that_fit_still_works) {
 
 BOOST_AUTO_TEST_CASE(adaptive_avg_pool2d_to_2_31_by_2_31) {
     // 2^62 outputs fit in int64, their bytes do not; used to crash.
-    check_size_error<std::length_error>([] { adaptive_avg_pool2d(randn({1, 1, 4, 4}), {int64_t{1} << 31, int64_t{1} << 31}); },
-                                        {"adaptive_avg_pool2d", "[1, 1, 2147483648, 2147483648]"});
+    check_size_error<std::length_error>(
+        [] {
+            adaptive_avg_pool2d(randn({1, 1, 4, 4}), {int64_t{1} << 31, int64_t{1} << 31});
+        },
+        {"adaptive_avg_pool2d", "[1, 1, 2147483648, 2147483648]"});
     check_size_error<std::length_error>([] { adaptive_avg_pool2d(randn({1, 1, 4, 4}), {kMax, kMax}); },
                                         {"adaptive_avg_pool2d", "[1, 1, 9223372036854775807, 9223372036854775807]"});
     // An output extent times its input extent (the window bounds) must fit too, even when the
@@ -205,10 +220,12 @@ BOOST_AUTO_TEST_CASE(adaptive_avg_pool2d_to_2_31_by_2_31) {
 BOOST_AUTO_TEST_CASE(max_pool2d_and_avg_pool2d_with_huge_padding) {
     // 2·padding used to wrap negative and pass the at-most-half check.
     const Tensor x = randn({1, 1, 4, 4});
-    check_size_error<std::invalid_argument>([&] { max_pool2d(x, kMax, std::nullopt, int64_t{1} << 62); },
-                                            {"max_pool2d", "at most half", "padding=(4611686018427387904, 4611686018427387904)"});
-    check_size_error<std::invalid_argument>([&] { avg_pool2d(x, kMax, std::nullopt, int64_t{1} << 62); },
-                                            {"avg_pool2d", "at most half", "padding=(4611686018427387904, 4611686018427387904)"});
+    check_size_error<std::invalid_argument>(
+        [&] { max_pool2d(x, kMax, std::nullopt, int64_t{1} << 62); },
+        {"max_pool2d", "at most half", "padding=(4611686018427387904, 4611686018427387904)"});
+    check_size_error<std::invalid_argument>(
+        [&] { avg_pool2d(x, kMax, std::nullopt, int64_t{1} << 62); },
+        {"avg_pool2d", "at most half", "padding=(4611686018427387904, 4611686018427387904)"});
     // Padding within half the kernel, but H + 2·padding does not fit.
     check_size_error<std::length_error>([&] { max_pool2d(x, kMax, 1, kMax / 2); },
                                         {"max_pool2d", "padded input", "[1, 1, 4, 4]", "4611686018427387903"});
@@ -219,8 +236,11 @@ BOOST_AUTO_TEST_CASE(max_pool2d_and_avg_pool2d_with_huge_padding) {
 BOOST_AUTO_TEST_CASE(avg_pool2d_with_a_huge_kernel_window) {
     // kh·kw = 2^80 is the divisor (count_include_pad): it used to wrap to 0 and give inf.
     const int64_t k = int64_t{1} << 40;
-    check_size_error<std::length_error>([] { avg_pool2d(randn({1, 1, 4, 4}), int64_t{1} << 40, std::nullopt, int64_t{1} << 39); },
-                                        {"avg_pool2d", "kernel_size=(1099511627776, 1099511627776)"});
+    check_size_error<std::length_error>(
+        [] {
+            avg_pool2d(randn({1, 1, 4, 4}), int64_t{1} << 40, std::nullopt, int64_t{1} << 39);
+        },
+        {"avg_pool2d", "kernel_size=(1099511627776, 1099511627776)"});
     // max_pool2d needs no window size: the same window is fine and gives the plane's max.
     const Tensor x = from_vector<float>({1, 1, 2, 2}, {1, 4, 2, 3});
     const Tensor y = max_pool2d(x, k, std::nullopt, k / 2);
@@ -274,8 +294,9 @@ BOOST_AUTO_TEST_CASE(loader_with_a_huge_crop_padding) {
             return index;
         }
     } images;
-    check_size_error<std::length_error>([&] { data::Loader(images, {.batch_size = 2, .augment = {.crop_padding = kMax}}); },
-                                        {"Loader", "crop_padding", "9223372036854775807"});
+    check_size_error<std::length_error>(
+        [&] { data::Loader(images, {.batch_size = 2, .augment = {.crop_padding = kMax}}); },
+        {"Loader", "crop_padding", "9223372036854775807"});
 }
 
 // --- IDX -------------------------------------------------------------------------------------

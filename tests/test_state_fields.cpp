@@ -28,8 +28,9 @@ void positive(int64_t v, const char* name, const std::string& who) {
     if (v <= 0) throw std::invalid_argument(who + ": expected " + name + " > 0, but got " + std::to_string(v));
 }
 
-constexpr auto option_fields = std::tuple{fields::field("count", &Options::count, positive),
-                                          fields::finite_field("rate", &Options::rate), fields::field("flag", &Options::flag)};
+constexpr auto option_fields =
+    std::tuple{fields::field("count", &Options::count, positive), fields::finite_field("rate", &Options::rate),
+               fields::field("flag", &Options::flag)};
 
 template <typename E, typename F>
 std::string message_of(F&& f) {
@@ -61,7 +62,8 @@ BOOST_AUTO_TEST_CASE(a_bad_member_changes_nothing_and_is_named_as_the_wording_sa
     Json j = {{"count", 3}, {"rate", "fast"}, {"flag", true}};
     Options kept{.count = 7};
     const auto read = [&](Wording w) { fields::read(Reader("who", w), j, kept, option_fields); };
-    BOOST_TEST(message_of<std::invalid_argument>([&] { read(Wording::state); }) == "who: \"rate\" is not a finite number");
+    BOOST_TEST(message_of<std::invalid_argument>([&] { read(Wording::state); }) ==
+               "who: \"rate\" is not a finite number");
     BOOST_TEST(message_of<std::invalid_argument>([&] { read(Wording::options); }) ==
                "who: options.rate is missing or not a finite number");
     BOOST_TEST(message_of<fields::FormatError>([&] { read(Wording::document); }) ==
@@ -75,8 +77,9 @@ BOOST_AUTO_TEST_CASE(a_bad_member_changes_nothing_and_is_named_as_the_wording_sa
                "doc: expected an object, but got []");
     BOOST_TEST(message_of<fields::FormatError>([&] { Reader("shape", Wording::document).integer(Json(1.5)); }) ==
                "shape: expected an integer, but got 1.5");
-    BOOST_TEST(message_of<std::invalid_argument>([&] { Reader("who", Wording::state).integer(Json{{"n", uint64_t(1) << 63}}, "n"); }) ==
-               "who: \"n\" is not an integer");
+    BOOST_TEST(message_of<std::invalid_argument>([&] {
+                   Reader("who", Wording::state).integer(Json{{"n", uint64_t(1) << 63}}, "n");
+               }) == "who: \"n\" is not an integer");
 }
 
 BOOST_AUTO_TEST_CASE(python_float_printer) {

@@ -170,7 +170,8 @@ void check_index(int64_t outer, int64_t dim_size, int64_t inner, const std::vect
         for (int64_t o = 0; o < outer; ++o)
             for (int64_t k = 0; k < n; ++k)
                 for (int64_t i = 0; i < inner; ++i)
-                    ref[static_cast<size_t>((o * n + k) * inner + i)] = x[static_cast<size_t>((o * dim_size + index[k]) * inner + i)];
+                    ref[static_cast<size_t>((o * n + k) * inner + i)] =
+                        x[static_cast<size_t>((o * dim_size + index[k]) * inner + i)];
         BOOST_TEST(out == ref, boost::test_tools::per_element());
 
         const std::vector<T> dy = random_values<T>(outer * n * inner, gen);
@@ -179,7 +180,8 @@ void check_index(int64_t outer, int64_t dim_size, int64_t inner, const std::vect
         for (int64_t o = 0; o < outer; ++o)
             for (int64_t k = 0; k < n; ++k)
                 for (int64_t i = 0; i < inner; ++i)
-                    dx_ref[static_cast<size_t>((o * dim_size + index[k]) * inner + i)] += dy[static_cast<size_t>((o * n + k) * inner + i)];
+                    dx_ref[static_cast<size_t>((o * dim_size + index[k]) * inner + i)] +=
+                        dy[static_cast<size_t>((o * n + k) * inner + i)];
         BOOST_TEST(dx == dx_ref, boost::test_tools::per_element());
     }
 }
@@ -216,7 +218,8 @@ void upsample_kernels(int threads) {
             for (bool accumulate : {false, true}) {
                 std::vector<T> dx = random_values<T>(n, gen), dx_ref = dx;
                 kernels::upsample_nearest2d_backward(dx.data(), dy.data(), g.NC, g.H, g.W, g.s, accumulate);
-                kernels::upsample_nearest2d_backward_reference(dx_ref.data(), dy.data(), g.NC, g.H, g.W, g.s, accumulate);
+                kernels::upsample_nearest2d_backward_reference(dx_ref.data(), dy.data(), g.NC, g.H, g.W, g.s,
+                                                               accumulate);
                 BOOST_TEST(max_relative_difference(dx, dx_ref) <= (sizeof(T) == 4 ? 1e-5 : 1e-13));
             }
         }

@@ -57,14 +57,17 @@ BOOST_AUTO_TEST_CASE(misuse_is_a_clear_error) {
     Tensor x = ones({2, 2}, true);
     Tape tape;
     Tensor y = x * 2.0f;
-    BOOST_CHECK_EXCEPTION(tape.backward(y), std::invalid_argument, [](const auto& e) { return message_contains(e, "one-element loss"); });
+    BOOST_CHECK_EXCEPTION(tape.backward(y), std::invalid_argument,
+                          [](const auto& e) { return message_contains(e, "one-element loss"); });
     BOOST_CHECK_EXCEPTION(tape.backward(y, ones({3})), std::invalid_argument,
                           [](const auto& e) { return message_contains(e, "[2, 2]") && message_contains(e, "[3]"); });
-    BOOST_CHECK_EXCEPTION(tape.backward(x, ones({2, 2})), std::invalid_argument,
-                          [](const auto& e) { return message_contains(e, "not produced by an op recorded on this tape"); });
+    BOOST_CHECK_EXCEPTION(tape.backward(x, ones({2, 2})), std::invalid_argument, [](const auto& e) {
+        return message_contains(e, "not produced by an op recorded on this tape");
+    });
     Tensor loss = sum(y);
     tape.backward(loss);
-    BOOST_CHECK_EXCEPTION(tape.backward(loss), std::logic_error, [](const auto& e) { return message_contains(e, "twice"); });
+    BOOST_CHECK_EXCEPTION(tape.backward(loss), std::logic_error,
+                          [](const auto& e) { return message_contains(e, "twice"); });
     BOOST_CHECK_THROW(x * 2.0f, std::logic_error);  // recording on a consumed tape
 }
 

@@ -82,8 +82,9 @@ BOOST_AUTO_TEST_CASE(a_tensor_read_by_two_ops_is_refused_not_reported_early) {
     Tape tape;
     Tensor loss = sum(add(mul(a, a), a));
     tape.on_grad_ready(a, [&] { ++calls; });
-    BOOST_CHECK_EXCEPTION(tape.backward(loss), std::logic_error,
-                          [](const auto& e) { return message_contains(e, "wrote the gradient of a watched tensor after its hook had run"); });
+    BOOST_CHECK_EXCEPTION(tape.backward(loss), std::logic_error, [](const auto& e) {
+        return message_contains(e, "wrote the gradient of a watched tensor after its hook had run");
+    });
     BOOST_TEST(calls == 1);
 }
 
@@ -93,7 +94,8 @@ BOOST_AUTO_TEST_CASE(a_gradient_left_from_before_is_refused) {
     Tape tape;
     Tensor loss = sum(w * 3.0f);
     tape.on_grad_ready(w, [] {});
-    BOOST_CHECK_EXCEPTION(tape.backward(loss), std::logic_error, [](const auto& e) { return message_contains(e, "call zero_grad() before backward"); });
+    BOOST_CHECK_EXCEPTION(tape.backward(loss), std::logic_error,
+                          [](const auto& e) { return message_contains(e, "call zero_grad() before backward"); });
     // The gradient it had is untouched.
     BOOST_TEST(w.grad().to_vector() == (std::vector<float>{1, 1}), boost::test_tools::per_element());
 }
@@ -106,7 +108,8 @@ BOOST_AUTO_TEST_CASE(hooks_belong_to_one_backward) {
         Tensor loss = sum(w * 3.0f);
         tape.on_grad_ready(w, [&] { ++calls; });
         tape.backward(loss);
-        BOOST_CHECK_EXCEPTION(tape.on_grad_ready(w, [] {}), std::logic_error, [](const auto& e) { return message_contains(e, "register hooks before it"); });
+        BOOST_CHECK_EXCEPTION(tape.on_grad_ready(w, [] {}), std::logic_error,
+                              [](const auto& e) { return message_contains(e, "register hooks before it"); });
     }
     w.zero_grad();
     {
@@ -123,7 +126,8 @@ BOOST_AUTO_TEST_CASE(a_throwing_hook_ends_backward_and_leaves_gradients_in_place
     Tape tape;
     Tensor loss = m.loss(tape);
     tape.on_grad_ready(m.w2, [] { throw std::runtime_error("reduction failed"); });
-    BOOST_CHECK_EXCEPTION(tape.backward(loss), std::runtime_error, [](const auto& e) { return message_contains(e, "reduction failed"); });
+    BOOST_CHECK_EXCEPTION(tape.backward(loss), std::runtime_error,
+                          [](const auto& e) { return message_contains(e, "reduction failed"); });
     BOOST_TEST(m.w2.grad().defined());   // put back after the walk ended
     BOOST_TEST(!m.w1.grad().defined());  // linear 1 never ran
 }

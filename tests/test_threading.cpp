@@ -69,7 +69,8 @@ BOOST_AUTO_TEST_CASE(openblas_runs_kernels_for_this_cpu) {
     const std::string core = kernels::blas_core_name();
     BOOST_TEST_MESSAGE("OpenBLAS core: " << core);
     if (kCoreTypeAtStart != nullptr) {
-        BOOST_TEST(strcasecmp(core.c_str(), kCoreTypeAtStart) == 0, "OPENBLAS_CORETYPE=" << kCoreTypeAtStart << " gave " << core);
+        BOOST_TEST(strcasecmp(core.c_str(), kCoreTypeAtStart) == 0,
+                   "OPENBLAS_CORETYPE=" << kCoreTypeAtStart << " gave " << core);
         return;
     }
     BOOST_TEST(std::getenv("OPENBLAS_CORETYPE") == nullptr, "the variable is set only while OpenBLAS loads");
@@ -77,7 +78,8 @@ BOOST_AUTO_TEST_CASE(openblas_runs_kernels_for_this_cpu) {
     if (!__builtin_cpu_is("intel")) return;
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512cd"))
-        BOOST_TEST((core == "SkylakeX" || core == "Cooperlake" || core == "SapphireRapids"), "AVX-512 CPU runs " << core);
+        BOOST_TEST((core == "SkylakeX" || core == "Cooperlake" || core == "SapphireRapids"),
+                   "AVX-512 CPU runs " << core);
     else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
         BOOST_TEST(core == "Haswell", "AVX2 CPU runs " << core);
 }
@@ -91,7 +93,8 @@ BOOST_AUTO_TEST_CASE(gemm_split_over_threads_matches_a_plain_loop) {
         int64_t M, N, K;
     };
     Generator gen(11);
-    for (const Size z : {Size{64, 3136, 128}, Size{3136, 64, 128}, Size{97, 1001, 37}, Size{1001, 97, 37}, Size{8, 8, 8}})
+    for (const Size z :
+         {Size{64, 3136, 128}, Size{3136, 64, 128}, Size{97, 1001, 37}, Size{1001, 97, 37}, Size{8, 8, 8}})
         for (bool ta : {false, true})
             for (bool tb : {false, true}) {
                 const DoubleTensor A = randn<double>({z.M * z.K}, &gen), B = randn<double>({z.K * z.N}, &gen);
@@ -110,8 +113,8 @@ BOOST_AUTO_TEST_CASE(gemm_split_over_threads_matches_a_plain_loop) {
                     kernels::gemm<double>(ta, tb, z.M, z.N, z.K, 0.5, A.data(), B.data(), 2.0, C.data());
                     double worst = 0.0;
                     for (size_t e = 0; e < want.size(); ++e) worst = std::max(worst, std::abs(C.data()[e] - want[e]));
-                    BOOST_TEST(worst < 1e-10, "M=" << z.M << " N=" << z.N << " K=" << z.K << " ta=" << ta << " tb=" << tb
-                                                   << " threads=" << threads << ": off by " << worst);
+                    BOOST_TEST(worst < 1e-10, "M=" << z.M << " N=" << z.N << " K=" << z.K << " ta=" << ta
+                                                   << " tb=" << tb << " threads=" << threads << ": off by " << worst);
                 }
             }
 }
@@ -160,7 +163,8 @@ BOOST_AUTO_TEST_CASE(conv2d_agrees_at_1_and_2_threads) {
     BOOST_TEST(one[0] == two[0], boost::test_tools::per_element());
     BOOST_TEST(one[1] == two[1], boost::test_tools::per_element());
     for (size_t i = 2; i < one.size(); ++i)
-        for (size_t j = 0; j < one[i].size(); ++j) BOOST_TEST(two[i][j] == one[i][j], boost::test_tools::tolerance(1e-4f));
+        for (size_t j = 0; j < one[i].size(); ++j)
+            BOOST_TEST(two[i][j] == one[i][j], boost::test_tools::tolerance(1e-4f));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

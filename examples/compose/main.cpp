@@ -169,7 +169,10 @@ int main() {
         std::vector<tg::DoubleTensor> in{tg::randn<double>(shape, &gen), tg::randn<double>({6, 8}, &gen),
                                          tg::randn<double>({6, 8}, &gen)};
         const double d = compare([](const auto& v) { return composed::layer_norm(v[0], 2, v[1], v[2], 1e-5); },
-                                 [](const auto& v) { return tg::layer_norm(v[0], {6, 8}, v[1], v[2], 1e-5); }, in, shape);
+                                 [](const auto& v) {
+                                     return tg::layer_norm(v[0], {6, 8}, v[1], v[2], 1e-5);
+                                 },
+                                 in, shape);
         check("composed LayerNorm vs kernel, [5, 4, 6, 8]", d);
     }
 
@@ -206,7 +209,8 @@ int main() {
     {
         const tg::Tensor x = tg::randn({16, 64, 32, 32});
         const tg::Tensor w = tg::ones({64}), b = tg::zeros({64});
-        const double composed = time_ms([&](const tg::Tensor& v) { return composed::group_norm(v, 32, w, b, 1e-5); }, x, 15);
+        const double composed =
+            time_ms([&](const tg::Tensor& v) { return composed::group_norm(v, 32, w, b, 1e-5); }, x, 15);
         const double fused = time_ms([&](const tg::Tensor& v) { return tg::group_norm(v, 32, w, b, 1e-5); }, x, 15);
         std::printf("\nGroupNorm(32, 64) on [16, 64, 32, 32], forward + backward, %d thread%s: composed %.2f ms, "
                     "kernel %.2f ms (%.1fx)\n",

@@ -36,23 +36,24 @@ BasicTensor<T> weight_standardize(const BasicTensor<T>& w, double eps = 1e-5) {
         for (int64_t i = 0; i < K; ++i) out.data()[o * K + i] = static_cast<T>((double(row[i]) - mean) * r);
     }
     // The closure captures tensors by value (they are handles) and gets dŵ as a raw pointer.
-    tapegrad::record_op("weight_standardize", out, tapegrad::any_requires_grad(w), [w, what = out, rstd, O, K](const T* dout) {
-        T* dw = w.grad_data_for_accumulation();  // += : w may feed other ops too
-        for (int64_t o = 0; o < O; ++o) {
-            const T* g = dout + o * K;
-            const T* what_row = what.data() + o * K;
-            // First: two reductions, mean(dŵ) and mean(dŵ·ŵ).
-            double mean_g = 0.0, mean_g_what = 0.0;
-            for (int64_t i = 0; i < K; ++i) {
-                mean_g += double(g[i]) / double(K);
-                mean_g_what += double(g[i]) * double(what_row[i]) / double(K);
+    tapegrad::record_op(
+        "weight_standardize", out, tapegrad::any_requires_grad(w), [w, what = out, rstd, O, K](const T* dout) {
+            T* dw = w.grad_data_for_accumulation();  // += : w may feed other ops too
+            for (int64_t o = 0; o < O; ++o) {
+                const T* g = dout + o * K;
+                const T* what_row = what.data() + o * K;
+                // First: two reductions, mean(dŵ) and mean(dŵ·ŵ).
+                double mean_g = 0.0, mean_g_what = 0.0;
+                for (int64_t i = 0; i < K; ++i) {
+                    mean_g += double(g[i]) / double(K);
+                    mean_g_what += double(g[i]) * double(what_row[i]) / double(K);
+                }
+                // Then dw in one pass.
+                const double r = (*rstd)[size_t(o)];
+                for (int64_t i = 0; i < K; ++i)
+                    dw[o * K + i] += static_cast<T>(r * (double(g[i]) - mean_g - double(what_row[i]) * mean_g_what));
             }
-            // Then dw in one pass.
-            const double r = (*rstd)[size_t(o)];
-            for (int64_t i = 0; i < K; ++i)
-                dw[o * K + i] += static_cast<T>(r * (double(g[i]) - mean_g - double(what_row[i]) * mean_g_what));
-        }
-    });
+        });
     return out;
 }
 

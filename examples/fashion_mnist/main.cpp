@@ -95,10 +95,13 @@ std::string defaults_text(double OptimizerDefaults::*value) {
 
 // The configured optimizer over the network's parameters, one group.
 std::unique_ptr<tg::BasicOptimizer<float>> make_optimizer(const Config& c, const std::vector<tg::Tensor>& params) {
-    if (c.optimizer == "adam") return std::make_unique<tg::Adam>(params, tg::AdamOptions{.lr = c.lr, .weight_decay = c.weight_decay});
-    if (c.optimizer == "adamw") return std::make_unique<tg::AdamW>(params, tg::AdamWOptions{.lr = c.lr, .weight_decay = c.weight_decay});
+    if (c.optimizer == "adam")
+        return std::make_unique<tg::Adam>(params, tg::AdamOptions{.lr = c.lr, .weight_decay = c.weight_decay});
+    if (c.optimizer == "adamw")
+        return std::make_unique<tg::AdamW>(params, tg::AdamWOptions{.lr = c.lr, .weight_decay = c.weight_decay});
     defaults_of(c.optimizer);  // sgd, or an error naming it
-    return std::make_unique<tg::SGD>(params, tg::SGDOptions{.lr = c.lr, .momentum = c.momentum, .weight_decay = c.weight_decay});
+    return std::make_unique<tg::SGD>(
+        params, tg::SGDOptions{.lr = c.lr, .momentum = c.momentum, .weight_decay = c.weight_decay});
 }
 
 // The reference CNN: conv 1→32 3×3 pad 1, norm, ReLU, maxpool 2; conv 32→64 3×3 pad 1, norm,
@@ -285,7 +288,8 @@ void truncate_metrics(const fs::path& path, int64_t keep_through) {
     std::ifstream in(path);
     std::vector<std::string> kept;
     for (std::string line; std::getline(in, line);)
-        if (!line.empty() && nlohmann::json::parse(line).at("epoch").get<int64_t>() <= keep_through) kept.push_back(line);
+        if (!line.empty() && nlohmann::json::parse(line).at("epoch").get<int64_t>() <= keep_through)
+            kept.push_back(line);
     in.close();
     const fs::path tmp = path.string() + ".tmp";
     {
@@ -303,7 +307,8 @@ void plot_learning_curve(const fs::path& dir) {
        << "set multiplot layout 1,2 title 'tapegrad: reference CNN on Fashion-MNIST'\n"
        << "set xlabel 'epoch'\nset grid\nset key right top\n"
        << "set ylabel 'loss'\n"
-       << "plot '" << (dir / "metrics.tsv").string() << "' using 1:2 with linespoints title 'train', '' using 1:4 with linespoints title 'test'\n"
+       << "plot '" << (dir / "metrics.tsv").string()
+       << "' using 1:2 with linespoints title 'train', '' using 1:4 with linespoints title 'test'\n"
        << "set ylabel 'accuracy'\nset key right bottom\n"
        << "plot '' using 1:3 with linespoints title 'train', '' using 1:5 with linespoints title 'test'\n"
        << "unset multiplot\n";
@@ -313,8 +318,8 @@ void plot_learning_curve(const fs::path& dir) {
         std::ofstream tsv(dir / "metrics.tsv");
         for (std::string line; std::getline(metrics, line);) {
             const auto m = nlohmann::json::parse(line);
-            tsv << m["epoch"] << '\t' << m["train_loss"] << '\t' << m["train_accuracy"] << '\t' << m["test_loss"] << '\t'
-                << m["test_accuracy"] << '\n';
+            tsv << m["epoch"] << '\t' << m["train_loss"] << '\t' << m["train_accuracy"] << '\t' << m["test_loss"]
+                << '\t' << m["test_accuracy"] << '\n';
         }
     }
     const std::string command = "gnuplot '" + script.string() + "' 2>&1";

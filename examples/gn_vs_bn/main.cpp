@@ -641,7 +641,9 @@ int main(int argc, char** argv) {
     app.add_option("--stages", st.stages, "Stages of the ResNet: 3 (to 7×7) or 4 (to 4×4)")
         ->capture_default_str()
         ->check(CLI::Range(1, 4));
-    app.add_option("--blocks", st.blocks, "Residual blocks per stage")->capture_default_str()->check(CLI::PositiveNumber);
+    app.add_option("--blocks", st.blocks, "Residual blocks per stage")
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
     app.add_option("--width", st.width, "Channels of the first stage (then 2× and 4×)")
         ->capture_default_str()
         ->check(CLI::PositiveNumber);

@@ -32,9 +32,13 @@ int main(int argc, char** argv) {
         ->check(CLI::NonNegativeNumber);
     app.add_option("--lr", lr, "Learning rate of those steps (momentum 0.9, weight decay 5e-4)")->capture_default_str()
         ->check(CLI::NonNegativeNumber);
-    app.add_option("--export", export_path, "Write the weights here (.safetensors), with the test accuracy as metadata");
-    app.add_option("--threads", threads, "Threads for kernels and BLAS")->capture_default_str()->check(CLI::PositiveNumber);
-    app.add_option("--seed", seed, "Seed of a fresh model's initialisation and of the shuffling")->capture_default_str();
+    app.add_option("--export", export_path,
+                   "Write the weights here (.safetensors), with the test accuracy as metadata");
+    app.add_option("--threads", threads, "Threads for kernels and BLAS")
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
+    app.add_option("--seed", seed, "Seed of a fresh model's initialisation and of the shuffling")
+        ->capture_default_str();
     app.add_option("--data-dir", data_dir, "Directory of the Fashion-MNIST .gz files")->capture_default_str();
     CLI11_PARSE(app, argc, argv);
 

@@ -1,7 +1,8 @@
 // Quickstart: the example from torch.nn.GroupNorm's documentation, in C++.
 // Three GroupNorm layers over the same input (20, 6, 10, 10): 3 groups of 2 channels,
 // 6 groups of 1 (instance norm), 1 group of 6 (layer norm over C, H, W). For each, the
-// output's per-group mean and std (≈ 0 and ≈ 1; std is √(1/(1+ε/σ²)), a hair under 1), then the gradient norms after a backward.
+// output's per-group mean and std (≈ 0 and ≈ 1; std is √(1/(1+ε/σ²)), a hair under 1), then the gradient norms after a
+// backward.
 #include <tapegrad/tapegrad.hpp>
 
 #include <algorithm>

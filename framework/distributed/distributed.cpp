@@ -35,7 +35,8 @@ void check(int code, const std::string& what) {
     char text[MPI_MAX_ERROR_STRING];
     int length = 0;
     MPI_Error_string(code, text, &length);
-    throw std::runtime_error(what + " failed on rank " + std::to_string(rank_) + ": " + std::string(text, size_t(length)));
+    throw std::runtime_error(what + " failed on rank " + std::to_string(rank_) + ": " +
+                             std::string(text, size_t(length)));
 }
 
 void wait(MPI_Request& request, const std::string& what) {
@@ -94,7 +95,9 @@ int world_size() { return world_; }
 bool active() { return active_; }
 
 void set_timeout(double seconds) {
-    if (!(seconds > 0)) throw std::invalid_argument("distributed::set_timeout: expected seconds > 0, but got " + std::to_string(seconds));
+    if (!(seconds > 0))
+        throw std::invalid_argument("distributed::set_timeout: expected seconds > 0, but got " +
+                                    std::to_string(seconds));
     timeout_ = seconds;
 }
 double timeout() { return timeout_; }
@@ -115,7 +118,9 @@ template <typename T>
 void allreduce(std::span<T> values, MPI_Op op, const std::string& what) {
     if (!active_ || values.empty()) return;
     MPI_Request request;
-    detail::check(MPI_Iallreduce(MPI_IN_PLACE, values.data(), int(values.size()), mpi_type<T>(), op, MPI_COMM_WORLD, &request), what);
+    detail::check(
+        MPI_Iallreduce(MPI_IN_PLACE, values.data(), int(values.size()), mpi_type<T>(), op, MPI_COMM_WORLD, &request),
+        what);
     detail::wait(request, what);
 }
 
@@ -144,20 +149,22 @@ void broadcast(const StateDict& state, int root) {
     std::vector<int64_t> theirs(layout);
     int64_t count = int64_t(theirs.size());
     MPI_Request request;
-    detail::check(MPI_Ibcast(&count, 1, MPI_INT64_T, root, MPI_COMM_WORLD, &request), "broadcast of the state's layout");
+    detail::check(MPI_Ibcast(&count, 1, MPI_INT64_T, root, MPI_COMM_WORLD, &request),
+                  "broadcast of the state's layout");
     detail::wait(request, "broadcast of the state's layout");
     theirs.resize(size_t(count));
-    detail::check(MPI_Ibcast(theirs.data(), int(count), MPI_INT64_T, root, MPI_COMM_WORLD, &request), "broadcast of the state's layout");
+    detail::check(MPI_Ibcast(theirs.data(), int(count), MPI_INT64_T, root, MPI_COMM_WORLD, &request),
+                  "broadcast of the state's layout");
     detail::wait(request, "broadcast of the state's layout");
     const std::vector<int64_t> mismatch{theirs != layout ? int64_t(1) : int64_t(0)};
     std::vector<int64_t> any(mismatch);
     allreduce_sum(std::span<int64_t>(any), "broadcast: comparing the ranks' states");
     if (any[0] != 0)
-        throw std::runtime_error("broadcast: the ranks' states differ in names, dtypes or sizes (" + std::to_string(any[0]) +
-                                 " of " + std::to_string(world_) + " ranks differ from rank " + std::to_string(root) +
-                                 "; this rank has " + std::to_string(state.size()) + " tensors, rank " +
-                                 std::to_string(root) + " has " + std::to_string(theirs.empty() ? 0 : theirs[0]) +
-                                 "); build the same model on every rank");
+        throw std::runtime_error(
+            "broadcast: the ranks' states differ in names, dtypes or sizes (" + std::to_string(any[0]) + " of " +
+            std::to_string(world_) + " ranks differ from rank " + std::to_string(root) + "; this rank has " +
+            std::to_string(state.size()) + " tensors, rank " + std::to_string(root) + " has " +
+            std::to_string(theirs.empty() ? 0 : theirs[0]) + "); build the same model on every rank");
     std::vector<MPI_Request> requests;
     for (const auto& [name, value] : state.entries())
         std::visit([&](auto t) {  // a handle: the values are shared with the module

@@ -24,7 +24,8 @@ struct Reducer::Bucket {
 Reducer::Reducer(std::vector<Tensor> parameters, ReducerOptions options)
     : parameters_(std::move(parameters)), options_(options) {
     if (options_.bucket_bytes < 1)
-        throw std::invalid_argument("Reducer: expected bucket_bytes >= 1, but got " + std::to_string(options_.bucket_bytes));
+        throw std::invalid_argument("Reducer: expected bucket_bytes >= 1, but got " +
+                                    std::to_string(options_.bucket_bytes));
     if (options_.first_bucket_bytes < 1)
         throw std::invalid_argument("Reducer: expected first_bucket_bytes >= 1, but got " +
                                     std::to_string(options_.first_bucket_bytes));
@@ -66,7 +67,8 @@ void Reducer::attach(Tape& tape) {
     if (world_size() == 1) return;
     for (auto& b : buckets_) {
         if (b->request != MPI_REQUEST_NULL)
-            throw std::logic_error("Reducer::attach: the previous step's reductions were not finished; call finish() after each backward");
+            throw std::logic_error(
+                "Reducer::attach: the previous step's reductions were not finished; call finish() after each backward");
         b->pending = b->parameters.size();
         b->started = false;
     }
@@ -88,8 +90,8 @@ void Reducer::ready(size_t parameter) {
 }
 
 void Reducer::start(Bucket& b) {
-    detail::check(MPI_Iallreduce(MPI_IN_PLACE, b.values.data(), int(b.values.size()), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD,
-                                 &b.request),
+    detail::check(MPI_Iallreduce(MPI_IN_PLACE, b.values.data(), int(b.values.size()), MPI_FLOAT, MPI_SUM,
+                                 MPI_COMM_WORLD, &b.request),
                   "the gradient allreduce");
     b.started = true;
 }
@@ -111,7 +113,8 @@ void Reducer::finish() {
     for (size_t k = 0; k < buckets_.size(); ++k) {
         Bucket& b = *buckets_[k];
         if (b.pending != 0)
-            throw std::logic_error("Reducer::finish: bucket " + std::to_string(k) + " has " + std::to_string(b.pending) +
+            throw std::logic_error("Reducer::finish: bucket " + std::to_string(k) + " has " +
+                                   std::to_string(b.pending) +
                                    " gradients that backward never finished; call finish() after tape.backward()");
         if (!b.started) start(b);
     }

@@ -23,7 +23,8 @@ void Checkpoint::save(const std::filesystem::path& path) const {
     doc["epoch"] = epoch;
     Json states = Json::object();
     for (const auto& [name, state] : rng) {
-        if (states.contains(name)) throw std::invalid_argument("Checkpoint::save: the generator name \"" + name + "\" appears twice");
+        if (states.contains(name))
+            throw std::invalid_argument("Checkpoint::save: the generator name \"" + name + "\" appears twice");
         states[name] = state;
     }
     doc["rng"] = std::move(states);

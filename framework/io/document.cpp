@@ -229,7 +229,8 @@ pid_t temp_writer(const std::string& name, const std::string& prefix) {
     const std::string rest = name.substr(prefix.size());
     const size_t dot = rest.find('.');
     const auto digits = [](const std::string& t) {
-        return !t.empty() && t.size() <= 18 && std::all_of(t.begin(), t.end(), [](unsigned char c) { return std::isdigit(c); });
+        return !t.empty() && t.size() <= 18 &&
+               std::all_of(t.begin(), t.end(), [](unsigned char c) { return std::isdigit(c); });
     };
     if (dot == std::string::npos || !digits(rest.substr(0, dot)) || !digits(rest.substr(dot + 1))) return 0;
     const long long pid = std::stoll(rest.substr(0, dot));
@@ -270,7 +271,9 @@ void write_file_atomically(const fs::path& path, std::string_view bytes, [[maybe
     const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
     remove_stale_temps(dir, path);
     static std::atomic<uint64_t> counter{0};
-    const auto next_temp = [&] { return dir / (temp_prefix(path) + std::to_string(::getpid()) + "." + std::to_string(counter++)); };
+    const auto next_temp = [&] {
+        return dir / (temp_prefix(path) + std::to_string(::getpid()) + "." + std::to_string(counter++));
+    };
     fs::path temp;  // named once it exists under that name
     int fd = -1;
     const auto fail = [&](const std::string& step) {
@@ -282,8 +285,8 @@ void write_file_atomically(const fs::path& path, std::string_view bytes, [[maybe
     };
     const auto cannot_create = [&] {
         const int err = errno;
-        throw std::runtime_error("cannot save " + path.string() + ": cannot create a temporary file in " + dir.string() +
-                                 ": " + std::strerror(err));
+        throw std::runtime_error("cannot save " + path.string() + ": cannot create a temporary file in " +
+                                 dir.string() + ": " + std::strerror(err));
     };
 
     bool linked = false;
@@ -374,23 +377,25 @@ Json values_to_json(const BasicTensor<T>& t, Encoding encoding) {
 // a shape whose byte count wraps could otherwise match a short data block and yield a tensor
 // far larger than its storage.
 template <typename T>
-BasicTensor<T> values_from_json(const Json& data, std::optional<uint32_t> expected_crc, const Shape& shape, int64_t numel,
-                                const std::string& where) {
+BasicTensor<T> values_from_json(const Json& data, std::optional<uint32_t> expected_crc, const Shape& shape,
+                                int64_t numel, const std::string& where) {
     size_t size_in_bytes = 0;
     try {
         size_in_bytes = checked_bytes(numel, sizeof(T), "its size in bytes");
     } catch (const std::length_error& e) {
-        throw FormatError(where + ": shape " + to_string(shape) + " of " + dtype_name<T>() + " is too large (" + e.what() + ")");
+        throw FormatError(where + ": shape " + to_string(shape) + " of " + dtype_name<T>() + " is too large (" +
+                          e.what() + ")");
     }
-    const std::string needs = "shape " + to_string(shape) + " needs " + std::to_string(numel) + " " + dtype_name<T>() + " values";
+    const std::string needs =
+        "shape " + to_string(shape) + " needs " + std::to_string(numel) + " " + dtype_name<T>() + " values";
     if (data.is_binary()) {
         const auto& bytes = data.get_binary();
         if (expected_crc && *expected_crc != crc32_of(bytes))
             throw FormatError(where + ": the data is corrupt (its CRC-32 is " + std::to_string(crc32_of(bytes)) +
                               ", but the file says " + std::to_string(*expected_crc) + ")");
         if (bytes.size() != size_in_bytes)
-            throw FormatError(where + ": " + needs + " (" + std::to_string(size_in_bytes) + " bytes), but the data has " +
-                              std::to_string(bytes.size()) + " bytes");
+            throw FormatError(where + ": " + needs + " (" + std::to_string(size_in_bytes) +
+                              " bytes), but the data has " + std::to_string(bytes.size()) + " bytes");
         BasicTensor<T> t(shape);
         if constexpr (std::endian::native == std::endian::little) {
             if (numel > 0) std::memcpy(t.data(), bytes.data(), bytes.size());
@@ -415,8 +420,8 @@ BasicTensor<T> values_from_json(const Json& data, std::optional<uint32_t> expect
         } else if (v.is_number()) {
             const double d = v.get<double>();
             if (std::abs(d) > double(std::numeric_limits<T>::max()))
-                throw FormatError(where + ": data[" + std::to_string(i) + "] = " + v.dump() + " is out of the range of " +
-                                  dtype_name<T>());
+                throw FormatError(where + ": data[" + std::to_string(i) + "] = " + v.dump() +
+                                  " is out of the range of " + dtype_name<T>());
             out[i] = static_cast<T>(d);
         } else if (v == "NaN") {
             out[i] = std::numeric_limits<T>::quiet_NaN();
@@ -446,8 +451,9 @@ Encoding encoding_for(const fs::path& path, std::string_view also) {
     const std::string ext = path.extension().string();
     const std::string choices = also.empty() ? std::string(".json (readable) or .cbor (compact)")
                                              : ".json (readable), .cbor (compact) or " + std::string(also);
-    throw std::invalid_argument("unsupported file extension " + (ext.empty() ? std::string("(none)") : "\"" + ext + "\"") +
-                                " in " + path.string() + ": expected " + choices);
+    throw std::invalid_argument("unsupported file extension " +
+                                (ext.empty() ? std::string("(none)") : "\"" + ext + "\"") + " in " + path.string() +
+                                ": expected " + choices);
 }
 
 bool is_safetensors(const fs::path& path) { return lower_extension(path) == ".safetensors"; }

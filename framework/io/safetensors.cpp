@@ -45,7 +45,8 @@ struct DtypeInfo {
 };
 // In the order of Dtype.
 constexpr DtypeInfo dtypes[] = {
-    {Dtype::f32, "F32", 4}, {Dtype::f64, "F64", 8}, {Dtype::i64, "I64", 8}, {Dtype::bf16, "BF16", 2}, {Dtype::f16, "F16", 2},
+    {Dtype::f32, "F32", 4},   {Dtype::f64, "F64", 8}, {Dtype::i64, "I64", 8},
+    {Dtype::bf16, "BF16", 2}, {Dtype::f16, "F16", 2},
 };
 
 const DtypeInfo* find_dtype(const std::string& name) {
@@ -177,7 +178,9 @@ TensorInfo tensor_info(const std::string& name, const Json& j, uint64_t data_siz
     if (!shape.is_array()) throw FormatError(who + ": \"shape\" is " + fields::describe(shape) + ", not an array");
     for (const Json& e : shape) {
         const std::optional<int64_t> extent = size_value(e);
-        if (!extent) throw FormatError(who + ": shape " + fields::describe(shape) + " has an extent that is not an integer >= 0");
+        if (!extent)
+            throw FormatError(who + ": shape " + fields::describe(shape) +
+                              " has an extent that is not an integer >= 0");
         t.shape.push_back(*extent);
     }
     size_t bytes = 0;
@@ -185,14 +188,18 @@ TensorInfo tensor_info(const std::string& name, const Json& j, uint64_t data_siz
         t.numel = checked_numel(t.shape, "its element count");
         bytes = checked_bytes(t.numel, d->size, "its size in bytes");
     } catch (const std::length_error& e) {
-        throw FormatError(who + ": shape " + to_string(t.shape) + " of " + d->name + " is too large (" + e.what() + ")");
+        throw FormatError(who + ": shape " + to_string(t.shape) + " of " + d->name + " is too large (" + e.what() +
+                          ")");
     }
 
     const Json& offsets = reader.at(j, "data_offsets");
-    const std::optional<int64_t> begin = offsets.is_array() && offsets.size() == 2 ? size_value(offsets[0]) : std::nullopt;
-    const std::optional<int64_t> end = offsets.is_array() && offsets.size() == 2 ? size_value(offsets[1]) : std::nullopt;
+    const std::optional<int64_t> begin =
+        offsets.is_array() && offsets.size() == 2 ? size_value(offsets[0]) : std::nullopt;
+    const std::optional<int64_t> end =
+        offsets.is_array() && offsets.size() == 2 ? size_value(offsets[1]) : std::nullopt;
     if (!begin || !end)
-        throw FormatError(who + ": data_offsets " + fields::describe(offsets) + " is not [begin, end] of integers >= 0");
+        throw FormatError(who + ": data_offsets " + fields::describe(offsets) +
+                          " is not [begin, end] of integers >= 0");
     t.begin = uint64_t(*begin);
     t.end = uint64_t(*end);
     const std::string range = "data_offsets [" + std::to_string(t.begin) + ", " + std::to_string(t.end) + "]";
@@ -216,7 +223,9 @@ void check_tiling(const std::vector<TensorInfo>& tensors, uint64_t data_size) {
     });
     uint64_t at = 0;
     const TensorInfo* previous = nullptr;
-    const auto bytes = [](uint64_t a, uint64_t b) { return "bytes [" + std::to_string(a) + ", " + std::to_string(b) + ")"; };
+    const auto bytes = [](uint64_t a, uint64_t b) {
+        return "bytes [" + std::to_string(a) + ", " + std::to_string(b) + ")";
+    };
     for (const size_t i : order) {
         const TensorInfo& t = tensors[i];
         const std::string range = "data_offsets [" + std::to_string(t.begin) + ", " + std::to_string(t.end) + "]";
@@ -224,20 +233,23 @@ void check_tiling(const std::vector<TensorInfo>& tensors, uint64_t data_size) {
             throw FormatError(tensor_label(t.name) + ": " + range + " leave a gap: " + bytes(at, t.begin) +
                               " of the data belong to no tensor");
         if (t.begin < at)
-            throw FormatError(tensor_label(t.name) + ": " + range + " overlap those of " + tensor_label(previous->name) +
-                              ", [" + std::to_string(previous->begin) + ", " + std::to_string(previous->end) + "]");
+            throw FormatError(tensor_label(t.name) + ": " + range + " overlap those of " +
+                              tensor_label(previous->name) + ", [" + std::to_string(previous->begin) + ", " +
+                              std::to_string(previous->end) + "]");
         at = t.end;
         previous = &t;
     }
     if (at != data_size)
-        throw FormatError(bytes(at, data_size) + " of the data belong to no tensor" +
-                          (previous ? " (the last one, " + tensor_label(previous->name) + ", ends at " + std::to_string(at) + ")"
-                                    : std::string(" (the header lists none)")));
+        throw FormatError(
+            bytes(at, data_size) + " of the data belong to no tensor" +
+            (previous ? " (the last one, " + tensor_label(previous->name) + ", ends at " + std::to_string(at) + ")"
+                      : std::string(" (the header lists none)")));
 }
 
 Json metadata_of(const Json& j) {
     if (!j.is_object())
-        throw FormatError(std::string("\"") + metadata_key + "\" is " + fields::describe(j) + ", not an object of strings");
+        throw FormatError(std::string("\"") + metadata_key + "\" is " + fields::describe(j) +
+                          ", not an object of strings");
     for (const auto& [key, value] : j.items())
         if (!value.is_string())
             throw FormatError(std::string("\"") + metadata_key + "\" entry " + Json(key).dump() + " is " +
@@ -285,7 +297,8 @@ StateDict read_safetensors(const InputFile& file) {
     file.read_at(8, text.data(), text.size(), "the header");
     Json header;
     try {
-        header = io_detail::parse_bounded(text, io_detail::Encoding::json, header_max_depth, io_detail::DuplicateKeys::rejected);
+        header = io_detail::parse_bounded(text, io_detail::Encoding::json, header_max_depth,
+                                          io_detail::DuplicateKeys::rejected);
     } catch (const FormatError& e) {
         throw FormatError(std::string("the header: ") + e.what());
     }
@@ -334,12 +347,13 @@ void save_safetensors(const StateDict& state, const fs::path& path, const Safete
     const std::string who = "save_safetensors(" + path.string() + ")";
     const Json& own = state.metadata();
     if (!own.is_object())
-        throw std::invalid_argument(who + ": the metadata must be an object of strings, but it is " + fields::describe(own));
+        throw std::invalid_argument(who + ": the metadata must be an object of strings, but it is " +
+                                    fields::describe(own));
     Json meta = Json::object();
     for (const auto& [key, value] : own.items()) {
         if (!value.is_string())
-            throw std::invalid_argument(who + ": safetensors metadata holds strings only, but " + Json(key).dump() + " is " +
-                                        fields::describe(value));
+            throw std::invalid_argument(who + ": safetensors metadata holds strings only, but " + Json(key).dump() +
+                                        " is " + fields::describe(value));
         meta[key] = value;
     }
     for (const auto& [key, value] : metadata) meta[key] = value;
@@ -372,10 +386,13 @@ void save_safetensors(const StateDict& state, const fs::path& path, const Safete
     if (!meta.empty()) header[metadata_key] = std::move(meta);
     for (size_t i = 0; i < entries.size(); ++i) {
         const char* dtype = std::visit(
-            [](const auto& t) { return dtypes[size_t(dtype_of<typename std::decay_t<decltype(t)>::value_type>())].name; },
+            [](const auto& t) {
+                return dtypes[size_t(dtype_of<typename std::decay_t<decltype(t)>::value_type>())].name;
+            },
             entries[i].second);
         const Shape& shape = std::visit([](const auto& t) -> const Shape& { return t.shape(); }, entries[i].second);
-        header[entries[i].first] = {{"dtype", dtype}, {"shape", shape}, {"data_offsets", {begin[i], begin[i] + size[i]}}};
+        header[entries[i].first] = {
+            {"dtype", dtype}, {"shape", shape}, {"data_offsets", {begin[i], begin[i] + size[i]}}};
     }
 
     std::string text;

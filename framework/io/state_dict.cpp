@@ -73,8 +73,9 @@ std::vector<std::string> StateDict::names() const {
 std::string StateDict::dtype(const std::string& name) const {
     const Entry* e = find(name);
     if (!e) throw std::out_of_range("StateDict: no tensor named \"" + name + "\"");
-    return std::visit([](const auto& t) { return std::string(dtype_name<typename std::decay_t<decltype(t)>::value_type>()); },
-                      e->second);
+    return std::visit(
+        [](const auto& t) { return std::string(dtype_name<typename std::decay_t<decltype(t)>::value_type>()); },
+        e->second);
 }
 
 template <typename T>

@@ -54,7 +54,8 @@ void relu_forward(T* y, const T* x, int64_t n) {
 
 template <typename T>
 void relu_backward(T* dx, const T* dy, const T* x, int64_t n, bool accumulate) {
-    for_ranges(n, worth_parallel(Work::elements, n), [&](int64_t begin, int64_t end) { relu_backward_range(dx, dy, x, begin, end, accumulate); });
+    for_ranges(n, worth_parallel(Work::elements, n),
+               [&](int64_t begin, int64_t end) { relu_backward_range(dx, dy, x, begin, end, accumulate); });
 }
 
 template <typename T>

@@ -104,7 +104,8 @@ void adam_range(T* param, T* exp_avg, T* exp_avg_sq, T* max_exp_avg_sq, const T*
 }
 
 template <typename T, bool Amsgrad, bool L2>
-void adam_all(T* param, T* exp_avg, T* exp_avg_sq, T* max_exp_avg_sq, const T* grad, int64_t n, const Coefficients<T>& c) {
+void adam_all(T* param, T* exp_avg, T* exp_avg_sq, T* max_exp_avg_sq, const T* grad, int64_t n,
+              const Coefficients<T>& c) {
     for_ranges(n, worth_parallel(Work::elements, n), [&](int64_t begin, int64_t end) {
         adam_range<T, Amsgrad, L2>(param, exp_avg, exp_avg_sq, max_exp_avg_sq, grad, begin, end, c);
     });

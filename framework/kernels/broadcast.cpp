@@ -34,7 +34,13 @@ struct Mul { static constexpr bool simd = true; template <typename V> static V f
 struct Div { static constexpr bool simd = true; template <typename V> static V f(V a, V b) { return a / b; } };
 // std::pow per element: exact where PyTorch is (x^2 is x·x), and no batch pow of xsimd's own
 // rounding to tell apart.
-struct Pow { static constexpr bool simd = false; template <typename V> static V f(V a, V b) { return std::pow(a, b); } };
+struct Pow {
+    static constexpr bool simd = false;
+    template <typename V>
+    static V f(V a, V b) {
+        return std::pow(a, b);
+    }
+};
 // NaN on either side gives NaN, as torch.maximum (a hardware max returns its second operand).
 struct Maximum {
     static constexpr bool simd = true;
@@ -44,12 +50,48 @@ struct Minimum {
     static constexpr bool simd = true;
     template <typename V> static V f(V a, V b) { return pick((a != a) | (a < b), a, b); }
 };
-struct Eq { static constexpr bool simd = true; template <typename V> static V f(V a, V b) { return pick(a == b, V(1), V(0)); } };
-struct Ne { static constexpr bool simd = true; template <typename V> static V f(V a, V b) { return pick(a != b, V(1), V(0)); } };
-struct Lt { static constexpr bool simd = true; template <typename V> static V f(V a, V b) { return pick(a < b, V(1), V(0)); } };
-struct Le { static constexpr bool simd = true; template <typename V> static V f(V a, V b) { return pick(a <= b, V(1), V(0)); } };
-struct Gt { static constexpr bool simd = true; template <typename V> static V f(V a, V b) { return pick(a > b, V(1), V(0)); } };
-struct Ge { static constexpr bool simd = true; template <typename V> static V f(V a, V b) { return pick(a >= b, V(1), V(0)); } };
+struct Eq {
+    static constexpr bool simd = true;
+    template <typename V>
+    static V f(V a, V b) {
+        return pick(a == b, V(1), V(0));
+    }
+};
+struct Ne {
+    static constexpr bool simd = true;
+    template <typename V>
+    static V f(V a, V b) {
+        return pick(a != b, V(1), V(0));
+    }
+};
+struct Lt {
+    static constexpr bool simd = true;
+    template <typename V>
+    static V f(V a, V b) {
+        return pick(a < b, V(1), V(0));
+    }
+};
+struct Le {
+    static constexpr bool simd = true;
+    template <typename V>
+    static V f(V a, V b) {
+        return pick(a <= b, V(1), V(0));
+    }
+};
+struct Gt {
+    static constexpr bool simd = true;
+    template <typename V>
+    static V f(V a, V b) {
+        return pick(a > b, V(1), V(0));
+    }
+};
+struct Ge {
+    static constexpr bool simd = true;
+    template <typename V>
+    static V f(V a, V b) {
+        return pick(a >= b, V(1), V(0));
+    }
+};
 struct WhereTrue {
     static constexpr bool simd = true;
     template <typename V> static V f(V dy, V mask) { return pick(mask != V(0), dy, V(0)); }
@@ -119,7 +161,8 @@ void for_each_run(const BroadcastPlan& p, int64_t begin, int64_t end, F&& f) {
 // element count pays for it.
 template <typename F>
 void for_plan_ranges(const BroadcastPlan& p, F&& f) {
-    for_ranges(p.numel, worth_parallel(Work::elements, p.numel), [&](int64_t begin, int64_t end) { for_each_run(p, begin, end, f); });
+    for_ranges(p.numel, worth_parallel(Work::elements, p.numel),
+               [&](int64_t begin, int64_t end) { for_each_run(p, begin, end, f); });
 }
 
 template <bool Accumulate, typename T, typename B>
@@ -142,7 +185,8 @@ void binary_run(T* o, const T* a, const T* b, int64_t n, int64_t sa, int64_t sb)
     int64_t i = 0;
     if (sa != 0 && sb != 0) {
         if constexpr (Fn::simd)
-            for (; i + lanes <= n; i += lanes) put<Accumulate>(o + i, Fn::f(B::load_unaligned(a + i), B::load_unaligned(b + i)));
+            for (; i + lanes <= n; i += lanes)
+                put<Accumulate>(o + i, Fn::f(B::load_unaligned(a + i), B::load_unaligned(b + i)));
         for (; i < n; ++i) put_scalar<Accumulate>(o + i, Fn::f(a[i], b[i]));
     } else if (sa != 0) {
         const T bs = *b;
@@ -232,7 +276,8 @@ void add_row(double* acc, const T* x, const T* y, int64_t n) {
     using simd::DoubleBatch, simd::kDoubleLanes, simd::widen;
     int64_t j = 0;
     if (y == nullptr) {
-        for (; j + kDoubleLanes <= n; j += kDoubleLanes) (DoubleBatch::load_unaligned(acc + j) + widen(x + j)).store_unaligned(acc + j);
+        for (; j + kDoubleLanes <= n; j += kDoubleLanes)
+            (DoubleBatch::load_unaligned(acc + j) + widen(x + j)).store_unaligned(acc + j);
         for (; j < n; ++j) acc[j] += static_cast<double>(x[j]);
     } else {
         for (; j + kDoubleLanes <= n; j += kDoubleLanes)
@@ -253,14 +298,17 @@ void scaled_copy(T* o, const T* x, const T* y, int64_t n, T s, bool accumulate) 
     const B sb(s);
     int64_t i = 0;
     if (y == nullptr && accumulate)
-        for (; i + lanes <= n; i += lanes) (B::load_unaligned(o + i) + B::load_unaligned(x + i) * sb).store_unaligned(o + i);
+        for (; i + lanes <= n; i += lanes)
+            (B::load_unaligned(o + i) + B::load_unaligned(x + i) * sb).store_unaligned(o + i);
     else if (y == nullptr)
         for (; i + lanes <= n; i += lanes) (B::load_unaligned(x + i) * sb).store_unaligned(o + i);
     else if (accumulate)
         for (; i + lanes <= n; i += lanes)
-            (B::load_unaligned(o + i) + B::load_unaligned(x + i) * B::load_unaligned(y + i) * sb).store_unaligned(o + i);
+            (B::load_unaligned(o + i) + B::load_unaligned(x + i) * B::load_unaligned(y + i) * sb)
+                .store_unaligned(o + i);
     else
-        for (; i + lanes <= n; i += lanes) (B::load_unaligned(x + i) * B::load_unaligned(y + i) * sb).store_unaligned(o + i);
+        for (; i + lanes <= n; i += lanes)
+            (B::load_unaligned(x + i) * B::load_unaligned(y + i) * sb).store_unaligned(o + i);
     for (; i < n; ++i) {
         const T v = (y == nullptr ? x[i] : x[i] * y[i]) * s;
         o[i] = accumulate ? o[i] + v : v;
@@ -370,8 +418,8 @@ void binary_backward_terms(T* da, T* db, const T* dy, const T* a, const T* b, co
     auto run = [&](auto op_constant) {
         constexpr BinaryOp Op = decltype(op_constant)::value;
         for_plan_ranges(plan, [&](int64_t pos, const int64_t* off, int64_t len) {
-            derivative_run<Op>(da == nullptr ? nullptr : da + pos, db == nullptr ? nullptr : db + pos, dy + pos, a + off[0],
-                               b + off[1], len, sa, sb);
+            derivative_run<Op>(da == nullptr ? nullptr : da + pos, db == nullptr ? nullptr : db + pos, dy + pos,
+                               a + off[0], b + off[1], len, sa, sb);
         });
     };
     switch (op) {
@@ -431,7 +479,8 @@ void sum_to_shape(T* out, const T* x, const T* y, std::span<const int64_t> in_sh
         // Nothing to sum: a copy, or a product, times scale (±1 in the ops, so T is exact:
         // a float product rounded once, as in double then rounded).
         for_ranges(in_numel, worth_parallel(Work::elements, in_numel), [&](int64_t begin, int64_t end) {
-            scaled_copy(out + begin, x + begin, y == nullptr ? nullptr : y + begin, end - begin, static_cast<T>(scale), accumulate);
+            scaled_copy(out + begin, x + begin, y == nullptr ? nullptr : y + begin, end - begin, static_cast<T>(scale),
+                        accumulate);
         });
         return;
     }
@@ -476,7 +525,8 @@ void sum_to_shape(T* out, const T* x, const T* y, std::span<const int64_t> in_sh
             k.start(0);
             for (int64_t m = 0; m < out_numel; ++m, k.next()) {
                 const int64_t base = k.offset;
-                store(m, scale * sum_in_order<double>(run_count * pieces, true, [&](int64_t q) { return piece(base, q); }));
+                store(m, scale *
+                             sum_in_order<double>(run_count * pieces, true, [&](int64_t q) { return piece(base, q); }));
             }
         }
         return;
@@ -553,13 +603,14 @@ void sum_to_shape_reference(T* out, const T* x, std::span<const int64_t> in_shap
     for (int64_t j = 0; j < m; ++j) out[j] = static_cast<T>(acc[static_cast<size_t>(j)]);
 }
 
-#define TAPEGRAD_INSTANTIATE(T)                                                                                            \
-    template void binary_forward<T>(T*, const T*, const T*, const BroadcastPlan&, BinaryOp, bool);                         \
-    template void binary_backward_terms<T>(T*, T*, const T*, const T*, const T*, const BroadcastPlan&, BinaryOp);          \
-    template void where_forward<T>(T*, const T*, const T*, const T*, const BroadcastPlan&);                                \
-    template void sum_to_shape<T>(T*, const T*, const T*, std::span<const int64_t>, std::span<const int64_t>, double, bool); \
-    template void binary_forward_reference<T>(T*, const T*, const T*, std::span<const int64_t>, std::span<const int64_t>,  \
-                                              std::span<const int64_t>, BinaryOp);                                          \
+#define TAPEGRAD_INSTANTIATE(T)                                                                                       \
+    template void binary_forward<T>(T*, const T*, const T*, const BroadcastPlan&, BinaryOp, bool);                    \
+    template void binary_backward_terms<T>(T*, T*, const T*, const T*, const T*, const BroadcastPlan&, BinaryOp);     \
+    template void where_forward<T>(T*, const T*, const T*, const T*, const BroadcastPlan&);                           \
+    template void sum_to_shape<T>(T*, const T*, const T*, std::span<const int64_t>, std::span<const int64_t>, double, \
+                                  bool);                                                                              \
+    template void binary_forward_reference<T>(T*, const T*, const T*, std::span<const int64_t>,                       \
+                                              std::span<const int64_t>, std::span<const int64_t>, BinaryOp);          \
     template void sum_to_shape_reference<T>(T*, const T*, std::span<const int64_t>, std::span<const int64_t>);
 TAPEGRAD_INSTANTIATE(float)
 TAPEGRAD_INSTANTIATE(double)

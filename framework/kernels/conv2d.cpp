@@ -176,7 +176,8 @@ Conv2dPlan conv2d_forward_plan(int64_t N, int64_t C, int64_t O, const Window2d& 
 Conv2dPlan conv2d_backward_plan(int64_t N, int64_t C, int64_t O, const Window2d& g, bool dx, bool dw) {
     Conv2dPlan plan = plan_for(N, C, O, g);
     const int64_t dw_size = checked_mul(O, checked_mul(C, checked_mul(g.kh, g.kw, kWorkspace), kWorkspace), kWorkspace);
-    const int64_t per_thread = checked_add(dw ? checked_add(plan.col_size, dw_size, kWorkspace) : 0, dx ? plan.col_size : 0, kWorkspace);
+    const int64_t per_thread =
+        checked_add(dw ? checked_add(plan.col_size, dw_size, kWorkspace) : 0, dx ? plan.col_size : 0, kWorkspace);
     plan.workspace = checked_mul(per_thread, plan.threads, kWorkspace);
     return plan;
 }

@@ -43,7 +43,8 @@ V over_chunks(int64_t n, bool parallel, Part&& part, Combine&& combine) {
     const int64_t chunks = (n + kChunk - 1) / kChunk;
     if (chunks <= 1) return part(int64_t{0}, n);
     std::vector<V> parts(static_cast<size_t>(chunks));
-    for_range(chunks, parallel, [&](int64_t c) { parts[static_cast<size_t>(c)] = part(c * kChunk, std::min(n, (c + 1) * kChunk)); });
+    for_range(chunks, parallel,
+              [&](int64_t c) { parts[static_cast<size_t>(c)] = part(c * kChunk, std::min(n, (c + 1) * kChunk)); });
     V v = parts[0];
     for (int64_t c = 1; c < chunks; ++c) v = combine(v, parts[static_cast<size_t>(c)]);
     return v;

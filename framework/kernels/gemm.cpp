@@ -45,7 +45,8 @@ const char* core_for_this_cpu() {
 template <typename F>
 F symbol(void* library, const char* name) {
     void* p = dlsym(library, name);
-    if (p == nullptr) throw std::runtime_error(std::string("tapegrad: OpenBLAS (") + TAPEGRAD_OPENBLAS_LIBRARY + ") has no " + name);
+    if (p == nullptr)
+        throw std::runtime_error(std::string("tapegrad: OpenBLAS (") + TAPEGRAD_OPENBLAS_LIBRARY + ") has no " + name);
     return reinterpret_cast<F>(p);
 }
 
@@ -57,9 +58,10 @@ OpenBlas load() {
     void* library = dlopen(TAPEGRAD_OPENBLAS_LIBRARY, RTLD_NOW | RTLD_LOCAL);
     if (core) unsetenv("OPENBLAS_CORETYPE");
     if (library == nullptr)
-        throw std::runtime_error(std::string("tapegrad: cannot load OpenBLAS (") + TAPEGRAD_OPENBLAS_LIBRARY + "): " + dlerror() +
-                                 "; apt-get install libopenblas0-openmp");
-    return {symbol<decltype(OpenBlas::sgemm)>(library, "cblas_sgemm"), symbol<decltype(OpenBlas::dgemm)>(library, "cblas_dgemm"),
+        throw std::runtime_error(std::string("tapegrad: cannot load OpenBLAS (") + TAPEGRAD_OPENBLAS_LIBRARY +
+                                 "): " + dlerror() + "; apt-get install libopenblas0-openmp");
+    return {symbol<decltype(OpenBlas::sgemm)>(library, "cblas_sgemm"),
+            symbol<decltype(OpenBlas::dgemm)>(library, "cblas_dgemm"),
             symbol<decltype(OpenBlas::set_num_threads)>(library, "openblas_set_num_threads"),
             symbol<decltype(OpenBlas::get_num_threads)>(library, "openblas_get_num_threads"),
             symbol<decltype(OpenBlas::get_corename)>(library, "openblas_get_corename")};
@@ -83,8 +85,8 @@ void scale_only(int64_t M, int64_t N, T beta, T* C) {
 
 // One BLAS call on row-major operands with explicit leading dimensions.
 template <typename T>
-void call_blas(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda, const T* B,
-               int64_t ldb, T beta, T* C, int64_t ldc) {
+void call_blas(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+               const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
     const auto ta = trans_a ? CblasTrans : CblasNoTrans, tb = trans_b ? CblasTrans : CblasNoTrans;
     if constexpr (std::is_same_v<T, float>)
         openblas().sgemm(CblasRowMajor, ta, tb, blas_int(M), blas_int(N), blas_int(K), alpha, A, blas_int(lda), B,
@@ -136,7 +138,8 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
 }
 
 template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, const float*, float, float*);
-template void gemm<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, const double*, double, double*);
+template void gemm<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, const double*, double,
+                           double*);
 
 void blas_set_num_threads(int n) { openblas().set_num_threads(n); }
 int blas_num_threads() { return openblas().get_num_threads(); }

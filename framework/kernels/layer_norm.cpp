@@ -88,7 +88,8 @@ void normalize_row(T* y, const T* x, const T* gamma, const T* beta, int64_t M, d
     }
     for (; i < M; ++i) {
         const double xhat = ((static_cast<double>(x[i]) - mu) - mu_lo) * r;
-        y[i] = static_cast<T>(std::fma(xhat, gamma ? static_cast<double>(gamma[i]) : 1.0, beta ? static_cast<double>(beta[i]) : 0.0));
+        y[i] = static_cast<T>(
+            std::fma(xhat, gamma ? static_cast<double>(gamma[i]) : 1.0, beta ? static_cast<double>(beta[i]) : 0.0));
     }
 }
 
@@ -122,9 +123,11 @@ void normalize_row(float* y, const float* x, const float* gamma, const float* be
         row([&](int64_t j, FloatBatch v) { return xsimd::fma(v, load(gamma, j), load(beta, j)); },
             [&](int64_t j, float v) { return std::fma(v, gamma[j], beta[j]); });
     else if (gamma)
-        row([&](int64_t j, FloatBatch v) { return v * load(gamma, j); }, [&](int64_t j, float v) { return v * gamma[j]; });
+        row([&](int64_t j, FloatBatch v) { return v * load(gamma, j); },
+            [&](int64_t j, float v) { return v * gamma[j]; });
     else if (beta)
-        row([&](int64_t j, FloatBatch v) { return v + load(beta, j); }, [&](int64_t j, float v) { return v + beta[j]; });
+        row([&](int64_t j, FloatBatch v) { return v + load(beta, j); },
+            [&](int64_t j, float v) { return v + beta[j]; });
     else
         row([](int64_t, FloatBatch v) { return v; }, [](int64_t, float v) { return v; });
 }
@@ -137,7 +140,8 @@ void product(T* out, const T* a, const T* b, int64_t n) {
     using Batch = xsimd::batch<T>;
     constexpr auto lanes = static_cast<int64_t>(Batch::size);
     int64_t i = 0;
-    for (; i + lanes <= n; i += lanes) (Batch::load_unaligned(a + i) * Batch::load_unaligned(b + i)).store_unaligned(out + i);
+    for (; i + lanes <= n; i += lanes)
+        (Batch::load_unaligned(a + i) * Batch::load_unaligned(b + i)).store_unaligned(out + i);
     for (; i < n; ++i) out[i] = a[i] * b[i];
 }
 
@@ -171,7 +175,8 @@ template <int R, typename T>
         for (int r = 0; r < R; ++r) d[r] = widen(dy + r * M + i);
         if (acc_g) {
             DoubleBatch a = DoubleBatch::load_unaligned(acc_g + i);
-            for (int r = 0; r < R; ++r) a = xsimd::fma(d[r], (widen(x + r * M + i) - DoubleBatch(mean[r])) * DoubleBatch(rstd[r]), a);
+            for (int r = 0; r < R; ++r)
+                a = xsimd::fma(d[r], (widen(x + r * M + i) - DoubleBatch(mean[r])) * DoubleBatch(rstd[r]), a);
             a.store_unaligned(acc_g + i);
         }
         if (acc_b) {
@@ -252,7 +257,9 @@ void layer_norm_forward(T* y, double* mean, double* rstd, const T* x, const T* g
 namespace {
 
 constexpr int64_t kMaxBlocks = 16;
-constexpr int64_t kMaxPartialElements = int64_t{1} << 15;  // per partial array: 256 KiB of double (larger ones cost page faults: 32x12544 backward 2.0 ms at 2^18, 0.8 ms here)
+constexpr int64_t kMaxPartialElements = int64_t{1}
+                                        << 15;  // per partial array: 256 KiB of double (larger ones cost page faults:
+                                                // 32x12544 backward 2.0 ms at 2^18, 0.8 ms here)
 
 int64_t block_count(int64_t rows, int64_t M) {
     if (rows * M < kMinParallelElements) return std::min<int64_t>(rows, 1);
@@ -295,7 +302,8 @@ void layer_norm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, co
             }
             if (acc_g == nullptr && acc_b == nullptr) continue;
             if (n == kRowsPerUpdate)
-                accumulate_dgamma_dbeta<kRowsPerUpdate>(acc_g, acc_b, dy + first * M, x + first * M, M, mean + first, rstd + first);
+                accumulate_dgamma_dbeta<kRowsPerUpdate>(acc_g, acc_b, dy + first * M, x + first * M, M, mean + first,
+                                                        rstd + first);
             else
                 for (int64_t row = first; row < first + n; ++row)
                     accumulate_dgamma_dbeta<1>(acc_g, acc_b, dy + row * M, x + row * M, M, mean + row, rstd + row);

@@ -90,7 +90,8 @@ void forward_range(T* out, const T* x, const T* t, int64_t begin, int64_t end, d
     int64_t i = begin;
     for (; i + kDoubleLanes <= end; i += kDoubleLanes)
         simd::narrow_store(out + i, Fm::value(widen(x + i) - widen(t + i), param));
-    for (; i < end; ++i) out[i] = static_cast<T>(Fm::value(static_cast<double>(x[i]) - static_cast<double>(t[i]), param));
+    for (; i < end; ++i)
+        out[i] = static_cast<T>(Fm::value(static_cast<double>(x[i]) - static_cast<double>(t[i]), param));
 }
 
 // Σ loss over [begin, end): two accumulators hide the add latency.
@@ -164,7 +165,8 @@ template <typename T>
 void pointwise_loss_forward(T* out, const T* x, const T* t, int64_t n, PointwiseLoss kind, double param) {
     with_formula(kind, [&](auto fm) {
         using Fm = decltype(fm);
-        for_ranges(n, elementwise_parallel(n), [&](int64_t b, int64_t e) { forward_range<Fm>(out, x, t, b, e, param); });
+        for_ranges(n, elementwise_parallel(n),
+                   [&](int64_t b, int64_t e) { forward_range<Fm>(out, x, t, b, e, param); });
     });
 }
 
@@ -305,12 +307,14 @@ void combine_class_terms(T* out, const double* nll, const double* smooth, double
     const DoubleBatch k(keep), sp(spread);
     int64_t i = 0;
     if (smooth == nullptr) {
-        for (; i + kDoubleLanes <= M; i += kDoubleLanes) simd::narrow_store(out + i, k * DoubleBatch::load_unaligned(nll + i));
+        for (; i + kDoubleLanes <= M; i += kDoubleLanes)
+            simd::narrow_store(out + i, k * DoubleBatch::load_unaligned(nll + i));
         for (; i < M; ++i) out[i] = static_cast<T>(keep * nll[i]);
         return;
     }
     for (; i + kDoubleLanes <= M; i += kDoubleLanes)
-        simd::narrow_store(out + i, k * DoubleBatch::load_unaligned(nll + i) + sp * DoubleBatch::load_unaligned(smooth + i));
+        simd::narrow_store(out + i,
+                           k * DoubleBatch::load_unaligned(nll + i) + sp * DoubleBatch::load_unaligned(smooth + i));
     for (; i < M; ++i) out[i] = static_cast<T>(keep * nll[i] + spread * smooth[i]);
 }
 
@@ -381,7 +385,8 @@ inline simd::FloatBatch exp_nonpositive(simd::FloatBatch x) {
 [[gnu::noinline]] void exp_row(float* y, const float* x, int64_t n) {
     using simd::FloatBatch, simd::kFloatLanes;
     int64_t c = 0;
-    for (; c + kFloatLanes <= n; c += kFloatLanes) exp_nonpositive(FloatBatch::load_unaligned(x + c)).store_unaligned(y + c);
+    for (; c + kFloatLanes <= n; c += kFloatLanes)
+        exp_nonpositive(FloatBatch::load_unaligned(x + c)).store_unaligned(y + c);
     for (; c < n; ++c) y[c] = std::exp(x[c]);
 }
 
@@ -394,10 +399,12 @@ void cross_entropy_row(float* g, const float* lp, const float* weight, int64_t C
     int64_t c = 0;
     if (weight != nullptr) {
         for (; c + kFloatLanes <= C; c += kFloatLanes)
-            xsimd::fms(FloatBatch::load_unaligned(g + c), cb, bb * FloatBatch::load_unaligned(weight + c)).store_unaligned(g + c);
+            xsimd::fms(FloatBatch::load_unaligned(g + c), cb, bb * FloatBatch::load_unaligned(weight + c))
+                .store_unaligned(g + c);
         for (; c < C; ++c) g[c] = g[c] * coef - b * weight[c];
     } else {
-        for (; c + kFloatLanes <= C; c += kFloatLanes) xsimd::fms(FloatBatch::load_unaligned(g + c), cb, bb).store_unaligned(g + c);
+        for (; c + kFloatLanes <= C; c += kFloatLanes)
+            xsimd::fms(FloatBatch::load_unaligned(g + c), cb, bb).store_unaligned(g + c);
         for (; c < C; ++c) g[c] = g[c] * coef - b;
     }
 }
@@ -431,7 +438,8 @@ void cross_entropy_backward(T* dx, const T* logp, const T* dy, double a, double 
                 }
             }
             for (int64_t c = 0; c < C; ++c)
-                store_grad(g + c * S, std::exp(static_cast<double>(lp[c * S])) * coef - bi * at_or_one(weight, c), accumulate);
+                store_grad(g + c * S, std::exp(static_cast<double>(lp[c * S])) * coef - bi * at_or_one(weight, c),
+                           accumulate);
             // The one-hot term, at the target's class only (no comparison in the loop above).
             g[t * S] = static_cast<T>(static_cast<double>(g[t * S]) - ai * wt);
         }
@@ -447,7 +455,8 @@ void soft_cross_entropy_terms(double* loss, const T* logp, const T* q, const T* 
             const T* qp = q + n * C * S + s;
             double acc = 0.0;
             for (int64_t c = 0; c < C; ++c)
-                acc += at_or_one(weight, c) * (keep * static_cast<double>(qp[c * S]) + spread) * static_cast<double>(lp[c * S]);
+                acc += at_or_one(weight, c) * (keep * static_cast<double>(qp[c * S]) + spread) *
+                       static_cast<double>(lp[c * S]);
             loss[n * S + s] = -acc;
         }
 }
@@ -467,7 +476,8 @@ void soft_cross_entropy_backward(T* dx, T* dq, const T* dy, double scale, const 
                 const int64_t j = base + c * S;
                 const double w = at_or_one(weight, c), lp = static_cast<double>(logp[j]);
                 if (dx != nullptr)
-                    store_grad(dx + j, g * (std::exp(lp) * wq_sum - w * (keep * static_cast<double>(q[j]) + spread)), accumulate_dx);
+                    store_grad(dx + j, g * (std::exp(lp) * wq_sum - w * (keep * static_cast<double>(q[j]) + spread)),
+                               accumulate_dx);
                 if (dq != nullptr) store_grad(dq + j, -g * keep * w * lp, accumulate_dq);
             }
         }

@@ -26,13 +26,15 @@ void norm_forward_reference_slice(T* y, double& mu, double& r, const T* x, const
     for (int64_t i = 0; i < M; ++i) {
         const int64_t p = param_of(i);
         const double xhat = (static_cast<double>(x[i]) - mu) * r;
-        y[i] = static_cast<T>(xhat * (gamma ? static_cast<double>(gamma[p]) : 1.0) + (beta ? static_cast<double>(beta[p]) : 0.0));
+        y[i] = static_cast<T>(xhat * (gamma ? static_cast<double>(gamma[p]) : 1.0) +
+                              (beta ? static_cast<double>(beta[p]) : 0.0));
     }
 }
 
 template <typename T, typename ParamOf>
 void norm_backward_reference_slice(T* dx, std::vector<double>& dg, std::vector<double>& db, const T* dy, const T* x,
-                                   double mu, double r, const T* gamma, int64_t M, ParamOf param_of, bool accumulate_dx) {
+                                   double mu, double r, const T* gamma, int64_t M, ParamOf param_of,
+                                   bool accumulate_dx) {
     std::vector<double> xhat(static_cast<size_t>(M)), gv(static_cast<size_t>(M));
     double mean_g = 0.0, mean_gx = 0.0;
     for (int64_t i = 0; i < M; ++i) {

@@ -160,8 +160,8 @@ template <typename Extra>
 // slice, still in memory: one loop keeps the loads and the stores busy, and the moments'
 // conversions run in the shadow of the stores, where two passes in turn left each waiting for
 // the other.
-[[gnu::noinline]] inline Moments scale_shift_and_moments(float* y, const float* x, const FloatScaleShift& f, bool stream,
-                                                         const float* next, int64_t n, float k) {
+[[gnu::noinline]] inline Moments scale_shift_and_moments(float* y, const float* x, const FloatScaleShift& f,
+                                                         bool stream, const float* next, int64_t n, float k) {
     using simd::FloatBatch, simd::kFloatLanes;
     const FloatBatch fk(f.k), fa(f.a), fb(f.b);
     const Moments m = moments_pass(next, n, k, [&](int64_t j) {
@@ -180,7 +180,8 @@ void dx_terms(T* dx, const T* dy, const T* x, int64_t n, double mu, double t1, d
     int64_t i = 0;
     if (accumulate) {
         for (; i + kDoubleLanes <= n; i += kDoubleLanes)
-            (xsimd::fma(b1, widen(dy + i), xsimd::fma(b2, widen(x + i) - m, b3)) + widen(dx + i)).store_unaligned(dx + i);
+            (xsimd::fma(b1, widen(dy + i), xsimd::fma(b2, widen(x + i) - m, b3)) + widen(dx + i))
+                .store_unaligned(dx + i);
     } else {
         for (; i + kDoubleLanes <= n; i += kDoubleLanes)
             xsimd::fma(b1, widen(dy + i), xsimd::fma(b2, widen(x + i) - m, b3)).store_unaligned(dx + i);
@@ -211,8 +212,8 @@ struct FloatDxBatches {
     explicit FloatDxBatches(const FloatDxTerms& f) : k(f.k), m(f.m), a(f.a), b(f.b), c(f.c) {}
     void operator()(float* dx, const float* dy, const float* x, int64_t j, bool accumulate, bool stream) const {
         using simd::FloatBatch;
-        const FloatBatch v =
-            xsimd::fma(a, FloatBatch::load_unaligned(dy + j) - m, xsimd::fma(b, FloatBatch::load_unaligned(x + j) - k, c));
+        const FloatBatch v = xsimd::fma(a, FloatBatch::load_unaligned(dy + j) - m,
+                                        xsimd::fma(b, FloatBatch::load_unaligned(x + j) - k, c));
         if (accumulate)
             (v + FloatBatch::load_unaligned(dx + j)).store_unaligned(dx + j);
         else
@@ -246,16 +247,18 @@ inline void dx_terms(float* dx, const float* dy, const float* x, int64_t n, doub
 // them, the same bits), in one loop: one batch of dx per batch of the sums. As in the forward
 // (scale_shift_and_moments): this slice is in cache, the next one in memory, and one loop
 // keeps the loads and the stores busy where two passes in turn left each waiting.
-[[gnu::noinline]] inline void dx_terms_and_sums(float* dx, const float* dy, const float* x, int64_t n, const FloatDxTerms& f,
-                                                bool accumulate, bool stream, double& s_dy, double& s_dy_xc,
-                                                const float* next_dy, const float* next_x, double next_mu) {
+[[gnu::noinline]] inline void dx_terms_and_sums(float* dx, const float* dy, const float* x, int64_t n,
+                                                const FloatDxTerms& f, bool accumulate, bool stream, double& s_dy,
+                                                double& s_dy_xc, const float* next_dy, const float* next_x,
+                                                double next_mu) {
     using simd::kFloatLanes;
     const FloatDxBatches batch(f);
     double a = 0.0, b = 0.0;  // locals, not the references: the loop must not store through them
     dy_sums_pass(a, b, next_dy, next_x, n, next_mu, [&](int64_t j) { batch(dx, dy, x, j, accumulate, stream); });
     s_dy = a;
     s_dy_xc = b;
-    for (int64_t i = n / kFloatLanes * kFloatLanes; i < n; ++i) dx[i] = accumulate ? dx[i] + f(dy[i], x[i]) : f(dy[i], x[i]);
+    for (int64_t i = n / kFloatLanes * kFloatLanes; i < n; ++i)
+        dx[i] = accumulate ? dx[i] + f(dy[i], x[i]) : f(dy[i], x[i]);
 }
 
 }  // namespace tapegrad::kernels

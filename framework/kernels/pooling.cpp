@@ -88,15 +88,25 @@ constexpr int64_t kDoubleLanes = simd::kDoubleLanes;
 
 // Both directions are a pair of two-source permutes, r = (a:b)[index[i]] for lane i.
 enum class Pairing { deinterleave, interleave };
-template <Pairing P> inline void permute_pair(const Batch<float>& a, const Batch<float>& b, Batch<float>& r0, Batch<float>& r1) {
+template <Pairing P>
+inline void permute_pair(const Batch<float>& a, const Batch<float>& b, Batch<float>& r0, Batch<float>& r1) {
     constexpr bool de = P == Pairing::deinterleave;
-    r0 = _mm512_permutex2var_ps(a, de ? _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30) : _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23), b);
-    r1 = _mm512_permutex2var_ps(a, de ? _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31) : _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31), b);
+    r0 = _mm512_permutex2var_ps(a,
+                                de ? _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30)
+                                   : _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23),
+                                b);
+    r1 = _mm512_permutex2var_ps(a,
+                                de ? _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31)
+                                   : _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31),
+                                b);
 }
-template <Pairing P> inline void permute_pair(const Batch<double>& a, const Batch<double>& b, Batch<double>& r0, Batch<double>& r1) {
+template <Pairing P>
+inline void permute_pair(const Batch<double>& a, const Batch<double>& b, Batch<double>& r0, Batch<double>& r1) {
     constexpr bool de = P == Pairing::deinterleave;
-    r0 = _mm512_permutex2var_pd(a, de ? _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14) : _mm512_setr_epi64(0, 8, 1, 9, 2, 10, 3, 11), b);
-    r1 = _mm512_permutex2var_pd(a, de ? _mm512_setr_epi64(1, 3, 5, 7, 9, 11, 13, 15) : _mm512_setr_epi64(4, 12, 5, 13, 6, 14, 7, 15), b);
+    r0 = _mm512_permutex2var_pd(
+        a, de ? _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14) : _mm512_setr_epi64(0, 8, 1, 9, 2, 10, 3, 11), b);
+    r1 = _mm512_permutex2var_pd(
+        a, de ? _mm512_setr_epi64(1, 3, 5, 7, 9, 11, 13, 15) : _mm512_setr_epi64(4, 12, 5, 13, 6, 14, 7, 15), b);
 }
 template <typename T> inline void deinterleave(const Batch<T>& lo, const Batch<T>& hi, Batch<T>& even, Batch<T>& odd) {
     permute_pair<Pairing::deinterleave>(lo, hi, even, odd);
@@ -108,7 +118,8 @@ inline void store_codes(uint8_t* p, const Batch<float>& code) {
     _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(code)));
 }
 inline void store_codes(uint8_t* p, const Batch<double>& code) {
-    _mm_storel_epi64(reinterpret_cast<__m128i*>(p), _mm512_cvtepi32_epi8(_mm512_zextsi256_si512(_mm512_cvttpd_epi32(code))));
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(p),
+                     _mm512_cvtepi32_epi8(_mm512_zextsi256_si512(_mm512_cvttpd_epi32(code))));
 }
 template <typename T>
 Batch<T> load_codes(const uint8_t* p) {
@@ -122,8 +133,10 @@ Batch<T> load_codes(const uint8_t* p) {
 
 // In-lane shuffles, then 64-bit lanes put in order.
 inline void deinterleave(const Batch<float>& lo, const Batch<float>& hi, Batch<float>& even, Batch<float>& odd) {
-    even = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0))), 0xD8));
-    odd = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1))), 0xD8));
+    even = _mm256_castpd_ps(
+        _mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0))), 0xD8));
+    odd = _mm256_castpd_ps(
+        _mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1))), 0xD8));
 }
 inline void deinterleave(const Batch<double>& lo, const Batch<double>& hi, Batch<double>& even, Batch<double>& odd) {
     even = _mm256_permute4x64_pd(_mm256_unpacklo_pd(lo, hi), 0xD8);
@@ -242,21 +255,30 @@ struct Whole {
     template <typename T> static void store(T* p, const Batch<T>& v, int64_t) { v.store_unaligned(p); }
     template <typename T> static DoubleBatch widen(const T* p, int64_t) { return simd::widen(p); }
     template <typename T> static void narrow(T* p, const DoubleBatch& v, int64_t) { simd::narrow_store(p, v); }
-    template <typename T> static void store_codes(uint8_t* p, const Batch<T>& code, int64_t) { kernels::store_codes(p, code); }
+    template <typename T>
+    static void store_codes(uint8_t* p, const Batch<T>& code, int64_t) {
+        kernels::store_codes(p, code);
+    }
     template <typename T> static Batch<T> load_codes(const uint8_t* p, int64_t) { return kernels::load_codes<T>(p); }
 };
 
 #if TAPEGRAD_POOL_MASKED_TAILS
 
 struct Masked {
-    static __mmask16 first16(int64_t count) { return static_cast<__mmask16>((1u << std::clamp<int64_t>(count, 0, 16)) - 1); }
-    static __mmask8 first8(int64_t count) { return static_cast<__mmask8>((1u << std::clamp<int64_t>(count, 0, 8)) - 1); }
+    static __mmask16 first16(int64_t count) {
+        return static_cast<__mmask16>((1u << std::clamp<int64_t>(count, 0, 16)) - 1);
+    }
+    static __mmask8 first8(int64_t count) {
+        return static_cast<__mmask8>((1u << std::clamp<int64_t>(count, 0, 8)) - 1);
+    }
 
     static Batch<float> load(const float* p, int64_t count) { return _mm512_maskz_loadu_ps(first16(count), p); }
     static Batch<double> load(const double* p, int64_t count) { return _mm512_maskz_loadu_pd(first8(count), p); }
     static void store(float* p, const Batch<float>& v, int64_t count) { _mm512_mask_storeu_ps(p, first16(count), v); }
     static void store(double* p, const Batch<double>& v, int64_t count) { _mm512_mask_storeu_pd(p, first8(count), v); }
-    static DoubleBatch widen(const float* p, int64_t count) { return _mm512_cvtps_pd(_mm256_maskz_loadu_ps(first8(count), p)); }
+    static DoubleBatch widen(const float* p, int64_t count) {
+        return _mm512_cvtps_pd(_mm256_maskz_loadu_ps(first8(count), p));
+    }
     static DoubleBatch widen(const double* p, int64_t count) { return load(p, count); }
     static void narrow(float* p, const DoubleBatch& v, int64_t count) {
         _mm256_mask_storeu_ps(p, first8(count), _mm512_cvtpd_ps(v));
@@ -433,7 +455,8 @@ void max_pool_backward_row(T* d0, T* d1, const T* dy, const uint8_t* which, int6
     for (; ow + L <= OW; ow += L)
         max_pool_backward_chunk<Accumulate>(d0 + 2 * ow, d1 + 2 * ow, dy + ow, which + ow, L, column, Whole{});
 #if TAPEGRAD_POOL_MASKED_TAILS
-    if (ow < OW) max_pool_backward_chunk<Accumulate>(d0 + 2 * ow, d1 + 2 * ow, dy + ow, which + ow, OW - ow, column, Masked{});
+    if (ow < OW)
+        max_pool_backward_chunk<Accumulate>(d0 + 2 * ow, d1 + 2 * ow, dy + ow, which + ow, OW - ow, column, Masked{});
 #else
     for (; ow < OW; ++ow) {
         T* at[4] = {d0 + 2 * ow, d0 + 2 * ow + 1, d1 + 2 * ow, d1 + 2 * ow + 1};
@@ -497,24 +520,25 @@ void for_each_row_pair(T* dx, int64_t NC, int64_t H, int64_t W, bool accumulate,
 template <typename T>
 void max_pool2d_forward(T* y, int64_t* argmax, const T* x, int64_t NC, const Window2d& g) {
     const int64_t plane = g.H * g.W, out_plane = g.OH * g.OW;
-    for_each_window(NC, g.OH, g.OW, plane + out_plane, [&](int64_t oh, int64_t ow) { return sliding_window(g, oh, ow); },
-                    [&](int64_t p, int64_t o, const Bounds& b) {
-                        const T* xp = x + p * plane;
-                        int64_t best_at = b.h0 * g.W + b.w0;
-                        T best = -std::numeric_limits<T>::infinity();
-                        for (int64_t h = b.h0; h < b.h1; ++h)
-                            for (int64_t w = b.w0; w < b.w1; ++w) {
-                                const T v = xp[h * g.W + w];
-                                // Strictly greater keeps the first maximum on ties; a NaN always
-                                // wins (the last one), exactly PyTorch's CPU rule.
-                                if (v > best || std::isnan(v)) {
-                                    best = v;
-                                    best_at = h * g.W + w;
-                                }
-                            }
-                        y[p * out_plane + o] = best;
-                        argmax[p * out_plane + o] = best_at;
-                    });
+    for_each_window(
+        NC, g.OH, g.OW, plane + out_plane, [&](int64_t oh, int64_t ow) { return sliding_window(g, oh, ow); },
+        [&](int64_t p, int64_t o, const Bounds& b) {
+            const T* xp = x + p * plane;
+            int64_t best_at = b.h0 * g.W + b.w0;
+            T best = -std::numeric_limits<T>::infinity();
+            for (int64_t h = b.h0; h < b.h1; ++h)
+                for (int64_t w = b.w0; w < b.w1; ++w) {
+                    const T v = xp[h * g.W + w];
+                    // Strictly greater keeps the first maximum on ties; a NaN always
+                    // wins (the last one), exactly PyTorch's CPU rule.
+                    if (v > best || std::isnan(v)) {
+                        best = v;
+                        best_at = h * g.W + w;
+                    }
+                }
+            y[p * out_plane + o] = best;
+            argmax[p * out_plane + o] = best_at;
+        });
 }
 
 template <typename T>
@@ -530,27 +554,29 @@ template <typename T>
 void avg_pool2d_forward(T* y, const T* x, int64_t NC, const Window2d& g) {
     const int64_t plane = g.H * g.W, out_plane = g.OH * g.OW;
     const double inv = 1.0 / static_cast<double>(g.kh * g.kw);  // padding counts (count_include_pad)
-    for_each_window(NC, g.OH, g.OW, plane + out_plane, [&](int64_t oh, int64_t ow) { return sliding_window(g, oh, ow); },
-                    [&](int64_t p, int64_t o, const Bounds& b) {
-                        const T* xp = x + p * plane;
-                        double s = 0.0;
-                        for (int64_t h = b.h0; h < b.h1; ++h)
-                            for (int64_t w = b.w0; w < b.w1; ++w) s += static_cast<double>(xp[h * g.W + w]);
-                        y[p * out_plane + o] = static_cast<T>(s * inv);
-                    });
+    for_each_window(
+        NC, g.OH, g.OW, plane + out_plane, [&](int64_t oh, int64_t ow) { return sliding_window(g, oh, ow); },
+        [&](int64_t p, int64_t o, const Bounds& b) {
+            const T* xp = x + p * plane;
+            double s = 0.0;
+            for (int64_t h = b.h0; h < b.h1; ++h)
+                for (int64_t w = b.w0; w < b.w1; ++w) s += static_cast<double>(xp[h * g.W + w]);
+            y[p * out_plane + o] = static_cast<T>(s * inv);
+        });
 }
 
 template <typename T>
 void avg_pool2d_backward(T* dx, const T* dy, int64_t NC, const Window2d& g) {
     const int64_t plane = g.H * g.W, out_plane = g.OH * g.OW;
     const double inv = 1.0 / static_cast<double>(g.kh * g.kw);
-    for_each_window(NC, g.OH, g.OW, plane + out_plane, [&](int64_t oh, int64_t ow) { return sliding_window(g, oh, ow); },
-                    [&](int64_t p, int64_t o, const Bounds& b) {
-                        T* dxp = dx + p * plane;
-                        const T d = static_cast<T>(static_cast<double>(dy[p * out_plane + o]) * inv);
-                        for (int64_t h = b.h0; h < b.h1; ++h)
-                            for (int64_t w = b.w0; w < b.w1; ++w) dxp[h * g.W + w] += d;
-                    });
+    for_each_window(
+        NC, g.OH, g.OW, plane + out_plane, [&](int64_t oh, int64_t ow) { return sliding_window(g, oh, ow); },
+        [&](int64_t p, int64_t o, const Bounds& b) {
+            T* dxp = dx + p * plane;
+            const T d = static_cast<T>(static_cast<double>(dy[p * out_plane + o]) * inv);
+            for (int64_t h = b.h0; h < b.h1; ++h)
+                for (int64_t w = b.w0; w < b.w1; ++w) dxp[h * g.W + w] += d;
+        });
 }
 
 template <typename T>
@@ -564,7 +590,8 @@ void relu_max_pool2d_2x2_forward(T* y, uint8_t* which, const T* x, int64_t NC, i
 }
 
 template <typename T>
-void max_pool2d_2x2_backward(T* dx, const T* dy, const uint8_t* which, int64_t NC, int64_t H, int64_t W, bool accumulate) {
+void max_pool2d_2x2_backward(T* dx, const T* dy, const uint8_t* which, int64_t NC, int64_t H, int64_t W,
+                             bool accumulate) {
     const int64_t OW = W / 2;
     Batch<T> column, unused;
     interleave(Batch<T>(T(0)), Batch<T>(T(1)), column, unused);
@@ -601,31 +628,33 @@ void avg_pool2d_2x2_backward(T* dx, const T* dy, int64_t NC, int64_t H, int64_t 
 template <typename T>
 void adaptive_avg_pool2d_forward(T* y, const T* x, int64_t NC, int64_t H, int64_t W, int64_t OH, int64_t OW) {
     const int64_t plane = H * W, out_plane = OH * OW;
-    for_each_window(NC, OH, OW, plane + out_plane, [&](int64_t a, int64_t b) { return adaptive_window(a, b, H, W, OH, OW); },
-                    [&](int64_t p, int64_t o, const Bounds& b) {
-                        double s = 0.0;
-                        for (int64_t h = b.h0; h < b.h1; ++h) {
-                            const T* row = x + p * plane + h * W;
+    for_each_window(
+        NC, OH, OW, plane + out_plane, [&](int64_t a, int64_t b) { return adaptive_window(a, b, H, W, OH, OW); },
+        [&](int64_t p, int64_t o, const Bounds& b) {
+            double s = 0.0;
+            for (int64_t h = b.h0; h < b.h1; ++h) {
+                const T* row = x + p * plane + h * W;
 #pragma omp simd reduction(+ : s)
-                            for (int64_t w = b.w0; w < b.w1; ++w) s += static_cast<double>(row[w]);
-                        }
-                        y[p * out_plane + o] = static_cast<T>(s / static_cast<double>((b.h1 - b.h0) * (b.w1 - b.w0)));
-                    });
+                for (int64_t w = b.w0; w < b.w1; ++w) s += static_cast<double>(row[w]);
+            }
+            y[p * out_plane + o] = static_cast<T>(s / static_cast<double>((b.h1 - b.h0) * (b.w1 - b.w0)));
+        });
 }
 
 template <typename T>
 void adaptive_avg_pool2d_backward(T* dx, const T* dy, int64_t NC, int64_t H, int64_t W, int64_t OH, int64_t OW) {
     const int64_t plane = H * W, out_plane = OH * OW;
-    for_each_window(NC, OH, OW, plane + out_plane, [&](int64_t a, int64_t b) { return adaptive_window(a, b, H, W, OH, OW); },
-                    [&](int64_t p, int64_t o, const Bounds& b) {
-                        const T d = static_cast<T>(static_cast<double>(dy[p * out_plane + o]) /
-                                                   static_cast<double>((b.h1 - b.h0) * (b.w1 - b.w0)));
-                        for (int64_t h = b.h0; h < b.h1; ++h) {
-                            T* row = dx + p * plane + h * W;
+    for_each_window(
+        NC, OH, OW, plane + out_plane, [&](int64_t a, int64_t b) { return adaptive_window(a, b, H, W, OH, OW); },
+        [&](int64_t p, int64_t o, const Bounds& b) {
+            const T d = static_cast<T>(static_cast<double>(dy[p * out_plane + o]) /
+                                       static_cast<double>((b.h1 - b.h0) * (b.w1 - b.w0)));
+            for (int64_t h = b.h0; h < b.h1; ++h) {
+                T* row = dx + p * plane + h * W;
 #pragma omp simd
-                            for (int64_t w = b.w0; w < b.w1; ++w) row[w] += d;
-                        }
-                    });
+                for (int64_t w = b.w0; w < b.w1; ++w) row[w] += d;
+            }
+        });
 }
 
 #define TAPEGRAD_INSTANTIATE(T)                                                                                \

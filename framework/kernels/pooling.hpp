@@ -54,7 +54,8 @@ void relu_max_pool2d_2x2_forward(T* y, uint8_t* which, const T* x, int64_t NC, i
 // keep their value); without, dx may hold anything before and becomes 0 + that (so −0 becomes
 // +0, as when adding into a zeroed gradient), and an odd last row or column becomes 0.
 template <typename T>
-void max_pool2d_2x2_backward(T* dx, const T* dy, const uint8_t* which, int64_t NC, int64_t H, int64_t W, bool accumulate);
+void max_pool2d_2x2_backward(T* dx, const T* dy, const uint8_t* which, int64_t NC, int64_t H, int64_t W,
+                             bool accumulate);
 
 // y (NC, H/2, W/2) = the mean of each 2×2 window of x (NC, H, W), the same bits as
 // avg_pool2d_forward: summed in double lanes in the same order.

@@ -116,7 +116,8 @@ void column_extreme(T* m, const T* x, int64_t R, int64_t inner, int64_t w) {
     for (; r < R; ++r) {
         const T* xr = x + r * inner;
         int64_t j = 0;
-        for (; j + lanes <= w; j += lanes) pick<IsMax>(B::load_unaligned(m + j), B::load_unaligned(xr + j)).store_unaligned(m + j);
+        for (; j + lanes <= w; j += lanes)
+            pick<IsMax>(B::load_unaligned(m + j), B::load_unaligned(xr + j)).store_unaligned(m + j);
         for (; j < w; ++j) m[j] = pick<IsMax>(m[j], xr[j]);
     }
 }
@@ -145,9 +146,11 @@ void distribute_equal(T* dx, const T* x, int64_t n, T m, T g, bool accumulate) {
     int64_t i = 0;
     if (accumulate)
         for (; i + lanes <= n; i += lanes)
-            (B::load_unaligned(dx + i) + xsimd::select(B::load_unaligned(x + i) == mb, gb, zero)).store_unaligned(dx + i);
+            (B::load_unaligned(dx + i) + xsimd::select(B::load_unaligned(x + i) == mb, gb, zero))
+                .store_unaligned(dx + i);
     else
-        for (; i + lanes <= n; i += lanes) xsimd::select(B::load_unaligned(x + i) == mb, gb, zero).store_unaligned(dx + i);
+        for (; i + lanes <= n; i += lanes)
+            xsimd::select(B::load_unaligned(x + i) == mb, gb, zero).store_unaligned(dx + i);
     for (; i < n; ++i) {
         const T v = x[i] == m ? g : T(0);
         dx[i] = accumulate ? dx[i] + v : v;
@@ -178,7 +181,8 @@ void copy_row(T* dst, const T* src, int64_t n, bool accumulate) {
         return;
     }
     int64_t i = 0;
-    for (; i + lanes <= n; i += lanes) (B::load_unaligned(dst + i) + B::load_unaligned(src + i)).store_unaligned(dst + i);
+    for (; i + lanes <= n; i += lanes)
+        (B::load_unaligned(dst + i) + B::load_unaligned(src + i)).store_unaligned(dst + i);
     for (; i < n; ++i) dst[i] += src[i];
 }
 
@@ -207,7 +211,8 @@ inline void column_sum(double* acc, const float* x, int64_t R, int64_t inner, in
     for (; r < R; ++r) {
         const float* x0 = x + r * inner;
         int64_t j = 0;
-        for (; j + kDoubleLanes <= w; j += kDoubleLanes) (DoubleBatch::load_unaligned(acc + j) + widen(x0 + j)).store_unaligned(acc + j);
+        for (; j + kDoubleLanes <= w; j += kDoubleLanes)
+            (DoubleBatch::load_unaligned(acc + j) + widen(x0 + j)).store_unaligned(acc + j);
         for (; j < w; ++j) acc[j] += static_cast<double>(x0[j]);
     }
 }
@@ -272,7 +277,8 @@ void sum_dim_forward(T* y, const T* x, int64_t outer, int64_t R, int64_t inner, 
     if (inner == 1) {
         for_rows(outer, R, [&](int64_t o, bool within) {
             const T* xr = x + o * R;
-            y[o] = static_cast<T>(scale * sum_over_chunks(R, within, [&](int64_t b, int64_t e) { return sum_in_blocks(xr + b, e - b); }));
+            y[o] = static_cast<T>(
+                scale * sum_over_chunks(R, within, [&](int64_t b, int64_t e) { return sum_in_blocks(xr + b, e - b); }));
         });
         return;
     }
@@ -280,8 +286,9 @@ void sum_dim_forward(T* y, const T* x, int64_t outer, int64_t R, int64_t inner, 
     for_column_blocks<T>(outer, inner, outer * R * inner, [&](int64_t o, int64_t k0, int64_t w, ColumnBuffers<T>& buf) {
         double* acc = buf.a.data();
         column_sum(acc, x + o * R * inner + k0, R, inner, w);
-        write_lanes(y + o * inner + k0, 0, w, false, [=](int64_t j) { return DoubleBatch::load_unaligned(acc + j) * sb; },
-                    [=](int64_t j) { return acc[j] * scale; });
+        write_lanes(
+            y + o * inner + k0, 0, w, false, [=](int64_t j) { return DoubleBatch::load_unaligned(acc + j) * sb; },
+            [=](int64_t j) { return acc[j] * scale; });
     });
 }
 
@@ -327,8 +334,10 @@ void variance_dim_forward(T* y, double* mean, const T* x, int64_t outer, int64_t
         for_rows(outer, R, [&](int64_t o, bool within) {
             const T* xr = x + o * R;
             const double mu =
-                sum_over_chunks(R, within, [&](int64_t b, int64_t e) { return sum_in_blocks(xr + b, e - b); }) / static_cast<double>(R);
-            const double m2 = sum_over_chunks(R, within, [&](int64_t b, int64_t e) { return sum_squared_deviation(xr + b, e - b, mu); });
+                sum_over_chunks(R, within, [&](int64_t b, int64_t e) { return sum_in_blocks(xr + b, e - b); }) /
+                static_cast<double>(R);
+            const double m2 = sum_over_chunks(
+                R, within, [&](int64_t b, int64_t e) { return sum_squared_deviation(xr + b, e - b, mu); });
             mean[o] = mu;
             y[o] = static_cast<T>(finish(m2));
         });
@@ -399,9 +408,12 @@ void variance_dim_backward(T* dx, const T* dy, const T* y, const double* mean, c
         for (int64_t r = 0; r < R; ++r) {
             const T* xr = x + (o * R + r) * inner + k0;
             T* dr = dx + (o * R + r) * inner + k0;
-            write_lanes(dr, 0, w, accumulate,
-                        [=](int64_t j) { return DoubleBatch::load_unaligned(c + j) * (widen(xr + j) - DoubleBatch::load_unaligned(mu + j)); },
-                        [=](int64_t j) { return c[j] * (static_cast<double>(xr[j]) - mu[j]); });
+            write_lanes(
+                dr, 0, w, accumulate,
+                [=](int64_t j) {
+                    return DoubleBatch::load_unaligned(c + j) * (widen(xr + j) - DoubleBatch::load_unaligned(mu + j));
+                },
+                [=](int64_t j) { return c[j] * (static_cast<double>(xr[j]) - mu[j]); });
         }
     });
 }
@@ -423,10 +435,12 @@ void extreme_dim_backward(T* dx, const T* dy, const T* x, const T* y, int64_t ou
         for_rows(outer, R, [&](int64_t o, bool within) {
             const T* xr = x + o * R;
             const T m = y[o];
-            const double n = sum_over_chunks(R, within, [&](int64_t b, int64_t e) { return count_equal(xr + b, e - b, m); });
+            const double n =
+                sum_over_chunks(R, within, [&](int64_t b, int64_t e) { return count_equal(xr + b, e - b, m); });
             const T g = static_cast<T>(static_cast<double>(dy[o]) / n);
             T* dr = dx + o * R;
-            for_ranges(R, within, [&](int64_t b, int64_t e) { distribute_equal(dr + b, xr + b, e - b, m, g, accumulate); });
+            for_ranges(R, within,
+                       [&](int64_t b, int64_t e) { distribute_equal(dr + b, xr + b, e - b, m, g, accumulate); });
         });
         return;
     }
@@ -442,17 +456,20 @@ void extreme_dim_backward(T* dx, const T* dy, const T* x, const T* y, int64_t ou
             const T* xr = xb + r * inner;
             int64_t j = 0;
             for (; j + lanes <= w; j += lanes)
-                (B::load_unaligned(g + j) + xsimd::select(B::load_unaligned(xr + j) == B::load_unaligned(m + j), one, zero))
+                (B::load_unaligned(g + j) +
+                 xsimd::select(B::load_unaligned(xr + j) == B::load_unaligned(m + j), one, zero))
                     .store_unaligned(g + j);
             for (; j < w; ++j) g[j] += xr[j] == m[j] ? T(1) : T(0);
         }
-        for (int64_t j = 0; j < w; ++j) g[j] = static_cast<T>(static_cast<double>(dy[o * inner + k0 + j]) / static_cast<double>(g[j]));
+        for (int64_t j = 0; j < w; ++j)
+            g[j] = static_cast<T>(static_cast<double>(dy[o * inner + k0 + j]) / static_cast<double>(g[j]));
         for (int64_t r = 0; r < R; ++r) {
             const T* xr = xb + r * inner;
             T* dr = dx + (o * R + r) * inner + k0;
             int64_t j = 0;
             for (; j + lanes <= w; j += lanes) {
-                B v = xsimd::select(B::load_unaligned(xr + j) == B::load_unaligned(m + j), B::load_unaligned(g + j), zero);
+                B v = xsimd::select(B::load_unaligned(xr + j) == B::load_unaligned(m + j), B::load_unaligned(g + j),
+                                    zero);
                 if (accumulate) v += B::load_unaligned(dr + j);
                 v.store_unaligned(dr + j);
             }
@@ -485,7 +502,8 @@ void logsumexp_dim_forward(T* y, const T* x, int64_t outer, int64_t R, int64_t i
         for_rows(outer, R, [&](int64_t o, bool within) {
             const T* xr = x + o * R;
             const double shift = R > 0 ? lse_shift(static_cast<double>(extreme_over_chunks<true>(xr, R, within))) : 0.0;
-            const double s = sum_over_chunks(R, within, [&](int64_t b, int64_t e) { return sum_exp(xr + b, e - b, shift); });
+            const double s =
+                sum_over_chunks(R, within, [&](int64_t b, int64_t e) { return sum_exp(xr + b, e - b, shift); });
             y[o] = static_cast<T>(shift + std::log(s));
         });
         return;
@@ -519,7 +537,8 @@ void logsumexp_dim_backward(T* dx, const T* dy, const T* x, const T* y, int64_t 
             const T* xr = x + o * R;
             T* dr = dx + o * R;
             for_ranges(R, within, [&](int64_t b, int64_t e) {
-                write_each(dr, b, e, accumulate, [=](int64_t j) { return g * std::exp(static_cast<double>(xr[j]) - yo); });
+                write_each(dr, b, e, accumulate,
+                           [=](int64_t j) { return g * std::exp(static_cast<double>(xr[j]) - yo); });
             });
         });
         return;
@@ -599,7 +618,8 @@ void variance_dim_forward_reference(T* y, const T* x, int64_t outer, int64_t R, 
                 const long double d = static_cast<long double>(x[(o * R + r) * inner + k]) - mu;
                 q += d * d;
             }
-            y[o * inner + k] = static_cast<T>(static_cast<double>(q) / std::max(0.0, static_cast<double>(R) - correction));
+            y[o * inner + k] =
+                static_cast<T>(static_cast<double>(q) / std::max(0.0, static_cast<double>(R) - correction));
         }
 }
 

@@ -191,8 +191,8 @@ void sum_dy_and_dy_xc(double& s_dy, double& s_dy_xc, const T* dy, const T* x, in
 // of the vector part, inside the loop: the work of another pass to interleave with this one
 // (normalize.hpp, dx_terms_and_sums).
 template <typename Extra>
-[[gnu::always_inline]] inline void dy_sums_pass(double& s_dy, double& s_dy_xc, const float* dy, const float* x, int64_t n,
-                                                double mu, Extra&& extra) {
+[[gnu::always_inline]] inline void dy_sums_pass(double& s_dy, double& s_dy_xc, const float* dy, const float* x,
+                                                int64_t n, double mu, Extra&& extra) {
     using simd::FloatBatch, simd::kFloatLanes;
     const float k = static_cast<float>(mu);
     const FloatBatch kb(k);

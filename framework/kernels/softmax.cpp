@@ -148,8 +148,9 @@ void softmax_any_backward(T* dx, const T* dy, const T* y, int64_t outer, int64_t
             T* dr = dx + o * C;
             if constexpr (Log) {
                 const double s = sum(dyr, C);
-                write_each(dr, C, accumulate,
-                           [=](int64_t j) { return static_cast<double>(dyr[j]) - std::exp(static_cast<double>(yr[j])) * s; });
+                write_each(dr, C, accumulate, [=](int64_t j) {
+                    return static_cast<double>(dyr[j]) - std::exp(static_cast<double>(yr[j])) * s;
+                });
             } else {
                 const double s = dot(dyr, yr, C);
                 const DoubleBatch sb(s);
@@ -168,11 +169,13 @@ void softmax_any_backward(T* dx, const T* dy, const T* y, int64_t outer, int64_t
             const T* yr = y + base + c * inner;
             int64_t j = 0;
             if constexpr (Log) {
-                for (; j + kDoubleLanes <= w; j += kDoubleLanes) (DoubleBatch::load_unaligned(s + j) + widen(dyr + j)).store_unaligned(s + j);
+                for (; j + kDoubleLanes <= w; j += kDoubleLanes)
+                    (DoubleBatch::load_unaligned(s + j) + widen(dyr + j)).store_unaligned(s + j);
                 for (; j < w; ++j) s[j] += static_cast<double>(dyr[j]);
             } else {
                 for (; j + kDoubleLanes <= w; j += kDoubleLanes)
-                    xsimd::fma(widen(dyr + j), widen(yr + j), DoubleBatch::load_unaligned(s + j)).store_unaligned(s + j);
+                    xsimd::fma(widen(dyr + j), widen(yr + j), DoubleBatch::load_unaligned(s + j))
+                        .store_unaligned(s + j);
                 for (; j < w; ++j) s[j] += static_cast<double>(dyr[j]) * static_cast<double>(yr[j]);
             }
         }
@@ -181,12 +184,14 @@ void softmax_any_backward(T* dx, const T* dy, const T* y, int64_t outer, int64_t
             const T* yr = y + base + c * inner;
             T* dr = dx + base + c * inner;
             if constexpr (Log)
-                write_each(dr, w, accumulate,
-                           [=](int64_t j) { return static_cast<double>(dyr[j]) - std::exp(static_cast<double>(yr[j])) * s[j]; });
+                write_each(dr, w, accumulate, [=](int64_t j) {
+                    return static_cast<double>(dyr[j]) - std::exp(static_cast<double>(yr[j])) * s[j];
+                });
             else
-                write_lanes(dr, w, accumulate,
-                            [=](int64_t j) { return widen(yr + j) * (widen(dyr + j) - DoubleBatch::load_unaligned(s + j)); },
-                            [=](int64_t j) { return static_cast<double>(yr[j]) * (static_cast<double>(dyr[j]) - s[j]); });
+                write_lanes(
+                    dr, w, accumulate,
+                    [=](int64_t j) { return widen(yr + j) * (widen(dyr + j) - DoubleBatch::load_unaligned(s + j)); },
+                    [=](int64_t j) { return static_cast<double>(yr[j]) * (static_cast<double>(dyr[j]) - s[j]); });
         }
     });
 }
@@ -203,7 +208,8 @@ void log_softmax_forward(T* y, const T* x, int64_t N, int64_t C) {
         // In double lanes, converted in registers: GCC 12's own SSE2 vector code for this loop
         // moved the upper halves through the stack.
         int64_t j = 0;
-        for (; j + kDoubleLanes <= C; j += kDoubleLanes) simd::narrow_store(yr + j, simd::widen(xr + j) - DoubleBatch(lse));
+        for (; j + kDoubleLanes <= C; j += kDoubleLanes)
+            simd::narrow_store(yr + j, simd::widen(xr + j) - DoubleBatch(lse));
         for (; j < C; ++j) yr[j] = static_cast<T>(static_cast<double>(xr[j]) - lse);
     }
 }

@@ -24,7 +24,8 @@ struct Layout {
 
 // Drops dimensions of size 1 and merges d into d + 1 where both sides address them as one
 // dimension (stride_d == size_{d+1}·stride_{d+1} on each side). Returns false for an empty space.
-bool make_layout(Layout& l, const int64_t* dst_strides, const int64_t* src_strides, const int64_t* sizes, int64_t rank) {
+bool make_layout(Layout& l, const int64_t* dst_strides, const int64_t* src_strides, const int64_t* sizes,
+                 int64_t rank) {
     std::vector<int64_t> sz, ds, ss;  // innermost first while merging
     for (int64_t d = rank - 1; d >= 0; --d) {
         if (sizes[d] == 0) return false;
@@ -114,7 +115,8 @@ void add_run(T* dst, int64_t dst_step, const T* src, int64_t src_step, int64_t n
         using B = xsimd::batch<T>;
         constexpr int64_t lanes = static_cast<int64_t>(B::size);
         int64_t i = 0;
-        for (; i + lanes <= n; i += lanes) (B::load_unaligned(dst + i) + B::load_unaligned(src + i)).store_unaligned(dst + i);
+        for (; i + lanes <= n; i += lanes)
+            (B::load_unaligned(dst + i) + B::load_unaligned(src + i)).store_unaligned(dst + i);
         for (; i < n; ++i) dst[i] += src[i];
     } else if (dst_step == 0) {
         double s = 0.0;
@@ -138,7 +140,8 @@ void for_each_run(const Layout& l, T* dst, S* src, bool may_split, Run&& run) {
     int64_t pieces = 1;
     if (parallel) {
         const int64_t wanted = 4 * static_cast<int64_t>(omp_get_max_threads());
-        if (l.runs < wanted) pieces = std::min<int64_t>((wanted + l.runs - 1) / l.runs, std::max<int64_t>(1, l.length / 1024));
+        if (l.runs < wanted)
+            pieces = std::min<int64_t>((wanted + l.runs - 1) / l.runs, std::max<int64_t>(1, l.length / 1024));
     }
     const int64_t piece = (l.length + pieces - 1) / pieces;
     for_thread_ranges(
@@ -173,7 +176,8 @@ constexpr int64_t kTileRows = 64, kTileColumns = 8;
 // other outer dimensions), each found by division: a block is kTileRows whole runs.
 template <typename T, typename S, typename Op>
 bool for_each_tile(const Layout& l, T* dst, S* src, bool may_split, Op&& op) {
-    if (l.dst_step == 0 || l.src_step == 0 || l.length < kTileColumns || (l.src_step == 1 && l.dst_step == 1)) return false;
+    if (l.dst_step == 0 || l.src_step == 0 || l.length < kTileColumns || (l.src_step == 1 && l.dst_step == 1))
+        return false;
     const std::vector<int64_t>& side = l.src_step != 1 ? l.src_strides : l.dst_strides;
     size_t k = 0;
     while (k < l.sizes.size() && !(side[k] == 1 && l.sizes[k] >= 16)) ++k;  // 16: a cache line of floats
@@ -205,8 +209,8 @@ bool for_each_tile(const Layout& l, T* dst, S* src, bool may_split, Op&& op) {
 
 // The reference walk: f(dst offset, src offset) for each index in row-major order.
 template <typename F>
-void for_each_index_reference(const int64_t* dst_strides, const int64_t* src_strides, const int64_t* sizes, int64_t rank,
-                              F&& f) {
+void for_each_index_reference(const int64_t* dst_strides, const int64_t* src_strides, const int64_t* sizes,
+                              int64_t rank, F&& f) {
     int64_t n = 1;
     for (int64_t d = 0; d < rank; ++d) n *= sizes[d];
     for (int64_t i = 0; i < n; ++i) {
@@ -278,7 +282,8 @@ void strided_gather(T* out, const T* x, const int64_t* sizes, const int64_t* str
 }
 
 template <typename T>
-void strided_scatter_add(T* dx, const T* dy, const int64_t* sizes, const int64_t* strides, int64_t rank, int64_t offset) {
+void strided_scatter_add(T* dx, const T* dy, const int64_t* sizes, const int64_t* strides, int64_t rank,
+                         int64_t offset) {
     const std::vector<int64_t> dy_strides = contiguous_strides(sizes, rank);
     strided_add(dx + offset, strides, dy, dy_strides.data(), sizes, rank);
 }
@@ -306,10 +311,12 @@ void index_select_forward(T* out, const T* x, const int64_t* index, int64_t oute
 }
 
 template <typename T>
-void index_add(T* dx, const T* dy, const int64_t* index, int64_t outer, int64_t n_index, int64_t dim_size, int64_t inner) {
+void index_add(T* dx, const T* dy, const int64_t* index, int64_t outer, int64_t n_index, int64_t dim_size,
+               int64_t inner) {
     for_index_rows(outer, inner, saturating_mul(outer * n_index, inner), [&](int64_t o, int64_t begin, int64_t end) {
         for (int64_t k = 0; k < n_index; ++k)
-            add_run(dx + (o * dim_size + index[k]) * inner + begin, 1, dy + (o * n_index + k) * inner + begin, 1, end - begin);
+            add_run(dx + (o * dim_size + index[k]) * inner + begin, 1, dy + (o * n_index + k) * inner + begin, 1,
+                    end - begin);
     });
 }
 

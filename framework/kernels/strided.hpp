@@ -33,7 +33,8 @@ void strided_gather(T* out, const T* x, const int64_t* sizes, const int64_t* str
 // Its backward, the matching scatter-add: dx[offset + Σ idx_d·strides_d] += dy[i], dy of
 // shape `sizes`, contiguous.
 template <typename T>
-void strided_scatter_add(T* dx, const T* dy, const int64_t* sizes, const int64_t* strides, int64_t rank, int64_t offset);
+void strided_scatter_add(T* dx, const T* dy, const int64_t* sizes, const int64_t* strides, int64_t rank,
+                         int64_t offset);
 
 // Scalar twins of strided_copy and strided_add for the tests: one flat loop over the index
 // space, each index decomposed by division.
@@ -53,6 +54,7 @@ void index_select_forward(T* out, const T* x, const int64_t* index, int64_t oute
 // dx (outer, dim_size, inner) [o, index[k], :] += dy (outer, n_index, inner) [o, k, :]: a
 // repeated index adds each of its rows, in the order of k.
 template <typename T>
-void index_add(T* dx, const T* dy, const int64_t* index, int64_t outer, int64_t n_index, int64_t dim_size, int64_t inner);
+void index_add(T* dx, const T* dy, const int64_t* index, int64_t outer, int64_t n_index, int64_t dim_size,
+               int64_t inner);
 
 }  // namespace tapegrad::kernels

@@ -215,7 +215,8 @@ void backward_range(T* dx, const T* dy, const T* x, const T* y, int64_t begin, i
 template <typename T>
 void unary_forward(T* y, const T* x, int64_t n, UnaryOp op, const UnaryParams& params) {
     with_unary<T>(op, params, [&](const auto& fn) {
-        for_ranges(n, worth_parallel(Work::elements, n), [&](int64_t begin, int64_t end) { forward_range(y, x, begin, end, fn); });
+        for_ranges(n, worth_parallel(Work::elements, n),
+                   [&](int64_t begin, int64_t end) { forward_range(y, x, begin, end, fn); });
     });
 }
 

@@ -7,7 +7,23 @@
 
 namespace tapegrad::kernels {
 
-enum class UnaryOp { exp, log, neg, sqrt, rsqrt, abs, sigmoid, tanh, silu, gelu, gelu_tanh, softplus, leaky_relu, elu, clamp };
+enum class UnaryOp {
+    exp,
+    log,
+    neg,
+    sqrt,
+    rsqrt,
+    abs,
+    sigmoid,
+    tanh,
+    silu,
+    gelu,
+    gelu_tanh,
+    softplus,
+    leaky_relu,
+    elu,
+    clamp
+};
 
 // The ops' numbers: softplus (a = beta, b = threshold), leaky_relu (a = negative_slope), elu
 // (a = alpha), clamp (a = min when has_min, b = max when has_max).

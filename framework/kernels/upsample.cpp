@@ -30,7 +30,8 @@ void add_row(T* acc, const T* row, int64_t n) {
     using B = xsimd::batch<T>;
     constexpr int64_t lanes = static_cast<int64_t>(B::size);
     int64_t j = 0;
-    for (; j + lanes <= n; j += lanes) (B::load_unaligned(acc + j) + B::load_unaligned(row + j)).store_unaligned(acc + j);
+    for (; j + lanes <= n; j += lanes)
+        (B::load_unaligned(acc + j) + B::load_unaligned(row + j)).store_unaligned(acc + j);
     for (; j < n; ++j) acc[j] += row[j];
 }
 

@@ -34,8 +34,9 @@ BasicTensor<T> batch_norm(const BasicTensor<T>& x, const BasicTensor<T>& running
                           const BasicTensor<T>& running_var, const BasicTensor<T>& weight, const BasicTensor<T>& bias,
                           bool training, double momentum, double eps, std::optional<int64_t> virtual_batch_size) {
     if (x.dim() < 2)
-        throw std::invalid_argument("batch_norm: expected at least 2 dimensions for input tensor (N, C, *), but got input of shape " +
-                                    to_string(x.shape()));
+        throw std::invalid_argument(
+            "batch_norm: expected at least 2 dimensions for input tensor (N, C, *), but got input of shape " +
+            to_string(x.shape()));
     if (virtual_batch_size && *virtual_batch_size <= 0)
         throw std::invalid_argument("batch_norm: expected virtual_batch_size > 0, but got " +
                                     std::to_string(*virtual_batch_size));
@@ -86,7 +87,8 @@ BasicTensor<T> batch_norm(const BasicTensor<T>& x, const BasicTensor<T>& running
                                                                 C, momentum, per_channel);
         }
     } else {
-        kernels::batch_norm_running_stats<T>(mean->data(), rstd->data(), running_mean.data(), running_var.data(), C, eps);
+        kernels::batch_norm_running_stats<T>(mean->data(), rstd->data(), running_mean.data(), running_var.data(), C,
+                                             eps);
         kernels::batch_norm_forward_eval<T>(y.data(), x.data(), mean->data(), rstd->data(), w, b, N, C, inner);
     }
 

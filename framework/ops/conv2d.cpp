@@ -25,10 +25,12 @@ template <typename T>
 BasicTensor<T> conv2d(const BasicTensor<T>& x, const BasicTensor<T>& weight, const BasicTensor<T>& bias,
                       Size2 stride, Size2 padding) {
     if (x.dim() != 4)
-        throw std::invalid_argument("conv2d: expected 4-D input (N, C, H, W), but got input of shape " + to_string(x.shape()));
+        throw std::invalid_argument("conv2d: expected 4-D input (N, C, H, W), but got input of shape " +
+                                    to_string(x.shape()));
     if (weight.dim() != 4)
-        throw std::invalid_argument("conv2d: expected 4-D weight (out_channels, in_channels, kH, kW), but got weight of shape " +
-                                    to_string(weight.shape()));
+        throw std::invalid_argument(
+            "conv2d: expected 4-D weight (out_channels, in_channels, kH, kW), but got weight of shape " +
+            to_string(weight.shape()));
     const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
     const int64_t O = weight.size(0), kh = weight.size(2), kw = weight.size(3);
     if (weight.size(1) != C)
@@ -36,15 +38,17 @@ BasicTensor<T> conv2d(const BasicTensor<T>& x, const BasicTensor<T>& weight, con
                                     std::to_string(weight.size(1)) + " channels, but got input of shape " +
                                     to_string(x.shape()) + " (" + std::to_string(C) + " channels)");
     if (bias.defined() && bias.shape() != Shape{O})
-        throw std::invalid_argument("conv2d: expected bias of shape " + to_string(Shape{O}) + " (one per output channel of weight " +
-                                    to_string(weight.shape()) + "), but got bias of shape " + to_string(bias.shape()));
+        throw std::invalid_argument("conv2d: expected bias of shape " + to_string(Shape{O}) +
+                                    " (one per output channel of weight " + to_string(weight.shape()) +
+                                    "), but got bias of shape " + to_string(bias.shape()));
     if (stride.h < 1 || stride.w < 1 || padding.h < 0 || padding.w < 0)
-        throw std::invalid_argument("conv2d: expected stride >= 1 and padding >= 0, but got stride=" + to_string(stride) +
-                                    " and padding=" + to_string(padding));
+        throw std::invalid_argument("conv2d: expected stride >= 1 and padding >= 0, but got stride=" +
+                                    to_string(stride) + " and padding=" + to_string(padding));
     // Sizes are counted with core/checked.hpp: one that does not fit in int64 is
     // std::length_error naming the shapes, never a wrapped number.
     const auto given = [&] {
-        return shapes_of(x.shape(), weight.shape()) + ", stride=" + to_string(stride) + ", padding=" + to_string(padding);
+        return shapes_of(x.shape(), weight.shape()) + ", stride=" + to_string(stride) +
+               ", padding=" + to_string(padding);
     };
     const auto padded_what = [&] { return "conv2d: padded input size for " + given(); };
     const int64_t padded_h = kernels::padded_extent(H, padding.h, padded_what);
@@ -64,15 +68,16 @@ BasicTensor<T> conv2d(const BasicTensor<T>& x, const BasicTensor<T>& weight, con
     BasicTensor<T> y = empty<T>(y_shape);  // every element is written by the kernel
     const kernels::Conv2dPlan plan = kernels::conv2d_forward_plan(N, C, O, g);
     ScratchBuffer<T> workspace(static_cast<size_t>(plan.workspace));
-    kernels::conv2d_forward<T>(y.data(), x.data(), weight.data(), bias.defined() ? bias.data() : nullptr, N, C, O, g, plan,
-                               workspace.data());
+    kernels::conv2d_forward<T>(y.data(), x.data(), weight.data(), bias.defined() ? bias.data() : nullptr, N, C, O, g,
+                               plan, workspace.data());
 
     record_op("conv2d", y, any_requires_grad(x, weight, bias), [x, weight, bias, g, N, C, O](const T* dy) mutable {
         // A gradient allocated just now is uninitialised (accumulate = false): the kernel assigns it.
         const GradBuffer<T> dx = grad_buffer_or_none(x);
         const GradBuffer<T> dw = grad_buffer_or_none(weight);
         const GradBuffer<T> db = grad_buffer_or_none(bias);
-        const kernels::Conv2dPlan plan = kernels::conv2d_backward_plan(N, C, O, g, dx.data != nullptr, dw.data != nullptr);
+        const kernels::Conv2dPlan plan =
+            kernels::conv2d_backward_plan(N, C, O, g, dx.data != nullptr, dw.data != nullptr);
         ScratchBuffer<T> workspace(static_cast<size_t>(plan.workspace));
         kernels::conv2d_backward<T>(dx.data, dw.data, db.data, dy, x.data(), weight.data(), N, C, O, g, plan,
                                     workspace.data(), dx.accumulate, dw.accumulate, db.accumulate);
@@ -80,8 +85,9 @@ BasicTensor<T> conv2d(const BasicTensor<T>& x, const BasicTensor<T>& weight, con
     return y;
 }
 
-template BasicTensor<float> conv2d(const BasicTensor<float>&, const BasicTensor<float>&, const BasicTensor<float>&, Size2, Size2);
-template BasicTensor<double> conv2d(const BasicTensor<double>&, const BasicTensor<double>&, const BasicTensor<double>&, Size2,
-                                    Size2);
+template BasicTensor<float> conv2d(const BasicTensor<float>&, const BasicTensor<float>&, const BasicTensor<float>&,
+                                   Size2, Size2);
+template BasicTensor<double> conv2d(const BasicTensor<double>&, const BasicTensor<double>&, const BasicTensor<double>&,
+                                    Size2, Size2);
 
 }  // namespace tapegrad

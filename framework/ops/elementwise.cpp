@@ -33,8 +33,9 @@ Shape broadcast_shapes(const Shape& a, const Shape& b) {
         const int64_t size_a = offset < a.size() ? a[a.size() - 1 - offset] : 1;
         const int64_t size_b = offset < b.size() ? b[b.size() - 1 - offset] : 1;
         if (size_a != size_b && size_a != 1 && size_b != 1)
-            throw std::invalid_argument("The size of tensor a (" + std::to_string(size_a) + ") must match the size of tensor b (" +
-                                        std::to_string(size_b) + ") at non-singleton dimension " + std::to_string(i));
+            throw std::invalid_argument("The size of tensor a (" + std::to_string(size_a) +
+                                        ") must match the size of tensor b (" + std::to_string(size_b) +
+                                        ") at non-singleton dimension " + std::to_string(i));
         out[i] = size_a == 1 ? size_b : size_a;
     }
     return out;
@@ -84,7 +85,8 @@ void binary_backward(BinaryOp op, const BasicTensor<T>& a, const BasicTensor<T>&
     BasicTensor<T> da, db;
     if (need_a) da = empty<T>(out_shape);
     if (need_b) db = empty<T>(out_shape);
-    kernels::binary_backward_terms(need_a ? da.data() : nullptr, need_b ? db.data() : nullptr, dy, a.data(), b.data(), plan, op);
+    kernels::binary_backward_terms(need_a ? da.data() : nullptr, need_b ? db.data() : nullptr, dy, a.data(), b.data(),
+                                   plan, op);
     if (need_a) sum_into_grad(a, da.data(), none, out_shape, 1.0);
     if (need_b) sum_into_grad(b, db.data(), none, out_shape, 1.0);
 }
@@ -129,22 +131,67 @@ void where_grad(const BasicTensor<T>& t, const BasicTensor<T>& mask, BinaryOp op
 
 }  // namespace
 
-template <typename T> BasicTensor<T> add(const BasicTensor<T>& a, const BasicTensor<T>& b) { return binary(BinaryOp::add, "add", a, b); }
-template <typename T> BasicTensor<T> sub(const BasicTensor<T>& a, const BasicTensor<T>& b) { return binary(BinaryOp::sub, "sub", a, b); }
-template <typename T> BasicTensor<T> mul(const BasicTensor<T>& a, const BasicTensor<T>& b) { return binary(BinaryOp::mul, "mul", a, b); }
-template <typename T> BasicTensor<T> div(const BasicTensor<T>& a, const BasicTensor<T>& b) { return binary(BinaryOp::div, "div", a, b); }
-template <typename T> BasicTensor<T> pow(const BasicTensor<T>& a, const BasicTensor<T>& b) { return binary(BinaryOp::pow, "pow", a, b); }
-template <typename T> BasicTensor<T> pow(const BasicTensor<T>& x, std::type_identity_t<T> exponent) { return pow(x, scalar_tensor<T>(exponent)); }
-template <typename T> BasicTensor<T> pow(std::type_identity_t<T> base, const BasicTensor<T>& x) { return pow(scalar_tensor<T>(base), x); }
-template <typename T> BasicTensor<T> maximum(const BasicTensor<T>& a, const BasicTensor<T>& b) { return binary(BinaryOp::maximum, "maximum", a, b); }
-template <typename T> BasicTensor<T> minimum(const BasicTensor<T>& a, const BasicTensor<T>& b) { return binary(BinaryOp::minimum, "minimum", a, b); }
+template <typename T>
+BasicTensor<T> add(const BasicTensor<T>& a, const BasicTensor<T>& b) {
+    return binary(BinaryOp::add, "add", a, b);
+}
+template <typename T>
+BasicTensor<T> sub(const BasicTensor<T>& a, const BasicTensor<T>& b) {
+    return binary(BinaryOp::sub, "sub", a, b);
+}
+template <typename T>
+BasicTensor<T> mul(const BasicTensor<T>& a, const BasicTensor<T>& b) {
+    return binary(BinaryOp::mul, "mul", a, b);
+}
+template <typename T>
+BasicTensor<T> div(const BasicTensor<T>& a, const BasicTensor<T>& b) {
+    return binary(BinaryOp::div, "div", a, b);
+}
+template <typename T>
+BasicTensor<T> pow(const BasicTensor<T>& a, const BasicTensor<T>& b) {
+    return binary(BinaryOp::pow, "pow", a, b);
+}
+template <typename T>
+BasicTensor<T> pow(const BasicTensor<T>& x, std::type_identity_t<T> exponent) {
+    return pow(x, scalar_tensor<T>(exponent));
+}
+template <typename T>
+BasicTensor<T> pow(std::type_identity_t<T> base, const BasicTensor<T>& x) {
+    return pow(scalar_tensor<T>(base), x);
+}
+template <typename T>
+BasicTensor<T> maximum(const BasicTensor<T>& a, const BasicTensor<T>& b) {
+    return binary(BinaryOp::maximum, "maximum", a, b);
+}
+template <typename T>
+BasicTensor<T> minimum(const BasicTensor<T>& a, const BasicTensor<T>& b) {
+    return binary(BinaryOp::minimum, "minimum", a, b);
+}
 
-template <typename T> BasicTensor<T> eq(const BasicTensor<T>& a, const BasicTensor<T>& b) { return compare(BinaryOp::eq, a, b); }
-template <typename T> BasicTensor<T> ne(const BasicTensor<T>& a, const BasicTensor<T>& b) { return compare(BinaryOp::ne, a, b); }
-template <typename T> BasicTensor<T> lt(const BasicTensor<T>& a, const BasicTensor<T>& b) { return compare(BinaryOp::lt, a, b); }
-template <typename T> BasicTensor<T> le(const BasicTensor<T>& a, const BasicTensor<T>& b) { return compare(BinaryOp::le, a, b); }
-template <typename T> BasicTensor<T> gt(const BasicTensor<T>& a, const BasicTensor<T>& b) { return compare(BinaryOp::gt, a, b); }
-template <typename T> BasicTensor<T> ge(const BasicTensor<T>& a, const BasicTensor<T>& b) { return compare(BinaryOp::ge, a, b); }
+template <typename T>
+BasicTensor<T> eq(const BasicTensor<T>& a, const BasicTensor<T>& b) {
+    return compare(BinaryOp::eq, a, b);
+}
+template <typename T>
+BasicTensor<T> ne(const BasicTensor<T>& a, const BasicTensor<T>& b) {
+    return compare(BinaryOp::ne, a, b);
+}
+template <typename T>
+BasicTensor<T> lt(const BasicTensor<T>& a, const BasicTensor<T>& b) {
+    return compare(BinaryOp::lt, a, b);
+}
+template <typename T>
+BasicTensor<T> le(const BasicTensor<T>& a, const BasicTensor<T>& b) {
+    return compare(BinaryOp::le, a, b);
+}
+template <typename T>
+BasicTensor<T> gt(const BasicTensor<T>& a, const BasicTensor<T>& b) {
+    return compare(BinaryOp::gt, a, b);
+}
+template <typename T>
+BasicTensor<T> ge(const BasicTensor<T>& a, const BasicTensor<T>& b) {
+    return compare(BinaryOp::ge, a, b);
+}
 
 // Backward of out = mask ? a : b: da = Σ (mask ? dy : 0), db = Σ (mask ? 0 : dy), each summed
 // down to its operand's shape.
@@ -152,7 +199,8 @@ template <typename T>
 BasicTensor<T> where(const BasicTensor<T>& mask, const BasicTensor<T>& a, const BasicTensor<T>& b) {
     Shape out_shape = broadcast_shapes(broadcast_shapes(mask.shape(), a.shape()), b.shape());
     BasicTensor<T> out = empty<T>(out_shape);
-    kernels::where_forward(out.data(), mask.data(), a.data(), b.data(), plan_of(out_shape, {mask.shape(), a.shape(), b.shape()}));
+    kernels::where_forward(out.data(), mask.data(), a.data(), b.data(),
+                           plan_of(out_shape, {mask.shape(), a.shape(), b.shape()}));
     record_op("where", out, any_requires_grad(a, b), [mask, a, b, out_shape = std::move(out_shape)](const T* dy) {
         if (a.requires_grad()) where_grad(a, mask, BinaryOp::where_true, dy, out_shape);
         if (b.requires_grad()) where_grad(b, mask, BinaryOp::where_false, dy, out_shape);
@@ -171,7 +219,8 @@ BasicTensor<T> sum_to_size(const BasicTensor<T>& x, const Shape& shape) {
         expandable = s == t || s == 1;
     }
     if (!expandable)
-        throw std::invalid_argument("size {" + to_string(shape) + "} is not expandable to size {" + to_string(in) + "}.");
+        throw std::invalid_argument("size {" + to_string(shape) + "} is not expandable to size {" + to_string(in) +
+                                    "}.");
     BasicTensor<T> out = empty<T>(shape);
     kernels::sum_to_shape(out.data(), x.data(), static_cast<const T*>(nullptr), in, shape, 1.0, false);
     record_op("sum_to_size", out, any_requires_grad(x), [x, shape](const T* dy) {

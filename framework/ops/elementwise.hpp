@@ -33,7 +33,8 @@ template <typename T> BasicTensor<T> gt(const BasicTensor<T>& a, const BasicTens
 template <typename T> BasicTensor<T> ge(const BasicTensor<T>& a, const BasicTensor<T>& b);
 
 // mask != 0 ? a : b, the three broadcast together; the mask gets no gradient.
-template <typename T> BasicTensor<T> where(const BasicTensor<T>& mask, const BasicTensor<T>& a, const BasicTensor<T>& b);
+template <typename T>
+BasicTensor<T> where(const BasicTensor<T>& mask, const BasicTensor<T>& a, const BasicTensor<T>& b);
 
 // The sum of x over the dims where `shape` has 1 (or lacks them), giving `shape`
 // (Tensor.sum_to_size): the gradient of broadcasting. std::invalid_argument "size {[3]} is
@@ -51,14 +52,38 @@ template <typename T> BasicTensor<T> operator+(const BasicTensor<T>& a, const Ba
 template <typename T> BasicTensor<T> operator-(const BasicTensor<T>& a, const BasicTensor<T>& b) { return sub(a, b); }
 template <typename T> BasicTensor<T> operator*(const BasicTensor<T>& a, const BasicTensor<T>& b) { return mul(a, b); }
 template <typename T> BasicTensor<T> operator/(const BasicTensor<T>& a, const BasicTensor<T>& b) { return div(a, b); }
-template <typename T> BasicTensor<T> operator+(const BasicTensor<T>& a, scalar_of<T> s) { return add(a, scalar_tensor<T>(s)); }
-template <typename T> BasicTensor<T> operator-(const BasicTensor<T>& a, scalar_of<T> s) { return sub(a, scalar_tensor<T>(s)); }
-template <typename T> BasicTensor<T> operator*(const BasicTensor<T>& a, scalar_of<T> s) { return mul(a, scalar_tensor<T>(s)); }
-template <typename T> BasicTensor<T> operator/(const BasicTensor<T>& a, scalar_of<T> s) { return div(a, scalar_tensor<T>(s)); }
-template <typename T> BasicTensor<T> operator+(scalar_of<T> s, const BasicTensor<T>& a) { return add(scalar_tensor<T>(s), a); }
-template <typename T> BasicTensor<T> operator-(scalar_of<T> s, const BasicTensor<T>& a) { return sub(scalar_tensor<T>(s), a); }
-template <typename T> BasicTensor<T> operator*(scalar_of<T> s, const BasicTensor<T>& a) { return mul(scalar_tensor<T>(s), a); }
-template <typename T> BasicTensor<T> operator/(scalar_of<T> s, const BasicTensor<T>& a) { return div(scalar_tensor<T>(s), a); }
+template <typename T>
+BasicTensor<T> operator+(const BasicTensor<T>& a, scalar_of<T> s) {
+    return add(a, scalar_tensor<T>(s));
+}
+template <typename T>
+BasicTensor<T> operator-(const BasicTensor<T>& a, scalar_of<T> s) {
+    return sub(a, scalar_tensor<T>(s));
+}
+template <typename T>
+BasicTensor<T> operator*(const BasicTensor<T>& a, scalar_of<T> s) {
+    return mul(a, scalar_tensor<T>(s));
+}
+template <typename T>
+BasicTensor<T> operator/(const BasicTensor<T>& a, scalar_of<T> s) {
+    return div(a, scalar_tensor<T>(s));
+}
+template <typename T>
+BasicTensor<T> operator+(scalar_of<T> s, const BasicTensor<T>& a) {
+    return add(scalar_tensor<T>(s), a);
+}
+template <typename T>
+BasicTensor<T> operator-(scalar_of<T> s, const BasicTensor<T>& a) {
+    return sub(scalar_tensor<T>(s), a);
+}
+template <typename T>
+BasicTensor<T> operator*(scalar_of<T> s, const BasicTensor<T>& a) {
+    return mul(scalar_tensor<T>(s), a);
+}
+template <typename T>
+BasicTensor<T> operator/(scalar_of<T> s, const BasicTensor<T>& a) {
+    return div(scalar_tensor<T>(s), a);
+}
 template <typename T> BasicTensor<T> operator-(const BasicTensor<T>& a) { return neg(a); }
 
 }  // namespace tapegrad

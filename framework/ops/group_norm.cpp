@@ -16,8 +16,10 @@ namespace {
 template <typename T>
 void check_affine(const char* name, const BasicTensor<T>& p, int64_t C) {
     if (p.defined() && p.shape() != Shape{C})
-        throw std::invalid_argument(std::string("group_norm: expected ") + name + " to be a vector of size equal to the number of channels in input, but got " + name + " of shape " +
-                                    to_string(p.shape()) + " and input of shape with " + std::to_string(C) + " channels");
+        throw std::invalid_argument(std::string("group_norm: expected ") + name +
+                                    " to be a vector of size equal to the number of channels in input, but got " +
+                                    name + " of shape " + to_string(p.shape()) + " and input of shape with " +
+                                    std::to_string(C) + " channels");
 }
 
 }  // namespace
@@ -26,10 +28,12 @@ template <typename T>
 BasicTensor<T> group_norm(const BasicTensor<T>& x, int64_t num_groups, const BasicTensor<T>& weight,
                           const BasicTensor<T>& bias, double eps) {
     if (x.dim() < 2)
-        throw std::invalid_argument("group_norm: expected at least 2 dimensions for input tensor (N, C, *), but got input of shape " +
-                                    to_string(x.shape()));
+        throw std::invalid_argument(
+            "group_norm: expected at least 2 dimensions for input tensor (N, C, *), but got input of shape " +
+            to_string(x.shape()));
     if (num_groups <= 0)
-        throw std::invalid_argument("group_norm: expected num_groups to be positive, but got num_groups=" + std::to_string(num_groups));
+        throw std::invalid_argument("group_norm: expected num_groups to be positive, but got num_groups=" +
+                                    std::to_string(num_groups));
     const int64_t N = x.size(0), C = x.size(1);
     // PyTorch's F.group_norm (_verify_batch_size), checked before divisibility as there: the
     // size [N·C // G, G, *] must hold more than one value, or every output would be β. Its
@@ -45,8 +49,9 @@ BasicTensor<T> group_norm(const BasicTensor<T>& x, int64_t num_groups, const Bas
                                         to_string(size));
     }
     if (C % num_groups != 0)
-        throw std::invalid_argument("Expected number of channels in input to be divisible by num_groups, but got input of shape " +
-                                    to_string(x.shape()) + " and num_groups=" + std::to_string(num_groups));
+        throw std::invalid_argument(
+            "Expected number of channels in input to be divisible by num_groups, but got input of shape " +
+            to_string(x.shape()) + " and num_groups=" + std::to_string(num_groups));
     check_affine("weight", weight, C);
     check_affine("bias", bias, C);
     detail::check_norm_eps("group_norm", eps);

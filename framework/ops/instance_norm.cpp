@@ -29,11 +29,12 @@ void check_features(const char* name, const BasicTensor<T>& p, int64_t N, int64_
 
 template <typename T>
 BasicTensor<T> instance_norm(const BasicTensor<T>& x, const BasicTensor<T>& running_mean,
-                             const BasicTensor<T>& running_var, const BasicTensor<T>& weight, const BasicTensor<T>& bias,
-                             bool use_input_stats, double momentum, double eps) {
+                             const BasicTensor<T>& running_var, const BasicTensor<T>& weight,
+                             const BasicTensor<T>& bias, bool use_input_stats, double momentum, double eps) {
     if (x.dim() < 2)
-        throw std::invalid_argument("instance_norm: expected at least 2 dimensions for input tensor (N, C, *), but got input of shape " +
-                                    to_string(x.shape()));
+        throw std::invalid_argument(
+            "instance_norm: expected at least 2 dimensions for input tensor (N, C, *), but got input of shape " +
+            to_string(x.shape()));
     const int64_t N = x.size(0), C = x.size(1);
     int64_t inner = 1;
     for (int64_t d = 2; d < x.dim(); ++d) inner *= x.size(d);
@@ -58,8 +59,8 @@ BasicTensor<T> instance_norm(const BasicTensor<T>& x, const BasicTensor<T>& runn
         kernels::group_norm_forward<T>(y.data(), mean->data(), rstd->data(), x.data(), w, b, N, C, inner, C, eps);
         if (running_mean.defined()) {
             BasicTensor<T> rm = running_mean, rv = running_var;  // updated in place
-            kernels::instance_norm_update_running_stats<T>(rm.data(), rv.data(), mean->data(), rstd->data(), N, C, inner,
-                                                           eps, momentum);
+            kernels::instance_norm_update_running_stats<T>(rm.data(), rv.data(), mean->data(), rstd->data(), N, C,
+                                                           inner, eps, momentum);
         }
         const auto backward = [mean, rstd, N, C, inner](const AffineGrads<T>& g, const T* dy) {
             kernels::group_norm_backward<T>(g.dx.data, g.dweight, g.dbias, dy, g.x, mean->data(), rstd->data(),
@@ -70,7 +71,8 @@ BasicTensor<T> instance_norm(const BasicTensor<T>& x, const BasicTensor<T>& runn
         // The running statistics: a per-channel affine map, BatchNorm's evaluation kernels.
         auto mean = std::make_shared<std::vector<double>>(static_cast<size_t>(C));
         auto rstd = std::make_shared<std::vector<double>>(static_cast<size_t>(C));
-        kernels::batch_norm_running_stats<T>(mean->data(), rstd->data(), running_mean.data(), running_var.data(), C, eps);
+        kernels::batch_norm_running_stats<T>(mean->data(), rstd->data(), running_mean.data(), running_var.data(), C,
+                                             eps);
         kernels::batch_norm_forward_eval<T>(y.data(), x.data(), mean->data(), rstd->data(), w, b, N, C, inner);
         const auto backward = [mean, rstd, N, C, inner](const AffineGrads<T>& g, const T* dy) {
             kernels::batch_norm_backward<T>(g.dx.data, g.dweight, g.dbias, dy, g.x, mean->data(), rstd->data(),

@@ -18,9 +18,9 @@ namespace {
 template <typename T>
 void check_affine(const char* name, const BasicTensor<T>& p, const Shape& normalized_shape) {
     if (p.defined() && p.shape() != normalized_shape)
-        throw std::invalid_argument(std::string("Expected ") + name + " to be of same shape as normalized_shape, but got " +
-                                    name + " of shape " + to_string(p.shape()) +
-                                    " and normalized_shape = " + to_string(normalized_shape));
+        throw std::invalid_argument(std::string("Expected ") + name +
+                                    " to be of same shape as normalized_shape, but got " + name + " of shape " +
+                                    to_string(p.shape()) + " and normalized_shape = " + to_string(normalized_shape));
 }
 
 }  // namespace
@@ -36,11 +36,13 @@ BasicTensor<T> layer_norm(const BasicTensor<T>& x, const Shape& normalized_shape
     check_affine("weight", weight, normalized_shape);
     check_affine("bias", bias, normalized_shape);
     const Shape& shape = x.shape();
-    if (shape.size() < nd || !std::equal(normalized_shape.begin(), normalized_shape.end(), shape.end() - static_cast<std::ptrdiff_t>(nd))) {
+    if (shape.size() < nd ||
+        !std::equal(normalized_shape.begin(), normalized_shape.end(), shape.end() - static_cast<std::ptrdiff_t>(nd))) {
         std::string expected = "[*";
         for (int64_t d : normalized_shape) expected += ", " + std::to_string(d);
-        throw std::invalid_argument("Given normalized_shape=" + to_string(normalized_shape) + ", expected input with shape " +
-                                    expected + "], but got input of size" + to_string(shape));
+        throw std::invalid_argument("Given normalized_shape=" + to_string(normalized_shape) +
+                                    ", expected input with shape " + expected + "], but got input of size" +
+                                    to_string(shape));
     }
     detail::check_norm_eps("layer_norm", eps);
 

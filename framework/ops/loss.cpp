@@ -55,8 +55,9 @@ double element_scale(const T* dy, double count, Reduction reduction) {
 template <typename T>
 void check_constant(const char* op, const char* what, const BasicTensor<T>& w) {
     if (w.defined() && w.requires_grad() && Tape::active() != nullptr)
-        throw std::invalid_argument(std::string("The function '") + op + "' is not differentiable with respect to argument '" +
-                                    what + "'. This input cannot have requires_grad True.");
+        throw std::invalid_argument(std::string("The function '") + op +
+                                    "' is not differentiable with respect to argument '" + what +
+                                    "'. This input cannot have requires_grad True.");
 }
 
 // --- regression losses ---------------------------------------------------------------------------
@@ -81,14 +82,15 @@ BasicTensor<T> pointwise_loss(const char* op, const BasicTensor<T>& input, const
     // L = Σ_i g_i·loss(d_i), d_i = x_i − t_i, with g_i = dy_i (none), dy (sum) or dy/n (mean):
     //   ∂L/∂x_i = g_i·loss'(d_i),  ∂L/∂t_i = −g_i·loss'(d_i)   (loss' in kernels/loss.hpp).
     // When input and target are one tensor the second buffer request accumulates onto the first.
-    record_op(op, out, any_requires_grad(input, target), [input, target, reduction, n, kind, param](const T* dy) mutable {
-        GradBuffer<T> dx{nullptr, false}, dt{nullptr, false};
-        if (input.requires_grad()) dx = input.grad_buffer();
-        if (target.requires_grad()) dt = target.grad_buffer();
-        kernels::pointwise_loss_backward(dx.data, dt.data, reduction == Reduction::none ? dy : nullptr,
-                                         element_scale(dy, static_cast<double>(n), reduction), input.data(),
-                                         target.data(), n, kind, param, dx.accumulate, dt.accumulate);
-    });
+    record_op(op, out, any_requires_grad(input, target),
+              [input, target, reduction, n, kind, param](const T* dy) mutable {
+                  GradBuffer<T> dx{nullptr, false}, dt{nullptr, false};
+                  if (input.requires_grad()) dx = input.grad_buffer();
+                  if (target.requires_grad()) dt = target.grad_buffer();
+                  kernels::pointwise_loss_backward(dx.data, dt.data, reduction == Reduction::none ? dy : nullptr,
+                                                   element_scale(dy, static_cast<double>(n), reduction), input.data(),
+                                                   target.data(), n, kind, param, dx.accumulate, dt.accumulate);
+              });
     return out;
 }
 
@@ -106,8 +108,9 @@ void check_label_smoothing(double label_smoothing) {
 template <typename T>
 void check_class_weight(const std::string& prefix, const BasicTensor<T>& weight, int64_t C) {
     if (weight.defined() && (weight.dim() != 1 || weight.numel() != C))
-        throw std::invalid_argument(prefix + "weight tensor should be defined either for all " + std::to_string(C) +
-                                    " classes or no classes but got weight tensor of shape: " + to_string(weight.shape()));
+        throw std::invalid_argument(
+            prefix + "weight tensor should be defined either for all " + std::to_string(C) +
+            " classes or no classes but got weight tensor of shape: " + to_string(weight.shape()));
 }
 
 // An input of (N, C, d1, ...) as N samples of C classes at S = d1·... positions each; the
@@ -122,8 +125,8 @@ ClassProblem class_problem(const char* op, const BasicTensor<T>& input, std::spa
                            const Shape* target_shape, const BasicTensor<T>& weight, int64_t ignore_index) {
     const Shape& shape = input.shape();
     if (shape.empty())
-        throw std::invalid_argument(std::string(op) + ": expected input of shape (C), (N, C) or (N, C, d1, ...), but got " +
-                                    to_string(shape));
+        throw std::invalid_argument(
+            std::string(op) + ": expected input of shape (C), (N, C) or (N, C, d1, ...), but got " + to_string(shape));
     ClassProblem p;
     if (shape.size() == 1) {
         p.C = shape[0];
@@ -136,19 +139,22 @@ ClassProblem class_problem(const char* op, const BasicTensor<T>& input, std::spa
     }
     const int64_t positions = shape_numel(p.out_shape);
     const auto batch_mismatch = [&](int64_t target_batch) {
-        return std::invalid_argument("Expected input batch_size (" + std::to_string(p.N) + ") to match target batch_size (" +
-                                     std::to_string(target_batch) + ").");
+        return std::invalid_argument("Expected input batch_size (" + std::to_string(p.N) +
+                                     ") to match target batch_size (" + std::to_string(target_batch) + ").");
     };
     if (target_shape != nullptr) {
         if (*target_shape != p.out_shape) {
-            if (shape.size() >= 2 && !target_shape->empty() && (*target_shape)[0] != p.N) throw batch_mismatch((*target_shape)[0]);
-            throw std::invalid_argument("Expected target size " + to_string(p.out_shape) + ", got " + to_string(*target_shape));
+            if (shape.size() >= 2 && !target_shape->empty() && (*target_shape)[0] != p.N)
+                throw batch_mismatch((*target_shape)[0]);
+            throw std::invalid_argument("Expected target size " + to_string(p.out_shape) + ", got " +
+                                        to_string(*target_shape));
         }
     } else if (static_cast<int64_t>(target.size()) != positions) {
         if (shape.size() == 2) throw batch_mismatch(static_cast<int64_t>(target.size()));
         throw std::invalid_argument(std::string(op) + ": expected " + std::to_string(positions) +
-                                    " targets (one per position of " + to_string(p.out_shape) + ") for input of shape " +
-                                    to_string(shape) + ", but got " + std::to_string(target.size()));
+                                    " targets (one per position of " + to_string(p.out_shape) +
+                                    ") for input of shape " + to_string(shape) + ", but got " +
+                                    std::to_string(target.size()));
     }
     check_class_weight("", weight, p.C);
     for (const int64_t t : target)
@@ -162,8 +168,9 @@ ClassProblem class_problem(const char* op, const BasicTensor<T>& input, std::spa
 // logits, log-softmaxed over dim 1 first), with label smoothing ε (cross_entropy only).
 template <typename T>
 BasicTensor<T> class_index_loss(const char* op, bool from_logits, const BasicTensor<T>& input,
-                                std::span<const int64_t> target, const Shape* target_shape, const BasicTensor<T>& weight,
-                                Reduction reduction, int64_t ignore_index, double label_smoothing) {
+                                std::span<const int64_t> target, const Shape* target_shape,
+                                const BasicTensor<T>& weight, Reduction reduction, int64_t ignore_index,
+                                double label_smoothing) {
     check_label_smoothing(label_smoothing);
     const ClassProblem p = class_problem(op, input, target, target_shape, weight, ignore_index);
     const int64_t N = p.N, C = p.C, S = p.S, M = N * S;
@@ -174,10 +181,11 @@ BasicTensor<T> class_index_loss(const char* op, bool from_logits, const BasicTen
         kernels::log_softmax_channels(logp.data(), input.data(), N, C, S);
     }
     const bool smoothing = label_smoothing > 0.0;
-    std::vector<double> nll(static_cast<size_t>(M)), wt(static_cast<size_t>(M)), smooth(smoothing ? static_cast<size_t>(M) : 0);
+    std::vector<double> nll(static_cast<size_t>(M)), wt(static_cast<size_t>(M)),
+        smooth(smoothing ? static_cast<size_t>(M) : 0);
     const T* w = weight.defined() ? weight.data() : nullptr;
-    kernels::nll_terms(nll.data(), smoothing ? smooth.data() : nullptr, wt.data(), logp.data(), target.data(), w, N, C, S,
-                       ignore_index);
+    kernels::nll_terms(nll.data(), smoothing ? smooth.data() : nullptr, wt.data(), logp.data(), target.data(), w, N, C,
+                       S, ignore_index);
 
     // loss_i = keep·nll_i + spread·smooth_i; the mean divides the two sums by their own totals.
     const double keep = 1.0 - label_smoothing, spread = label_smoothing / static_cast<double>(C);
@@ -249,15 +257,17 @@ BasicTensor<T> soft_cross_entropy(const BasicTensor<T>& logits, const BasicTenso
         if (shape.size() >= 2 && target.dim() >= 1 && target.size(0) != shape[0])
             throw std::invalid_argument("Expected input batch_size (" + std::to_string(shape[0]) +
                                         ") to match target batch_size (" + std::to_string(target.size(0)) + ").");
-        throw std::invalid_argument("cross_entropy: expected probability targets of the input's shape " + to_string(shape) +
-                                    ", but got " + to_string(target.shape()));
+        throw std::invalid_argument("cross_entropy: expected probability targets of the input's shape " +
+                                    to_string(shape) + ", but got " + to_string(target.shape()));
     }
     const int64_t C = shape.size() == 1 ? shape[0] : shape[1];
     check_class_weight("cross_entropy: ", options.weight, C);
-    if (options.ignore_index != -100) throw std::invalid_argument("ignore_index is not supported for floating point target");
+    if (options.ignore_index != -100)
+        throw std::invalid_argument("ignore_index is not supported for floating point target");
     check_constant(op, "weight", options.weight);
 
-    const int64_t N = shape.size() == 1 ? 1 : shape[0], S = shape.size() <= 2 ? 1 : shape_numel(Shape(shape.begin() + 2, shape.end()));
+    const int64_t N = shape.size() == 1 ? 1 : shape[0],
+                  S = shape.size() <= 2 ? 1 : shape_numel(Shape(shape.begin() + 2, shape.end()));
     const int64_t M = N * S;
     Shape out_shape;
     if (shape.size() >= 2) {
@@ -277,23 +287,25 @@ BasicTensor<T> soft_cross_entropy(const BasicTensor<T>& logits, const BasicTenso
         kernels::combine_class_terms(out.data(), loss.data(), nullptr, 1.0, 0.0, M);
     } else {
         // PyTorch's mean divides by the number of positions N·S, with or without weights.
-        out = full<T>(Shape{}, static_cast<T>(reduce_total(kernels::sum(loss.data(), M), static_cast<double>(M), reduction)));
+        out = full<T>(Shape{},
+                      static_cast<T>(reduce_total(kernels::sum(loss.data(), M), static_cast<double>(M), reduction)));
     }
     // Per position, with q̃ = keep·q + spread and ℓ = log_softmax(x) over the classes,
     //   L = g·(−Σ_c w[c]·q̃[c]·ℓ[c]),  g = dy_i (none), dy (sum) or dy/(N·S) (mean):
     //   ∂L/∂ℓ[c] = −g·w[c]·q̃[c], and through ℓ = x − logsumexp(x) (p = exp(ℓ), Σ_k ∂L/∂ℓ[k] = −g·Σ_k w[k]·q̃[k]):
     //   ∂L/∂x[c] = g·(p[c]·Σ_k w[k]·q̃[k] − w[c]·q̃[c])
     //   ∂L/∂q[c] = −g·keep·w[c]·ℓ[c]
-    record_op(op, out, any_requires_grad(logits, target),
-              [logits, target, logp, weight = options.weight, reduction, keep, spread, N, C, S, M](const T* dy) mutable {
-                  GradBuffer<T> dx{nullptr, false}, dq{nullptr, false};
-                  if (logits.requires_grad()) dx = logits.grad_buffer();
-                  if (target.requires_grad()) dq = target.grad_buffer();
-                  kernels::soft_cross_entropy_backward(dx.data, dq.data, reduction == Reduction::none ? dy : nullptr,
-                                                       element_scale(dy, static_cast<double>(M), reduction), logp.data(),
-                                                       target.data(), weight.defined() ? weight.data() : nullptr, N, C, S,
-                                                       keep, spread, dx.accumulate, dq.accumulate);
-              });
+    record_op(
+        op, out, any_requires_grad(logits, target),
+        [logits, target, logp, weight = options.weight, reduction, keep, spread, N, C, S, M](const T* dy) mutable {
+            GradBuffer<T> dx{nullptr, false}, dq{nullptr, false};
+            if (logits.requires_grad()) dx = logits.grad_buffer();
+            if (target.requires_grad()) dq = target.grad_buffer();
+            kernels::soft_cross_entropy_backward(dx.data, dq.data, reduction == Reduction::none ? dy : nullptr,
+                                                 element_scale(dy, static_cast<double>(M), reduction), logp.data(),
+                                                 target.data(), weight.defined() ? weight.data() : nullptr, N, C, S,
+                                                 keep, spread, dx.accumulate, dq.accumulate);
+        });
     return out;
 }
 
@@ -373,7 +385,8 @@ BasicTensor<T> l1_loss(const BasicTensor<T>& input, const BasicTensor<T>& target
 }
 
 template <typename T>
-BasicTensor<T> smooth_l1_loss(const BasicTensor<T>& input, const BasicTensor<T>& target, Reduction reduction, double beta) {
+BasicTensor<T> smooth_l1_loss(const BasicTensor<T>& input, const BasicTensor<T>& target, Reduction reduction,
+                              double beta) {
     if (!(beta >= 0.0)) throw std::invalid_argument("smooth_l1_loss does not support negative values for beta.");
     // beta = 0 is l1 (PyTorch's own shortcut; the formula would divide by 0).
     if (beta == 0.0) return pointwise_loss("smooth_l1_loss", input, target, reduction, kernels::PointwiseLoss::l1, 0.0);
@@ -381,7 +394,8 @@ BasicTensor<T> smooth_l1_loss(const BasicTensor<T>& input, const BasicTensor<T>&
 }
 
 template <typename T>
-BasicTensor<T> huber_loss(const BasicTensor<T>& input, const BasicTensor<T>& target, Reduction reduction, double delta) {
+BasicTensor<T> huber_loss(const BasicTensor<T>& input, const BasicTensor<T>& target, Reduction reduction,
+                          double delta) {
     if (!(delta > 0.0)) throw std::invalid_argument("huber_loss does not support non-positive values for delta.");
     return pointwise_loss("huber_loss", input, target, reduction, kernels::PointwiseLoss::huber, delta);
 }
@@ -395,8 +409,8 @@ BasicTensor<T> nll_loss(const BasicTensor<T>& log_probs, std::span<const int64_t
 template <typename T>
 BasicTensor<T> nll_loss(const BasicTensor<T>& log_probs, const LongTensor& target,
                         const std::type_identity_t<BasicTensor<T>>& weight, Reduction reduction, int64_t ignore_index) {
-    return class_index_loss("nll_loss", false, log_probs, target.values(), &target.shape(), weight, reduction, ignore_index,
-                            0.0);
+    return class_index_loss("nll_loss", false, log_probs, target.values(), &target.shape(), weight, reduction,
+                            ignore_index, 0.0);
 }
 
 template <typename T>
@@ -432,7 +446,8 @@ BasicTensor<T> binary_cross_entropy(const BasicTensor<T>& probs, const BasicTens
     const int64_t n = probs.numel();
     const T* p = probs.data();
     for (int64_t i = 0; i < n; ++i)
-        if (!(p[i] >= T(0) && p[i] <= T(1))) throw std::invalid_argument("all elements of input should be between 0 and 1");
+        if (!(p[i] >= T(0) && p[i] <= T(1)))
+            throw std::invalid_argument("all elements of input should be between 0 and 1");
 
     std::vector<T> w = broadcast_copy(weight, probs.shape());
     BasicTensor<T> values = empty<T>(probs.shape());
@@ -442,14 +457,16 @@ BasicTensor<T> binary_cross_entropy(const BasicTensor<T>& probs, const BasicTens
     //   ∂ℓ/∂p = −w·(t/p − (1 − t)/(1 − p)) = w·(p − t)/(p·(1 − p))
     //   ∂ℓ/∂t = −w·(log p − log(1 − p)) = w·(log(1 − p) − log p)
     // times g_i = dy_i (none), dy (sum) or dy/n (mean).
-    record_op(op, out, any_requires_grad(probs, target), [probs, target, w = std::move(w), reduction, n](const T* dy) mutable {
-        GradBuffer<T> dp{nullptr, false}, dt{nullptr, false};
-        if (probs.requires_grad()) dp = probs.grad_buffer();
-        if (target.requires_grad()) dt = target.grad_buffer();
-        kernels::binary_cross_entropy_backward(dp.data, dt.data, reduction == Reduction::none ? dy : nullptr,
-                                               element_scale(dy, static_cast<double>(n), reduction), probs.data(),
-                                               target.data(), data_or_null(w), n, dp.accumulate, dt.accumulate);
-    });
+    record_op(op, out, any_requires_grad(probs, target),
+              [probs, target, w = std::move(w), reduction, n](const T* dy) mutable {
+                  GradBuffer<T> dp{nullptr, false}, dt{nullptr, false};
+                  if (probs.requires_grad()) dp = probs.grad_buffer();
+                  if (target.requires_grad()) dt = target.grad_buffer();
+                  kernels::binary_cross_entropy_backward(dp.data, dt.data, reduction == Reduction::none ? dy : nullptr,
+                                                         element_scale(dy, static_cast<double>(n), reduction),
+                                                         probs.data(), target.data(), data_or_null(w), n, dp.accumulate,
+                                                         dt.accumulate);
+              });
     return out;
 }
 
@@ -489,22 +506,23 @@ BasicTensor<T> binary_cross_entropy_with_logits(const BasicTensor<T>& logits, co
     return out;
 }
 
-#define TAPEGRAD_INSTANTIATE(T)                                                                                        \
-    template BasicTensor<T> mse_loss(const BasicTensor<T>&, const BasicTensor<T>&, Reduction);                         \
-    template BasicTensor<T> l1_loss(const BasicTensor<T>&, const BasicTensor<T>&, Reduction);                          \
-    template BasicTensor<T> smooth_l1_loss(const BasicTensor<T>&, const BasicTensor<T>&, Reduction, double);           \
-    template BasicTensor<T> huber_loss(const BasicTensor<T>&, const BasicTensor<T>&, Reduction, double);               \
-    template BasicTensor<T> nll_loss(const BasicTensor<T>&, std::span<const int64_t>, const BasicTensor<T>&, Reduction, \
-                                     int64_t);                                                                         \
-    template BasicTensor<T> nll_loss(const BasicTensor<T>&, const LongTensor&, const BasicTensor<T>&, Reduction,       \
-                                     int64_t);                                                                         \
-    template BasicTensor<T> cross_entropy(const BasicTensor<T>&, std::span<const int64_t>,                             \
-                                          const CrossEntropyOptions<T>&);                                              \
-    template BasicTensor<T> cross_entropy(const BasicTensor<T>&, const LongTensor&, const CrossEntropyOptions<T>&);    \
-    template BasicTensor<T> cross_entropy(const BasicTensor<T>&, const BasicTensor<T>&, const CrossEntropyOptions<T>&); \
-    template BasicTensor<T> binary_cross_entropy(const BasicTensor<T>&, const BasicTensor<T>&, const BasicTensor<T>&,  \
-                                                 Reduction);                                                           \
-    template BasicTensor<T> binary_cross_entropy_with_logits(const BasicTensor<T>&, const BasicTensor<T>&,             \
+#define TAPEGRAD_INSTANTIATE(T)                                                                                       \
+    template BasicTensor<T> mse_loss(const BasicTensor<T>&, const BasicTensor<T>&, Reduction);                        \
+    template BasicTensor<T> l1_loss(const BasicTensor<T>&, const BasicTensor<T>&, Reduction);                         \
+    template BasicTensor<T> smooth_l1_loss(const BasicTensor<T>&, const BasicTensor<T>&, Reduction, double);          \
+    template BasicTensor<T> huber_loss(const BasicTensor<T>&, const BasicTensor<T>&, Reduction, double);              \
+    template BasicTensor<T> nll_loss(const BasicTensor<T>&, std::span<const int64_t>, const BasicTensor<T>&,          \
+                                     Reduction, int64_t);                                                             \
+    template BasicTensor<T> nll_loss(const BasicTensor<T>&, const LongTensor&, const BasicTensor<T>&, Reduction,      \
+                                     int64_t);                                                                        \
+    template BasicTensor<T> cross_entropy(const BasicTensor<T>&, std::span<const int64_t>,                            \
+                                          const CrossEntropyOptions<T>&);                                             \
+    template BasicTensor<T> cross_entropy(const BasicTensor<T>&, const LongTensor&, const CrossEntropyOptions<T>&);   \
+    template BasicTensor<T> cross_entropy(const BasicTensor<T>&, const BasicTensor<T>&,                               \
+                                          const CrossEntropyOptions<T>&);                                             \
+    template BasicTensor<T> binary_cross_entropy(const BasicTensor<T>&, const BasicTensor<T>&, const BasicTensor<T>&, \
+                                                 Reduction);                                                          \
+    template BasicTensor<T> binary_cross_entropy_with_logits(const BasicTensor<T>&, const BasicTensor<T>&,            \
                                                              const BasicTensor<T>&, Reduction, const BasicTensor<T>&);
 TAPEGRAD_INSTANTIATE(float)
 TAPEGRAD_INSTANTIATE(double)

@@ -2,8 +2,8 @@
 // The regression losses (mse, l1, smooth_l1,
 // huber), the class-index losses (nll_loss, cross_entropy with weights, ignore_index and label
 // smoothing, on (N, C) and (N, C, d1, ...); cross_entropy also with probability targets), and
-// binary cross-entropy on probabilities and on logits. Every loss takes a Reduction (default mean, as PyTorch). Limits: input and target of
-// the regression and binary losses must have equal shapes (PyTorch broadcasts with a warning);
+// binary cross-entropy on probabilities and on logits. Every loss takes a Reduction (default mean, as PyTorch). Limits:
+// input and target of the regression and binary losses must have equal shapes (PyTorch broadcasts with a warning);
 // class weights and pos_weight are constants (PyTorch refuses them requiring grad, and so does
 // tapegrad while a tape records).
 #pragma once
@@ -31,18 +31,20 @@ std::string to_string(Reduction reduction);
 // --- regression losses: input and target of the same shape; both may require grad ----------
 // (x − t)²
 template <typename T>
-BasicTensor<T> mse_loss(const BasicTensor<T>& input, const BasicTensor<T>& target, Reduction reduction = Reduction::mean);
+BasicTensor<T> mse_loss(const BasicTensor<T>& input, const BasicTensor<T>& target,
+                        Reduction reduction = Reduction::mean);
 // |x − t|
 template <typename T>
-BasicTensor<T> l1_loss(const BasicTensor<T>& input, const BasicTensor<T>& target, Reduction reduction = Reduction::mean);
+BasicTensor<T> l1_loss(const BasicTensor<T>& input, const BasicTensor<T>& target,
+                       Reduction reduction = Reduction::mean);
 // |d| < beta ? d²/(2·beta) : |d| − beta/2, d = x − t; beta >= 0 (beta = 0 is l1_loss).
 template <typename T>
 BasicTensor<T> smooth_l1_loss(const BasicTensor<T>& input, const BasicTensor<T>& target,
                               Reduction reduction = Reduction::mean, double beta = 1.0);
 // |d| < delta ? d²/2 : delta·(|d| − delta/2); delta > 0.
 template <typename T>
-BasicTensor<T> huber_loss(const BasicTensor<T>& input, const BasicTensor<T>& target, Reduction reduction = Reduction::mean,
-                          double delta = 1.0);
+BasicTensor<T> huber_loss(const BasicTensor<T>& input, const BasicTensor<T>& target,
+                          Reduction reduction = Reduction::mean, double delta = 1.0);
 
 // --- class-index losses ------------------------------------------------------------------------
 // Input (N, C), (N, C, d1, ...) or unbatched (C); targets: one class index per position, in

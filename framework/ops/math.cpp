@@ -64,7 +64,8 @@ BasicTensor<T> elu(const BasicTensor<T>& x, double alpha) {
 template <typename T>
 BasicTensor<T> clamp(const BasicTensor<T>& x, std::optional<double> min, std::optional<double> max) {
     if (!min && !max) throw std::invalid_argument("At least one of 'min' or 'max' must not be None");
-    return unary("clamp", UnaryOp::clamp, x, UnaryParams{min.value_or(0.0), max.value_or(0.0), min.has_value(), max.has_value()});
+    return unary("clamp", UnaryOp::clamp, x,
+                 UnaryParams{min.value_or(0.0), max.value_or(0.0), min.has_value(), max.has_value()});
 }
 
 #define TAPEGRAD_INSTANTIATE(T)                                                                          \

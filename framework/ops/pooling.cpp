@@ -36,10 +36,12 @@ kernels::Window2d pool_window(const char* op, const BasicTensor<T>& x, Size2 ker
     const std::string given = "kernel_size=" + to_string(kernel) + ", stride=" + to_string(stride) +
                               ", padding=" + to_string(padding);
     if (kernel.h < 1 || kernel.w < 1 || stride.h < 1 || stride.w < 1 || padding.h < 0 || padding.w < 0)
-        throw std::invalid_argument(std::string(op) + ": expected kernel_size >= 1, stride >= 1 and padding >= 0, but got " + given);
+        throw std::invalid_argument(std::string(op) +
+                                    ": expected kernel_size >= 1, stride >= 1 and padding >= 0, but got " + given);
     // padding > kernel / 2 is 2·padding > kernel without the doubling, which could wrap.
     if (padding.h > kernel.h / 2 || padding.w > kernel.w / 2)
-        throw std::invalid_argument(std::string(op) + ": padding should be at most half of the kernel size, but got " + given);
+        throw std::invalid_argument(std::string(op) + ": padding should be at most half of the kernel size, but got " +
+                                    given);
     const int64_t H = x.size(2), W = x.size(3);
     const auto padded_what = [&] {
         return std::string(op) + ": padded input size for input of shape " + to_string(x.shape()) + " with " + given;
@@ -49,9 +51,9 @@ kernels::Window2d pool_window(const char* op, const BasicTensor<T>& x, Size2 ker
     const int64_t OH = kernels::window_output_extent(H, kernel.h, stride.h, padding.h);
     const int64_t OW = kernels::window_output_extent(W, kernel.w, stride.w, padding.w);
     if (OH < 1 || OW < 1)
-        throw std::invalid_argument(std::string(op) + ": output size is too small: input of shape " + to_string(x.shape()) +
-                                    " with " + given + " gives an output of (" + std::to_string(OH) + " x " +
-                                    std::to_string(OW) + ")");
+        throw std::invalid_argument(std::string(op) + ": output size is too small: input of shape " +
+                                    to_string(x.shape()) + " with " + given + " gives an output of (" +
+                                    std::to_string(OH) + " x " + std::to_string(OW) + ")");
     return {H, W, kernel.h, kernel.w, stride.h, stride.w, padding.h, padding.w, OH, OW};
 }
 
@@ -103,7 +105,8 @@ BasicTensor<T> avg_pool2d(const BasicTensor<T>& x, Size2 kernel_size, std::optio
     const kernels::Window2d g = pool_window("avg_pool2d", x, kernel_size, stride, padding);
     // The divisor is the whole window, kh·kw elements (count_include_pad).
     checked_mul(g.kh, g.kw, [&] {
-        return "avg_pool2d: kernel window of kernel_size=" + to_string(kernel_size) + " for input of shape " + to_string(x.shape());
+        return "avg_pool2d: kernel window of kernel_size=" + to_string(kernel_size) + " for input of shape " +
+               to_string(x.shape());
     });
     const int64_t NC = x.size(0) * x.size(1);
     BasicTensor<T> y = empty<T>(Shape{x.size(0), x.size(1), g.OH, g.OW});  // the kernel writes every element
@@ -111,7 +114,8 @@ BasicTensor<T> avg_pool2d(const BasicTensor<T>& x, Size2 kernel_size, std::optio
     if (kernels::is_2x2_stride2(g)) {
         kernels::avg_pool2d_2x2_forward<T>(y.data(), x.data(), NC, g.H, g.W);
         record_op("avg_pool2d", y, any_requires_grad(x), [x, NC, g](const T* dy) {
-            const GradBuffer<T> dx = x.grad_buffer();  // uninitialised unless accumulate: the kernel writes every element
+            const GradBuffer<T> dx =
+                x.grad_buffer();  // uninitialised unless accumulate: the kernel writes every element
             kernels::avg_pool2d_2x2_backward<T>(dx.data, dy, NC, g.H, g.W, dx.accumulate);
         });
         return y;
@@ -127,11 +131,13 @@ template <typename T>
 BasicTensor<T> adaptive_avg_pool2d(const BasicTensor<T>& x, Size2 output_size) {
     check_4d("adaptive_avg_pool2d", x);
     if (output_size.h < 1 || output_size.w < 1)
-        throw std::invalid_argument("adaptive_avg_pool2d: expected output_size >= 1, but got output_size=" + to_string(output_size));
+        throw std::invalid_argument("adaptive_avg_pool2d: expected output_size >= 1, but got output_size=" +
+                                    to_string(output_size));
     const int64_t H = x.size(2), W = x.size(3), OH = output_size.h, OW = output_size.w;
     if (H < 1 || W < 1)
-        throw std::invalid_argument("adaptive_avg_pool2d: expected input with non-empty H and W, but got input of shape " +
-                                    to_string(x.shape()));
+        throw std::invalid_argument(
+            "adaptive_avg_pool2d: expected input with non-empty H and W, but got input of shape " +
+            to_string(x.shape()));
     // The output, and the window bounds ((a + 1)·H + OH − 1 at most, kernels/pooling.cpp's
     // window_end), must be countable in int64.
     const auto given = [&] {

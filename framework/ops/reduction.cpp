@@ -159,13 +159,17 @@ template <typename T>
 BasicTensor<T> scaled_sum(const char* op, const BasicTensor<T>& x, const std::vector<int64_t>& dims, bool keepdim,
                           bool is_mean) {
     const Plan p = plan_reduction(x.shape(), dims, keepdim);
-    const double scale = !is_mean ? 1.0 : p.R > 0 ? 1.0 / static_cast<double>(p.R) : std::numeric_limits<double>::quiet_NaN();
+    const double scale = !is_mean  ? 1.0
+                         : p.R > 0 ? 1.0 / static_cast<double>(p.R)
+                                   : std::numeric_limits<double>::quiet_NaN();
     const BasicTensor<T> xb = block_of(x, p);
     BasicTensor<T> out = empty<T>(p.out_shape);
     kernels::sum_dim_forward(out.data(), xb.data(), p.outer, p.R, p.inner, scale);
     // y = scale · Σ_r x  ⇒  dx = scale · dy, broadcast over the reduced dimensions
     record_op(op, out, any_requires_grad(x), [x, p, scale](const T* dy) mutable {
-        backward_into(x, p, [&](T* dx, bool accumulate) { kernels::sum_dim_backward(dx, dy, p.outer, p.R, p.inner, scale, accumulate); });
+        backward_into(x, p, [&](T* dx, bool accumulate) {
+            kernels::sum_dim_backward(dx, dy, p.outer, p.R, p.inner, scale, accumulate);
+        });
     });
     return out;
 }
@@ -181,15 +185,16 @@ BasicTensor<T> variance(const char* op, const BasicTensor<T>& x, const std::vect
     // The derivation is above kernels::variance_dim_backward.
     record_op(op, out, any_requires_grad(x), [x, xb, y = out, mean, p, correction, is_std](const T* dy) mutable {
         backward_into(x, p, [&](T* dx, bool accumulate) {
-            kernels::variance_dim_backward(dx, dy, y.data(), mean.data(), xb.data(), p.outer, p.R, p.inner, correction, is_std,
-                                           accumulate);
+            kernels::variance_dim_backward(dx, dy, y.data(), mean.data(), xb.data(), p.outer, p.R, p.inner, correction,
+                                           is_std, accumulate);
         });
     });
     return out;
 }
 
 template <typename T>
-BasicTensor<T> extreme(const char* op, const BasicTensor<T>& x, const std::vector<int64_t>& dims, bool keepdim, bool is_max) {
+BasicTensor<T> extreme(const char* op, const BasicTensor<T>& x, const std::vector<int64_t>& dims, bool keepdim,
+                       bool is_max) {
     const Plan p = plan_reduction(x.shape(), dims, keepdim);
     require_nonempty_reduction(op, x.shape(), p);
     const BasicTensor<T> xb = block_of(x, p);
@@ -214,7 +219,8 @@ BasicTensor<T> whole_extreme(const char* op, const BasicTensor<T>& x, bool is_ma
 }
 
 template <typename T>
-ValuesAndIndices<T> values_and_indices(const char* op, const BasicTensor<T>& x, int64_t dim, bool keepdim, bool is_max) {
+ValuesAndIndices<T> values_and_indices(const char* op, const BasicTensor<T>& x, int64_t dim, bool keepdim,
+                                       bool is_max) {
     const Plan p = plan_one_dim(x.shape(), dim, keepdim);
     require_nonempty_reduction(op, x.shape(), p);
     ValuesAndIndices<T> r{empty<T>(p.out_shape), empty<int64_t>(p.out_shape)};
@@ -227,7 +233,8 @@ ValuesAndIndices<T> values_and_indices(const char* op, const BasicTensor<T>& x, 
 }
 
 template <typename T>
-LongTensor arg_extreme(const char* op, const BasicTensor<T>& x, const std::vector<int64_t>& dims, bool keepdim, bool is_max) {
+LongTensor arg_extreme(const char* op, const BasicTensor<T>& x, const std::vector<int64_t>& dims, bool keepdim,
+                       bool is_max) {
     const Plan p = plan_reduction(x.shape(), dims, keepdim);
     if (dims.empty() && x.numel() == 0)
         throw std::out_of_range(std::string(op) + "(): Expected reduction dim to be specified for input.numel() == 0.");
@@ -327,7 +334,10 @@ BasicTensor<T> logsumexp(const BasicTensor<T>& x, const Dims& dims, bool keepdim
     return out;
 }
 
-template <typename T> BasicTensor<T> softmax(const BasicTensor<T>& x, int64_t dim) { return softmax_along<false>("softmax", x, dim); }
+template <typename T>
+BasicTensor<T> softmax(const BasicTensor<T>& x, int64_t dim) {
+    return softmax_along<false>("softmax", x, dim);
+}
 
 template <typename T>
 BasicTensor<T> log_softmax(const BasicTensor<T>& x, int64_t dim) {

@@ -153,12 +153,14 @@ View whole(const BasicTensor<T>& x) {
 // of x out (narrow) or reach one several times (expand, stride 0): dx starts from zeros.
 // The output has the view's sizes, or `shape` when given (the same elements in the same order).
 template <typename T>
-BasicTensor<T> gather(const char* op, const BasicTensor<T>& x, View v, const std::optional<Shape>& shape = std::nullopt) {
+BasicTensor<T> gather(const char* op, const BasicTensor<T>& x, View v,
+                      const std::optional<Shape>& shape = std::nullopt) {
     BasicTensor<T> out = empty<T>(shape ? *shape : v.sizes);
     const auto rank = static_cast<int64_t>(v.sizes.size());
     kernels::strided_gather(out.data(), x.data(), v.sizes.data(), v.strides.data(), rank, v.offset);
     record_op(op, out, any_requires_grad(x), [x, v = std::move(v), rank](const T* dy) mutable {
-        kernels::strided_scatter_add(x.grad_data_for_accumulation(), dy, v.sizes.data(), v.strides.data(), rank, v.offset);
+        kernels::strided_scatter_add(x.grad_data_for_accumulation(), dy, v.sizes.data(), v.strides.data(), rank,
+                                     v.offset);
     });
     return out;
 }
@@ -206,8 +208,9 @@ BasicTensor<T> unflatten(const BasicTensor<T>& x, int64_t dim, const Shape& size
         if (!e.plain) throw;
         if (std::string(e.what()).find("is invalid for input of size") == std::string::npos)
             throw std::invalid_argument(std::string("unflatten got an unexpected error:\n") + e.what());
-        throw std::invalid_argument("unflatten: Provided sizes " + to_string(sizes) + " don't multiply up to the size of dim " +
-                                    str(d) + " (" + str(size) + ") in the input tensor");
+        throw std::invalid_argument("unflatten: Provided sizes " + to_string(sizes) +
+                                    " don't multiply up to the size of dim " + str(d) + " (" + str(size) +
+                                    ") in the input tensor");
     }
     Shape shape(x.shape().begin(), x.shape().begin() + std::min<int64_t>(d, x.dim()));
     shape.insert(shape.end(), inferred.begin(), inferred.end());
@@ -271,13 +274,14 @@ BasicTensor<T> permute(const BasicTensor<T>& x, const std::vector<int64_t>& dims
     const Strides out_strides = contiguous_strides(v.sizes);
     Strides back(static_cast<size_t>(rank));
     for (size_t i = 0; i < wrapped.size(); ++i) back[static_cast<size_t>(wrapped[i])] = out_strides[i];
-    record_op("permute", out, any_requires_grad(x), [x, v = std::move(v), back = std::move(back), rank](const T* dy) mutable {
-        const GradBuffer<T> gx = x.grad_buffer();  // uninitialised when accumulate is false
-        if (gx.accumulate)
-            kernels::strided_scatter_add(gx.data, dy, v.sizes.data(), v.strides.data(), rank, 0);
-        else
-            kernels::strided_gather(gx.data, dy, x.shape().data(), back.data(), rank, 0);
-    });
+    record_op("permute", out, any_requires_grad(x),
+              [x, v = std::move(v), back = std::move(back), rank](const T* dy) mutable {
+                  const GradBuffer<T> gx = x.grad_buffer();  // uninitialised when accumulate is false
+                  if (gx.accumulate)
+                      kernels::strided_scatter_add(gx.data, dy, v.sizes.data(), v.strides.data(), rank, 0);
+                  else
+                      kernels::strided_gather(gx.data, dy, x.shape().data(), back.data(), rank, 0);
+              });
     return out;
 }
 
@@ -348,13 +352,15 @@ BasicTensor<T> repeat(const BasicTensor<T>& x, const Shape& repeats) {
     Shape shape(repeats.size());
     View v;
     for (size_t d = 0; d < repeats.size(); ++d) {
-        shape[d] = checked_mul(repeats[d], padded[d], [&] { return "repeat: " + to_string(repeats) + " of " + to_string(x.shape()); });
+        shape[d] = checked_mul(repeats[d], padded[d],
+                               [&] { return "repeat: " + to_string(repeats) + " of " + to_string(x.shape()); });
         v.sizes.insert(v.sizes.end(), {repeats[d], padded[d]});
         v.strides.insert(v.strides.end(), {0, strides[d]});
     }
     for (int64_t e : shape)
         if (e < 0)
-            throw std::invalid_argument("Trying to create tensor with negative dimension " + str(e) + ": " + to_string(shape));
+            throw std::invalid_argument("Trying to create tensor with negative dimension " + str(e) + ": " +
+                                        to_string(shape));
     checked_numel(shape, [&] { return "repeat: output shape " + to_string(shape); });
     return gather("repeat", x, std::move(v), shape);
 }
@@ -384,8 +390,8 @@ BasicTensor<T> narrow(const BasicTensor<T>& x, int64_t dim, int64_t start, int64
     // start == size is a valid (empty) start, though not a valid dimension index.
     if (start != size) start = wrap_dim(start, size);
     if (length < 0 || start > size - length)
-        throw std::invalid_argument("start (" + str(start) + ") + length (" + str(length) + ") exceeds dimension size (" +
-                                    str(size) + ").");
+        throw std::invalid_argument("start (" + str(start) + ") + length (" + str(length) +
+                                    ") exceeds dimension size (" + str(size) + ").");
     return gather("narrow", x, range_view(x, d, start, length, 1));
 }
 
@@ -443,10 +449,11 @@ BasicTensor<T> index_select_impl(const BasicTensor<T>& x, int64_t dim, const int
     BasicTensor<T> out = empty<T>(shape);
     kernels::index_select_forward(out.data(), x.data(), idx.data(), outer, n_index, size, inner);
     // Backward, index_add: dx[o, index[k], :] += dy[o, k, :]; a repeated index gets each of its rows.
-    record_op("index_select", out, any_requires_grad(x), [x, idx = std::move(idx), outer, size, inner](const T* dy) mutable {
-        kernels::index_add(x.grad_data_for_accumulation(), dy, idx.data(), outer, static_cast<int64_t>(idx.size()), size,
-                           inner);
-    });
+    record_op("index_select", out, any_requires_grad(x),
+              [x, idx = std::move(idx), outer, size, inner](const T* dy) mutable {
+                  kernels::index_add(x.grad_data_for_accumulation(), dy, idx.data(), outer,
+                                     static_cast<int64_t>(idx.size()), size, inner);
+              });
     return out;
 }
 

@@ -66,7 +66,8 @@ template <typename T> BasicTensor<T> narrow(const BasicTensor<T>& x, int64_t dim
 // x[..., start:end:step, ...] along dim, as Python slicing: negative start/end count from the
 // end, both are clamped to [0, size], and step >= 1.
 template <typename T>
-BasicTensor<T> slice(const BasicTensor<T>& x, int64_t dim, int64_t start = 0, int64_t end = INT64_MAX, int64_t step = 1);
+BasicTensor<T> slice(const BasicTensor<T>& x, int64_t dim, int64_t start = 0, int64_t end = INT64_MAX,
+                     int64_t step = 1);
 // The slice at `index` of dimension dim (removed from the shape); index may be negative.
 template <typename T> BasicTensor<T> select(const BasicTensor<T>& x, int64_t dim, int64_t index);
 // The slices at `indices` (each in [0, size), repeats allowed) of dimension dim, in that

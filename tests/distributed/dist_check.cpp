@@ -129,11 +129,13 @@ int equivalence() {
         }
         worst_parameter = std::max(worst_parameter, std::sqrt(diff / norm));
     }
-    std::printf("equivalence: %d ranks x batch %lld against 1 x %lld, %lld steps: losses %.6f -> %.6f (reference %.6f -> %.6f); "
-                "worst relative difference: loss %.2e, parameters %.2e (limit 1e-5)\n",
-                dist::world_size(), (long long)(global_batch / dist::world_size()), (long long)global_batch,
-                (long long)steps, distributed.losses.front(), distributed.losses.back(), reference.losses.front(),
-                reference.losses.back(), worst_loss, worst_parameter);
+    std::printf(
+        "equivalence: %d ranks x batch %lld against 1 x %lld, %lld steps: losses %.6f -> %.6f (reference %.6f -> "
+        "%.6f); "
+        "worst relative difference: loss %.2e, parameters %.2e (limit 1e-5)\n",
+        dist::world_size(), (long long)(global_batch / dist::world_size()), (long long)global_batch, (long long)steps,
+        distributed.losses.front(), distributed.losses.back(), reference.losses.front(), reference.losses.back(),
+        worst_loss, worst_parameter);
     if (dist::world_size() < 2) { std::printf("FAIL: run with at least 2 ranks\n"); return 1; }
     const bool ok = worst_loss <= 1e-5 && worst_parameter <= 1e-5 && reference.losses.back() < reference.losses.front();
     if (!ok) std::printf("FAIL\n");
@@ -296,7 +298,8 @@ int broadcast() {
     tg::DoubleTensor extra = tg::full<double>({3}, 1.5 + dist::rank());
     state.add("extra_float64", extra);
     for (const auto& [name, value] : state.entries())
-        if (const auto* counter = std::get_if<tg::LongTensor>(&value)) tg::LongTensor(*counter).data()[0] = 7 + dist::rank();
+        if (const auto* counter = std::get_if<tg::LongTensor>(&value))
+            tg::LongTensor(*counter).data()[0] = 7 + dist::rank();
     auto spread = [&] {  // 1 when the ranks' fingerprints differ
         const uint64_t h = fingerprint(state);
         std::vector<int64_t> low{int64_t(h & 0xffffffff)}, count{1};

@@ -148,7 +148,8 @@ int main(int argc, char** argv) {
     }
     try {
         const fs::path dir = argv[1];
-        for (const char* sub : {"document_json", "document_cbor", "safetensors", "idx"}) fs::create_directories(dir / sub);
+        for (const char* sub : {"document_json", "document_cbor", "safetensors", "idx"})
+            fs::create_directories(dir / sub);
         const std::vector<tg::StateDict> dicts = state_dicts();
         for (size_t i = 0; i < dicts.size(); ++i) save_both(dicts[i], dir, "state_dict_" + std::to_string(i));
         tg::StateDict model;

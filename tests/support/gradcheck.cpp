@@ -45,7 +45,8 @@ void compare_with_finite_differences(const std::string& what, const std::string&
         const double a = analytic.data()[i];
         const bool ok = std::abs(a - numeric) <= tol.atol + tol.rtol * std::abs(numeric);
         if (!ok) ++failures;
-        BOOST_TEST(ok, what << ": d/d " << label << "[" << i << "]: backward " << a << " vs finite difference " << numeric);
+        BOOST_TEST(ok,
+                   what << ": d/d " << label << "[" << i << "]: backward " << a << " vs finite difference " << numeric);
     }
 }
 
@@ -121,7 +122,8 @@ void check_golden(const GoldenCase& c, const OpFn<T>& f, double tol) {
         const Distance d = distance(v.data(), ref64);
         BOOST_TEST(d.max_error <= tol * d.scale, c.name << " (" << (is_float ? "float32" : "float64") << "): " << label
                                                         << " differs from PyTorch's float64 by " << d.max_error
-                                                        << " at index " << d.worst << " (allowed " << tol * d.scale << ")");
+                                                        << " at index " << d.worst << " (allowed " << tol * d.scale
+                                                        << ")");
         if (is_float) {
             // PyTorch's float32 result carries its own rounding error; we may differ from it by no more than that.
             const Distance torch_err = distance(ref32.data(), ref64);

@@ -34,7 +34,8 @@ void check_message(F&& f, const std::vector<std::string>& parts) {
         BOOST_ERROR("expected std::invalid_argument");
     } catch (const std::invalid_argument& e) {
         const std::string what = e.what();
-        for (const auto& part : parts) BOOST_TEST(what.find(part) != std::string::npos, "'" << part << "' not in: " << what);
+        for (const auto& part : parts)
+            BOOST_TEST(what.find(part) != std::string::npos, "'" << part << "' not in: " << what);
     }
 }
 

@@ -18,7 +18,8 @@ inline std::shared_ptr<LRScheduler> make_scheduler(OptimizerBase& opt, const nlo
     const std::string type = spec.at("type");
     const nlohmann::ordered_json& a = spec.at("args");
     if (type == "StepLR") return std::make_shared<StepLR>(opt, a.at("step_size").get<int64_t>(), a.value("gamma", 0.1));
-    if (type == "CosineAnnealingLR") return std::make_shared<CosineAnnealingLR>(opt, a.at("T_max").get<int64_t>(), a.value("eta_min", 0.0));
+    if (type == "CosineAnnealingLR")
+        return std::make_shared<CosineAnnealingLR>(opt, a.at("T_max").get<int64_t>(), a.value("eta_min", 0.0));
     if (type == "LinearLR")
         return std::make_shared<LinearLR>(opt, a.at("start_factor").get<double>(), a.at("end_factor").get<double>(),
                                           a.at("total_iters").get<int64_t>());

@@ -26,7 +26,8 @@ class TempDir {
     explicit TempDir(const std::string& prefix = "tapegrad_test") {
         std::string pattern = (std::filesystem::temp_directory_path() / (prefix + "_XXXXXX")).string();
         if (::mkdtemp(pattern.data()) == nullptr)
-            throw std::system_error(errno, std::generic_category(), "TempDir: cannot create a directory like " + pattern);
+            throw std::system_error(errno, std::generic_category(),
+                                    "TempDir: cannot create a directory like " + pattern);
         path_ = pattern;
     }
     ~TempDir() {

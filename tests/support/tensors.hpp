@@ -48,7 +48,8 @@ inline Distance distance(const double* ours, const std::vector<double>& ref) {
 // The same for a tensor, which must have as many elements as ref.
 template <typename T>
 Distance distance(const BasicTensor<T>& ours, const std::vector<double>& ref) {
-    BOOST_TEST_REQUIRE(static_cast<size_t>(ours.numel()) == ref.size(), "distance: " << ours.numel() << " values against " << ref.size());
+    BOOST_TEST_REQUIRE(static_cast<size_t>(ours.numel()) == ref.size(),
+                       "distance: " << ours.numel() << " values against " << ref.size());
     const std::vector<double> values(ours.data(), ours.data() + ours.numel());
     return distance(values.data(), ref);
 }
