@@ -1,11 +1,13 @@
 // The convolution's batch drivers (kernels::conv2d_forward / conv2d_backward) against the
 // direct reference twins, called as a kernel is: raw pointers, a plan and its workspace.
-// Double, where GEMM's order of summation against the reference's leaves only rounding;
+// Double, where GEMM's order of summation against the reference's leaves only rounding (and
+// Winograd's transforms, for the 3×3 stride-1 case with enough channels);
 // 1 and 2 threads (the samples split over threads, and one sample with GEMM split instead);
 // the direct 1×1 path, strides, padding; and each gradient in both modes, assigned into an
 // uninitialised buffer (poisoned with NaN here) and accumulated onto what was there.
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -34,6 +36,14 @@ double max_abs_difference(const std::vector<double>& a, const std::vector<double
     return a.size() == b.size() ? m : INFINITY;
 }
 
+// Equal to rounding in double: within 1e-12 of the reference's scale (dW's sums over a batch
+// reach tens, and Winograd's transforms scale the rounding by their coefficients).
+bool near(const std::vector<double>& a, const std::vector<double>& ref) {
+    double scale = 1.0;
+    for (double r : ref) scale = std::max(scale, std::abs(r));
+    return max_abs_difference(a, ref) < 1e-12 * scale;
+}
+
 void check(const Case& k, int threads) {
     set_num_threads(threads);
     const kernels::Window2d g{k.H, k.W, k.kh, k.kw, k.sh, k.sw, k.ph, k.pw,
@@ -43,7 +53,6 @@ void check(const Case& k, int threads) {
     const size_t xs = static_cast<size_t>(k.N * k.C * k.H * k.W), ws = static_cast<size_t>(k.O * k.C * k.kh * k.kw);
     const size_t ys = static_cast<size_t>(k.N * k.O * g.OH * g.OW), bs = static_cast<size_t>(k.O);
     const auto x = normal(xs, gen), w = normal(ws, gen), b = normal(bs, gen), dy = normal(ys, gen);
-    const double tol = 1e-12;
     const double nan = std::numeric_limits<double>::quiet_NaN();
 
     std::vector<double> y(ys, nan), y_ref(ys);
@@ -51,7 +60,7 @@ void check(const Case& k, int threads) {
     std::vector<double> workspace(static_cast<size_t>(fplan.workspace), nan);
     kernels::conv2d_forward(y.data(), x.data(), w.data(), b.data(), k.N, k.C, k.O, g, fplan, workspace.data());
     kernels::conv2d_forward_reference(y_ref.data(), x.data(), w.data(), b.data(), k.N, k.C, k.O, g);
-    BOOST_TEST(max_abs_difference(y, y_ref) < tol,
+    BOOST_TEST(near(y, y_ref),
                "forward, N=" << k.N << " C=" << k.C << " O=" << k.O << " threads=" << threads);
 
     for (bool accumulate : {false, true}) {
@@ -68,9 +77,9 @@ void check(const Case& k, int threads) {
                                  bplan, bworkspace.data(), accumulate, accumulate, accumulate);
         kernels::conv2d_backward_reference(dx_ref.data(), dw_ref.data(), db_ref.data(), dy.data(), x.data(), w.data(),
                                            k.N, k.C, k.O, g);
-        BOOST_TEST(max_abs_difference(dx, dx_ref) < tol, "dx, accumulate=" << accumulate << " threads=" << threads);
-        BOOST_TEST(max_abs_difference(dw, dw_ref) < tol, "dw, accumulate=" << accumulate << " threads=" << threads);
-        BOOST_TEST(max_abs_difference(db, db_ref) < tol, "db, accumulate=" << accumulate << " threads=" << threads);
+        BOOST_TEST(near(dx, dx_ref), "dx, accumulate=" << accumulate << " threads=" << threads);
+        BOOST_TEST(near(dw, dw_ref), "dw, accumulate=" << accumulate << " threads=" << threads);
+        BOOST_TEST(near(db, db_ref), "db, accumulate=" << accumulate << " threads=" << threads);
 
         // One gradient at a time: the plan sizes the workspace for what is asked, no more.
         std::vector<double> only_dx = accumulate ? start_x : std::vector<double>(xs, nan);
@@ -79,20 +88,115 @@ void check(const Case& k, int threads) {
         kernels::conv2d_backward(only_dx.data(), static_cast<double*>(nullptr), static_cast<double*>(nullptr),
                                  dy.data(), x.data(), w.data(), k.N, k.C, k.O, g, xplan, xworkspace.data(), accumulate,
                                  false, false);
-        BOOST_TEST(max_abs_difference(only_dx, dx_ref) < tol, "dx alone, accumulate=" << accumulate);
+        BOOST_TEST(near(only_dx, dx_ref), "dx alone, accumulate=" << accumulate);
         std::vector<double> only_dw = accumulate ? start_w : std::vector<double>(ws, nan);
         const kernels::Conv2dPlan wplan = kernels::conv2d_backward_plan(k.N, k.C, k.O, g, false, true);
         std::vector<double> wworkspace(static_cast<size_t>(wplan.workspace), nan);
         kernels::conv2d_backward(static_cast<double*>(nullptr), only_dw.data(), static_cast<double*>(nullptr),
                                  dy.data(), x.data(), w.data(), k.N, k.C, k.O, g, wplan, wworkspace.data(), false,
                                  accumulate, false);
-        BOOST_TEST(max_abs_difference(only_dw, dw_ref) < tol, "dw alone, accumulate=" << accumulate);
+        BOOST_TEST(near(only_dw, dw_ref), "dw alone, accumulate=" << accumulate);
     }
+}
+
+template <typename To, typename From>
+std::vector<To> cast(const std::vector<From>& v) {
+    return std::vector<To>(v.begin(), v.end());
+}
+
+// max |a − ref| / max |ref|: the error relative to the result's scale (an element's own relative
+// error means nothing where the sum cancels to near zero).
+double relative_error(const std::vector<float>& a, const std::vector<double>& ref) {
+    double scale = 0.0;
+    for (double r : ref) scale = std::max(scale, std::abs(r));
+    return max_abs_difference(cast<double>(a), ref) / scale;
+}
+
+// The Winograd path in float32 against the direct reference in double (forward, dx, dW, each
+// within 1e-4 of the result's scale), and the forward and dx the same bits at 1 and 2 threads.
+// Returns the worst relative error seen.
+double check_winograd(const Case& k, bool bias) {
+    const kernels::Window2d g{k.H, k.W, 3, 3, 1, 1, k.ph, k.pw,
+                              kernels::window_output_extent(k.H, 3, 1, k.ph),
+                              kernels::window_output_extent(k.W, 3, 1, k.pw)};
+    Generator gen(static_cast<uint64_t>(k.N * 1000 + k.C * 100 + k.O + k.H));
+    const size_t xs = static_cast<size_t>(k.N * k.C * k.H * k.W), ws = static_cast<size_t>(k.O * k.C * 9);
+    const size_t ys = static_cast<size_t>(k.N * k.O * g.OH * g.OW);
+    // Inputs after a ReLU (all ≥ 0, so no cancellation hides the error), Kaiming-scaled weights.
+    std::vector<double> x = normal(xs, gen), w = normal(ws, gen), b = normal(static_cast<size_t>(k.O), gen);
+    for (double& e : x) e = std::abs(e);
+    for (double& e : w) e /= std::sqrt(9.0 * double(k.C));
+    const std::vector<double> dy = normal(ys, gen);
+    const auto xf = cast<float>(x), wf = cast<float>(w), bf = cast<float>(b), dyf = cast<float>(dy);
+    // The reference of what float32 inputs give, in double.
+    const auto xr = cast<double>(xf), wr = cast<double>(wf), br = cast<double>(bf), dyr = cast<double>(dyf);
+    std::vector<double> y_ref(ys), dx_ref(xs, 0.0), dw_ref(ws, 0.0);
+    kernels::conv2d_forward_reference(y_ref.data(), xr.data(), wr.data(), bias ? br.data() : nullptr, k.N, k.C, k.O, g);
+    kernels::conv2d_backward_reference(dx_ref.data(), dw_ref.data(), static_cast<double*>(nullptr), dyr.data(),
+                                       xr.data(), wr.data(), k.N, k.C, k.O, g);
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    double worst = 0.0;
+    std::vector<float> y1, dx1;
+    for (int threads : {1, 2}) {
+        set_num_threads(threads);
+        const kernels::Conv2dPlan fplan = kernels::conv2d_forward_plan(k.N, k.C, k.O, g);
+        BOOST_TEST(fplan.winograd);
+        std::vector<float> y(ys, nan), workspace(static_cast<size_t>(fplan.workspace), nan);
+        kernels::conv2d_forward(y.data(), xf.data(), wf.data(), bias ? bf.data() : nullptr, k.N, k.C, k.O, g, fplan,
+                                workspace.data());
+        const kernels::Conv2dPlan bplan = kernels::conv2d_backward_plan(k.N, k.C, k.O, g, true, true);
+        std::vector<float> dx(xs, nan), dw(ws, nan), bworkspace(static_cast<size_t>(bplan.workspace), nan);
+        kernels::conv2d_backward(dx.data(), dw.data(), static_cast<float*>(nullptr), dyf.data(), xf.data(), wf.data(),
+                                 k.N, k.C, k.O, g, bplan, bworkspace.data(), false, false, false);
+        const double ey = relative_error(y, y_ref), edx = relative_error(dx, dx_ref), edw = relative_error(dw, dw_ref);
+        BOOST_TEST(ey < 1e-4, "forward, N=" << k.N << " C=" << k.C << " O=" << k.O << " H=" << k.H << " W=" << k.W
+                                            << " pad=" << k.ph << "," << k.pw << " threads=" << threads);
+        BOOST_TEST(edx < 1e-4, "dx, C=" << k.C << " O=" << k.O << " H=" << k.H << " threads=" << threads);
+        BOOST_TEST(edw < 1e-4, "dw, C=" << k.C << " O=" << k.O << " H=" << k.H << " threads=" << threads);
+        worst = std::max({worst, ey, edx, edw});
+        if (threads == 1) {
+            y1 = y;
+            dx1 = dx;
+        } else {
+            BOOST_TEST(y == y1, "forward at 1 and 2 threads, C=" << k.C << " H=" << k.H);
+            BOOST_TEST(dx == dx1, "dx at 1 and 2 threads, C=" << k.C << " H=" << k.H);
+        }
+        // Accumulating adds onto what was there.
+        std::vector<float> dx_acc(xs, 1.0f), dw_acc(ws, 1.0f);
+        kernels::conv2d_backward(dx_acc.data(), dw_acc.data(), static_cast<float*>(nullptr), dyf.data(), xf.data(),
+                                 wf.data(), k.N, k.C, k.O, g, bplan, bworkspace.data(), true, true, false);
+        double dx_off = 0.0, dw_off = 0.0;
+        for (size_t i = 0; i < xs; ++i) dx_off = std::max(dx_off, double(std::abs(dx_acc[i] - 1.0f - dx[i])));
+        for (size_t i = 0; i < ws; ++i) dw_off = std::max(dw_off, double(std::abs(dw_acc[i] - 1.0f - dw[i])));
+        BOOST_TEST(dx_off < 1e-5 + 1e-6 * std::abs(double(dx[0])));
+        BOOST_TEST(dw_off < 1e-4);
+    }
+    return worst;
 }
 
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(conv_kernels)
+
+// 3×3 stride-1 convolutions run as Winograd F(4×4, 3×3); these shapes cover whole and partial
+// tiles (sizes that are not multiples of 4, smaller than one tile), padding 0, 1 and 2, tiles
+// that cross samples within a chunk, and channel counts on both sides of the GEMMs.
+BOOST_AUTO_TEST_CASE(winograd_matches_the_direct_reference_in_float) {
+    const int saved = get_num_threads();
+    const Case cases[] = {
+        {2, 8, 8, 8, 8, 3, 3, 1, 1, 1, 1},        // whole tiles
+        {3, 16, 7, 13, 8, 3, 3, 1, 1, 1, 1},      // partial tiles, rectangular
+        {2, 8, 9, 6, 16, 3, 3, 1, 1, 0, 0},       // no padding: 7×4 output
+        {2, 12, 5, 5, 10, 3, 3, 1, 1, 2, 2},      // padding 2: output larger than input
+        {1, 8, 3, 3, 8, 3, 3, 1, 1, 0, 1},        // a 1×3 output
+        {4, 64, 14, 14, 64, 3, 3, 1, 1, 1, 1},    // the reference CNN's scale
+        {2, 128, 28, 28, 32, 3, 3, 1, 1, 1, 1},   // many chunks, long sums for dW
+    };
+    double worst = 0.0;
+    for (const Case& k : cases) worst = std::max(worst, check_winograd(k, /*bias=*/k.C % 16 == 0));
+    BOOST_TEST_MESSAGE("Winograd F(4x4, 3x3), float32: worst error relative to the result's scale " << worst);
+    set_num_threads(saved);
+}
 
 BOOST_AUTO_TEST_CASE(drivers_match_the_direct_reference) {
     const int saved = get_num_threads();

@@ -168,6 +168,12 @@ Conv2dPlan plan_for(int64_t N, int64_t C, int64_t O, const Window2d& g) {
 
 Conv2dPlan conv2d_forward_plan(int64_t N, int64_t C, int64_t O, const Window2d& g) {
     Conv2dPlan plan = plan_for(N, C, O, g);
+    if (winograd_applies(C, O, g)) {
+        plan.winograd = true;
+        plan.forward = winograd_forward_plan(N, C, O, g);
+        plan.workspace = plan.forward.workspace;
+        return plan;
+    }
     plan.workspace = checked_mul(plan.col_size, plan.threads, kWorkspace);
     return plan;
 }
@@ -175,6 +181,13 @@ Conv2dPlan conv2d_forward_plan(int64_t N, int64_t C, int64_t O, const Window2d& 
 // The backward's workspace, per thread: a column matrix for dW, one for dcol, a dW partial.
 Conv2dPlan conv2d_backward_plan(int64_t N, int64_t C, int64_t O, const Window2d& g, bool dx, bool dw) {
     Conv2dPlan plan = plan_for(N, C, O, g);
+    if (winograd_applies(C, O, g)) {  // dW, then dx, each in the whole workspace
+        plan.winograd = true;
+        if (dw) plan.weight = winograd_backward_weight_plan(N, C, O, g);
+        if (dx) plan.data = winograd_backward_data_plan(N, C, O, g);
+        plan.workspace = std::max(plan.weight.workspace, plan.data.workspace);
+        return plan;
+    }
     const int64_t dw_size = checked_mul(O, checked_mul(C, checked_mul(g.kh, g.kw, kWorkspace), kWorkspace), kWorkspace);
     const int64_t per_thread =
         checked_add(dw ? checked_add(plan.col_size, dw_size, kWorkspace) : 0, dx ? plan.col_size : 0, kWorkspace);
@@ -185,6 +198,10 @@ Conv2dPlan conv2d_backward_plan(int64_t N, int64_t C, int64_t O, const Window2d&
 template <typename T>
 void conv2d_forward(T* y, const T* x, const T* w, const T* b, int64_t N, int64_t C, int64_t O, const Window2d& g,
                     const Conv2dPlan& plan, T* workspace) {
+    if (plan.winograd) {
+        conv2d_winograd_forward(y, x, w, b, N, C, O, g, plan.forward, workspace);
+        return;
+    }
     const int64_t K = C * g.kh * g.kw, L = g.OH * g.OW, in_size = C * g.H * g.W;
 #pragma omp parallel for schedule(static) num_threads(plan.threads) if (plan.threads > 1)
     for (int64_t n = 0; n < N; ++n) {
@@ -204,7 +221,10 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, i
                      const Window2d& g, const Conv2dPlan& plan, T* workspace, bool accumulate_dx, bool accumulate_dw,
                      bool accumulate_db) {
     const int64_t K = C * g.kh * g.kw, L = g.OH * g.OW, in_size = C * g.H * g.W;
-    if (dx || dw) {
+    if (plan.winograd) {
+        if (dw) conv2d_winograd_backward_weight(dw, dy, x, N, C, O, g, plan.weight, workspace, accumulate_dw);
+        if (dx) conv2d_winograd_backward_data(dx, dy, w, N, C, O, g, plan.data, workspace, accumulate_dx);
+    } else if (dx || dw) {
         const int threads = plan.threads;
         const int64_t col_size = plan.col_size, dw_size = O * K;
         // The workspace: [col per thread (dW)] [dcol per thread (dx)] [dW partial per thread].

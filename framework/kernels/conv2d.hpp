@@ -6,6 +6,7 @@
 
 #include <cstdint>
 
+#include "framework/kernels/conv2d_winograd.hpp"
 #include "framework/kernels/window2d.hpp"
 
 namespace tapegrad::kernels {
@@ -26,9 +27,13 @@ void col2im(T* dx, T* col, int64_t C, const Window2d& g);
 // do not depend on timing). With one sample the loop stays serial and GEMM takes the threads
 // instead. The GEMMs inside a parallel loop run on their calling thread (gemm.hpp).
 // `direct`: a 1×1 kernel with stride 1 and no padding sees x[n] (C, H·W) as its column matrix.
+// `winograd`: a 3×3 stride-1 kernel runs as Winograd F(4×4, 3×3) (conv2d_winograd.hpp) with
+// the plans in forward / data / weight, each using the start of the workspace in turn.
 struct Conv2dPlan {
     int threads = 1;
     bool direct = false;
+    bool winograd = false;
+    WinogradPlan forward, data, weight;
     int64_t col_size = 0;   // elements of one column matrix (C·kh·kw, OH·OW); 0 when direct
     int64_t workspace = 0;  // elements of scratch the call needs (uninitialised is fine)
 };

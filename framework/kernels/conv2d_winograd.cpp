@@ -1,0 +1,410 @@
+// Winograd F(4×4, 3×3) convolution; see conv2d_winograd.hpp. The transforms first, each the
+// 1-D map written out and applied to columns then rows; then the three passes, each a loop
+// over chunks of tiles: transform in, 36 GEMMs, transform out.
+#include "framework/kernels/conv2d_winograd.hpp"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdlib>  // TEMP
+
+#include "framework/core/checked.hpp"
+#include "framework/core/parallel.hpp"
+#include "framework/kernels/gemm.hpp"
+#include "framework/kernels/simd.hpp"
+
+namespace tapegrad::kernels {
+
+namespace {
+
+// --- the transforms -----------------------------------------------------------------------------
+// Lavin & Gray's matrices for the points 0, ±1, ±2 and ∞: an output block is
+// Y = Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A for a 3×3 kernel g and a 6×6 input tile d.
+//   Bᵀ = [4  0 −5  0 1 0]   G = [ 1/4     0     0 ]   Aᵀ = [1 1  1 1  1 0]
+//        [0 −4 −4  1 1 0]       [−1/6  −1/6  −1/6 ]        [0 1 −1 2 −2 0]
+//        [0  4 −4 −1 1 0]       [−1/6   1/6  −1/6 ]        [0 1  1 4  4 0]
+//        [0 −2 −1  2 1 0]       [1/24  1/12   1/6 ]        [0 1 −1 8 −8 1]
+//        [0  2 −1 −2 1 0]       [1/24 −1/12   1/6 ]
+//        [0  4  0 −5 0 1]       [  0     0     1  ]
+// The weight gradient needs the adjoints: A·dY·Aᵀ (4×4 → 6×6) and Gᵀ·dU·G (6×6 → 3×3).
+constexpr int kTile = 6;                   // input tile (and transformed) extent
+constexpr int kOut = 4;                    // output block extent
+constexpr int kPoints = kTile * kTile;     // 36 GEMMs
+constexpr int64_t kMinChannels = 8;        // below, im2col's one GEMM is faster
+
+// The 1-D maps work on V, a batch of SIMD lanes, one tile per lane; s and t are strides in V.
+// Bᵀ·d for one column d (6 values at stride s).
+template <typename V>
+inline void input_1d(V* r, const V* d, int64_t s) {
+    const V d0 = d[0], d1 = d[s], d2 = d[2 * s], d3 = d[3 * s], d4 = d[4 * s], d5 = d[5 * s];
+    const V four(4), five(5), two(2);
+    r[0] = four * d0 - five * d2 + d4;
+    r[s] = d3 + d4 - four * (d1 + d2);
+    r[2 * s] = four * (d1 - d2) - d3 + d4;
+    r[3 * s] = two * (d3 - d1) - d2 + d4;
+    r[4 * s] = two * (d1 - d3) - d2 + d4;
+    r[5 * s] = four * d1 - five * d3 + d5;
+}
+
+// Aᵀ·m: 6 values at stride s → 4 at stride t.
+template <typename V>
+inline void output_1d(V* o, int64_t t, const V* m, int64_t s) {
+    const V m0 = m[0], m1 = m[s], m2 = m[2 * s], m3 = m[3 * s], m4 = m[4 * s], m5 = m[5 * s];
+    const V a = m1 + m2, b = m1 - m2, c = m3 + m4, d = m3 - m4;
+    o[0] = m0 + a + c;
+    o[t] = b + V(2) * d;
+    o[2 * t] = a + V(4) * c;
+    o[3 * t] = b + V(8) * d + m5;
+}
+
+// A·y, the adjoint of output_1d: 4 values at stride t → 6 at stride s.
+template <typename V>
+inline void output_adjoint_1d(V* m, int64_t s, const V* y, int64_t t) {
+    const V y0 = y[0], y1 = y[t], y2 = y[2 * t], y3 = y[3 * t];
+    const V even = y0 + y2, odd = y1 + y3, even4 = y0 + V(4) * y2, odd2 = V(2) * y1 + V(8) * y3;
+    m[0] = y0;
+    m[s] = even + odd;
+    m[2 * s] = even - odd;
+    m[3 * s] = even4 + odd2;
+    m[4 * s] = even4 - odd2;
+    m[5 * s] = y3;
+}
+
+// G·g: 3 values at stride t → 6 at stride s, in double (done once per weight, not per tile).
+inline void kernel_1d(double* u, int64_t s, const double* g, int64_t t) {
+    const double g0 = g[0], g1 = g[t], g2 = g[2 * t];
+    u[0] = g0 / 4;
+    u[s] = -(g0 + g1 + g2) / 6;
+    u[2 * s] = -(g0 - g1 + g2) / 6;
+    u[3 * s] = g0 / 24 + g1 / 12 + g2 / 6;
+    u[4 * s] = g0 / 24 - g1 / 12 + g2 / 6;
+    u[5 * s] = g2;
+}
+
+// Gᵀ·u, the adjoint of kernel_1d: 6 values at stride s → 3 at stride t.
+inline void kernel_adjoint_1d(double* g, int64_t t, const double* u, int64_t s) {
+    const double u0 = u[0], u1 = u[s], u2 = u[2 * s], u3 = u[3 * s], u4 = u[4 * s], u5 = u[5 * s];
+    g[0] = u0 / 4 - (u1 + u2) / 6 + (u3 + u4) / 24;
+    g[t] = (u2 - u1) / 6 + (u3 - u4) / 12;
+    g[2 * t] = -(u1 + u2) / 6 + (u3 + u4) / 6 + u5;
+}
+
+// U[ξ][o][c] = (G g Gᵀ)[ξ] for every kernel g of w (O, C, 3, 3); with `for_input_gradient`,
+// U[ξ][c][o] of g turned 180° (g[2 − i][2 − j]), the kernel of dx = conv(dy, ·).
+template <typename T>
+void transform_weights(T* U, const T* w, int64_t O, int64_t C, bool for_input_gradient) {
+    for (int64_t o = 0; o < O; ++o)
+        for (int64_t c = 0; c < C; ++c) {
+            double g[9], gg[kTile * 3], u[kPoints];
+            for (int k = 0; k < 9; ++k) g[k] = static_cast<double>(w[(o * C + c) * 9 + (for_input_gradient ? 8 - k : k)]);
+            for (int j = 0; j < 3; ++j) kernel_1d(gg + j, 3, g + j, 3);            // columns: (6, 3)
+            for (int i = 0; i < kTile; ++i) kernel_1d(u + i * kTile, 1, gg + i * 3, 1);  // rows: (6, 6)
+            const int64_t rows = for_input_gradient ? C : O, cols = for_input_gradient ? O : C;
+            const int64_t r = for_input_gradient ? c : o, q = for_input_gradient ? o : c;
+            for (int xi = 0; xi < kPoints; ++xi) U[(xi * rows + r) * cols + q] = static_cast<T>(u[xi]);
+        }
+}
+
+// --- the tiles ----------------------------------------------------------------------------------
+
+// The geometry of one Winograd convolution: in (N, Cin, Hin, Win), zero padding (ph, pw),
+// out (N, Cout, Hout, Wout) with Hout = Hin + 2·ph − 2, and the tiling of out in 4×4 blocks.
+struct Tiling {
+    int64_t Hin, Win, ph, pw, Hout, Wout;
+    int64_t tiles_h, tiles_w;
+};
+
+// The transforms run on kLanes tiles at once, one per SIMD lane: a tile's 36 values are
+// gathered into lane l of 36 batches (Lanes), transformed in registers and stored as a row of
+// kLanes consecutive columns of V or M, whose rows are `cols` (the chunk rounded up to whole
+// batches) long. Lanes past the chunk's end hold zeros and their columns are never read back.
+template <typename T>
+using Batch = xsimd::batch<T>;
+template <typename T>
+constexpr int64_t kLanes = static_cast<int64_t>(Batch<T>::size);
+template <typename T, int Values>
+struct alignas(64) Lanes {
+    T v[Values][kLanes<T>];
+    Batch<T> load(int i) const { return Batch<T>::load_aligned(v[i]); }
+    void store(int i, const Batch<T>& b) { b.store_aligned(v[i]); }
+};
+
+// Where a chunk's tile lies: sample n and the top-left corner (y0, x0) of its block in out.
+struct TileAt {
+    int64_t n = 0, y0 = 0, x0 = 0;
+    bool valid = false;  // false: a lane past the chunk's end
+};
+constexpr int64_t kMaxChunk = 256;  // tiles per chunk, at most
+// at[k] for k < cols (count rounded up to whole batches), of tiles first + k.
+void locate(TileAt* at, const Tiling& s, int64_t first, int64_t count, int64_t cols) {
+    const int64_t per_sample = s.tiles_h * s.tiles_w;
+    for (int64_t k = 0; k < cols; ++k) {
+        const int64_t t = first + k, r = t % per_sample;
+        at[k] = k < count ? TileAt{t / per_sample, (r / s.tiles_w) * kOut, (r % s.tiles_w) * kOut, true} : TileAt{};
+    }
+}
+
+// The transformed planes V_ξ, M_ξ of a chunk lie `plane_stride` apart: a plane plus one cache
+// line, so that the 36 streams a transform writes (or reads) do not all map to the same cache
+// sets, as planes a multiple of 4 KiB apart would.
+constexpr int64_t plane_stride(int64_t rows, int64_t cols) { return rows * cols + 16; }
+
+// V[ξ][c][k] = (Bᵀ d B)[ξ] for the chunk's tiles k and every channel c, where d is the 6×6
+// window of `in` at (y0 − ph, x0 − pw) of its tile, zeros outside `in`. Channel by channel, the
+// tiles in order: each plane of `in` is read, and each row of V written, front to back.
+template <typename T>
+void input_transform(T* V, int64_t cols, const T* in, int64_t Cin, const Tiling& s, const TileAt* tiles) {
+    const int64_t plane = s.Hin * s.Win, stride = plane_stride(Cin, cols);
+    for (int64_t c = 0; c < Cin; ++c)
+        for (int64_t k = 0; k < cols; k += kLanes<T>) {
+            const TileAt* at = tiles + k;
+            Lanes<T, kPoints> d;
+            for (int64_t l = 0; l < kLanes<T>; ++l) {
+                const int64_t y0 = at[l].y0 - s.ph, x0 = at[l].x0 - s.pw;
+                const T* src = in + (at[l].n * Cin + c) * plane;
+                if (at[l].valid && y0 >= 0 && x0 >= 0 && y0 + kTile <= s.Hin && x0 + kTile <= s.Win) {
+                    for (int i = 0; i < kTile; ++i)
+                        for (int j = 0; j < kTile; ++j) d.v[i * kTile + j][l] = src[(y0 + i) * s.Win + x0 + j];
+                    continue;
+                }
+                for (int i = 0; i < kTile; ++i)
+                    for (int j = 0; j < kTile; ++j) {
+                        const int64_t y = y0 + i, x = x0 + j;
+                        const bool inside = at[l].valid && y >= 0 && y < s.Hin && x >= 0 && x < s.Win;
+                        d.v[i * kTile + j][l] = inside ? src[y * s.Win + x] : T(0);
+                    }
+            }
+            Batch<T> b[kPoints], tmp[kPoints];
+            for (int xi = 0; xi < kPoints; ++xi) b[xi] = d.load(xi);
+            for (int j = 0; j < kTile; ++j) input_1d(tmp + j, b + j, kTile);           // Bᵀ d
+            for (int i = 0; i < kTile; ++i) input_1d(b + i * kTile, tmp + i * kTile, 1);  // (Bᵀ d) B
+            for (int xi = 0; xi < kPoints; ++xi) b[xi].store_unaligned(V + xi * stride + c * cols + k);
+        }
+}
+
+// out's 4×4 block of each tile (clipped at the edges) = (Aᵀ m A) + bias[o], m[ξ] = M[ξ][o][k];
+// added to out with `accumulate`.
+template <typename T>
+void output_transform(T* out, const T* M, int64_t cols, const T* bias, int64_t Cout, const Tiling& s,
+                      const TileAt* tiles, bool accumulate) {
+    const int64_t plane = s.Hout * s.Wout, stride = plane_stride(Cout, cols);
+    for (int64_t o = 0; o < Cout; ++o) {
+        const T b = bias ? bias[o] : T(0);
+        for (int64_t k = 0; k < cols; k += kLanes<T>) {
+            const TileAt* at = tiles + k;
+            Batch<T> m[kPoints], tmp[kOut * kTile];
+            for (int xi = 0; xi < kPoints; ++xi) m[xi] = Batch<T>::load_unaligned(M + xi * stride + o * cols + k);
+            for (int j = 0; j < kTile; ++j) output_1d(tmp + j, kTile, m + j, kTile);      // Aᵀ m: (4, 6)
+            for (int i = 0; i < kOut; ++i) output_1d(m + i * kOut, 1, tmp + i * kTile, 1);  // (Aᵀ m) A: (4, 4)
+            Lanes<T, kOut * kOut> y;
+            for (int e = 0; e < kOut * kOut; ++e) y.store(e, m[e]);
+            for (int64_t l = 0; l < kLanes<T> && at[l].valid; ++l) {
+                const int64_t rows = std::min<int64_t>(kOut, s.Hout - at[l].y0);
+                const int64_t width = std::min<int64_t>(kOut, s.Wout - at[l].x0);
+                T* dst = out + (at[l].n * Cout + o) * plane + at[l].y0 * s.Wout + at[l].x0;
+                for (int64_t i = 0; i < rows; ++i)
+                    for (int64_t j = 0; j < width; ++j) {
+                        const T v = y.v[i * kOut + j][l] + b;
+                        dst[i * s.Wout + j] = accumulate ? dst[i * s.Wout + j] + v : v;
+                    }
+            }
+        }
+    }
+}
+
+// dM[ξ][o][k] = (A dY Aᵀ)[ξ] for each tile's 4×4 block dY of dy (zeros past the edges).
+template <typename T>
+void output_adjoint_transform(T* dM, int64_t cols, const T* dy, int64_t Cout, const Tiling& s, const TileAt* tiles) {
+    const int64_t plane = s.Hout * s.Wout, stride = plane_stride(Cout, cols);
+    for (int64_t o = 0; o < Cout; ++o)
+        for (int64_t k = 0; k < cols; k += kLanes<T>) {
+            const TileAt* at = tiles + k;
+            Lanes<T, kOut * kOut> d;
+            for (int64_t l = 0; l < kLanes<T>; ++l) {
+                const int64_t rows = at[l].valid ? std::min<int64_t>(kOut, s.Hout - at[l].y0) : 0;
+                const int64_t width = std::min<int64_t>(kOut, s.Wout - at[l].x0);
+                const T* src = dy + (at[l].n * Cout + o) * plane + at[l].y0 * s.Wout + at[l].x0;
+                for (int64_t i = 0; i < kOut; ++i)
+                    for (int64_t j = 0; j < kOut; ++j)
+                        d.v[i * kOut + j][l] = i < rows && j < width ? src[i * s.Wout + j] : T(0);
+            }
+            Batch<T> y[kOut * kOut], tmp[kTile * kOut], m[kPoints];
+            for (int e = 0; e < kOut * kOut; ++e) y[e] = d.load(e);
+            for (int j = 0; j < kOut; ++j) output_adjoint_1d(tmp + j, kOut, y + j, kOut);  // A dY: (6, 4)
+            for (int i = 0; i < kTile; ++i) output_adjoint_1d(m + i * kTile, 1, tmp + i * kOut, 1);  // (A dY) Aᵀ
+            for (int xi = 0; xi < kPoints; ++xi) m[xi].store_unaligned(dM + xi * stride + o * cols + k);
+        }
+}
+
+// count rounded up to whole batches: the chunk's columns in V and M.
+template <typename T>
+int64_t whole_batches(int64_t count) {
+    return (count + kLanes<T> - 1) / kLanes<T> * kLanes<T>;
+}
+
+// Elements of the 36 planes of `rows` × `cols`, each plane_stride apart.
+constexpr int64_t transformed_size(int64_t rows, int64_t cols) { return kPoints * plane_stride(rows, cols); }
+
+// --- the plans ----------------------------------------------------------------------------------
+
+constexpr const char* kWorkspace = "conv2d (Winograd): workspace";
+// Tiles per chunk: enough columns for the GEMMs to run at speed, few enough that a chunk's
+// transformed input and output (36·(Cin + Cout) values a tile) stay near the core's cache.
+constexpr int64_t kChunkValues = int64_t(1) << 18;
+constexpr int64_t kMinChunk = 32;
+
+Tiling tiling_of(const Window2d& g, bool input_gradient) {
+    if (!input_gradient)
+        return {g.H, g.W, g.ph, g.pw, g.OH, g.OW, (g.OH + kOut - 1) / kOut, (g.OW + kOut - 1) / kOut};
+    // dx = conv(dy, w turned), dy padded by 2 − p: out is (H, W).
+    return {g.OH, g.OW, 2 - g.ph, 2 - g.pw, g.H, g.W, (g.H + kOut - 1) / kOut, (g.W + kOut - 1) / kOut};
+}
+
+// Per thread, `per_tile` values a tile (36·(Cin + Cout)), the planes' padding and `fixed` more;
+// plus `shared` for everyone.
+WinogradPlan make_plan(int64_t N, const Tiling& s, int64_t per_tile, int64_t fixed, int64_t shared,
+                       int64_t multiply_adds_per_tile) {
+    WinogradPlan plan;
+    plan.tiles_h = s.tiles_h;
+    plan.tiles_w = s.tiles_w;
+    plan.tiles = checked_mul(N, checked_mul(s.tiles_h, s.tiles_w, kWorkspace), kWorkspace);
+    // A multiple of 16 tiles, so that every chunk but the last fills whole batches of any width.
+    plan.chunk = std::clamp(kChunkValues / std::max<int64_t>(per_tile, 1), kMinChunk, kMaxChunk) / 16 * 16;
+    plan.chunk = std::max<int64_t>(16, std::min(plan.chunk, (plan.tiles + 15) / 16 * 16));
+    const int64_t chunks = plan.tiles == 0 ? 0 : (plan.tiles + plan.chunk - 1) / plan.chunk;
+    plan.threads = parallel_threads(Work::multiply_adds, saturating_mul(plan.tiles, multiply_adds_per_tile), chunks);
+    // The transformed planes of both sides (transformed_size), each padded by a cache line.
+    const int64_t padding = 2 * transformed_size(0, 0);
+    const int64_t per_thread = checked_add(checked_mul(per_tile, plan.chunk, kWorkspace), fixed + padding, kWorkspace);
+    plan.workspace = checked_add(shared, checked_mul(per_thread, plan.threads, kWorkspace), kWorkspace);
+    return plan;
+}
+
+// The forward of in (Cin channels) → out (Cout channels) given U (36, Cout, Cin): per chunk,
+// V = input transform, M_ξ = U_ξ·V_ξ (36 GEMMs of (Cout, Cin)·(Cin, count)), output transform.
+// `work` holds, per thread, V (36·Cin·chunk) then M (36·Cout·chunk).
+template <typename T>
+void winograd_convolve(T* out, const T* in, const T* U, const T* bias, int64_t Cin, int64_t Cout, const Tiling& s,
+                       const WinogradPlan& plan, T* work, bool accumulate) {
+    const int64_t chunks = (plan.tiles + plan.chunk - 1) / plan.chunk;
+    const int64_t per_thread = transformed_size(Cin, plan.chunk) + transformed_size(Cout, plan.chunk);
+#pragma omp parallel for schedule(static) num_threads(plan.threads) if (plan.threads > 1)
+    for (int64_t q = 0; q < chunks; ++q) {
+        const int64_t first = q * plan.chunk, count = std::min(plan.chunk, plan.tiles - first);
+        const int64_t cols = whole_batches<T>(count);
+        TileAt tiles[kMaxChunk];
+        locate(tiles, s, first, count, cols);
+        T* V = work + per_thread * omp_get_thread_num();
+        T* M = V + transformed_size(Cin, cols);
+        const int64_t v_stride = plane_stride(Cin, cols), m_stride = plane_stride(Cout, cols);
+        input_transform(V, cols, in, Cin, s, tiles);
+        for (int xi = 0; xi < kPoints; ++xi)
+            gemm<T>(false, false, Cout, cols, Cin, T(1), U + xi * Cout * Cin, V + xi * v_stride, T(0),
+                    M + xi * m_stride);
+        output_transform(out, M, cols, bias, Cout, s, tiles, accumulate);
+    }
+}
+
+}  // namespace
+
+bool winograd_applies(int64_t C, int64_t O, const Window2d& g) {
+    if (std::getenv("NOWINO")) return false;  // TEMP
+    return g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.ph <= 2 && g.pw <= 2 && g.OH > 0 && g.OW > 0 &&
+           C >= kMinChannels && O >= kMinChannels;
+}
+
+WinogradPlan winograd_forward_plan(int64_t N, int64_t C, int64_t O, const Window2d& g) {
+    const Tiling s = tiling_of(g, false);
+    const int64_t shared = checked_mul(kPoints, checked_mul(O, C, kWorkspace), kWorkspace);  // U
+    return make_plan(N, s, checked_mul(kPoints, checked_add(C, O, kWorkspace), kWorkspace), 0, shared,
+                     saturating_mul(kPoints, saturating_mul(C, O)));
+}
+
+WinogradPlan winograd_backward_data_plan(int64_t N, int64_t C, int64_t O, const Window2d& g) {
+    const Tiling s = tiling_of(g, true);
+    const int64_t shared = checked_mul(kPoints, checked_mul(O, C, kWorkspace), kWorkspace);
+    return make_plan(N, s, checked_mul(kPoints, checked_add(C, O, kWorkspace), kWorkspace), 0, shared,
+                     saturating_mul(kPoints, saturating_mul(C, O)));
+}
+
+// Per thread: V (36·C·chunk), dM (36·O·chunk) and a dU partial (36·O·C).
+WinogradPlan winograd_backward_weight_plan(int64_t N, int64_t C, int64_t O, const Window2d& g) {
+    const Tiling s = tiling_of(g, false);
+    const int64_t dU = checked_mul(kPoints, checked_mul(O, C, kWorkspace), kWorkspace);
+    return make_plan(N, s, checked_mul(kPoints, checked_add(C, O, kWorkspace), kWorkspace), dU, 0,
+                     saturating_mul(kPoints, saturating_mul(C, O)));
+}
+
+template <typename T>
+void conv2d_winograd_forward(T* y, const T* x, const T* w, const T* b, int64_t N, int64_t C, int64_t O,
+                             const Window2d& g, const WinogradPlan& plan, T* workspace) {
+    (void)N;
+    T* U = workspace;
+    transform_weights(U, w, O, C, /*for_input_gradient=*/false);
+    winograd_convolve(y, x, U, b, C, O, tiling_of(g, false), plan, U + kPoints * O * C, /*accumulate=*/false);
+}
+
+template <typename T>
+void conv2d_winograd_backward_data(T* dx, const T* dy, const T* w, int64_t N, int64_t C, int64_t O,
+                                   const Window2d& g, const WinogradPlan& plan, T* workspace, bool accumulate) {
+    (void)N;
+    T* U = workspace;  // (36, C, O)
+    transform_weights(U, w, O, C, /*for_input_gradient=*/true);
+    winograd_convolve(dx, dy, U, static_cast<const T*>(nullptr), O, C, tiling_of(g, true), plan,
+                      U + kPoints * O * C, accumulate);
+}
+
+template <typename T>
+void conv2d_winograd_backward_weight(T* dw, const T* dy, const T* x, int64_t N, int64_t C, int64_t O,
+                                     const Window2d& g, const WinogradPlan& plan, T* workspace, bool accumulate) {
+    (void)N;
+    const Tiling s = tiling_of(g, false);
+    const int64_t chunks = (plan.tiles + plan.chunk - 1) / plan.chunk;
+    const int64_t dU_size = kPoints * O * C;
+    const int64_t per_thread = transformed_size(C, plan.chunk) + transformed_size(O, plan.chunk) + dU_size;
+    const int threads = plan.threads;
+    for (int t = 0; t < threads; ++t) std::fill_n(workspace + per_thread * t, dU_size, T(0));
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
+    for (int64_t q = 0; q < chunks; ++q) {
+        const int64_t first = q * plan.chunk, count = std::min(plan.chunk, plan.tiles - first);
+        const int64_t cols = whole_batches<T>(count);
+        TileAt tiles[kMaxChunk];
+        locate(tiles, s, first, count, cols);
+        T* dU = workspace + per_thread * omp_get_thread_num();
+        T* V = dU + dU_size;
+        T* dM = V + transformed_size(C, cols);
+        const int64_t v_stride = plane_stride(C, cols), m_stride = plane_stride(O, cols);
+        input_transform(V, cols, x, C, s, tiles);
+        output_adjoint_transform(dM, cols, dy, O, s, tiles);
+        // dU_ξ (O, C) += dM_ξ (O, cols) · V_ξᵀ (cols, C); the columns past `count` are zeros.
+        for (int xi = 0; xi < kPoints; ++xi)
+            gemm<T>(false, true, O, C, cols, T(1), dM + xi * m_stride, V + xi * v_stride, T(1), dU + xi * O * C);
+    }
+    // The partials in thread order, then dw[o][c] = Gᵀ dU G, in double.
+    for (int64_t o = 0; o < O; ++o)
+        for (int64_t c = 0; c < C; ++c) {
+            double u[kPoints], tmp[3 * kTile], gk[9];
+            for (int xi = 0; xi < kPoints; ++xi) {
+                double sum = 0.0;
+                for (int t = 0; t < threads; ++t) sum += static_cast<double>(workspace[per_thread * t + (xi * O + o) * C + c]);
+                u[xi] = sum;
+            }
+            for (int j = 0; j < kTile; ++j) kernel_adjoint_1d(tmp + j, kTile, u + j, kTile);  // Gᵀ dU: (3, 6)
+            for (int i = 0; i < 3; ++i) kernel_adjoint_1d(gk + i * 3, 1, tmp + i * kTile, 1);  // (Gᵀ dU) G
+            T* d = dw + (o * C + c) * 9;
+            for (int k = 0; k < 9; ++k) d[k] = static_cast<T>((accumulate ? static_cast<double>(d[k]) : 0.0) + gk[k]);
+        }
+}
+
+#define TAPEGRAD_INSTANTIATE(T)                                                                                     \
+    template void conv2d_winograd_forward<T>(T*, const T*, const T*, const T*, int64_t, int64_t, int64_t,            \
+                                             const Window2d&, const WinogradPlan&, T*);                              \
+    template void conv2d_winograd_backward_data<T>(T*, const T*, const T*, int64_t, int64_t, int64_t,                \
+                                                   const Window2d&, const WinogradPlan&, T*, bool);                  \
+    template void conv2d_winograd_backward_weight<T>(T*, const T*, const T*, int64_t, int64_t, int64_t,              \
+                                                     const Window2d&, const WinogradPlan&, T*, bool);
+TAPEGRAD_INSTANTIATE(float)
+TAPEGRAD_INSTANTIATE(double)
+#undef TAPEGRAD_INSTANTIATE
+
+}  // namespace tapegrad::kernels
