@@ -101,9 +101,9 @@ BOOST_AUTO_TEST_CASE(conv2d_matches_the_direct_reference_at_training_sizes) {
             const kernels::Window2d g{k.x[2], k.x[3], k.w[2], k.w[3], k.stride.h, k.stride.w, k.padding.h, k.padding.w,
                                       y.size(2), y.size(3)};
             DoubleTensor y_ref(y.shape()), dx_ref(x.shape()), dw_ref(w.shape()), db_ref(b.shape());
-            kernels::conv2d_forward_reference(y_ref.data(), x.data(), w.data(), b.data(), k.x[0], k.x[1], k.w[0], g);
+            kernels::conv2d_forward_reference(y_ref.data(), x.data(), w.data(), b.data(), k.x[0], k.x[1], k.w[0], 1, g);
             kernels::conv2d_backward_reference(dx_ref.data(), dw_ref.data(), db_ref.data(), dy.data(), x.data(),
-                                               w.data(), k.x[0], k.x[1], k.w[0], g);
+                                               w.data(), k.x[0], k.x[1], k.w[0], 1, g);
             BOOST_TEST(max_difference(y, y_ref) < 1e-11);
             BOOST_TEST(max_difference(x.grad(), dx_ref) < 1e-11);
             BOOST_TEST(max_difference(w.grad(), dw_ref) < 1e-10);
