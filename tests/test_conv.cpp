@@ -1,7 +1,8 @@
 // The CNN ops — conv2d, max_pool2d, avg_pool2d, adaptive_avg_pool2d, dropout — against
-// PyTorch (tests/golden/layers.json, float32 and float64), finite differences in double, the
-// direct reference convolution at training sizes, and every bad input. To add a case: add it
-// to make_golden.py's CONV2D_CASES / POOL_CASES / ADAPTIVE_CASES and regenerate.
+// PyTorch (tests/golden/layers.json, and conv_groups.json for conv2d's dilation and groups;
+// float32 and float64), finite differences in double, the direct reference convolution at
+// training sizes, and every bad input. To add a case: add it to make_golden.py's CONV2D_CASES /
+// POOL_CASES / ADAPTIVE_CASES or cases_conv_groups.py's CASES and regenerate.
 #include <boost/test/unit_test.hpp>
 
 #include <cmath>
@@ -28,8 +29,11 @@ template <typename T>
 OpFn<T> make_op(const GoldenCase& c) {
     if (c.op == "conv2d") {
         const Size2 stride = size2_attr(c, "stride"), padding = size2_attr(c, "padding");
-        return [stride, padding](const auto& in) {
-            return conv2d(in[0], in[1], in.size() > 2 ? in[2] : BasicTensor<T>(), stride, padding);
+        // layers.json's cases have neither: dilation 1, groups 1.
+        const Size2 dilation = c.attrs.contains("dilation") ? size2_attr(c, "dilation") : Size2(1);
+        const int64_t groups = c.attrs.contains("groups") ? c.attrs.at("groups").get<int64_t>() : 1;
+        return [stride, padding, dilation, groups](const auto& in) {
+            return conv2d(in[0], in[1], in.size() > 2 ? in[2] : BasicTensor<T>(), stride, padding, dilation, groups);
         };
     }
     if (c.op == "max_pool2d" || c.op == "avg_pool2d") {
@@ -44,9 +48,9 @@ OpFn<T> make_op(const GoldenCase& c) {
     throw std::logic_error("test_conv: no entry for op '" + c.op + "' in make_op");
 }
 
-void run_cases(const std::string& op) {
-    const int ran = check_golden_cases("layers.json", op, make_op<float>, make_op<double>);
-    BOOST_TEST(ran >= 4, "too few golden cases for op " << op);
+void run_cases(const std::string& op, const std::string& file = "layers.json") {
+    const int ran = check_golden_cases(file, op, make_op<float>, make_op<double>);
+    BOOST_TEST(ran >= 4, "too few golden cases for op " << op << " in " << file);
 }
 
 double max_abs(const std::vector<double>& v) {
@@ -60,12 +64,15 @@ double max_abs(const std::vector<double>& v) {
 BOOST_AUTO_TEST_SUITE(conv_ops)
 
 BOOST_AUTO_TEST_CASE(conv2d_matches_pytorch) { run_cases("conv2d"); }
+// Forward and gradients against PyTorch, and finite differences in double (check_golden_cases).
+BOOST_AUTO_TEST_CASE(conv2d_with_dilation_and_groups_matches_pytorch) { run_cases("conv2d", "conv_groups.json"); }
 BOOST_AUTO_TEST_CASE(max_pool2d_matches_pytorch) { run_cases("max_pool2d"); }
 BOOST_AUTO_TEST_CASE(avg_pool2d_matches_pytorch) { run_cases("avg_pool2d"); }
 BOOST_AUTO_TEST_CASE(adaptive_avg_pool2d_matches_pytorch) { run_cases("adaptive_avg_pool2d"); }
 
 BOOST_AUTO_TEST_CASE(every_fixture_case_has_an_op) {
-    for (const GoldenCase& c : load_golden("layers.json")) BOOST_CHECK_NO_THROW(make_op<double>(c));
+    for (const char* file : {"layers.json", "conv_groups.json"})
+        for (const GoldenCase& c : load_golden(file)) BOOST_CHECK_NO_THROW(make_op<double>(c));
 }
 
 // Training sizes exercise the parallel im2col/col2im paths and OpenBLAS with several threads;
@@ -74,6 +81,8 @@ BOOST_AUTO_TEST_CASE(conv2d_matches_the_direct_reference_at_training_sizes) {
     struct Case {
         Shape x, w;
         Size2 stride, padding;
+        Size2 dilation = 1;
+        int64_t groups = 1;
     };
     const std::vector<Case> cases = {
         {{8, 16, 28, 28}, {32, 16, 3, 3}, 1, 1},  // a Fashion-MNIST block
@@ -87,6 +96,9 @@ BOOST_AUTO_TEST_CASE(conv2d_matches_the_direct_reference_at_training_sizes) {
         {{2, 2, 6, 1}, {3, 2, 3, 1}, 1, {1, 0}},
         {{1, 1, 1, 1}, {2, 1, 3, 3}, 1, 1},
         {{2, 2, 4, 6}, {3, 2, 3, 3}, 1, {0, 1}},
+        // Dilation and groups: a grouped dilated block, depthwise with a channel multiplier.
+        {{8, 16, 28, 28}, {32, 4, 3, 3}, 1, 2, 2, 4},
+        {{4, 16, 15, 13}, {32, 1, 3, 3}, {2, 1}, {2, 1}, {2, 1}, 16},
     };
     Generator gen(5);
     for (const Case& k : cases) {
@@ -94,23 +106,25 @@ BOOST_AUTO_TEST_CASE(conv2d_matches_the_direct_reference_at_training_sizes) {
             const DoubleTensor x = randn<double>(k.x, &gen, true), w = randn<double>(k.w, &gen, true);
             const DoubleTensor b = randn<double>({k.w[0]}, &gen, true);
             Tape tape;
-            const DoubleTensor y = conv2d(x, w, b, k.stride, k.padding);
+            const DoubleTensor y = conv2d(x, w, b, k.stride, k.padding, k.dilation, k.groups);
             const DoubleTensor dy = randn<double>(y.shape(), &gen);
             tape.backward(y, dy);
 
-            const kernels::Window2d g{k.x[2], k.x[3], k.w[2], k.w[3], k.stride.h, k.stride.w, k.padding.h, k.padding.w,
-                                      y.size(2), y.size(3)};
+            const kernels::Window2d g{k.x[2],      k.x[3],      k.w[2],    k.w[3],    k.stride.h,   k.stride.w,
+                                      k.padding.h, k.padding.w, y.size(2), y.size(3), k.dilation.h, k.dilation.w};
             DoubleTensor y_ref(y.shape()), dx_ref(x.shape()), dw_ref(w.shape()), db_ref(b.shape());
-            kernels::conv2d_forward_reference(y_ref.data(), x.data(), w.data(), b.data(), k.x[0], k.x[1], k.w[0], g);
+            kernels::conv2d_forward_reference(y_ref.data(), x.data(), w.data(), b.data(), k.x[0], k.x[1], k.w[0],
+                                              k.groups, g);
             kernels::conv2d_backward_reference(dx_ref.data(), dw_ref.data(), db_ref.data(), dy.data(), x.data(),
-                                               w.data(), k.x[0], k.x[1], k.w[0], g);
+                                               w.data(), k.x[0], k.x[1], k.w[0], k.groups, g);
             BOOST_TEST(max_difference(y, y_ref) < 1e-11);
             BOOST_TEST(max_difference(x.grad(), dx_ref) < 1e-11);
             BOOST_TEST(max_difference(w.grad(), dw_ref) < 1e-10);
             BOOST_TEST(max_difference(b.grad(), db_ref) < 1e-10);
 
             // float32 through the same code path, against the double reference.
-            const Tensor y32 = conv2d(cast<float>(x), cast<float>(w), cast<float>(b), k.stride, k.padding);
+            const Tensor y32 =
+                conv2d(cast<float>(x), cast<float>(w), cast<float>(b), k.stride, k.padding, k.dilation, k.groups);
             const std::vector<double> ref(y_ref.data(), y_ref.data() + y_ref.numel());
             BOOST_TEST(max_difference(cast<double>(y32), y_ref) <= 1e-5 * std::max(1.0, max_abs(ref)));
         }
@@ -263,6 +277,51 @@ BOOST_AUTO_TEST_CASE(bad_inputs_name_what_was_expected_and_given) {
     BOOST_CHECK_NO_THROW(conv2d(zeros({1, 3, 2, 2}), w, {}, 1, 1));  // padded to 4 × 4
     check_message([&] { conv2d(x, w, {}, 0); }, {"conv2d", "stride=(0, 0)"});
     check_message([&] { conv2d(x, w, {}, 1, -1); }, {"conv2d", "padding=(-1, -1)"});
+}
+
+// Each of PyTorch's checks on dilation and groups, in its order (groups first), with what was
+// expected and what was given.
+BOOST_AUTO_TEST_CASE(bad_dilation_and_groups_name_what_was_expected_and_given) {
+    const Tensor x = zeros({2, 4, 8, 8});
+    const Tensor w = zeros({4, 2, 3, 3});  // groups = 2
+    BOOST_CHECK_NO_THROW(conv2d(x, w, {}, 1, 0, 1, 2));
+    for (const int64_t groups : {0, -1})
+        check_message([&] { conv2d(x, w, {}, 1, 0, 1, groups); },
+                      {"conv2d", "non-positive groups is not supported", "groups=" + std::to_string(groups)});
+    // groups is checked before the window, as PyTorch does.
+    check_message([&] { conv2d(x, w, {}, 0, 0, 1, 0); }, {"non-positive groups"});
+    check_message([&] { conv2d(x, w, {}, 1, 0, 0, 2); }, {"conv2d", "dilation >= 1", "dilation=(0, 0)"});
+    check_message([&] { conv2d(x, w, {}, 1, 0, Size2{1, -1}, 2); }, {"conv2d", "dilation=(1, -1)"});
+    check_message(
+        [&] {
+            conv2d(x, zeros({6, 1, 3, 3}), {}, 1, 0, 1, 4);
+        },
+        {"conv2d", "groups=4", "[6, 1, 3, 3]", "divisible by 4"});
+    check_message(
+        [&] {
+            conv2d(x, zeros({4, 1, 3, 3}), {}, 1, 0, 1, 2);
+        },
+        {"conv2d", "groups=2", "[4, 1, 3, 3]", "input with 2 channels", "[2, 4, 8, 8]", "(4 channels)"});
+    check_message([&] { conv2d(x, w, {}, 1, 0, 1, 1); },
+                  {"conv2d", "groups=1", "[4, 2, 3, 3]", "input with 2 channels", "(4 channels)"});
+    // C = 4 is weight.size(1)·groups = 2·3 = 6 only if 3 divides 4: it does not.
+    check_message(
+        [&] {
+            conv2d(x, zeros({6, 2, 3, 3}), {}, 1, 0, 1, 3);
+        },
+        {"conv2d", "groups=3", "input with 6 channels", "(4 channels)"});
+    check_message([&] { conv2d(x, w, zeros({2}), 1, 0, 1, 2); }, {"conv2d", "bias", "[4]", "[2]"});
+
+    // The dilated kernel d·(k − 1) + 1 must fit the padded input: 3 dilated by 4 spans 9.
+    check_message([&] { conv2d(x, w, {}, 1, 0, 4, 2); },
+                  {"conv2d", "kernel size (3 x 3) dilated by (4, 4) to (9 x 9)", "padded input size (8 x 8)"});
+    BOOST_CHECK_NO_THROW(conv2d(x, w, {}, 1, 1, 4, 2));  // padded to 10 × 10
+    BOOST_TEST(to_string(conv2d(x, w, {}, 1, 1, 4, 2).shape()) == "[2, 4, 2, 2]");
+    check_message([&] { conv2d(x, w, {}, 1, 1, Size2{5, 1}, 2); }, {"conv2d", "(11 x 3)", "(10 x 10)"});
+    // A dilation whose span does not fit in int64 is a size error naming the call, not a wrapped extent.
+    BOOST_CHECK_EXCEPTION(
+        conv2d(x, w, {}, 1, 0, Size2{int64_t{1} << 62, 1}, 2), std::length_error,
+        [](const std::length_error& e) { return message_contains(e, "conv2d: dilated kernel size"); });
 
     check_message([&] { max_pool2d(zeros({3, 8, 8}), 2); }, {"max_pool2d", "4-D input", "[3, 8, 8]"});
     check_message([&] { max_pool2d(x, 3, 1, 2); }, {"max_pool2d", "half of the kernel size", "padding=(2, 2)"});

@@ -1,15 +1,18 @@
 // The convolution's batch drivers (kernels::conv2d_forward / conv2d_backward) against the
 // direct reference twins, called as a kernel is: raw pointers, a plan and its workspace.
 // Double, where GEMM's order of summation against the reference's leaves only rounding (and
-// Winograd's transforms, for the 3×3 stride-1 case with enough channels);
+// Winograd's transforms, for 3×3 stride-1 kernels with enough channels; in float below);
 // 1 and 2 threads (the samples split over threads, and one sample with GEMM split instead);
-// the direct 1×1 path, strides, padding; and each gradient in both modes, assigned into an
-// uninitialised buffer (poisoned with NaN here) and accumulated onto what was there.
+// the direct 1×1 path, strides, padding, dilation, groups and depthwise; and each gradient in
+// both modes, assigned into an uninitialised buffer (poisoned with NaN here) and accumulated
+// onto what was there. Then the same results at 1 and 2 threads, bit for bit.
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <sstream>
+#include <string>
 #include <vector>
 
 #include "framework/generator.hpp"
@@ -22,7 +25,31 @@ namespace {
 
 struct Case {
     int64_t N, C, H, W, O, kh, kw, sh, sw, ph, pw;
+    int64_t dh = 1, dw = 1, groups = 1;
 };
+
+kernels::Window2d window_of(const Case& k) {
+    return {k.H,
+            k.W,
+            k.kh,
+            k.kw,
+            k.sh,
+            k.sw,
+            k.ph,
+            k.pw,
+            kernels::window_output_extent(k.H, k.kh, k.sh, k.ph, k.dh),
+            kernels::window_output_extent(k.W, k.kw, k.sw, k.pw, k.dw),
+            k.dh,
+            k.dw};
+}
+
+std::string describe(const Case& k) {
+    std::ostringstream s;
+    s << "N=" << k.N << " C=" << k.C << " H=" << k.H << " W=" << k.W << " O=" << k.O << " k=" << k.kh << "x" << k.kw
+      << " stride=" << k.sh << "," << k.sw << " pad=" << k.ph << "," << k.pw << " dilation=" << k.dh << "," << k.dw
+      << " groups=" << k.groups;
+    return s.str();
+}
 
 std::vector<double> normal(size_t n, Generator& gen) {
     std::vector<double> v(n);
@@ -46,22 +73,21 @@ bool near(const std::vector<double>& a, const std::vector<double>& ref) {
 
 void check(const Case& k, int threads) {
     set_num_threads(threads);
-    const kernels::Window2d g{k.H, k.W, k.kh, k.kw, k.sh, k.sw, k.ph, k.pw,
-                              kernels::window_output_extent(k.H, k.kh, k.sh, k.ph),
-                              kernels::window_output_extent(k.W, k.kw, k.sw, k.pw)};
+    const kernels::Window2d g = window_of(k);
+    const int64_t G = k.groups;
     Generator gen(static_cast<uint64_t>(k.N * 1000 + k.C * 100 + k.O + threads));
-    const size_t xs = static_cast<size_t>(k.N * k.C * k.H * k.W), ws = static_cast<size_t>(k.O * k.C * k.kh * k.kw);
+    const size_t xs = static_cast<size_t>(k.N * k.C * k.H * k.W);
+    const size_t ws = static_cast<size_t>(k.O * k.C / G * k.kh * k.kw);
     const size_t ys = static_cast<size_t>(k.N * k.O * g.OH * g.OW), bs = static_cast<size_t>(k.O);
     const auto x = normal(xs, gen), w = normal(ws, gen), b = normal(bs, gen), dy = normal(ys, gen);
     const double nan = std::numeric_limits<double>::quiet_NaN();
 
     std::vector<double> y(ys, nan), y_ref(ys);
-    const kernels::Conv2dPlan fplan = kernels::conv2d_forward_plan(k.N, k.C, k.O, g);
+    const kernels::Conv2dPlan fplan = kernels::conv2d_forward_plan(k.N, k.C, k.O, G, g);
     std::vector<double> workspace(static_cast<size_t>(fplan.workspace), nan);
-    kernels::conv2d_forward(y.data(), x.data(), w.data(), b.data(), k.N, k.C, k.O, g, fplan, workspace.data());
-    kernels::conv2d_forward_reference(y_ref.data(), x.data(), w.data(), b.data(), k.N, k.C, k.O, g);
-    BOOST_TEST(near(y, y_ref),
-               "forward, N=" << k.N << " C=" << k.C << " O=" << k.O << " threads=" << threads);
+    kernels::conv2d_forward(y.data(), x.data(), w.data(), b.data(), k.N, k.C, k.O, G, g, fplan, workspace.data());
+    kernels::conv2d_forward_reference(y_ref.data(), x.data(), w.data(), b.data(), k.N, k.C, k.O, G, g);
+    BOOST_TEST(near(y, y_ref), "forward, " << describe(k) << " threads=" << threads);
 
     for (bool accumulate : {false, true}) {
         const auto start_x = normal(xs, gen), start_w = normal(ws, gen), start_b = normal(bs, gen);
@@ -71,33 +97,97 @@ void check(const Case& k, int threads) {
         std::vector<double> dx_ref = accumulate ? start_x : std::vector<double>(xs, 0.0);
         std::vector<double> dw_ref = accumulate ? start_w : std::vector<double>(ws, 0.0);
         std::vector<double> db_ref = accumulate ? start_b : std::vector<double>(bs, 0.0);
-        const kernels::Conv2dPlan bplan = kernels::conv2d_backward_plan(k.N, k.C, k.O, g, true, true);
+        const kernels::Conv2dPlan bplan = kernels::conv2d_backward_plan(k.N, k.C, k.O, G, g, true, true);
         std::vector<double> bworkspace(static_cast<size_t>(bplan.workspace), nan);
-        kernels::conv2d_backward(dx.data(), dw.data(), db.data(), dy.data(), x.data(), w.data(), k.N, k.C, k.O, g,
+        kernels::conv2d_backward(dx.data(), dw.data(), db.data(), dy.data(), x.data(), w.data(), k.N, k.C, k.O, G, g,
                                  bplan, bworkspace.data(), accumulate, accumulate, accumulate);
         kernels::conv2d_backward_reference(dx_ref.data(), dw_ref.data(), db_ref.data(), dy.data(), x.data(), w.data(),
-                                           k.N, k.C, k.O, g);
+                                           k.N, k.C, k.O, G, g);
         BOOST_TEST(near(dx, dx_ref), "dx, accumulate=" << accumulate << " threads=" << threads);
         BOOST_TEST(near(dw, dw_ref), "dw, accumulate=" << accumulate << " threads=" << threads);
         BOOST_TEST(near(db, db_ref), "db, accumulate=" << accumulate << " threads=" << threads);
 
         // One gradient at a time: the plan sizes the workspace for what is asked, no more.
         std::vector<double> only_dx = accumulate ? start_x : std::vector<double>(xs, nan);
-        const kernels::Conv2dPlan xplan = kernels::conv2d_backward_plan(k.N, k.C, k.O, g, true, false);
+        const kernels::Conv2dPlan xplan = kernels::conv2d_backward_plan(k.N, k.C, k.O, G, g, true, false);
         std::vector<double> xworkspace(static_cast<size_t>(xplan.workspace), nan);
         kernels::conv2d_backward(only_dx.data(), static_cast<double*>(nullptr), static_cast<double*>(nullptr),
-                                 dy.data(), x.data(), w.data(), k.N, k.C, k.O, g, xplan, xworkspace.data(), accumulate,
-                                 false, false);
+                                 dy.data(), x.data(), w.data(), k.N, k.C, k.O, G, g, xplan, xworkspace.data(),
+                                 accumulate, false, false);
         BOOST_TEST(near(only_dx, dx_ref), "dx alone, accumulate=" << accumulate);
         std::vector<double> only_dw = accumulate ? start_w : std::vector<double>(ws, nan);
-        const kernels::Conv2dPlan wplan = kernels::conv2d_backward_plan(k.N, k.C, k.O, g, false, true);
+        const kernels::Conv2dPlan wplan = kernels::conv2d_backward_plan(k.N, k.C, k.O, G, g, false, true);
         std::vector<double> wworkspace(static_cast<size_t>(wplan.workspace), nan);
         kernels::conv2d_backward(static_cast<double*>(nullptr), only_dw.data(), static_cast<double*>(nullptr),
-                                 dy.data(), x.data(), w.data(), k.N, k.C, k.O, g, wplan, wworkspace.data(), false,
+                                 dy.data(), x.data(), w.data(), k.N, k.C, k.O, G, g, wplan, wworkspace.data(), false,
                                  accumulate, false);
         BOOST_TEST(near(only_dw, dw_ref), "dw alone, accumulate=" << accumulate);
     }
 }
+
+// Forward and every gradient at `threads` threads (assigned, not accumulated), in precision T.
+template <typename T>
+std::vector<std::vector<T>> run_at(const Case& k, int threads) {
+    set_num_threads(threads);
+    const kernels::Window2d g = window_of(k);
+    Generator gen(17);
+    const auto draw = [&](int64_t n) {
+        std::vector<T> v(static_cast<size_t>(n));
+        for (T& e : v) e = static_cast<T>(gen.normal());
+        return v;
+    };
+    const auto x = draw(k.N * k.C * k.H * k.W), w = draw(k.O * k.C / k.groups * k.kh * k.kw), b = draw(k.O);
+    const auto dy = draw(k.N * k.O * g.OH * g.OW);
+    std::vector<T> y(dy.size()), dx(x.size()), dw(w.size()), db(b.size());
+    const kernels::Conv2dPlan fplan = kernels::conv2d_forward_plan(k.N, k.C, k.O, k.groups, g);
+    std::vector<T> fworkspace(static_cast<size_t>(fplan.workspace));
+    kernels::conv2d_forward(y.data(), x.data(), w.data(), b.data(), k.N, k.C, k.O, k.groups, g, fplan,
+                            fworkspace.data());
+    const kernels::Conv2dPlan bplan = kernels::conv2d_backward_plan(k.N, k.C, k.O, k.groups, g, true, true);
+    std::vector<T> bworkspace(static_cast<size_t>(bplan.workspace));
+    kernels::conv2d_backward(dx.data(), dw.data(), db.data(), dy.data(), x.data(), w.data(), k.N, k.C, k.O, k.groups, g,
+                             bplan, bworkspace.data(), false, false, false);
+    return {y, dx, dw, db};
+}
+
+// y, dx and db the same bits at 1 and 2 threads. dW is summed per thread (each thread's
+// samples into its partial, the partials then added in thread order), so its rounding depends
+// on the thread count, not on timing: the same bits from run to run at 2 threads, and within
+// rounding of the 1-thread result.
+template <typename T>
+void check_bits_at_1_and_2_threads(const Case& k) {
+    const auto one = run_at<T>(k, 1), two = run_at<T>(k, 2), again = run_at<T>(k, 2);
+    const char* names[] = {"y", "dx", "dw", "db"};
+    for (size_t i = 0; i < one.size(); ++i) {
+        BOOST_TEST((two[i] == again[i]), names[i] << " differs from run to run, sizeof(T)=" << sizeof(T));
+        if (i != 2) BOOST_TEST((one[i] == two[i]), names[i] << " differs at 1 and 2 threads, sizeof(T)=" << sizeof(T));
+    }
+    double scale = 1.0, diff = 0.0;
+    for (size_t e = 0; e < one[2].size(); ++e) {
+        scale = std::max(scale, std::abs(static_cast<double>(one[2][e])));
+        diff = std::max(diff, std::abs(static_cast<double>(one[2][e]) - static_cast<double>(two[2][e])));
+    }
+    BOOST_TEST(diff <= scale * 1e3 * std::numeric_limits<T>::epsilon(),
+               "dw at 1 and 2 threads, sizeof(T)=" << sizeof(T));
+}
+
+// Dilation, groups and depthwise, on every path: im2col's one-copy-per-row ("same" width),
+// its general loop, the direct 1×1 path, and batches large enough for 2 threads.
+const Case kGeometries[] = {
+    {3, 2, 9, 8, 4, 3, 3, 1, 1, 2, 2, 2, 2, 1},       // dilation 2, "same" width: the one-copy rows
+    {2, 3, 9, 9, 2, 3, 3, 1, 1, 3, 2, 3, 2, 1},       // rectangular dilation (3, 2), "same" width
+    {2, 2, 3, 4, 3, 3, 3, 1, 1, 3, 3, 3, 3, 1},       // dilated taps that miss the input entirely
+    {2, 3, 11, 10, 2, 3, 2, 2, 1, 1, 0, 3, 2, 1},     // dilation (3, 2) with stride (2, 1)
+    {2, 4, 7, 6, 6, 3, 3, 1, 1, 1, 1, 1, 1, 2},       // groups 2
+    {3, 8, 10, 9, 4, 3, 3, 2, 1, 2, 1, 2, 1, 4},      // groups 4 (one output per group), stride, dilation
+    {2, 5, 8, 7, 5, 3, 3, 1, 1, 1, 1, 1, 1, 5},       // depthwise
+    {2, 4, 8, 8, 12, 3, 3, 2, 2, 2, 2, 2, 2, 4},      // depthwise, channel multiplier 3, dilated, strided
+    {2, 6, 5, 4, 4, 1, 1, 1, 1, 0, 0, 1, 1, 2},       // groups on the direct 1×1 path
+    {2, 3, 4, 4, 2, 1, 1, 1, 1, 0, 0, 3, 3, 1},       // a dilated 1×1 kernel: still the direct path
+    {1, 6, 9, 9, 6, 3, 3, 1, 1, 2, 2, 2, 2, 3},       // one sample: GEMM, not the samples, takes the threads
+    {8, 16, 14, 14, 32, 3, 3, 1, 1, 2, 2, 2, 2, 4},   // groups, dilation, the samples on 2 threads
+    {8, 32, 16, 16, 64, 3, 3, 1, 1, 1, 1, 1, 1, 32},  // depthwise with multiplier 2, on 2 threads
+};
 
 template <typename To, typename From>
 std::vector<To> cast(const std::vector<From>& v) {
@@ -131,23 +221,23 @@ double check_winograd(const Case& k, bool bias) {
     // The reference of what float32 inputs give, in double.
     const auto xr = cast<double>(xf), wr = cast<double>(wf), br = cast<double>(bf), dyr = cast<double>(dyf);
     std::vector<double> y_ref(ys), dx_ref(xs, 0.0), dw_ref(ws, 0.0);
-    kernels::conv2d_forward_reference(y_ref.data(), xr.data(), wr.data(), bias ? br.data() : nullptr, k.N, k.C, k.O, g);
+    kernels::conv2d_forward_reference(y_ref.data(), xr.data(), wr.data(), bias ? br.data() : nullptr, k.N, k.C, k.O, 1, g);
     kernels::conv2d_backward_reference(dx_ref.data(), dw_ref.data(), static_cast<double*>(nullptr), dyr.data(),
-                                       xr.data(), wr.data(), k.N, k.C, k.O, g);
+                                       xr.data(), wr.data(), k.N, k.C, k.O, 1, g);
     const float nan = std::numeric_limits<float>::quiet_NaN();
     double worst = 0.0;
     std::vector<float> y1, dx1;
     for (int threads : {1, 2}) {
         set_num_threads(threads);
-        const kernels::Conv2dPlan fplan = kernels::conv2d_forward_plan(k.N, k.C, k.O, g);
+        const kernels::Conv2dPlan fplan = kernels::conv2d_forward_plan(k.N, k.C, k.O, 1, g);
         BOOST_TEST(fplan.winograd);
         std::vector<float> y(ys, nan), workspace(static_cast<size_t>(fplan.workspace), nan);
-        kernels::conv2d_forward(y.data(), xf.data(), wf.data(), bias ? bf.data() : nullptr, k.N, k.C, k.O, g, fplan,
+        kernels::conv2d_forward(y.data(), xf.data(), wf.data(), bias ? bf.data() : nullptr, k.N, k.C, k.O, 1, g, fplan,
                                 workspace.data());
-        const kernels::Conv2dPlan bplan = kernels::conv2d_backward_plan(k.N, k.C, k.O, g, true, true);
+        const kernels::Conv2dPlan bplan = kernels::conv2d_backward_plan(k.N, k.C, k.O, 1, g, true, true);
         std::vector<float> dx(xs, nan), dw(ws, nan), bworkspace(static_cast<size_t>(bplan.workspace), nan);
         kernels::conv2d_backward(dx.data(), dw.data(), static_cast<float*>(nullptr), dyf.data(), xf.data(), wf.data(),
-                                 k.N, k.C, k.O, g, bplan, bworkspace.data(), false, false, false);
+                                 k.N, k.C, k.O, 1, g, bplan, bworkspace.data(), false, false, false);
         const double ey = relative_error(y, y_ref), edx = relative_error(dx, dx_ref), edw = relative_error(dw, dw_ref);
         BOOST_TEST(ey < 1e-4, "forward, N=" << k.N << " C=" << k.C << " O=" << k.O << " H=" << k.H << " W=" << k.W
                                             << " pad=" << k.ph << "," << k.pw << " threads=" << threads);
@@ -164,7 +254,7 @@ double check_winograd(const Case& k, bool bias) {
         // Accumulating adds onto what was there.
         std::vector<float> dx_acc(xs, 1.0f), dw_acc(ws, 1.0f);
         kernels::conv2d_backward(dx_acc.data(), dw_acc.data(), static_cast<float*>(nullptr), dyf.data(), xf.data(),
-                                 wf.data(), k.N, k.C, k.O, g, bplan, bworkspace.data(), true, true, false);
+                                 wf.data(), k.N, k.C, k.O, 1, g, bplan, bworkspace.data(), true, true, false);
         double dx_off = 0.0, dw_off = 0.0;
         for (size_t i = 0; i < xs; ++i) dx_off = std::max(dx_off, double(std::abs(dx_acc[i] - 1.0f - dx[i])));
         for (size_t i = 0; i < ws; ++i) dw_off = std::max(dw_off, double(std::abs(dw_acc[i] - 1.0f - dw[i])));
@@ -212,21 +302,56 @@ BOOST_AUTO_TEST_CASE(drivers_match_the_direct_reference) {
     set_num_threads(saved);
 }
 
+BOOST_AUTO_TEST_CASE(dilation_and_groups_match_the_direct_reference) {
+    const int saved = get_num_threads();
+    for (int threads : {1, 2})
+        for (const Case& k : kGeometries) {
+            BOOST_TEST_CONTEXT(describe(k)) { check(k, threads); }
+        }
+    set_num_threads(saved);
+}
+
+// Each sample's GEMMs run on one thread whatever the count (see check_bits_at_1_and_2_threads).
+BOOST_AUTO_TEST_CASE(y_dx_db_are_bit_identical_at_1_and_2_threads) {
+    const int saved = get_num_threads();
+    const Case plain[] = {{8, 16, 14, 14, 32, 3, 3, 1, 1, 1, 1}, {4, 32, 14, 14, 16, 1, 1, 1, 1, 0, 0}};
+    std::vector<Case> cases(std::begin(plain), std::end(plain));
+    cases.insert(cases.end(), std::begin(kGeometries), std::end(kGeometries));
+    for (const Case& k : cases) {
+        BOOST_TEST_CONTEXT(describe(k)) {
+            check_bits_at_1_and_2_threads<float>(k);
+            check_bits_at_1_and_2_threads<double>(k);
+        }
+    }
+    set_num_threads(saved);
+}
+
 // The plan: samples go over the threads only when there are several and the work pays.
 BOOST_AUTO_TEST_CASE(plan_splits_samples_only_when_it_pays) {
     const int saved = get_num_threads();
     set_num_threads(2);
     const kernels::Window2d big{14, 14, 3, 3, 1, 1, 1, 1, 14, 14};
-    BOOST_TEST(kernels::conv2d_forward_plan(8, 16, 32, big).threads == 2);
-    BOOST_TEST(kernels::conv2d_forward_plan(1, 16, 32, big).threads == 1);
+    BOOST_TEST(kernels::conv2d_forward_plan(8, 16, 32, 1, big).threads == 2);
+    BOOST_TEST(kernels::conv2d_forward_plan(1, 16, 32, 1, big).threads == 1);
+    // Depthwise does 1/16 of the work: not enough for a second thread.
+    BOOST_TEST(kernels::conv2d_forward_plan(8, 16, 32, 16, big).threads == 1);
+    // kGeometries' last two cases do run on 2 threads.
+    BOOST_TEST(kernels::conv2d_forward_plan(8, 16, 32, 4, window_of(kGeometries[11])).threads == 2);
+    BOOST_TEST(kernels::conv2d_forward_plan(8, 32, 64, 32, window_of(kGeometries[12])).threads == 2);
     const kernels::Window2d tiny{3, 3, 3, 3, 1, 1, 1, 1, 3, 3};
-    BOOST_TEST(kernels::conv2d_forward_plan(2, 1, 1, tiny).threads == 1);
+    BOOST_TEST(kernels::conv2d_forward_plan(2, 1, 1, 1, tiny).threads == 1);
     const kernels::Window2d pointwise{5, 5, 1, 1, 1, 1, 0, 0, 5, 5};
-    BOOST_TEST(kernels::conv2d_forward_plan(2, 3, 4, pointwise).direct);
-    BOOST_TEST(kernels::conv2d_forward_plan(2, 3, 4, pointwise).workspace == 0);
-    BOOST_TEST(kernels::conv2d_forward_plan(2, 3, 4, big).workspace == 3 * 9 * 14 * 14);
+    BOOST_TEST(kernels::conv2d_forward_plan(2, 3, 4, 1, pointwise).direct);
+    BOOST_TEST(kernels::conv2d_forward_plan(2, 3, 4, 1, pointwise).workspace == 0);
+    BOOST_TEST(kernels::conv2d_forward_plan(2, 3, 4, 1, big).workspace == 3 * 9 * 14 * 14);
+    // Groups share one column matrix of the whole sample; dW is (O, C/groups, kh, kw).
+    BOOST_TEST(kernels::conv2d_forward_plan(2, 4, 8, 4, big).workspace == 4 * 9 * 14 * 14);
+    BOOST_TEST(kernels::conv2d_backward_plan(2, 4, 8, 4, big, false, true).workspace == 4 * 9 * 14 * 14 + 8 * 9);
+    const kernels::Window2d dilated{14, 14, 3, 3, 1, 1, 0, 0, 10, 10, 2, 2};
+    BOOST_TEST(kernels::window_output_extent(14, 3, 1, 0, 2) == 10);
+    BOOST_TEST(kernels::conv2d_forward_plan(2, 3, 4, 1, dilated).workspace == 3 * 9 * 10 * 10);
     set_num_threads(1);
-    BOOST_TEST(kernels::conv2d_forward_plan(8, 16, 32, big).threads == 1);
+    BOOST_TEST(kernels::conv2d_forward_plan(8, 16, 32, 1, big).threads == 1);
     set_num_threads(saved);
 }
 

@@ -80,6 +80,17 @@ BOOST_AUTO_TEST_CASE(conv2d_gradients_and_agreement_with_the_op) {
           .bias = false},
          {1, 2, 5, 7}},
         {{.in_channels = 4, .out_channels = 3, .kernel_size = 1}, {2, 4, 3, 3}},
+        {{.in_channels = 2, .out_channels = 3, .kernel_size = 3, .padding = 2, .dilation = 2}, {2, 2, 6, 5}},
+        {{.in_channels = 4,
+          .out_channels = 6,
+          .kernel_size = {3, 2},
+          .stride = {2, 1},
+          .padding = 1,
+          .dilation = {1, 2},
+          .groups = 2},
+         {2, 4, 7, 6}},
+        {{.in_channels = 3, .out_channels = 6, .kernel_size = 3, .padding = 1, .groups = 3, .bias = false},
+         {2, 3, 5, 5}},  // depthwise, channel multiplier 2
     };
     Generator gen(2);
     for (const Case& c : cases) {
@@ -87,8 +98,9 @@ BOOST_AUTO_TEST_CASE(conv2d_gradients_and_agreement_with_the_op) {
         BOOST_TEST_CONTEXT(conv.repr()) {
             const DoubleTensor x = randn<double>(c.x, &gen, true);
             check_module_gradients(conv.repr(), conv, x);
-            BOOST_TEST(max_difference(
-                           conv(x), conv2d(x, conv.weight(), conv.bias(), c.options.stride, c.options.padding)) == 0.0);
+            const Conv2dOptions& o = c.options;
+            BOOST_TEST(max_difference(conv(x), conv2d(x, conv.weight(), conv.bias(), o.stride, o.padding, o.dilation,
+                                                      o.groups)) == 0.0);
         }
     }
 }
@@ -202,6 +214,21 @@ BOOST_AUTO_TEST_CASE(layers_print_like_pytorch) {
     BOOST_TEST(Conv2d(1, 32, 3, 1, 1).repr() == "Conv2d(1, 32, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))");
     BOOST_TEST(Conv2d(3, 8, {3, 5}, 2, 0, false).repr() ==
                "Conv2d(3, 8, kernel_size=(3, 5), stride=(2, 2), bias=False)");
+    // Dilation and groups only when not 1, after padding and before bias, as PyTorch prints them.
+    BOOST_TEST(Conv2d({.in_channels = 8, .out_channels = 8, .kernel_size = 3, .padding = 1, .groups = 8, .bias = false})
+                   .repr() == "Conv2d(8, 8, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), groups=8, bias=False)");
+    BOOST_TEST(Conv2d({.in_channels = 8, .out_channels = 16, .kernel_size = 3, .dilation = 2}).repr() ==
+               "Conv2d(8, 16, kernel_size=(3, 3), stride=(1, 1), dilation=(2, 2))");
+    BOOST_TEST(Conv2d({.in_channels = 8,
+                       .out_channels = 16,
+                       .kernel_size = 3,
+                       .padding = {1, 2},
+                       .dilation = {2, 1},
+                       .groups = 2})
+                   .repr() ==
+               "Conv2d(8, 16, kernel_size=(3, 3), stride=(1, 1), padding=(1, 2), dilation=(2, 1), groups=2)");
+    BOOST_TEST(Conv2d({.in_channels = 8, .out_channels = 16, .kernel_size = 3, .dilation = 1, .groups = 1}).repr() ==
+               "Conv2d(8, 16, kernel_size=(3, 3), stride=(1, 1))");
     BOOST_TEST(ReLU().repr() == "ReLU()");
     BOOST_TEST(MaxPool2d(2).repr() == "MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)");
     BOOST_TEST(MaxPool2d({2, 3}, Size2{1, 2}, 1).repr() ==
@@ -234,6 +261,15 @@ BOOST_AUTO_TEST_CASE(default_init_is_pytorchs_kaiming_uniform) {
     BOOST_TEST(std::abs(cw.std - conv_bound / std::sqrt(3.0)) < 0.01 * conv_bound / std::sqrt(3.0));
     BOOST_TEST(moments(conv.bias()).max_abs <= conv_bound);
     BOOST_TEST(moments(conv.bias()).max_abs > conv_bound * 0.9);
+
+    // With groups each output sees in/groups channels: weight (128, 16, 3, 3), fan_in = 144.
+    Conv2d grouped({.in_channels = 64, .out_channels = 128, .kernel_size = 3, .groups = 4}, &gen);
+    BOOST_TEST(to_string(grouped.weight().shape()) == "[128, 16, 3, 3]");
+    const double grouped_bound = 1 / std::sqrt(144.0);
+    BOOST_TEST(moments(grouped.weight()).max_abs <= grouped_bound);
+    BOOST_TEST(moments(grouped.weight()).max_abs > grouped_bound * (1 - 1e-3));  // 18 432 draws reach the edge
+    BOOST_TEST(moments(grouped.bias()).max_abs <= grouped_bound);
+    BOOST_TEST(moments(grouped.bias()).max_abs > grouped_bound * 0.9);
 }
 
 BOOST_AUTO_TEST_CASE(init_is_reproducible_from_a_generator_or_the_global_seed) {
@@ -305,6 +341,24 @@ BOOST_AUTO_TEST_CASE(bad_layer_arguments_and_inputs) {
     check_message([] { Conv2d(1, 4, 0); }, {"Conv2d", "kernel_size=(0, 0)"});
     check_message([] { Conv2d(1, 4, 3, 0); }, {"Conv2d", "stride=(0, 0)"});
     check_message([] { Conv2d(1, 4, 3, 1, -1); }, {"Conv2d", "padding=(-1, -1)"});
+    // PyTorch's words for dilation and groups, with the values.
+    check_message(
+        [] {
+            Conv2d({.in_channels = 4, .out_channels = 4, .kernel_size = 3, .dilation = {1, 0}});
+        },
+        {"Conv2d", "dilation >= 1", "dilation=(1, 0)"});
+    check_message([] { Conv2d({.in_channels = 4, .out_channels = 4, .kernel_size = 3, .groups = 0}); },
+                  {"Conv2d", "groups must be a positive integer", "groups=0"});
+    check_message([] { Conv2d({.in_channels = 4, .out_channels = 6, .kernel_size = 3, .groups = 3}); },
+                  {"Conv2d", "in_channels must be divisible by groups", "in_channels=4", "groups=3"});
+    check_message([] { Conv2d({.in_channels = 4, .out_channels = 6, .kernel_size = 3, .groups = 4}); },
+                  {"Conv2d", "out_channels must be divisible by groups", "out_channels=6", "groups=4"});
+    Conv2d depthwise({.in_channels = 4, .out_channels = 4, .kernel_size = 3, .groups = 4});
+    check_message(
+        [&] {
+            depthwise(zeros({2, 2, 8, 8}));
+        },
+        {"conv2d", "groups=4", "[4, 1, 3, 3]", "input with 4 channels", "(2 channels)"});
     Conv2d conv(3, 4, 3);
     check_message([&] { conv(zeros({2, 1, 8, 8})); }, {"conv2d", "[4, 3, 3, 3]", "3 channels", "[2, 1, 8, 8]"});
     check_message([&] { conv(zeros({1, 8, 8})); }, {"conv2d", "4-D input", "[1, 8, 8]"});

@@ -66,7 +66,8 @@ class BasicWSConv2d : public tapegrad::BasicConv2d<T> {
 
     BasicTensor<T> forward(const BasicTensor<T>& x) override {
         const auto& o = this->options();
-        return tapegrad::conv2d(x, weight_standardize(this->weight()), this->bias(), o.stride, o.padding);
+        return tapegrad::conv2d(x, weight_standardize(this->weight()), this->bias(), o.stride, o.padding, o.dilation,
+                                o.groups);
     }
     std::string type_name() const override { return "WSConv2d"; }
 };

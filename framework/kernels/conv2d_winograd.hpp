@@ -12,7 +12,7 @@
 
 namespace tapegrad::kernels {
 
-// A 3×3 kernel with stride 1 and padding at most 2 (so the input gradient is again such a
+// A 3×3 kernel with stride 1, no dilation and padding at most 2 (so the input gradient is again such a
 // convolution), and enough channels on both sides that the transforms pay for themselves.
 bool winograd_applies(int64_t C, int64_t O, const Window2d& g);
 

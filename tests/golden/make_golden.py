@@ -30,6 +30,7 @@ Rerun from the repository root with: /usr/bin/python3 tests/golden/make_golden.p
 # layers.json -- attrs hold 2-D sizes as [h, w] lists (see LAYERS_CASES)
 #   conv2d        {stride, padding, bias}, inputs x, weight[, bias]: stride 1/2/3, padding 0/1/2,
 #                 with and without bias, odd and rectangular sizes, 1x1 kernels, kernel = input
+#                 (dilation and groups: conv_groups.json, cases_conv_groups.py)
 #   max_pool2d    {kernel_size, stride, padding}: inputs are distinct values (no ties), so the
 #                 gradient is defined; overlapping windows, padding, all-negative input
 #   avg_pool2d    {kernel_size, stride, padding}: count_include_pad=True (PyTorch's default)
@@ -780,6 +781,7 @@ FIXTURES = OrderedDict([
     ("shape_errors.json", lambda: __import__("cases_shape").error_cases()),
     ("reductions.json", lambda: __import__("cases_reductions").cases()),
     ("losses.json", lambda: __import__("cases_losses").cases()),
+    ("conv_groups.json", lambda: __import__("cases_conv_groups").cases()),
 ])
 
 
