@@ -1,8 +1,9 @@
 // 2-D convolution lowered to GEMM: im2col unrolls one sample's receptive fields into a
 // column matrix, col2im folds a column matrix back, adding; conv2d_forward / conv2d_backward
 // run a batch on them, one GEMM per group. Stride, zero padding, dilation (in Window2d) and
-// groups, as torch.nn.functional.conv2d. The `_reference` twins compute the convolution
-// directly, for tests.
+// groups, as torch.nn.functional.conv2d. 3×3 stride-1 kernels with enough channels run as
+// Winograd F(4×4, 3×3) instead (conv2d_winograd.hpp; the plans choose). The `_reference` twins
+// compute the convolution directly, for tests.
 #pragma once
 
 #include <cstdint>
