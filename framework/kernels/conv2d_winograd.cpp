@@ -148,36 +148,53 @@ void locate(TileAt* at, const Tiling& s, int64_t first, int64_t count, int64_t c
 // sets, as planes a multiple of 4 KiB apart would.
 constexpr int64_t plane_stride(int64_t rows, int64_t cols) { return rows * cols + 16; }
 
+// Tiles are gathered a block at a time into a scratch of kBlock tiles (lane-major, as batches
+// load them) before any of them is transformed: the batches then load values stored long
+// before, not ones a few scalar stores ago, which a CPU cannot forward into a wide load.
+constexpr int64_t kBlock = 64;
+
+// d[e][k] for e < 36: tile k's 6×6 window at (y0 − ph, x0 − pw) of its sample's plane (src:
+// sample 0's, samples `sample_stride` apart), zeros outside the plane and past the chunk's end.
+template <typename T>
+void gather_inputs(T (*d)[kBlock], const T* src, int64_t sample_stride, const Tiling& s, const TileAt* at,
+                   int64_t tiles) {
+    for (int64_t k = 0; k < tiles; ++k) {
+        const int64_t y0 = at[k].y0 - s.ph, x0 = at[k].x0 - s.pw;
+        if (at[k].valid && y0 >= 0 && x0 >= 0 && y0 + kTile <= s.Hin && x0 + kTile <= s.Win) {
+            const T* p = src + at[k].n * sample_stride + y0 * s.Win + x0;
+            for (int i = 0; i < kTile; ++i)
+                for (int j = 0; j < kTile; ++j) d[i * kTile + j][k] = p[i * s.Win + j];
+            continue;
+        }
+        // At an edge: zeros, then the part of the window inside the plane.
+        for (int e = 0; e < kPoints; ++e) d[e][k] = T(0);
+        if (!at[k].valid) continue;
+        const int64_t i0 = std::max<int64_t>(0, -y0), i1 = std::min<int64_t>(kTile, s.Hin - y0);
+        const int64_t j0 = std::max<int64_t>(0, -x0), j1 = std::min<int64_t>(kTile, s.Win - x0);
+        const int64_t corner = at[k].n * sample_stride + y0 * s.Win + x0;  // may lie before the plane
+        for (int64_t i = i0; i < i1; ++i)
+            for (int64_t j = j0; j < j1; ++j) d[i * kTile + j][k] = src[corner + i * s.Win + j];
+    }
+}
+
 // V[ξ][c][k] = (Bᵀ d B)[ξ] for the chunk's tiles k and every channel c, where d is the 6×6
 // window of `in` at (y0 − ph, x0 − pw) of its tile, zeros outside `in`. Channel by channel, the
 // tiles in order: each plane of `in` is read, and each row of V written, front to back.
 template <typename T>
 void input_transform(T* V, int64_t cols, const T* in, int64_t Cin, const Tiling& s, const TileAt* tiles) {
     const int64_t plane = s.Hin * s.Win, stride = plane_stride(Cin, cols);
+    alignas(64) T d[kPoints][kBlock];
     for (int64_t c = 0; c < Cin; ++c)
-        for (int64_t k = 0; k < cols; k += kLanes<T>) {
-            const TileAt* at = tiles + k;
-            Lanes<T, kPoints> d;
-            for (int64_t l = 0; l < kLanes<T>; ++l) {
-                const int64_t y0 = at[l].y0 - s.ph, x0 = at[l].x0 - s.pw;
-                const T* src = in + (at[l].n * Cin + c) * plane;
-                if (at[l].valid && y0 >= 0 && x0 >= 0 && y0 + kTile <= s.Hin && x0 + kTile <= s.Win) {
-                    for (int i = 0; i < kTile; ++i)
-                        for (int j = 0; j < kTile; ++j) d.v[i * kTile + j][l] = src[(y0 + i) * s.Win + x0 + j];
-                    continue;
-                }
-                for (int i = 0; i < kTile; ++i)
-                    for (int j = 0; j < kTile; ++j) {
-                        const int64_t y = y0 + i, x = x0 + j;
-                        const bool inside = at[l].valid && y >= 0 && y < s.Hin && x >= 0 && x < s.Win;
-                        d.v[i * kTile + j][l] = inside ? src[y * s.Win + x] : T(0);
-                    }
+        for (int64_t k0 = 0; k0 < cols; k0 += kBlock) {
+            const int64_t block = std::min(kBlock, cols - k0);
+            gather_inputs(d, in + c * plane, Cin * plane, s, tiles + k0, block);
+            for (int64_t k = 0; k < block; k += kLanes<T>) {
+                Batch<T> b[kPoints], tmp[kPoints];
+                for (int xi = 0; xi < kPoints; ++xi) b[xi] = Batch<T>::load_aligned(&d[xi][k]);
+                for (int j = 0; j < kTile; ++j) input_1d(tmp + j, b + j, kTile);           // Bᵀ d
+                for (int i = 0; i < kTile; ++i) input_1d(b + i * kTile, tmp + i * kTile, 1);  // (Bᵀ d) B
+                for (int xi = 0; xi < kPoints; ++xi) b[xi].store_unaligned(V + xi * stride + c * cols + k0 + k);
             }
-            Batch<T> b[kPoints], tmp[kPoints];
-            for (int xi = 0; xi < kPoints; ++xi) b[xi] = d.load(xi);
-            for (int j = 0; j < kTile; ++j) input_1d(tmp + j, b + j, kTile);           // Bᵀ d
-            for (int i = 0; i < kTile; ++i) input_1d(b + i * kTile, tmp + i * kTile, 1);  // (Bᵀ d) B
-            for (int xi = 0; xi < kPoints; ++xi) b[xi].store_unaligned(V + xi * stride + c * cols + k);
         }
 }
 
@@ -211,27 +228,30 @@ void output_transform(T* out, const T* M, int64_t cols, const T* bias, int64_t C
     }
 }
 
-// dM[ξ][o][k] = (A dY Aᵀ)[ξ] for each tile's 4×4 block dY of dy (zeros past the edges).
+// dM[ξ][o][k] = (A dY Aᵀ)[ξ] for each tile's 4×4 block dY of dy (zeros past the edges),
+// gathered a block at a time as input_transform does.
 template <typename T>
 void output_adjoint_transform(T* dM, int64_t cols, const T* dy, int64_t Cout, const Tiling& s, const TileAt* tiles) {
     const int64_t plane = s.Hout * s.Wout, stride = plane_stride(Cout, cols);
+    alignas(64) T d[kOut * kOut][kBlock];
     for (int64_t o = 0; o < Cout; ++o)
-        for (int64_t k = 0; k < cols; k += kLanes<T>) {
-            const TileAt* at = tiles + k;
-            Lanes<T, kOut * kOut> d;
-            for (int64_t l = 0; l < kLanes<T>; ++l) {
-                const int64_t rows = at[l].valid ? std::min<int64_t>(kOut, s.Hout - at[l].y0) : 0;
-                const int64_t width = std::min<int64_t>(kOut, s.Wout - at[l].x0);
-                const T* src = dy + (at[l].n * Cout + o) * plane + at[l].y0 * s.Wout + at[l].x0;
+        for (int64_t k0 = 0; k0 < cols; k0 += kBlock) {
+            const int64_t block = std::min(kBlock, cols - k0);
+            for (int64_t k = 0; k < block; ++k) {
+                const TileAt& at = tiles[k0 + k];
+                const int64_t rows = at.valid ? std::min<int64_t>(kOut, s.Hout - at.y0) : 0;
+                const int64_t width = std::min<int64_t>(kOut, s.Wout - at.x0);
+                const T* src = dy + (at.n * Cout + o) * plane + at.y0 * s.Wout + at.x0;
                 for (int64_t i = 0; i < kOut; ++i)
-                    for (int64_t j = 0; j < kOut; ++j)
-                        d.v[i * kOut + j][l] = i < rows && j < width ? src[i * s.Wout + j] : T(0);
+                    for (int64_t j = 0; j < kOut; ++j) d[i * kOut + j][k] = i < rows && j < width ? src[i * s.Wout + j] : T(0);
             }
-            Batch<T> y[kOut * kOut], tmp[kTile * kOut], m[kPoints];
-            for (int e = 0; e < kOut * kOut; ++e) y[e] = d.load(e);
-            for (int j = 0; j < kOut; ++j) output_adjoint_1d(tmp + j, kOut, y + j, kOut);  // A dY: (6, 4)
-            for (int i = 0; i < kTile; ++i) output_adjoint_1d(m + i * kTile, 1, tmp + i * kOut, 1);  // (A dY) Aᵀ
-            for (int xi = 0; xi < kPoints; ++xi) m[xi].store_unaligned(dM + xi * stride + o * cols + k);
+            for (int64_t k = 0; k < block; k += kLanes<T>) {
+                Batch<T> y[kOut * kOut], tmp[kTile * kOut], m[kPoints];
+                for (int e = 0; e < kOut * kOut; ++e) y[e] = Batch<T>::load_aligned(&d[e][k]);
+                for (int j = 0; j < kOut; ++j) output_adjoint_1d(tmp + j, kOut, y + j, kOut);  // A dY: (6, 4)
+                for (int i = 0; i < kTile; ++i) output_adjoint_1d(m + i * kTile, 1, tmp + i * kOut, 1);  // (A dY) Aᵀ
+                for (int xi = 0; xi < kPoints; ++xi) m[xi].store_unaligned(dM + xi * stride + o * cols + k0 + k);
+            }
         }
 }
 
