@@ -221,7 +221,8 @@ double check_winograd(const Case& k, bool bias) {
     // The reference of what float32 inputs give, in double.
     const auto xr = cast<double>(xf), wr = cast<double>(wf), br = cast<double>(bf), dyr = cast<double>(dyf);
     std::vector<double> y_ref(ys), dx_ref(xs, 0.0), dw_ref(ws, 0.0);
-    kernels::conv2d_forward_reference(y_ref.data(), xr.data(), wr.data(), bias ? br.data() : nullptr, k.N, k.C, k.O, 1, g);
+    kernels::conv2d_forward_reference(y_ref.data(), xr.data(), wr.data(), bias ? br.data() : nullptr, k.N, k.C, k.O, 1,
+                                      g);
     kernels::conv2d_backward_reference(dx_ref.data(), dw_ref.data(), static_cast<double*>(nullptr), dyr.data(),
                                        xr.data(), wr.data(), k.N, k.C, k.O, 1, g);
     const float nan = std::numeric_limits<float>::quiet_NaN();
