@@ -221,7 +221,8 @@ double check_winograd(const Case& k, bool bias) {
     // The reference of what float32 inputs give, in double.
     const auto xr = cast<double>(xf), wr = cast<double>(wf), br = cast<double>(bf), dyr = cast<double>(dyf);
     std::vector<double> y_ref(ys), dx_ref(xs, 0.0), dw_ref(ws, 0.0);
-    kernels::conv2d_forward_reference(y_ref.data(), xr.data(), wr.data(), bias ? br.data() : nullptr, k.N, k.C, k.O, 1, g);
+    kernels::conv2d_forward_reference(y_ref.data(), xr.data(), wr.data(), bias ? br.data() : nullptr, k.N, k.C, k.O, 1,
+                                      g);
     kernels::conv2d_backward_reference(dx_ref.data(), dw_ref.data(), static_cast<double*>(nullptr), dyr.data(),
                                        xr.data(), wr.data(), k.N, k.C, k.O, 1, g);
     const float nan = std::numeric_limits<float>::quiet_NaN();
@@ -264,9 +265,117 @@ double check_winograd(const Case& k, bool bias) {
     return worst;
 }
 
+// Depthwise (groups == C, O = m·C) runs on its own direct kernels (conv2d_depthwise.hpp): every
+// combination of multiplier m = 1, 2, 3, kernel 1×1, 3×3, 5×5, 7×7, stride 1 and 2, padding 0
+// to 3 and dilation 1 and 2, on N = 1 to 4 samples and planes 17 to 23 wide (whole SIMD batches
+// and a tail), then rectangular kernels, strides, paddings and dilations.
+std::vector<Case> depthwise_cases() {
+    std::vector<Case> cases;
+    int64_t e = 0;
+    for (int64_t m : {1, 2, 3})
+        for (int64_t k : {3, 5, 7, 1})
+            for (int64_t s : {1, 2})
+                for (int64_t p : {0, 1, 2, 3})
+                    for (int64_t d : {1, 2}) {
+                        const int64_t C = 2 + e % 3;
+                        cases.push_back({1 + e % 4, C, 9 + e % 5, 17 + e % 7, m * C, k, k, s, s, p, p, d, d, C});
+                        ++e;
+                    }
+    cases.push_back({2, 3, 12, 19, 6, 3, 5, 2, 1, 1, 2, 1, 2, 3});  // rectangular kernel, stride, dilation
+    cases.push_back({3, 4, 10, 9, 4, 5, 3, 1, 2, 3, 0, 2, 1, 4});   // and the other way round
+    cases.push_back({1, 2, 5, 6, 2, 7, 7, 1, 1, 3, 3, 1, 1, 2});    // every tap partly or wholly in the padding
+    return cases;
+}
+
+// Forward and every gradient at `threads` threads, in float, against the direct reference in
+// double of the same (float) inputs; returns the worst error relative to each result's scale.
+double depthwise_float_error(const Case& k, int threads) {
+    set_num_threads(threads);
+    const kernels::Window2d g = window_of(k);
+    Generator gen(static_cast<uint64_t>(k.N * 1000 + k.C * 100 + k.O));
+    const size_t xs = static_cast<size_t>(k.N * k.C * k.H * k.W), ws = static_cast<size_t>(k.O * k.kh * k.kw);
+    const size_t ys = static_cast<size_t>(k.N * k.O * g.OH * g.OW), bs = static_cast<size_t>(k.O);
+    const auto xf = cast<float>(normal(xs, gen)), wf = cast<float>(normal(ws, gen)), bf = cast<float>(normal(bs, gen));
+    const auto dyf = cast<float>(normal(ys, gen));
+    const auto x = cast<double>(xf), w = cast<double>(wf), b = cast<double>(bf), dy = cast<double>(dyf);
+    std::vector<double> y_ref(ys), dx_ref(xs, 0.0), dw_ref(ws, 0.0), db_ref(bs, 0.0);
+    kernels::conv2d_forward_reference(y_ref.data(), x.data(), w.data(), b.data(), k.N, k.C, k.O, k.groups, g);
+    kernels::conv2d_backward_reference(dx_ref.data(), dw_ref.data(), db_ref.data(), dy.data(), x.data(), w.data(), k.N,
+                                       k.C, k.O, k.groups, g);
+    const kernels::Conv2dPlan fplan = kernels::conv2d_forward_plan(k.N, k.C, k.O, k.groups, g);
+    const kernels::Conv2dPlan bplan = kernels::conv2d_backward_plan(k.N, k.C, k.O, k.groups, g, true, true);
+    BOOST_TEST((fplan.depthwise && bplan.depthwise && fplan.workspace == 0 && bplan.workspace == 0));
+    std::vector<float> y(ys), dx(xs), dw(ws), db(bs);
+    kernels::conv2d_forward(y.data(), xf.data(), wf.data(), bf.data(), k.N, k.C, k.O, k.groups, g, fplan,
+                            static_cast<float*>(nullptr));
+    kernels::conv2d_backward(dx.data(), dw.data(), db.data(), dyf.data(), xf.data(), wf.data(), k.N, k.C, k.O, k.groups,
+                             g, bplan, static_cast<float*>(nullptr), false, false, false);
+    return std::max(
+        {relative_error(y, y_ref), relative_error(dx, dx_ref), relative_error(dw, dw_ref), relative_error(db, db_ref)});
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(conv_kernels)
+
+BOOST_AUTO_TEST_CASE(depthwise_matches_the_direct_reference) {
+    const int saved = get_num_threads();
+    for (const Case& k : depthwise_cases()) {
+        BOOST_TEST_CONTEXT(describe(k)) {
+            const kernels::Window2d g = window_of(k);
+            BOOST_TEST(kernels::conv2d_forward_plan(k.N, k.C, k.O, k.groups, g).depthwise);
+            BOOST_TEST(kernels::conv2d_backward_plan(k.N, k.C, k.O, k.groups, g, true, true).depthwise);
+            for (int threads : {1, 2}) check(k, threads);
+        }
+    }
+    set_num_threads(saved);
+}
+
+// Each plane of y and dx, and each output channel's dW, is one thread's work, summed in a fixed
+// order: all three the same bits at 1 and 2 threads (these shapes are large enough to use both).
+BOOST_AUTO_TEST_CASE(depthwise_is_bit_identical_at_1_and_2_threads) {
+    const int saved = get_num_threads();
+    const Case cases[] = {
+        {4, 16, 37, 37, 32, 3, 3, 1, 1, 1, 1, 1, 1, 16},  // multiplier 2, "same" 3×3
+        {4, 24, 45, 45, 24, 5, 5, 2, 2, 2, 2, 1, 1, 24},  // strided 5×5
+        {4, 12, 30, 29, 36, 3, 3, 1, 1, 2, 2, 2, 2, 12},  // multiplier 3, dilated
+    };
+    for (const Case& k : cases) {
+        BOOST_TEST_CONTEXT(describe(k)) {
+            set_num_threads(2);
+            BOOST_TEST(kernels::conv2d_forward_plan(k.N, k.C, k.O, k.groups, window_of(k)).threads == 2);
+            const auto one = run_at<float>(k, 1), two = run_at<float>(k, 2);
+            const auto one_d = run_at<double>(k, 1), two_d = run_at<double>(k, 2);
+            const char* names[] = {"y", "dx", "dw", "db"};
+            for (size_t i = 0; i < one.size(); ++i) {
+                BOOST_TEST((one[i] == two[i]), names[i] << " (float) differs at 1 and 2 threads");
+                BOOST_TEST((one_d[i] == two_d[i]), names[i] << " (double) differs at 1 and 2 threads");
+            }
+        }
+    }
+    set_num_threads(saved);
+}
+
+// In float: the products and sums of y and dx in float, dW's in double; within 1e-5 of each
+// result's scale of the reference in double, including dW's long sums over a batch.
+BOOST_AUTO_TEST_CASE(depthwise_in_float_matches_the_reference_in_double) {
+    const int saved = get_num_threads();
+    const Case cases[] = {
+        {4, 8, 28, 28, 8, 3, 3, 1, 1, 1, 1, 1, 1, 8},   // 3×3, "same"
+        {2, 6, 23, 21, 12, 7, 7, 2, 2, 3, 3, 1, 1, 6},  // 7×7 strided, multiplier 2
+        {3, 5, 19, 26, 15, 5, 5, 1, 1, 4, 4, 2, 2, 5},  // dilated 5×5, multiplier 3
+        {16, 4, 30, 30, 4, 3, 3, 1, 1, 1, 1, 1, 1, 4},  // dW over 16 samples of 900 positions
+    };
+    double worst = 0.0;
+    for (const Case& k : cases)
+        for (int threads : {1, 2}) {
+            const double e = depthwise_float_error(k, threads);
+            BOOST_TEST(e < 1e-5, describe(k) << " threads=" << threads << ": error " << e);
+            worst = std::max(worst, e);
+        }
+    BOOST_TEST_MESSAGE("depthwise, float32: worst error relative to the result's scale " << worst);
+    set_num_threads(saved);
+}
 
 // 3×3 stride-1 convolutions run as Winograd F(4×4, 3×3); these shapes cover whole and partial
 // tiles (sizes that are not multiples of 4, smaller than one tile), padding 0, 1 and 2, tiles
@@ -335,7 +444,8 @@ BOOST_AUTO_TEST_CASE(plan_splits_samples_only_when_it_pays) {
     BOOST_TEST(kernels::conv2d_forward_plan(1, 16, 32, 1, big).threads == 1);
     // Depthwise does 1/16 of the work: not enough for a second thread.
     BOOST_TEST(kernels::conv2d_forward_plan(8, 16, 32, 16, big).threads == 1);
-    // kGeometries' last two cases do run on 2 threads.
+    BOOST_TEST(kernels::conv2d_forward_plan(8, 16, 32, 16, big).depthwise);
+    // kGeometries' last two cases do run on 2 threads (the last one depthwise, a plane a task).
     BOOST_TEST(kernels::conv2d_forward_plan(8, 16, 32, 4, window_of(kGeometries[11])).threads == 2);
     BOOST_TEST(kernels::conv2d_forward_plan(8, 32, 64, 32, window_of(kGeometries[12])).threads == 2);
     const kernels::Window2d tiny{3, 3, 3, 3, 1, 1, 1, 1, 3, 3};
@@ -345,8 +455,12 @@ BOOST_AUTO_TEST_CASE(plan_splits_samples_only_when_it_pays) {
     BOOST_TEST(kernels::conv2d_forward_plan(2, 3, 4, 1, pointwise).workspace == 0);
     BOOST_TEST(kernels::conv2d_forward_plan(2, 3, 4, 1, big).workspace == 3 * 9 * 14 * 14);
     // Groups share one column matrix of the whole sample; dW is (O, C/groups, kh, kw).
-    BOOST_TEST(kernels::conv2d_forward_plan(2, 4, 8, 4, big).workspace == 4 * 9 * 14 * 14);
-    BOOST_TEST(kernels::conv2d_backward_plan(2, 4, 8, 4, big, false, true).workspace == 4 * 9 * 14 * 14 + 8 * 9);
+    BOOST_TEST(kernels::conv2d_forward_plan(2, 4, 8, 2, big).workspace == 4 * 9 * 14 * 14);
+    BOOST_TEST(kernels::conv2d_backward_plan(2, 4, 8, 2, big, false, true).workspace == 4 * 9 * 14 * 14 + 8 * 2 * 9);
+    // Depthwise (groups == C) needs no workspace; one channel (groups == C == 1) is a plain convolution.
+    BOOST_TEST(kernels::conv2d_forward_plan(2, 4, 8, 4, big).workspace == 0);
+    BOOST_TEST(kernels::conv2d_backward_plan(2, 4, 8, 4, big, true, true).workspace == 0);
+    BOOST_TEST(!kernels::conv2d_forward_plan(2, 1, 8, 1, big).depthwise);
     const kernels::Window2d dilated{14, 14, 3, 3, 1, 1, 0, 0, 10, 10, 2, 2};
     BOOST_TEST(kernels::window_output_extent(14, 3, 1, 0, 2) == 10);
     BOOST_TEST(kernels::conv2d_forward_plan(2, 3, 4, 1, dilated).workspace == 3 * 9 * 10 * 10);

@@ -174,9 +174,17 @@ Conv2dPlan plan_for(int64_t N, int64_t C, int64_t O, int64_t groups, const Windo
     return plan;
 }
 
+Conv2dPlan depthwise_plan(int64_t N, int64_t O, const Window2d& g) {
+    Conv2dPlan plan;
+    plan.depthwise = true;
+    plan.threads = depthwise_threads(N, O, g);
+    return plan;
+}
+
 }  // namespace
 
 Conv2dPlan conv2d_forward_plan(int64_t N, int64_t C, int64_t O, int64_t groups, const Window2d& g) {
+    if (depthwise_applies(C, O, groups)) return depthwise_plan(N, O, g);
     Conv2dPlan plan = plan_for(N, C, O, groups, g);
     if (groups == 1 && winograd_applies(C, O, g)) {
         plan.winograd = true;
@@ -190,6 +198,7 @@ Conv2dPlan conv2d_forward_plan(int64_t N, int64_t C, int64_t O, int64_t groups, 
 
 // The backward's workspace, per thread: a column matrix for dW, one for dcol, a dW partial.
 Conv2dPlan conv2d_backward_plan(int64_t N, int64_t C, int64_t O, int64_t groups, const Window2d& g, bool dx, bool dw) {
+    if (depthwise_applies(C, O, groups)) return depthwise_plan(N, O, g);
     Conv2dPlan plan = plan_for(N, C, O, groups, g);
     if (groups == 1 && winograd_applies(C, O, g)) {  // dW, then dx, each in the whole workspace
         plan.winograd = true;
@@ -211,6 +220,10 @@ Conv2dPlan conv2d_backward_plan(int64_t N, int64_t C, int64_t O, int64_t groups,
 template <typename T>
 void conv2d_forward(T* y, const T* x, const T* w, const T* b, int64_t N, int64_t C, int64_t O, int64_t groups,
                     const Window2d& g, const Conv2dPlan& plan, T* workspace) {
+    if (plan.depthwise) {
+        conv2d_depthwise_forward(y, x, w, b, N, C, O, g, plan.threads);
+        return;
+    }
     if (plan.winograd) {
         conv2d_winograd_forward(y, x, w, b, N, C, O, g, plan.forward, workspace);
         return;
@@ -239,7 +252,10 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, i
                      bool accumulate_dw, bool accumulate_db) {
     const int64_t K = C * g.kh * g.kw, L = g.OH * g.OW, in_size = C * g.H * g.W;
     const int64_t Kg = K / groups, Og = O / groups;
-    if (plan.winograd) {
+    if (plan.depthwise) {
+        if (dw) conv2d_depthwise_backward_weight(dw, dy, x, N, C, O, g, plan.threads, accumulate_dw);
+        if (dx) conv2d_depthwise_backward_data(dx, dy, w, N, C, O, g, plan.threads, accumulate_dx);
+    } else if (plan.winograd) {
         if (dw) conv2d_winograd_backward_weight(dw, dy, x, N, C, O, g, plan.weight, workspace, accumulate_dw);
         if (dx) conv2d_winograd_backward_data(dx, dy, w, N, C, O, g, plan.data, workspace, accumulate_dx);
     } else if (dx || dw) {

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 
+#include "framework/kernels/conv2d_depthwise.hpp"
 #include "framework/kernels/conv2d_winograd.hpp"
 #include "framework/kernels/window2d.hpp"
 
@@ -33,10 +34,13 @@ void col2im(T* dx, T* col, int64_t C, const Window2d& g);
 // channel, so each group's column matrix is a block of them.
 // `winograd`: a 3×3 stride-1 kernel runs as Winograd F(4×4, 3×3) (conv2d_winograd.hpp) with
 // the plans in forward / data / weight, each using the start of the workspace in turn.
+// `depthwise`: groups == C runs as a direct sliding window per plane (conv2d_depthwise.hpp) on
+// `threads` threads, with no workspace.
 struct Conv2dPlan {
     int threads = 1;
     bool direct = false;
     bool winograd = false;
+    bool depthwise = false;
     WinogradPlan forward, data, weight;
     int64_t col_size = 0;   // elements of one column matrix (C·kh·kw, OH·OW); 0 when direct
     int64_t workspace = 0;  // elements of scratch the call needs (uninitialised is fine)
