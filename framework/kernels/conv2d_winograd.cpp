@@ -26,10 +26,10 @@ namespace {
 //        [0  2 −1 −2 1 0]       [1/24 −1/12   1/6 ]
 //        [0  4  0 −5 0 1]       [  0     0     1  ]
 // The weight gradient needs the adjoints: A·dY·Aᵀ (4×4 → 6×6) and Gᵀ·dU·G (6×6 → 3×3).
-constexpr int kTile = 6;                   // input tile (and transformed) extent
-constexpr int kOut = 4;                    // output block extent
-constexpr int kPoints = kTile * kTile;     // 36 GEMMs
-constexpr int64_t kMinChannels = 8;        // below, im2col's one GEMM is faster
+constexpr int kTile = 6;                // input tile (and transformed) extent
+constexpr int kOut = 4;                 // output block extent
+constexpr int kPoints = kTile * kTile;  // 36 GEMMs
+constexpr int64_t kMinChannels = 8;     // below, im2col's one GEMM is faster
 
 // The 1-D maps work on V, a batch of SIMD lanes, one tile per lane; s and t are strides in V.
 // Bᵀ·d for one column d (6 values at stride s).
@@ -95,8 +95,9 @@ void transform_weights(T* U, const T* w, int64_t O, int64_t C, bool for_input_gr
     for (int64_t o = 0; o < O; ++o)
         for (int64_t c = 0; c < C; ++c) {
             double g[9], gg[kTile * 3], u[kPoints];
-            for (int k = 0; k < 9; ++k) g[k] = static_cast<double>(w[(o * C + c) * 9 + (for_input_gradient ? 8 - k : k)]);
-            for (int j = 0; j < 3; ++j) kernel_1d(gg + j, 3, g + j, 3);            // columns: (6, 3)
+            for (int k = 0; k < 9; ++k)
+                g[k] = static_cast<double>(w[(o * C + c) * 9 + (for_input_gradient ? 8 - k : k)]);
+            for (int j = 0; j < 3; ++j) kernel_1d(gg + j, 3, g + j, 3);                  // columns: (6, 3)
             for (int i = 0; i < kTile; ++i) kernel_1d(u + i * kTile, 1, gg + i * 3, 1);  // rows: (6, 6)
             const int64_t rows = for_input_gradient ? C : O, cols = for_input_gradient ? O : C;
             const int64_t r = for_input_gradient ? c : o, q = for_input_gradient ? o : c;
@@ -191,7 +192,7 @@ void input_transform(T* V, int64_t cols, const T* in, int64_t Cin, const Tiling&
             for (int64_t k = 0; k < block; k += kLanes<T>) {
                 Batch<T> b[kPoints], tmp[kPoints];
                 for (int xi = 0; xi < kPoints; ++xi) b[xi] = Batch<T>::load_aligned(&d[xi][k]);
-                for (int j = 0; j < kTile; ++j) input_1d(tmp + j, b + j, kTile);           // Bᵀ d
+                for (int j = 0; j < kTile; ++j) input_1d(tmp + j, b + j, kTile);              // Bᵀ d
                 for (int i = 0; i < kTile; ++i) input_1d(b + i * kTile, tmp + i * kTile, 1);  // (Bᵀ d) B
                 for (int xi = 0; xi < kPoints; ++xi) b[xi].store_unaligned(V + xi * stride + c * cols + k0 + k);
             }
@@ -210,7 +211,7 @@ void output_transform(T* out, const T* M, int64_t cols, const T* bias, int64_t C
             const TileAt* at = tiles + k;
             Batch<T> m[kPoints], tmp[kOut * kTile];
             for (int xi = 0; xi < kPoints; ++xi) m[xi] = Batch<T>::load_unaligned(M + xi * stride + o * cols + k);
-            for (int j = 0; j < kTile; ++j) output_1d(tmp + j, kTile, m + j, kTile);      // Aᵀ m: (4, 6)
+            for (int j = 0; j < kTile; ++j) output_1d(tmp + j, kTile, m + j, kTile);        // Aᵀ m: (4, 6)
             for (int i = 0; i < kOut; ++i) output_1d(m + i * kOut, 1, tmp + i * kTile, 1);  // (Aᵀ m) A: (4, 4)
             Lanes<T, kOut * kOut> y;
             for (int e = 0; e < kOut * kOut; ++e) y.store(e, m[e]);
@@ -243,12 +244,13 @@ void output_adjoint_transform(T* dM, int64_t cols, const T* dy, int64_t Cout, co
                 const int64_t width = std::min<int64_t>(kOut, s.Wout - at.x0);
                 const T* src = dy + (at.n * Cout + o) * plane + at.y0 * s.Wout + at.x0;
                 for (int64_t i = 0; i < kOut; ++i)
-                    for (int64_t j = 0; j < kOut; ++j) d[i * kOut + j][k] = i < rows && j < width ? src[i * s.Wout + j] : T(0);
+                    for (int64_t j = 0; j < kOut; ++j)
+                        d[i * kOut + j][k] = i < rows && j < width ? src[i * s.Wout + j] : T(0);
             }
             for (int64_t k = 0; k < block; k += kLanes<T>) {
                 Batch<T> y[kOut * kOut], tmp[kTile * kOut], m[kPoints];
                 for (int e = 0; e < kOut * kOut; ++e) y[e] = Batch<T>::load_aligned(&d[e][k]);
-                for (int j = 0; j < kOut; ++j) output_adjoint_1d(tmp + j, kOut, y + j, kOut);  // A dY: (6, 4)
+                for (int j = 0; j < kOut; ++j) output_adjoint_1d(tmp + j, kOut, y + j, kOut);            // A dY: (6, 4)
                 for (int i = 0; i < kTile; ++i) output_adjoint_1d(m + i * kTile, 1, tmp + i * kOut, 1);  // (A dY) Aᵀ
                 for (int xi = 0; xi < kPoints; ++xi) m[xi].store_unaligned(dM + xi * stride + o * cols + k0 + k);
             }
@@ -273,8 +275,7 @@ constexpr int64_t kChunkValues = int64_t(1) << 18;
 constexpr int64_t kMinChunk = 32;
 
 Tiling tiling_of(const Window2d& g, bool input_gradient) {
-    if (!input_gradient)
-        return {g.H, g.W, g.ph, g.pw, g.OH, g.OW, (g.OH + kOut - 1) / kOut, (g.OW + kOut - 1) / kOut};
+    if (!input_gradient) return {g.H, g.W, g.ph, g.pw, g.OH, g.OW, (g.OH + kOut - 1) / kOut, (g.OW + kOut - 1) / kOut};
     // dx = conv(dy, w turned), dy padded by 2 − p: out is (H, W).
     return {g.OH, g.OW, 2 - g.ph, 2 - g.pw, g.H, g.W, (g.H + kOut - 1) / kOut, (g.W + kOut - 1) / kOut};
 }
@@ -327,8 +328,8 @@ void winograd_convolve(T* out, const T* in, const T* U, const T* bias, int64_t C
 }  // namespace
 
 bool winograd_applies(int64_t C, int64_t O, const Window2d& g) {
-    return g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.dil_h == 1 && g.dil_w == 1 && g.ph <= 2 && g.pw <= 2 && g.OH > 0 && g.OW > 0 &&
-           C >= kMinChannels && O >= kMinChannels;
+    return g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.dil_h == 1 && g.dil_w == 1 && g.ph <= 2 && g.pw <= 2 &&
+           g.OH > 0 && g.OW > 0 && C >= kMinChannels && O >= kMinChannels;
 }
 
 WinogradPlan winograd_forward_plan(int64_t N, int64_t C, int64_t O, const Window2d& g) {
@@ -363,18 +364,18 @@ void conv2d_winograd_forward(T* y, const T* x, const T* w, const T* b, int64_t N
 }
 
 template <typename T>
-void conv2d_winograd_backward_data(T* dx, const T* dy, const T* w, int64_t N, int64_t C, int64_t O,
-                                   const Window2d& g, const WinogradPlan& plan, T* workspace, bool accumulate) {
+void conv2d_winograd_backward_data(T* dx, const T* dy, const T* w, int64_t N, int64_t C, int64_t O, const Window2d& g,
+                                   const WinogradPlan& plan, T* workspace, bool accumulate) {
     (void)N;
     T* U = workspace;  // (36, C, O)
     transform_weights(U, w, O, C, /*for_input_gradient=*/true);
-    winograd_convolve(dx, dy, U, static_cast<const T*>(nullptr), O, C, tiling_of(g, true), plan,
-                      U + kPoints * O * C, accumulate);
+    winograd_convolve(dx, dy, U, static_cast<const T*>(nullptr), O, C, tiling_of(g, true), plan, U + kPoints * O * C,
+                      accumulate);
 }
 
 template <typename T>
-void conv2d_winograd_backward_weight(T* dw, const T* dy, const T* x, int64_t N, int64_t C, int64_t O,
-                                     const Window2d& g, const WinogradPlan& plan, T* workspace, bool accumulate) {
+void conv2d_winograd_backward_weight(T* dw, const T* dy, const T* x, int64_t N, int64_t C, int64_t O, const Window2d& g,
+                                     const WinogradPlan& plan, T* workspace, bool accumulate) {
     (void)N;
     const Tiling s = tiling_of(g, false);
     const int64_t chunks = (plan.tiles + plan.chunk - 1) / plan.chunk;
@@ -404,22 +405,23 @@ void conv2d_winograd_backward_weight(T* dw, const T* dy, const T* x, int64_t N, 
             double u[kPoints], tmp[3 * kTile], gk[9];
             for (int xi = 0; xi < kPoints; ++xi) {
                 double sum = 0.0;
-                for (int t = 0; t < threads; ++t) sum += static_cast<double>(workspace[per_thread * t + (xi * O + o) * C + c]);
+                for (int t = 0; t < threads; ++t)
+                    sum += static_cast<double>(workspace[per_thread * t + (xi * O + o) * C + c]);
                 u[xi] = sum;
             }
-            for (int j = 0; j < kTile; ++j) kernel_adjoint_1d(tmp + j, kTile, u + j, kTile);  // Gᵀ dU: (3, 6)
+            for (int j = 0; j < kTile; ++j) kernel_adjoint_1d(tmp + j, kTile, u + j, kTile);   // Gᵀ dU: (3, 6)
             for (int i = 0; i < 3; ++i) kernel_adjoint_1d(gk + i * 3, 1, tmp + i * kTile, 1);  // (Gᵀ dU) G
             T* d = dw + (o * C + c) * 9;
             for (int k = 0; k < 9; ++k) d[k] = static_cast<T>((accumulate ? static_cast<double>(d[k]) : 0.0) + gk[k]);
         }
 }
 
-#define TAPEGRAD_INSTANTIATE(T)                                                                                     \
-    template void conv2d_winograd_forward<T>(T*, const T*, const T*, const T*, int64_t, int64_t, int64_t,            \
-                                             const Window2d&, const WinogradPlan&, T*);                              \
-    template void conv2d_winograd_backward_data<T>(T*, const T*, const T*, int64_t, int64_t, int64_t,                \
-                                                   const Window2d&, const WinogradPlan&, T*, bool);                  \
-    template void conv2d_winograd_backward_weight<T>(T*, const T*, const T*, int64_t, int64_t, int64_t,              \
+#define TAPEGRAD_INSTANTIATE(T)                                                                                        \
+    template void conv2d_winograd_forward<T>(T*, const T*, const T*, const T*, int64_t, int64_t, int64_t,              \
+                                             const Window2d&, const WinogradPlan&, T*);                                \
+    template void conv2d_winograd_backward_data<T>(T*, const T*, const T*, int64_t, int64_t, int64_t, const Window2d&, \
+                                                   const WinogradPlan&, T*, bool);                                     \
+    template void conv2d_winograd_backward_weight<T>(T*, const T*, const T*, int64_t, int64_t, int64_t,                \
                                                      const Window2d&, const WinogradPlan&, T*, bool);
 TAPEGRAD_INSTANTIATE(float)
 TAPEGRAD_INSTANTIATE(double)

@@ -42,14 +42,14 @@ void conv2d_winograd_forward(T* y, const T* x, const T* w, const T* b, int64_t N
 // dx (N, C, H, W) (+)= the input gradient for dy (N, O, OH, OW): the convolution of dy with w
 // turned 180° and its channels swapped, padded by 2 − padding.
 template <typename T>
-void conv2d_winograd_backward_data(T* dx, const T* dy, const T* w, int64_t N, int64_t C, int64_t O,
-                                   const Window2d& g, const WinogradPlan& plan, T* workspace, bool accumulate);
+void conv2d_winograd_backward_data(T* dx, const T* dy, const T* w, int64_t N, int64_t C, int64_t O, const Window2d& g,
+                                   const WinogradPlan& plan, T* workspace, bool accumulate);
 
 // dw (O, C, 3, 3) (+)= the weight gradient for dy, x: in the transformed domain,
 // dU_ξ = Σ_tiles dM_ξ · V_ξᵀ with dM the adjoint of the output transform of dy's tiles and V
 // the input transform of x's; then dw = the adjoint of the kernel transform of dU.
 template <typename T>
-void conv2d_winograd_backward_weight(T* dw, const T* dy, const T* x, int64_t N, int64_t C, int64_t O,
-                                     const Window2d& g, const WinogradPlan& plan, T* workspace, bool accumulate);
+void conv2d_winograd_backward_weight(T* dw, const T* dy, const T* x, int64_t N, int64_t C, int64_t O, const Window2d& g,
+                                     const WinogradPlan& plan, T* workspace, bool accumulate);
 
 }  // namespace tapegrad::kernels
