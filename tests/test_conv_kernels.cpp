@@ -206,7 +206,14 @@ double relative_error(const std::vector<float>& a, const std::vector<double>& re
 // within 1e-4 of the result's scale), and the forward and dx the same bits at 1 and 2 threads.
 // Returns the worst relative error seen.
 double check_winograd(const Case& k, bool bias) {
-    const kernels::Window2d g{k.H, k.W, 3, 3, 1, 1, k.ph, k.pw,
+    const kernels::Window2d g{k.H,
+                              k.W,
+                              3,
+                              3,
+                              1,
+                              1,
+                              k.ph,
+                              k.pw,
                               kernels::window_output_extent(k.H, 3, 1, k.ph),
                               kernels::window_output_extent(k.W, 3, 1, k.pw)};
     Generator gen(static_cast<uint64_t>(k.N * 1000 + k.C * 100 + k.O + k.H));
@@ -383,13 +390,13 @@ BOOST_AUTO_TEST_CASE(depthwise_in_float_matches_the_reference_in_double) {
 BOOST_AUTO_TEST_CASE(winograd_matches_the_direct_reference_in_float) {
     const int saved = get_num_threads();
     const Case cases[] = {
-        {2, 8, 8, 8, 8, 3, 3, 1, 1, 1, 1},        // whole tiles
-        {3, 16, 7, 13, 8, 3, 3, 1, 1, 1, 1},      // partial tiles, rectangular
-        {2, 8, 9, 6, 16, 3, 3, 1, 1, 0, 0},       // no padding: 7×4 output
-        {2, 12, 5, 5, 10, 3, 3, 1, 1, 2, 2},      // padding 2: output larger than input
-        {1, 8, 3, 3, 8, 3, 3, 1, 1, 0, 1},        // a 1×3 output
-        {4, 64, 14, 14, 64, 3, 3, 1, 1, 1, 1},    // the reference CNN's scale
-        {2, 128, 28, 28, 32, 3, 3, 1, 1, 1, 1},   // many chunks, long sums for dW
+        {2, 8, 8, 8, 8, 3, 3, 1, 1, 1, 1},       // whole tiles
+        {3, 16, 7, 13, 8, 3, 3, 1, 1, 1, 1},     // partial tiles, rectangular
+        {2, 8, 9, 6, 16, 3, 3, 1, 1, 0, 0},      // no padding: 7×4 output
+        {2, 12, 5, 5, 10, 3, 3, 1, 1, 2, 2},     // padding 2: output larger than input
+        {1, 8, 3, 3, 8, 3, 3, 1, 1, 0, 1},       // a 1×3 output
+        {4, 64, 14, 14, 64, 3, 3, 1, 1, 1, 1},   // the reference CNN's scale
+        {2, 128, 28, 28, 32, 3, 3, 1, 1, 1, 1},  // many chunks, long sums for dW
     };
     double worst = 0.0;
     for (const Case& k : cases) worst = std::max(worst, check_winograd(k, /*bias=*/k.C % 16 == 0));
