@@ -473,6 +473,10 @@ def nets_comparison(a, exe):
                     if not (math.isfinite(r["loss_first"]) and math.isfinite(r["loss_last"])):
                         sys.exit(f"compare.py: {side} {net} at {plural(t)} trained to a non-finite loss: {out.strip()}")
                     runs[(net, t)][side].append(dict(r, rss=rss))
+                counts = {side: runs[(net, t)][side][-1]["parameters"] for side in ("ours", "torch")}
+                if counts["ours"] != counts["torch"]:
+                    sys.exit(f"compare.py: {net} has {counts['ours']} parameters in bench_nets but {counts['torch']} "
+                             "in torch_nets.py: the two sides build different networks")
             convs[t].append(json.loads(run([exe, "--conv", "--threads", str(t), "--seconds", str(a.conv_seconds)])))
 
     def med(net, t, side, key):

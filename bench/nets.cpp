@@ -209,10 +209,13 @@ void train(const NetSpec& spec, int threads, int64_t batch, double seconds, int 
         ++done;
     }
     const double elapsed = seconds_since(start);
+    int64_t parameters = 0;  // compare.py checks the count against PyTorch's: the same architecture on both sides
+    for (const tg::Tensor& p : net->parameters()) parameters += p.numel();
     std::printf(
-        "{\"net\": \"%s\", \"threads\": %d, \"batch\": %lld, \"steps\": %d, \"seconds\": %.3f, "
-        "\"images_per_s\": %.2f, \"loss_first\": %.6g, \"loss_last\": %.6g, \"max_rss_mb\": %.1f}\n",
-        spec.name.c_str(), threads, static_cast<long long>(batch), done, elapsed,
+        "{\"net\": \"%s\", \"threads\": %d, \"batch\": %lld, \"parameters\": %lld, \"steps\": %d, "
+        "\"seconds\": %.3f, \"images_per_s\": %.2f, \"loss_first\": %.6g, \"loss_last\": %.6g, "
+        "\"max_rss_mb\": %.1f}\n",
+        spec.name.c_str(), threads, static_cast<long long>(batch), static_cast<long long>(parameters), done, elapsed,
         double(done) * double(batch) / elapsed, loss_first, loss_last, peak_rss_mb());
 }
 
