@@ -9,8 +9,9 @@ drawn from 0..9 and cross-entropy, for the diffusion block mse_loss to a random 
 Method: torch.set_num_threads(--threads); --warmup untimed steps, then --steps timed steps, or
 with --steps 0 as many as start within --seconds (time.perf_counter around them). A step is
 zero_grad, forward, loss, backward, optimizer step. Prints one JSON line: net, threads, batch,
-the number of parameters (compare.py checks it against bench_nets'), steps, seconds, images_per_s, the loss of the first warm-up step and of the last timed step, and
-the process's peak RSS in MB (compare.py reads it with wait4 as well).
+the number of parameters (compare.py checks it against bench_nets'), steps, seconds,
+images_per_s, the loss of the first warm-up step and of the last timed step, and the process's
+peak RSS in MB (compare.py reads it with wait4 as well).
 
 Usage: bench/torch_nets.py --net NAME [--threads 1] [--batch 0] [--seconds 3] [--steps 0] [--warmup 2]"""
 import argparse, json, resource, time
@@ -144,7 +145,8 @@ def main():
     seconds = time.perf_counter() - start
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
     parameters = sum(p.numel() for p in net.parameters())
-    print(json.dumps(dict(net=a.net, threads=a.threads, batch=batch, parameters=parameters, steps=done, seconds=round(seconds, 3),
+    print(json.dumps(dict(net=a.net, threads=a.threads, batch=batch, parameters=parameters, steps=done,
+                          seconds=round(seconds, 3),
                           images_per_s=round(done * batch / seconds, 2), loss_first=loss_first, loss_last=loss_last,
                           max_rss_mb=round(rss_mb, 1))), flush=True)
 
