@@ -10,7 +10,11 @@
   images/s and peak RSS of each process;
   ops forward and forward+backward, float32, on the rows of bench_ops against bench/torch_ops.py
   (the same method; one table row per expression): broadcast mul and add, sum, mean and amax
-  along a dim, and GroupNorm composed from reshape, mean, var, rsqrt and the affine map.
+  along a dim, and GroupNorm composed from reshape, mean, var, rsqrt and the affine map;
+  training several networks (bench_nets --net against bench/torch_nets.py: the reference CNN, a
+  GroupNorm ResNet, a VGG, wide kernels, a diffusion residual block, a depthwise-separable net),
+  images/s, peak RSS and the loss of each process, and a 3x3 convolution (bench_nets --conv)
+  as a share of the float32 FMA peak its process measures.
 First it prints where it ran: the CPU model, the core count, the SIMD level of tapegrad's
 kernels, the PyTorch version and the thread counts timed. Then Markdown tables of medians, then
 the project's speed targets, at each thread count timed (float32, same run, medians of the
@@ -21,11 +25,15 @@ rounds), each met or NOT MET:
   - LayerNorm forward, and forward+backward: median speed-up over the shapes >= 1.5x PyTorch's;
   - BatchNorm2d forward, and forward+backward: the same, >= 1.5x;
   - training the reference CNN at batch 64: >= 1.5x PyTorch's images/s, peak RSS <= PyTorch's;
-  - ops, forward and forward+backward: each row >= 1.0x PyTorch's.
+  - ops, forward and forward+backward: each row >= 1.0x PyTorch's;
+  - networks: median images/s ratio over the nets >= 1.5x PyTorch's, no net below 1.25x; our
+    peak RSS <= PyTorch's on each net; every net of bench_nets --list timed;
+  - Conv2d 3x3 64->64 on 32x64x56x56, forward+backward: >= 60% of the measured FMA peak.
 Targets are meant to be judged with --rounds 3 or more.
 
-Usage: bench/compare.py --build BUILD_DIR [--rounds 3] [--threads 1 2] [--steps 100] [--only gn ln bn cnn ops]
-(--only: one or more of the comparisons; all five without it)
+Usage: bench/compare.py --build BUILD_DIR [--rounds 3] [--threads 1 2] [--steps 100]
+       [--net-seconds 3] [--conv-seconds 3] [--only gn ln bn cnn ops nets]
+(--only: one or more of the comparisons; all six without it)
 Each round runs both sides once per thread count, back to back, and alternates which side
 goes first, so that the machine's slow drifts (this 2-core VM's speed wanders by +-15% over
 minutes) hit both sides alike; the tables show the median over rounds of each side's own median.
@@ -429,16 +437,122 @@ def ops_comparison(a, exe):
     return checks
 
 
+NETS_MEDIAN_TARGET, NETS_MIN_TARGET = 1.5, 1.25  # our images/s over PyTorch's, per thread count
+CONV_PEAK_TARGET = 0.60  # the 3x3 convolution's forward+backward, as a share of the measured FMA peak
+
+
+def nets_list(exe):
+    """bench_nets --list: [{"net": name, "batch": b, "available": bool}] in its order."""
+    return [json.loads(line) for line in run([exe, "--list"]).splitlines()]
+
+
+def nets_comparison(a, exe):
+    """The networks of bench_nets against bench/torch_nets.py (one process per net, thread count
+    and side; images/s from its JSON line, peak RSS from wait4), then bench_nets --conv (the 3x3
+    convolution beside the FMA peak its process measures first); tables and targets as
+    (target, measured, met) rows."""
+    listed = nets_list(exe)
+    names = [n["net"] for n in listed if n["available"]]
+    missing = [n["net"] for n in listed if not n["available"]]
+    for name in missing:
+        print(f"{name}: not timed, this build of bench_nets cannot build it (`{exe} --net {name}` says why)")
+    if missing:
+        print()
+    seconds = str(a.net_seconds)
+    commands = {"ours": lambda net, t: [exe, "--net", net, "--threads", str(t), "--seconds", seconds],
+                "torch": lambda net, t: ["/usr/bin/python3", os.path.join(HERE, "torch_nets.py"), "--net", net,
+                                         "--threads", str(t), "--seconds", seconds]}
+    runs = {(net, t): {"ours": [], "torch": []} for net in names for t in a.threads}
+    convs = {t: [] for t in a.threads}
+    for i in range(a.rounds):
+        for t in a.threads:
+            for net in names:
+                for side in sides_in_order(i):
+                    out, rss = run_with_rss(commands[side](net, t))
+                    r = json.loads(out)
+                    if not (math.isfinite(r["loss_first"]) and math.isfinite(r["loss_last"])):
+                        sys.exit(f"compare.py: {side} {net} at {plural(t)} trained to a non-finite loss: {out.strip()}")
+                    runs[(net, t)][side].append(dict(r, rss=rss))
+                counts = {side: runs[(net, t)][side][-1]["parameters"] for side in ("ours", "torch")}
+                if counts["ours"] != counts["torch"]:
+                    sys.exit(f"compare.py: {net} has {counts['ours']} parameters in bench_nets but {counts['torch']} "
+                             "in torch_nets.py: the two sides build different networks")
+            convs[t].append(json.loads(run([exe, "--conv", "--threads", str(t), "--seconds", str(a.conv_seconds)])))
+
+    def med(net, t, side, key):
+        return statistics.median(r[key] for r in runs[(net, t)][side])
+
+    rounds = f"median of {a.rounds} round{'s' if a.rounds > 1 else ''}"
+    checks = []
+    for t in a.threads:
+        print(f"Training step throughput, float32, SGD, {plural(t)}, {a.net_seconds} s timed per run, {rounds}")
+        print()
+        print("| net | batch | ours images/s | PyTorch images/s | ratio | ours peak RSS MB | PyTorch peak RSS MB |")
+        print("|---|---|---|---|---|---|---|")
+        ratios, rss = [], []
+        for net in names:
+            o, p = med(net, t, "ours", "images_per_s"), med(net, t, "torch", "images_per_s")
+            o_rss, p_rss = med(net, t, "ours", "rss"), med(net, t, "torch", "rss")
+            ratios.append((o / p, net))
+            rss.append((o_rss / p_rss, net, o_rss, p_rss))
+            batch = runs[(net, t)]["ours"][0]["batch"]
+            print(f"| {net} | {batch} | {o:.1f} | {p:.1f} | {o / p:.2f}× | {o_rss:.0f} | {p_rss:.0f} |")
+        print()
+        if not ratios:
+            continue
+        median = statistics.median(r for r, _ in ratios)
+        worst, worst_net = min(ratios)
+        checks.append((f"nets: median images/s ratio over the {len(ratios)} nets >= {NETS_MEDIAN_TARGET}×, "
+                       f"no net below {NETS_MIN_TARGET}×, {plural(t)}",
+                       f"median {median:.2f}×, min {worst:.2f}× ({worst_net})",
+                       median >= NETS_MEDIAN_TARGET and worst >= NETS_MIN_TARGET))
+        over = [f"{net} {o:.0f} vs {p:.0f} MB" for q, net, o, p in rss if q > 1]
+        checks.append((f"nets: our peak RSS <= PyTorch's on each net, {plural(t)}",
+                       "; ".join(over) if over else f"largest ours/PyTorch {max(rss)[0]:.2f} ({max(rss)[1]})", not over))
+    if missing:
+        checks.append((f"nets: all {len(listed)} nets timed", f"not built here: {', '.join(missing)}", False))
+
+    # The loss of the first warm-up step and of the last timed step, first round: each side trains.
+    print("Loss on the fixed batch, first step → last timed step (round 1)")
+    print()
+    print("| net | threads | ours | PyTorch |")
+    print("|---|---|---|---|")
+    for t in a.threads:
+        for net in names:
+            o, p = runs[(net, t)]["ours"][0], runs[(net, t)]["torch"][0]
+            print(f"| {net} | {t} | {o['loss_first']:.4f} → {o['loss_last']:.4f} | {p['loss_first']:.4f} → {p['loss_last']:.4f} |")
+    print()
+
+    c0 = convs[a.threads[0]][0]
+    print(f"Conv2d {c0['conv']}, float32, FLOPs of the direct convolution ({c0['fwd_gflop']:.2f} GFLOP forward, "
+          f"{c0['fb_gflop']:.2f} forward+backward), against the FMA peak ({c0['peak']}) measured by the same process, {rounds}")
+    print()
+    print("| threads | FMA peak GFLOP/s | fwd ms | fwd GFLOP/s | fwd % of peak | fwd+bwd ms | fwd+bwd GFLOP/s | fwd+bwd % of peak |")
+    print("|---|---|---|---|---|---|---|---|")
+    for t in a.threads:
+        m = {k: statistics.median(c[k] for c in convs[t])
+             for k in ("peak_gflops", "fwd_s", "fwd_gflops", "fwd_of_peak", "fb_s", "fb_gflops", "fb_of_peak")}
+        print(f"| {t} | {m['peak_gflops']:.1f} | {1e3 * m['fwd_s']:.1f} | {m['fwd_gflops']:.1f} | {100 * m['fwd_of_peak']:.0f}% "
+              f"| {1e3 * m['fb_s']:.1f} | {m['fb_gflops']:.1f} | {100 * m['fb_of_peak']:.0f}% |")
+        checks.append((f"Conv2d 3×3 64→64 on 32×64×56×56 forward+backward >= {100 * CONV_PEAK_TARGET:.0f}% of the FMA peak, "
+                       f"{plural(t)}", f"{100 * m['fb_of_peak']:.0f}% ({m['fb_gflops']:.1f} of {m['peak_gflops']:.1f} GFLOP/s)",
+                       m["fb_of_peak"] >= CONV_PEAK_TARGET))
+    print()
+    return checks
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build", required=True, help="build directory configured with -DTAPEGRAD_BUILD_BENCH=ON")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--steps", type=int, default=100, help="SGD steps timed per CNN run")
-    ap.add_argument("--only", choices=["gn", "ln", "bn", "cnn", "ops"], nargs="+",
-                    help="run only these comparisons (GroupNorm, LayerNorm, BatchNorm2d, the CNN, ops)")
+    ap.add_argument("--net-seconds", type=float, default=3.0, help="timed seconds per bench_nets / torch_nets.py run")
+    ap.add_argument("--conv-seconds", type=float, default=3.0, help="timed seconds per bench_nets --conv run")
+    ap.add_argument("--only", choices=["gn", "ln", "bn", "cnn", "ops", "nets"], nargs="+",
+                    help="run only these comparisons (GroupNorm, LayerNorm, BatchNorm2d, the CNN, ops, the networks)")
     a = ap.parse_args()
-    only = set(a.only or ["gn", "ln", "bn", "cnn", "ops"])
+    only = set(a.only or ["gn", "ln", "bn", "cnn", "ops", "nets"])
     gn_exe = os.path.join(a.build, "bench", "bench_group_norm")
     norms_exe = os.path.join(a.build, "bench", "bench_norms")
     ops_exe = os.path.join(a.build, "bench", "bench_ops")
@@ -446,6 +560,10 @@ def main():
     if simd is None and os.path.exists(ops_exe):  # the SIMD level from the benchmark that is built
         simd = json.loads(run([ops_exe, "--benchmark_format=json", "--benchmark_min_time=0.001",
                                "--benchmark_filter=^BM_OpsForward/row:0/threads:1/"]))["context"].get("simd")
+    nets_exe = os.path.join(a.build, "bench", "bench_nets")
+    if simd is None and os.path.exists(nets_exe):
+        info = json.loads(run([nets_exe, "--info"]))
+        simd, blas = info["simd"], info["blas"]
     if labels is None and "gn" in only:
         sys.exit(f"compare.py: {gn_exe} is not built (configure with -DTAPEGRAD_BUILD_BENCH=ON)")
     cnn_exe = os.path.join(a.build, "bench", "bench_cnn_throughput")
@@ -455,6 +573,8 @@ def main():
         sys.exit(f"compare.py: {norms_exe} is not built (configure with -DTAPEGRAD_BUILD_BENCH=ON)")
     if not os.path.exists(ops_exe) and "ops" in only:
         sys.exit(f"compare.py: {ops_exe} is not built (configure with -DTAPEGRAD_BUILD_BENCH=ON)")
+    if not os.path.exists(nets_exe) and "nets" in only:
+        sys.exit(f"compare.py: {nets_exe} is not built (configure with -DTAPEGRAD_BUILD_BENCH=ON)")
     print(f"CPU: {machine_line(lscpu())}")
     print(f"SIMD: {simd or 'unknown (bench_group_norm not built)'} (tapegrad's kernels, as compiled); "
           f"GEMM: OpenBLAS, {blas or 'unknown'} kernels")
@@ -473,7 +593,8 @@ def main():
     gn_checks = gn_comparison(a, gn_exe, labels) if "gn" in only else []
     norm_checks = [c for key in ("ln", "bn") if key in only for c in norm_comparison(a, norms_exe, key)]
     ops_checks = ops_comparison(a, ops_exe) if "ops" in only else []
-    print_targets(gn_checks + norm_checks + cnn_checks + ops_checks)
+    nets_checks = nets_comparison(a, nets_exe) if "nets" in only else []
+    print_targets(gn_checks + norm_checks + cnn_checks + ops_checks + nets_checks)
 
 if __name__ == "__main__":
     main()
