@@ -442,7 +442,7 @@ CONV_PEAK_TARGET = 0.60  # the 3x3 convolution's forward+backward, as a share of
 
 
 def nets_list(exe):
-    """bench_nets --list: [{"net": name, "batch": b, "available": bool}] in its order."""
+    """bench_nets --list: [{"net": name, "batch": b}] in its order."""
     return [json.loads(line) for line in run([exe, "--list"]).splitlines()]
 
 
@@ -452,12 +452,7 @@ def nets_comparison(a, exe):
     convolution beside the FMA peak its process measures first); tables and targets as
     (target, measured, met) rows."""
     listed = nets_list(exe)
-    names = [n["net"] for n in listed if n["available"]]
-    missing = [n["net"] for n in listed if not n["available"]]
-    for name in missing:
-        print(f"{name}: not timed, this build of bench_nets cannot build it (`{exe} --net {name}` says why)")
-    if missing:
-        print()
+    names = [n["net"] for n in listed]
     seconds = str(a.net_seconds)
     commands = {"ours": lambda net, t: [exe, "--net", net, "--threads", str(t), "--seconds", seconds],
                 "torch": lambda net, t: ["/usr/bin/python3", os.path.join(HERE, "torch_nets.py"), "--net", net,
@@ -509,8 +504,6 @@ def nets_comparison(a, exe):
         over = [f"{net} {o:.0f} vs {p:.0f} MB" for q, net, o, p in rss if q > 1]
         checks.append((f"nets: our peak RSS <= PyTorch's on each net, {plural(t)}",
                        "; ".join(over) if over else f"largest ours/PyTorch {max(rss)[0]:.2f} ({max(rss)[1]})", not over))
-    if missing:
-        checks.append((f"nets: all {len(listed)} nets timed", f"not built here: {', '.join(missing)}", False))
 
     # The loss of the first warm-up step and of the last timed step, first round: each side trains.
     print("Loss on the fixed batch, first step → last timed step (round 1)")

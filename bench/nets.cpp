@@ -101,41 +101,27 @@ class DiffusionBlock : public tg::Module {
 
 // A depthwise-separable net: a 3×3 stem (1 → 32), then three blocks of depthwise 3×3 (groups = C; stride 2 in
 // the second and third) and pointwise 1×1 to 2C, GroupNorm(8) and ReLU after each convolution; global average
-// pooling, linear 256 → 10. It needs Conv2dOptions::groups: a tapegrad without it builds this program all the
-// same and says so when the net is asked for (a template, so that the branch that sets groups is compiled
-// only where the member exists).
-template <typename Options>
-constexpr bool kHasGroups = requires(Options o) {
-    o.groups = 1;
-};
-
-template <typename Options = tg::Conv2dOptions>
+// pooling, linear 256 → 10.
 tg::Sequential depthwise() {
-    if constexpr (kHasGroups<Options>) {
-        tg::Sequential net(conv_no_bias(1, 32, 3, 1, 1), tg::GroupNorm(8, 32), tg::ReLU());
-        for (int64_t c : {32, 64, 128}) {
-            Options dw{};
-            dw.in_channels = dw.out_channels = dw.groups = c;
-            dw.kernel_size = 3;
-            dw.stride = c == 32 ? 1 : 2;
-            dw.padding = 1;
-            dw.bias = false;
-            net.add(tg::Conv2d(dw));
-            net.add(tg::GroupNorm(8, c));
-            net.add(tg::ReLU());
-            net.add(conv_no_bias(c, 2 * c, 1, 1, 0));
-            net.add(tg::GroupNorm(8, 2 * c));
-            net.add(tg::ReLU());
-        }
-        net.add(tg::AdaptiveAvgPool2d(1));
-        net.add(tg::Flatten());
-        net.add(tg::Linear(256, 10));
-        return net;
-    } else {
-        throw std::runtime_error(
-            "bench_nets: the depthwise net needs grouped convolution (Conv2dOptions::groups), "
-            "which this build of tapegrad does not have");
+    tg::Sequential net(conv_no_bias(1, 32, 3, 1, 1), tg::GroupNorm(8, 32), tg::ReLU());
+    for (int64_t c : {32, 64, 128}) {
+        net.add(tg::Conv2d(tg::Conv2dOptions{.in_channels = c,
+                                             .out_channels = c,
+                                             .kernel_size = 3,
+                                             .stride = c == 32 ? 1 : 2,
+                                             .padding = 1,
+                                             .groups = c,
+                                             .bias = false}));
+        net.add(tg::GroupNorm(8, c));
+        net.add(tg::ReLU());
+        net.add(conv_no_bias(c, 2 * c, 1, 1, 0));
+        net.add(tg::GroupNorm(8, 2 * c));
+        net.add(tg::ReLU());
     }
+    net.add(tg::AdaptiveAvgPool2d(1));
+    net.add(tg::Flatten());
+    net.add(tg::Linear(256, 10));
+    return net;
 }
 
 struct NetSpec {
@@ -143,7 +129,6 @@ struct NetSpec {
     tg::Shape input;  // one sample's shape
     int64_t batch;    // the default batch
     bool classifier;  // cross-entropy on labels 0..9; else mse_loss to a random target of the output's shape
-    bool available;
     std::function<std::shared_ptr<tg::Module>()> build;
 };
 
@@ -154,12 +139,12 @@ std::function<std::shared_ptr<tg::Module>()> builder(Net (*make)()) {
 
 const std::vector<NetSpec>& nets() {
     static const std::vector<NetSpec> specs = {
-        {"reference", {1, 28, 28}, 64, true, true, builder(&reference_cnn)},
-        {"resnet", {1, 28, 28}, 64, true, true, builder(&resnet)},
-        {"vgg", {1, 28, 28}, 64, true, true, builder(&vgg)},
-        {"wide_kernels", {1, 28, 28}, 64, true, true, builder(&wide_kernels)},
-        {"diffusion", {128, 64, 64}, 4, false, true, [] { return std::make_shared<DiffusionBlock>(128); }},
-        {"depthwise", {1, 28, 28}, 64, true, kHasGroups<tg::Conv2dOptions>, builder(&depthwise<>)},
+        {"reference", {1, 28, 28}, 64, true, builder(&reference_cnn)},
+        {"resnet", {1, 28, 28}, 64, true, builder(&resnet)},
+        {"vgg", {1, 28, 28}, 64, true, builder(&vgg)},
+        {"wide_kernels", {1, 28, 28}, 64, true, builder(&wide_kernels)},
+        {"diffusion", {128, 64, 64}, 4, false, [] { return std::make_shared<DiffusionBlock>(128); }},
+        {"depthwise", {1, 28, 28}, 64, true, builder(&depthwise)},
     };
     return specs;
 }
@@ -303,8 +288,7 @@ int main(int argc, char** argv) {
                                     std::to_string(seconds));
     if (list) {
         for (const NetSpec& s : nets())
-            std::printf("{\"net\": \"%s\", \"batch\": %lld, \"available\": %s}\n", s.name.c_str(),
-                        static_cast<long long>(s.batch), s.available ? "true" : "false");
+            std::printf("{\"net\": \"%s\", \"batch\": %lld}\n", s.name.c_str(), static_cast<long long>(s.batch));
     } else if (info) {
         std::printf("{\"simd\": \"%s\", \"blas\": \"%s\"}\n", tg::simd_level(), tg::blas_core());
     } else if (peak) {
