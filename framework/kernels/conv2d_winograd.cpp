@@ -88,17 +88,25 @@ inline void kernel_adjoint_1d(double* g, int64_t t, const double* u, int64_t s) 
     g[2 * t] = -(u1 + u2) / 6 + (u3 + u4) / 6 + u5;
 }
 
+// u (6×6) = G g Gᵀ for one 3×3 kernel g, in double. Out of line: it runs once per kernel, not
+// per tile, and inlined into the loop over kernels, the compiler vectorises its small arrays
+// through the stack.
+[[gnu::noinline]] void kernel_transform(double* u, const double* g) {
+    double gg[kTile * 3];
+    for (int j = 0; j < 3; ++j) kernel_1d(gg + j, 3, g + j, 3);                  // columns: (6, 3)
+    for (int i = 0; i < kTile; ++i) kernel_1d(u + i * kTile, 1, gg + i * 3, 1);  // rows: (6, 6)
+}
+
 // U[ξ][o][c] = (G g Gᵀ)[ξ] for every kernel g of w (O, C, 3, 3); with `for_input_gradient`,
 // U[ξ][c][o] of g turned 180° (g[2 − i][2 − j]), the kernel of dx = conv(dy, ·).
 template <typename T>
 void transform_weights(T* U, const T* w, int64_t O, int64_t C, bool for_input_gradient) {
     for (int64_t o = 0; o < O; ++o)
         for (int64_t c = 0; c < C; ++c) {
-            double g[9], gg[kTile * 3], u[kPoints];
+            double g[9], u[kPoints];
             for (int k = 0; k < 9; ++k)
                 g[k] = static_cast<double>(w[(o * C + c) * 9 + (for_input_gradient ? 8 - k : k)]);
-            for (int j = 0; j < 3; ++j) kernel_1d(gg + j, 3, g + j, 3);                  // columns: (6, 3)
-            for (int i = 0; i < kTile; ++i) kernel_1d(u + i * kTile, 1, gg + i * 3, 1);  // rows: (6, 6)
+            kernel_transform(u, g);
             const int64_t rows = for_input_gradient ? C : O, cols = for_input_gradient ? O : C;
             const int64_t r = for_input_gradient ? c : o, q = for_input_gradient ? o : c;
             for (int xi = 0; xi < kPoints; ++xi) U[(xi * rows + r) * cols + q] = static_cast<T>(u[xi]);
