@@ -85,7 +85,10 @@ BOOST_AUTO_TEST_CASE(conv2d_matches_the_direct_reference_at_training_sizes) {
         int64_t groups = 1;
     };
     const std::vector<Case> cases = {
-        {{8, 16, 28, 28}, {32, 16, 3, 3}, 1, 1},  // a Fashion-MNIST block
+        // A Fashion-MNIST block, and partial tiles with padding 2: 3×3 stride 1 with 8 channels or
+        // more runs as Winograd, its weight gradient from the transform of x the forward kept.
+        {{8, 16, 28, 28}, {32, 16, 3, 3}, 1, 1},
+        {{4, 8, 9, 11}, {8, 8, 3, 3}, 1, 2},
         {{4, 8, 15, 13}, {12, 8, 5, 3}, {2, 1}, {2, 1}},
         {{4, 32, 14, 14}, {16, 32, 1, 1}, 1, 0},  // the direct 1×1 path
         {{2, 3, 32, 32}, {8, 3, 3, 3}, 2, 0},

@@ -71,21 +71,23 @@ inline void output_adjoint_1d(V* m, int64_t s, const V* y, int64_t t) {
 
 // G·g: 3 values at stride t → 6 at stride s, in double (done once per weight, not per tile).
 inline void kernel_1d(double* u, int64_t s, const double* g, int64_t t) {
+    constexpr double sixth = 1.0 / 6, twenty_fourth = 1.0 / 24;  // multiplied: a division is 4-5× slower
     const double g0 = g[0], g1 = g[t], g2 = g[2 * t];
-    u[0] = g0 / 4;
-    u[s] = -(g0 + g1 + g2) / 6;
-    u[2 * s] = -(g0 - g1 + g2) / 6;
-    u[3 * s] = g0 / 24 + g1 / 12 + g2 / 6;
-    u[4 * s] = g0 / 24 - g1 / 12 + g2 / 6;
+    u[0] = g0 * 0.25;
+    u[s] = -(g0 + g1 + g2) * sixth;
+    u[2 * s] = -(g0 - g1 + g2) * sixth;
+    u[3 * s] = (g0 + 2 * g1 + 4 * g2) * twenty_fourth;
+    u[4 * s] = (g0 - 2 * g1 + 4 * g2) * twenty_fourth;
     u[5 * s] = g2;
 }
 
 // Gᵀ·u, the adjoint of kernel_1d: 6 values at stride s → 3 at stride t.
 inline void kernel_adjoint_1d(double* g, int64_t t, const double* u, int64_t s) {
+    constexpr double sixth = 1.0 / 6, twelfth = 1.0 / 12, twenty_fourth = 1.0 / 24;
     const double u0 = u[0], u1 = u[s], u2 = u[2 * s], u3 = u[3 * s], u4 = u[4 * s], u5 = u[5 * s];
-    g[0] = u0 / 4 - (u1 + u2) / 6 + (u3 + u4) / 24;
-    g[t] = (u2 - u1) / 6 + (u3 - u4) / 12;
-    g[2 * t] = -(u1 + u2) / 6 + (u3 + u4) / 6 + u5;
+    g[0] = u0 * 0.25 - (u1 + u2) * sixth + (u3 + u4) * twenty_fourth;
+    g[t] = (u2 - u1) * sixth + (u3 - u4) * twelfth;
+    g[2 * t] = (u3 + u4 - u1 - u2) * sixth + u5;
 }
 
 // u (6×6) = G g Gᵀ for one 3×3 kernel g, in double. Out of line: it runs once per kernel, not
