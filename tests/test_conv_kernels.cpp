@@ -206,23 +206,14 @@ double relative_error(const std::vector<float>& a, const std::vector<double>& re
 // within 1e-4 of the result's scale), and the forward and dx the same bits at 1 and 2 threads.
 // Returns the worst relative error seen.
 double check_winograd(const Case& k, bool bias) {
-    const kernels::Window2d g{k.H,
-                              k.W,
-                              3,
-                              3,
-                              1,
-                              1,
-                              k.ph,
-                              k.pw,
-                              kernels::window_output_extent(k.H, 3, 1, k.ph),
-                              kernels::window_output_extent(k.W, 3, 1, k.pw)};
+    const kernels::Window2d g = window_of(k);
     Generator gen(static_cast<uint64_t>(k.N * 1000 + k.C * 100 + k.O + k.H));
-    const size_t xs = static_cast<size_t>(k.N * k.C * k.H * k.W), ws = static_cast<size_t>(k.O * k.C * 9);
+    const size_t xs = static_cast<size_t>(k.N * k.C * k.H * k.W), ws = static_cast<size_t>(k.O * k.C * k.kh * k.kw);
     const size_t ys = static_cast<size_t>(k.N * k.O * g.OH * g.OW);
     // Inputs after a ReLU (all ≥ 0, so no cancellation hides the error), Kaiming-scaled weights.
     std::vector<double> x = normal(xs, gen), w = normal(ws, gen), b = normal(static_cast<size_t>(k.O), gen);
     for (double& e : x) e = std::abs(e);
-    for (double& e : w) e /= std::sqrt(9.0 * double(k.C));
+    for (double& e : w) e /= std::sqrt(double(k.kh * k.kw * k.C));
     const std::vector<double> dy = normal(ys, gen);
     const auto xf = cast<float>(x), wf = cast<float>(w), bf = cast<float>(b), dyf = cast<float>(dy);
     // The reference of what float32 inputs give, in double.
@@ -384,7 +375,7 @@ BOOST_AUTO_TEST_CASE(depthwise_in_float_matches_the_reference_in_double) {
     set_num_threads(saved);
 }
 
-// 3×3 stride-1 convolutions run as Winograd F(4×4, 3×3); these shapes cover whole and partial
+// Stride-1 convolutions of 3×3 to 9×9 run as Winograd F(4×4, 3×3); these shapes cover whole and partial
 // tiles (sizes that are not multiples of 4, smaller than one tile), padding 0, 1 and 2, tiles
 // that cross samples within a chunk, and channel counts on both sides of the GEMMs.
 BOOST_AUTO_TEST_CASE(winograd_matches_the_direct_reference_in_float) {
@@ -397,9 +388,19 @@ BOOST_AUTO_TEST_CASE(winograd_matches_the_direct_reference_in_float) {
         {1, 8, 3, 3, 8, 3, 3, 1, 1, 0, 1},       // a 1×3 output
         {4, 64, 14, 14, 64, 3, 3, 1, 1, 1, 1},   // the reference CNN's scale
         {2, 128, 28, 28, 32, 3, 3, 1, 1, 1, 1},  // many chunks, long sums for dW
+        // Larger kernels as 3×3 pieces: 2×2 pieces (5×5, 4×4 with a zero row and column of
+        // padding taps), 3×3 pieces (7×7), rectangular, 9×9, and padding from 0 to k − 1.
+        {2, 8, 12, 11, 16, 5, 5, 1, 1, 2, 2},
+        {2, 16, 9, 10, 8, 4, 4, 1, 1, 1, 2},
+        {2, 12, 14, 14, 24, 7, 7, 1, 1, 3, 3},
+        {3, 8, 10, 13, 8, 7, 5, 1, 1, 0, 4},
+        {1, 8, 11, 12, 8, 9, 9, 1, 1, 8, 1},
+        {2, 48, 14, 14, 96, 7, 7, 1, 1, 3, 3},  // the wide-kernel net's 7×7
     };
     double worst = 0.0;
-    for (const Case& k : cases) worst = std::max(worst, check_winograd(k, /*bias=*/k.C % 16 == 0));
+    for (const Case& k : cases) {
+        BOOST_TEST_CONTEXT(describe(k)) { worst = std::max(worst, check_winograd(k, /*bias=*/k.C % 16 == 0)); }
+    }
     BOOST_TEST_MESSAGE("Winograd F(4x4, 3x3), float32: worst error relative to the result's scale " << worst);
     set_num_threads(saved);
 }
@@ -411,7 +412,9 @@ BOOST_AUTO_TEST_CASE(drivers_match_the_direct_reference) {
         {2, 3, 9, 8, 2, 3, 2, 2, 1, 0, 1},      // strides, uneven kernel and padding
         {4, 5, 6, 6, 3, 1, 1, 1, 1, 0, 0},      // 1×1 direct: x[n] is its own column matrix
         {1, 4, 10, 10, 6, 3, 3, 1, 1, 1, 1},    // one sample: GEMM, not the samples, takes the threads
-        {8, 16, 14, 14, 32, 3, 3, 1, 1, 1, 1},  // large enough for the samples to run on 2 threads
+        {8, 16, 14, 14, 32, 3, 3, 1, 1, 1, 1},  // Winograd, on 2 threads
+        {3, 8, 11, 12, 16, 5, 5, 1, 1, 2, 1},   // Winograd with 2×2 pieces
+        {2, 8, 9, 9, 8, 7, 6, 1, 1, 3, 0},      // Winograd with 3×2 pieces
     };
     for (int threads : {1, 2})
         for (const Case& k : cases) check(k, threads);

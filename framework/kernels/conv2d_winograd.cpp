@@ -1,6 +1,6 @@
 // Winograd F(4×4, 3×3) convolution; see conv2d_winograd.hpp. The transforms first, each the
-// 1-D map written out and applied to columns then rows; then the three passes, each a loop
-// over chunks of tiles: transform in, 36 GEMMs, transform out.
+// 1-D map written out and applied to columns then rows; then a kernel's 3×3 pieces, the tiles,
+// and the three passes, each a loop over chunks of tiles: transform in, 36 GEMMs, transform out.
 #include "framework/kernels/conv2d_winograd.hpp"
 
 #include <omp.h>
@@ -30,6 +30,7 @@ constexpr int kTile = 6;                // input tile (and transformed) extent
 constexpr int kOut = 4;                 // output block extent
 constexpr int kPoints = kTile * kTile;  // 36 GEMMs
 constexpr int64_t kMinChannels = 8;     // below, im2col's one GEMM is faster
+constexpr int64_t kMaxKernel = 9;       // larger kernels have 16 pieces and more (see Pieces)
 
 // The 1-D maps work on V, a batch of SIMD lanes, one tile per lane; s and t are strides in V.
 // Bᵀ·d for one column d (6 values at stride s).
@@ -99,29 +100,54 @@ inline void kernel_adjoint_1d(double* g, int64_t t, const double* u, int64_t s) 
     for (int i = 0; i < kTile; ++i) kernel_1d(u + i * kTile, 1, gg + i * 3, 1);  // rows: (6, 6)
 }
 
-// U[ξ][o][c] = (G g Gᵀ)[ξ] for every kernel g of w (O, C, 3, 3); with `for_input_gradient`,
-// U[ξ][c][o] of g turned 180° (g[2 − i][2 − j]), the kernel of dx = conv(dy, ·).
+// A kh × kw kernel runs as bh·bw 3×3 pieces (bh = ⌈kh/3⌉, bw = ⌈kw/3⌉; a 3×3 kernel is one):
+// piece (a, b) is taps [3a, 3a + 3) × [3b, 3b + 3), zeros past the kernel, applied to the input
+// shifted by (3a, 3b). Each (channel c, piece (a, b)) is a "virtual channel" v = (c·bh + a)·bw + b
+// of a 3×3 convolution with C·bh·bw input channels, whose products sum over the pieces too.
+struct Pieces {
+    int64_t kh, kw, bh, bw;
+    int64_t count() const { return bh * bw; }
+};
+constexpr Pieces pieces_of(int64_t kh, int64_t kw) { return {kh, kw, (kh + 2) / 3, (kw + 2) / 3}; }
+
+// U[ξ][o][v] = (G g Gᵀ)[ξ] for piece (a, b) g of kernel (o, c) of w (O, C, kh, kw), v its virtual
+// channel; with `for_input_gradient`, U[ξ][c][v] for v = (o, a, b), the pieces of kernel (o, c)
+// turned 180° (w[kh − 1 − i][kw − 1 − j]): the kernel of dx = conv(dy, ·).
 template <typename T>
-void transform_weights(T* U, const T* w, int64_t O, int64_t C, bool for_input_gradient) {
+void transform_weights(T* U, const T* w, int64_t O, int64_t C, const Pieces& k, bool for_input_gradient) {
+    const int64_t rows = for_input_gradient ? C : O;
+    const int64_t cols = (for_input_gradient ? O : C) * k.count();
     for (int64_t o = 0; o < O; ++o)
         for (int64_t c = 0; c < C; ++c) {
-            double g[9], u[kPoints];
-            for (int k = 0; k < 9; ++k)
-                g[k] = static_cast<double>(w[(o * C + c) * 9 + (for_input_gradient ? 8 - k : k)]);
-            kernel_transform(u, g);
-            const int64_t rows = for_input_gradient ? C : O, cols = for_input_gradient ? O : C;
-            const int64_t r = for_input_gradient ? c : o, q = for_input_gradient ? o : c;
-            for (int xi = 0; xi < kPoints; ++xi) U[(xi * rows + r) * cols + q] = static_cast<T>(u[xi]);
+            const T* kernel = w + (o * C + c) * k.kh * k.kw;
+            for (int64_t a = 0; a < k.bh; ++a)
+                for (int64_t b = 0; b < k.bw; ++b) {
+                    double g[9], u[kPoints];
+                    for (int i = 0; i < 3; ++i)
+                        for (int j = 0; j < 3; ++j) {
+                            const int64_t y = 3 * a + i, x = 3 * b + j;
+                            const bool inside = y < k.kh && x < k.kw;
+                            const int64_t at =
+                                for_input_gradient ? (k.kh - 1 - y) * k.kw + (k.kw - 1 - x) : y * k.kw + x;
+                            g[i * 3 + j] = inside ? static_cast<double>(kernel[at]) : 0.0;
+                        }
+                    kernel_transform(u, g);
+                    const int64_t r = for_input_gradient ? c : o;
+                    const int64_t v = ((for_input_gradient ? o : c) * k.bh + a) * k.bw + b;
+                    for (int xi = 0; xi < kPoints; ++xi) U[(xi * rows + r) * cols + v] = static_cast<T>(u[xi]);
+                }
         }
 }
 
 // --- the tiles ----------------------------------------------------------------------------------
 
-// The geometry of one Winograd convolution: in (N, Cin, Hin, Win), zero padding (ph, pw),
-// out (N, Cout, Hout, Wout) with Hout = Hin + 2·ph − 2, and the tiling of out in 4×4 blocks.
+// The geometry of one Winograd convolution: in (N, Cin, Hin, Win), zero padding (ph, pw), the
+// kernel's pieces, out (N, Cout, Hout, Wout) with Hout = Hin + 2·ph − kh + 1, and the tiling of
+// out in 4×4 blocks.
 struct Tiling {
     int64_t Hin, Win, ph, pw, Hout, Wout;
     int64_t tiles_h, tiles_w;
+    Pieces k;
 };
 
 // The transforms run on kLanes tiles at once, one per SIMD lane: a tile's 36 values are
@@ -164,13 +190,13 @@ constexpr int64_t plane_stride(int64_t rows, int64_t cols) { return rows * cols 
 // before, not ones a few scalar stores ago, which a CPU cannot forward into a wide load.
 constexpr int64_t kBlock = 64;
 
-// d[e][k] for e < 36: tile k's 6×6 window at (y0 − ph, x0 − pw) of its sample's plane (src:
+// d[e][k] for e < 36: tile k's 6×6 window at (y0 + dy, x0 + dx) of its sample's plane (src:
 // sample 0's, samples `sample_stride` apart), zeros outside the plane and past the chunk's end.
 template <typename T>
-void gather_inputs(T (*d)[kBlock], const T* src, int64_t sample_stride, const Tiling& s, const TileAt* at,
-                   int64_t tiles) {
+void gather_inputs(T (*d)[kBlock], const T* src, int64_t sample_stride, const Tiling& s, int64_t dy, int64_t dx,
+                   const TileAt* at, int64_t tiles) {
     for (int64_t k = 0; k < tiles; ++k) {
-        const int64_t y0 = at[k].y0 - s.ph, x0 = at[k].x0 - s.pw;
+        const int64_t y0 = at[k].y0 + dy, x0 = at[k].x0 + dx;
         if (at[k].valid && y0 >= 0 && x0 >= 0 && y0 + kTile <= s.Hin && x0 + kTile <= s.Win) {
             const T* p = src + at[k].n * sample_stride + y0 * s.Win + x0;
             for (int i = 0; i < kTile; ++i)
@@ -188,25 +214,28 @@ void gather_inputs(T (*d)[kBlock], const T* src, int64_t sample_stride, const Ti
     }
 }
 
-// V[ξ][c][k] = (Bᵀ d B)[ξ] for the chunk's tiles k and every channel c, where d is the 6×6
-// window of `in` at (y0 − ph, x0 − pw) of its tile, zeros outside `in`. Channel by channel, the
-// tiles in order: each plane of `in` is read, and each row of V written, front to back.
+// V[ξ][v][k] = (Bᵀ d B)[ξ] for the chunk's tiles k and every virtual channel v = (c, a, b), where
+// d is the 6×6 window of `in`'s channel c at (y0 − ph + 3a, x0 − pw + 3b) of its tile, zeros
+// outside `in`. Channel by channel, the tiles in order: each plane of `in` is read, and each row
+// of V written, front to back.
 template <typename T>
 void input_transform(T* V, int64_t cols, const T* in, int64_t Cin, const Tiling& s, const TileAt* tiles) {
-    const int64_t plane = s.Hin * s.Win, stride = plane_stride(Cin, cols);
+    const int64_t plane = s.Hin * s.Win, rows = Cin * s.k.count(), stride = plane_stride(rows, cols);
     alignas(64) T d[kPoints][kBlock];
-    for (int64_t c = 0; c < Cin; ++c)
+    for (int64_t v = 0; v < rows; ++v) {
+        const int64_t c = v / s.k.count(), piece_y = v / s.k.bw % s.k.bh, piece_x = v % s.k.bw;
         for (int64_t k0 = 0; k0 < cols; k0 += kBlock) {
             const int64_t block = std::min(kBlock, cols - k0);
-            gather_inputs(d, in + c * plane, Cin * plane, s, tiles + k0, block);
+            gather_inputs(d, in + c * plane, Cin * plane, s, 3 * piece_y - s.ph, 3 * piece_x - s.pw, tiles + k0, block);
             for (int64_t k = 0; k < block; k += kLanes<T>) {
                 Batch<T> b[kPoints], tmp[kPoints];
                 for (int xi = 0; xi < kPoints; ++xi) b[xi] = Batch<T>::load_aligned(&d[xi][k]);
                 for (int j = 0; j < kTile; ++j) input_1d(tmp + j, b + j, kTile);              // Bᵀ d
                 for (int i = 0; i < kTile; ++i) input_1d(b + i * kTile, tmp + i * kTile, 1);  // (Bᵀ d) B
-                for (int xi = 0; xi < kPoints; ++xi) b[xi].store_unaligned(V + xi * stride + c * cols + k0 + k);
+                for (int xi = 0; xi < kPoints; ++xi) b[xi].store_unaligned(V + xi * stride + v * cols + k0 + k);
             }
         }
+    }
 }
 
 // out's 4×4 block of each tile (clipped at the edges) = (Aᵀ m A) + bias[o], m[ξ] = M[ξ][o][k];
@@ -282,16 +311,19 @@ constexpr const char* kWorkspace = "conv2d (Winograd): workspace";
 // Tiles per chunk: enough columns for the GEMMs to run at speed, few enough that a chunk's
 // transformed input and output (36·(Cin + Cout) values a tile) stay near the core's cache.
 constexpr int64_t kChunkValues = int64_t(1) << 18;
-constexpr int64_t kMinChunk = 32;
+constexpr int64_t kMinChunk = 64;
 
 Tiling tiling_of(const Window2d& g, bool input_gradient) {
-    if (!input_gradient) return {g.H, g.W, g.ph, g.pw, g.OH, g.OW, (g.OH + kOut - 1) / kOut, (g.OW + kOut - 1) / kOut};
-    // dx = conv(dy, w turned), dy padded by 2 − p: out is (H, W).
-    return {g.OH, g.OW, 2 - g.ph, 2 - g.pw, g.H, g.W, (g.H + kOut - 1) / kOut, (g.W + kOut - 1) / kOut};
+    const Pieces k = pieces_of(g.kh, g.kw);
+    if (!input_gradient)
+        return {g.H, g.W, g.ph, g.pw, g.OH, g.OW, (g.OH + kOut - 1) / kOut, (g.OW + kOut - 1) / kOut, k};
+    // dx = conv(dy, w turned), dy padded by k − 1 − p: out is (H, W).
+    return {g.OH, g.OW, g.kh - 1 - g.ph, g.kw - 1 - g.pw, g.H, g.W, (g.H + kOut - 1) / kOut, (g.W + kOut - 1) / kOut,
+            k};
 }
 
-// Per thread, `per_tile` values a tile (36·(Cin + Cout)), the planes' padding and `fixed` more;
-// plus `shared` for everyone.
+// Per thread, `per_tile` values a tile (36·(Cin·pieces + Cout)), the planes' padding and `fixed`
+// more; plus `shared` for everyone.
 WinogradPlan make_plan(int64_t N, const Tiling& s, int64_t per_tile, int64_t fixed, int64_t shared,
                        int64_t multiply_adds_per_tile) {
     WinogradPlan plan;
@@ -310,14 +342,23 @@ WinogradPlan make_plan(int64_t N, const Tiling& s, int64_t per_tile, int64_t fix
     return plan;
 }
 
-// The forward of in (Cin channels) → out (Cout channels) given U (36, Cout, Cin): per chunk,
-// V = input transform, M_ξ = U_ξ·V_ξ (36 GEMMs of (Cout, Cin)·(Cin, count)), output transform.
-// `work` holds, per thread, V (36·Cin·chunk) then M (36·Cout·chunk).
+// The plan of a pass from Cin to Cout channels with `pieces` pieces a kernel: per thread V
+// (36·Cin·pieces a tile), M (36·Cout) and `fixed` more; `shared` for everyone.
+WinogradPlan plan_pass(int64_t N, const Tiling& s, int64_t Cin, int64_t Cout, int64_t fixed, int64_t shared) {
+    const int64_t rows = checked_mul(Cin, s.k.count(), kWorkspace);
+    return make_plan(N, s, checked_mul(kPoints, checked_add(rows, Cout, kWorkspace), kWorkspace), fixed, shared,
+                     saturating_mul(kPoints, saturating_mul(rows, Cout)));
+}
+
+// The forward of in (Cin channels) → out (Cout channels) given U (36, Cout, Cin·pieces): per
+// chunk, V = input transform, M_ξ = U_ξ·V_ξ (36 GEMMs of (Cout, Cin·pieces)·(Cin·pieces, cols)),
+// output transform. `work` holds, per thread, V then M.
 template <typename T>
 void winograd_convolve(T* out, const T* in, const T* U, const T* bias, int64_t Cin, int64_t Cout, const Tiling& s,
                        const WinogradPlan& plan, T* work, bool accumulate) {
+    const int64_t rows = Cin * s.k.count();  // V's: virtual channels
     const int64_t chunks = (plan.tiles + plan.chunk - 1) / plan.chunk;
-    const int64_t per_thread = transformed_size(Cin, plan.chunk) + transformed_size(Cout, plan.chunk);
+    const int64_t per_thread = transformed_size(rows, plan.chunk) + transformed_size(Cout, plan.chunk);
 #pragma omp parallel for schedule(static) num_threads(plan.threads) if (plan.threads > 1)
     for (int64_t q = 0; q < chunks; ++q) {
         const int64_t first = q * plan.chunk, count = std::min(plan.chunk, plan.tiles - first);
@@ -325,11 +366,11 @@ void winograd_convolve(T* out, const T* in, const T* U, const T* bias, int64_t C
         TileAt tiles[kMaxChunk];
         locate(tiles, s, first, count, cols);
         T* V = work + per_thread * omp_get_thread_num();
-        T* M = V + transformed_size(Cin, cols);
-        const int64_t v_stride = plane_stride(Cin, cols), m_stride = plane_stride(Cout, cols);
+        T* M = V + transformed_size(rows, cols);
+        const int64_t v_stride = plane_stride(rows, cols), m_stride = plane_stride(Cout, cols);
         input_transform(V, cols, in, Cin, s, tiles);
         for (int xi = 0; xi < kPoints; ++xi)
-            gemm<T>(false, false, Cout, cols, Cin, T(1), U + xi * Cout * Cin, V + xi * v_stride, T(0),
+            gemm<T>(false, false, Cout, cols, rows, T(1), U + xi * Cout * rows, V + xi * v_stride, T(0),
                     M + xi * m_stride);
         output_transform(out, M, cols, bias, Cout, s, tiles, accumulate);
     }
@@ -338,48 +379,51 @@ void winograd_convolve(T* out, const T* in, const T* U, const T* bias, int64_t C
 }  // namespace
 
 bool winograd_applies(int64_t C, int64_t O, const Window2d& g) {
-    return g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.dil_h == 1 && g.dil_w == 1 && g.ph <= 2 && g.pw <= 2 &&
-           g.OH > 0 && g.OW > 0 && C >= kMinChannels && O >= kMinChannels;
+    return g.kh >= 3 && g.kh <= kMaxKernel && g.kw >= 3 && g.kw <= kMaxKernel && g.sh == 1 && g.sw == 1 &&
+           g.dil_h == 1 && g.dil_w == 1 && g.ph < g.kh && g.pw < g.kw && g.OH > 0 && g.OW > 0 && C >= kMinChannels &&
+           O >= kMinChannels;
 }
 
 WinogradPlan winograd_forward_plan(int64_t N, int64_t C, int64_t O, const Window2d& g) {
     const Tiling s = tiling_of(g, false);
-    const int64_t shared = checked_mul(kPoints, checked_mul(O, C, kWorkspace), kWorkspace);  // U
-    return make_plan(N, s, checked_mul(kPoints, checked_add(C, O, kWorkspace), kWorkspace), 0, shared,
-                     saturating_mul(kPoints, saturating_mul(C, O)));
+    const int64_t U =
+        checked_mul(kPoints, checked_mul(O, checked_mul(C, s.k.count(), kWorkspace), kWorkspace), kWorkspace);
+    return plan_pass(N, s, C, O, 0, U);
 }
 
 WinogradPlan winograd_backward_data_plan(int64_t N, int64_t C, int64_t O, const Window2d& g) {
     const Tiling s = tiling_of(g, true);
-    const int64_t shared = checked_mul(kPoints, checked_mul(O, C, kWorkspace), kWorkspace);
-    return make_plan(N, s, checked_mul(kPoints, checked_add(C, O, kWorkspace), kWorkspace), 0, shared,
-                     saturating_mul(kPoints, saturating_mul(C, O)));
+    const int64_t U =
+        checked_mul(kPoints, checked_mul(C, checked_mul(O, s.k.count(), kWorkspace), kWorkspace), kWorkspace);
+    return plan_pass(N, s, O, C, 0, U);
 }
 
-// Per thread: V (36·C·chunk), dM (36·O·chunk) and a dU partial (36·O·C).
+// Per thread: V (36·C·pieces·chunk), dM (36·O·chunk) and a dU partial (36·O·C·pieces).
 WinogradPlan winograd_backward_weight_plan(int64_t N, int64_t C, int64_t O, const Window2d& g) {
     const Tiling s = tiling_of(g, false);
-    const int64_t dU = checked_mul(kPoints, checked_mul(O, C, kWorkspace), kWorkspace);
-    return make_plan(N, s, checked_mul(kPoints, checked_add(C, O, kWorkspace), kWorkspace), dU, 0,
-                     saturating_mul(kPoints, saturating_mul(C, O)));
+    const int64_t dU =
+        checked_mul(kPoints, checked_mul(O, checked_mul(C, s.k.count(), kWorkspace), kWorkspace), kWorkspace);
+    return plan_pass(N, s, C, O, dU, 0);
 }
 
 template <typename T>
 void conv2d_winograd_forward(T* y, const T* x, const T* w, const T* b, int64_t N, int64_t C, int64_t O,
                              const Window2d& g, const WinogradPlan& plan, T* workspace) {
     (void)N;
-    T* U = workspace;
-    transform_weights(U, w, O, C, /*for_input_gradient=*/false);
-    winograd_convolve(y, x, U, b, C, O, tiling_of(g, false), plan, U + kPoints * O * C, /*accumulate=*/false);
+    const Tiling s = tiling_of(g, false);
+    T* U = workspace;  // (36, O, C·pieces)
+    transform_weights(U, w, O, C, s.k, /*for_input_gradient=*/false);
+    winograd_convolve(y, x, U, b, C, O, s, plan, U + kPoints * O * C * s.k.count(), /*accumulate=*/false);
 }
 
 template <typename T>
 void conv2d_winograd_backward_data(T* dx, const T* dy, const T* w, int64_t N, int64_t C, int64_t O, const Window2d& g,
                                    const WinogradPlan& plan, T* workspace, bool accumulate) {
     (void)N;
-    T* U = workspace;  // (36, C, O)
-    transform_weights(U, w, O, C, /*for_input_gradient=*/true);
-    winograd_convolve(dx, dy, U, static_cast<const T*>(nullptr), O, C, tiling_of(g, true), plan, U + kPoints * O * C,
+    const Tiling s = tiling_of(g, true);
+    T* U = workspace;  // (36, C, O·pieces)
+    transform_weights(U, w, O, C, s.k, /*for_input_gradient=*/true);
+    winograd_convolve(dx, dy, U, static_cast<const T*>(nullptr), O, C, s, plan, U + kPoints * O * C * s.k.count(),
                       accumulate);
 }
 
@@ -388,9 +432,11 @@ void conv2d_winograd_backward_weight(T* dw, const T* dy, const T* x, int64_t N, 
                                      const WinogradPlan& plan, T* workspace, bool accumulate) {
     (void)N;
     const Tiling s = tiling_of(g, false);
+    const Pieces& k = s.k;
+    const int64_t rows = C * k.count();  // virtual channels
     const int64_t chunks = (plan.tiles + plan.chunk - 1) / plan.chunk;
-    const int64_t dU_size = kPoints * O * C;
-    const int64_t per_thread = transformed_size(C, plan.chunk) + transformed_size(O, plan.chunk) + dU_size;
+    const int64_t dU_size = kPoints * O * rows;
+    const int64_t per_thread = transformed_size(rows, plan.chunk) + transformed_size(O, plan.chunk) + dU_size;
     const int threads = plan.threads;
     for (int t = 0; t < threads; ++t) std::fill_n(workspace + per_thread * t, dU_size, T(0));
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
@@ -401,36 +447,43 @@ void conv2d_winograd_backward_weight(T* dw, const T* dy, const T* x, int64_t N, 
         locate(tiles, s, first, count, cols);
         T* dU = workspace + per_thread * omp_get_thread_num();
         T* V = dU + dU_size;
-        T* dM = V + transformed_size(C, cols);
-        const int64_t v_stride = plane_stride(C, cols), m_stride = plane_stride(O, cols);
+        T* dM = V + transformed_size(rows, cols);
+        const int64_t v_stride = plane_stride(rows, cols), m_stride = plane_stride(O, cols);
         input_transform(V, cols, x, C, s, tiles);
         output_adjoint_transform(dM, cols, dy, O, s, tiles);
-        // dU_ξ (O, C) += dM_ξ (O, cols) · V_ξᵀ (cols, C); the columns past `count` are zeros.
+        // dU_ξ (O, rows) += dM_ξ (O, cols) · V_ξᵀ (cols, rows); the columns past `count` are zeros.
         for (int xi = 0; xi < kPoints; ++xi)
-            gemm<T>(false, true, O, C, cols, T(1), dM + xi * m_stride, V + xi * v_stride, T(1), dU + xi * O * C);
+            gemm<T>(false, true, O, rows, cols, T(1), dM + xi * m_stride, V + xi * v_stride, T(1), dU + xi * O * rows);
     }
-    // The partials in thread order, then dw[o][c] = Gᵀ dU G, in double; a block of channels at a
-    // time, so that the 36 values of each kernel (O·C apart) are read as 36 runs, not 36 misses.
+    // The partials in thread order, then each piece of dw[o][c] = Gᵀ dU G, in double; a block of
+    // virtual channels at a time, so that the 36 values of each piece (O·rows apart) are read as
+    // 36 runs, not 36 misses.
     constexpr int64_t kChannels = 64;
     for (int64_t o = 0; o < O; ++o)
-        for (int64_t c0 = 0; c0 < C; c0 += kChannels) {
-            const int64_t block = std::min(kChannels, C - c0);
+        for (int64_t v0 = 0; v0 < rows; v0 += kChannels) {
+            const int64_t block = std::min(kChannels, rows - v0);
             double u[kPoints][kChannels];
             for (int xi = 0; xi < kPoints; ++xi)
-                for (int64_t c = 0; c < block; ++c) {
+                for (int64_t v = 0; v < block; ++v) {
                     double sum = 0.0;
                     for (int t = 0; t < threads; ++t)
-                        sum += static_cast<double>(workspace[per_thread * t + (xi * O + o) * C + c0 + c]);
-                    u[xi][c] = sum;
+                        sum += static_cast<double>(workspace[per_thread * t + (xi * O + o) * rows + v0 + v]);
+                    u[xi][v] = sum;
                 }
-            for (int64_t c = 0; c < block; ++c) {
+            for (int64_t v = 0; v < block; ++v) {
                 double k6[kPoints], tmp[3 * kTile], gk[9];
-                for (int xi = 0; xi < kPoints; ++xi) k6[xi] = u[xi][c];
+                for (int xi = 0; xi < kPoints; ++xi) k6[xi] = u[xi][v];
                 for (int j = 0; j < kTile; ++j) kernel_adjoint_1d(tmp + j, kTile, k6 + j, kTile);  // Gᵀ dU: (3, 6)
                 for (int i = 0; i < 3; ++i) kernel_adjoint_1d(gk + i * 3, 1, tmp + i * kTile, 1);  // (Gᵀ dU) G
-                T* d = dw + (o * C + c0 + c) * 9;
-                for (int k = 0; k < 9; ++k)
-                    d[k] = static_cast<T>((accumulate ? static_cast<double>(d[k]) : 0.0) + gk[k]);
+                const int64_t c = (v0 + v) / k.count(), py = (v0 + v) / k.bw % k.bh, px = (v0 + v) % k.bw;
+                T* kernel = dw + (o * C + c) * k.kh * k.kw;
+                for (int i = 0; i < 3; ++i)
+                    for (int j = 0; j < 3; ++j) {
+                        const int64_t y = 3 * py + i, x = 3 * px + j;
+                        if (y >= k.kh || x >= k.kw) continue;  // a tap of the zero padding of the pieces
+                        T& d = kernel[y * k.kw + x];
+                        d = static_cast<T>((accumulate ? static_cast<double>(d) : 0.0) + gk[i * 3 + j]);
+                    }
             }
         }
 }

@@ -1,9 +1,12 @@
-// 3×3 stride-1 convolution by Winograd's minimal filtering F(4×4, 3×3) (Lavin & Gray, 2016):
-// each 4×4 block of output comes from a 6×6 tile of input with 36 multiplications per
-// (input, output channel) pair instead of 144. The forward, the input gradient and the weight
-// gradient all run in the transformed domain as 36 GEMMs per chunk of tiles; conv2d.cpp's
-// drivers call these for the geometries winograd_applies() accepts. conv2d.hpp's direct
-// reference twins are what the tests hold them to (float32 error: docs/numerics.md).
+// Stride-1 convolution by Winograd's minimal filtering F(4×4, 3×3) (Lavin & Gray, 2016): each
+// 4×4 block of output comes from a 6×6 tile of input with 36 multiplications per (input, output
+// channel) pair instead of 144. A larger kernel (up to 9×9) is cut into 3×3 pieces, each applied
+// to the input shifted by its offset, their products summed before the output transform: a 5×5
+// kernel takes 4·36 multiplications per block instead of 400, a 7×7 one 9·36 instead of 784.
+// The forward, the input gradient and the weight gradient all run in the transformed domain as
+// 36 GEMMs per chunk of tiles; conv2d.cpp's drivers call these for the geometries
+// winograd_applies() accepts. conv2d.hpp's direct reference twins are what the tests hold them
+// to (float32 error: docs/numerics.md).
 #pragma once
 
 #include <cstdint>
@@ -12,8 +15,9 @@
 
 namespace tapegrad::kernels {
 
-// A 3×3 kernel with stride 1, no dilation and padding at most 2 (so the input gradient is again such a
-// convolution), and enough channels on both sides that the transforms pay for themselves.
+// A kernel of 3×3 to 9×9 with stride 1, no dilation and padding under the kernel's extent (so the
+// input gradient is again such a convolution), and enough channels on both sides that the
+// transforms pay for themselves.
 bool winograd_applies(int64_t C, int64_t O, const Window2d& g);
 
 // How a batch runs: tiles (one 4×4 output block of one sample) are taken in chunks of `chunk`
@@ -34,18 +38,18 @@ WinogradPlan winograd_forward_plan(int64_t N, int64_t C, int64_t O, const Window
 WinogradPlan winograd_backward_data_plan(int64_t N, int64_t C, int64_t O, const Window2d& g);
 WinogradPlan winograd_backward_weight_plan(int64_t N, int64_t C, int64_t O, const Window2d& g);
 
-// y (N, O, OH, OW) = conv(x, w (O, C, 3, 3)) + b (O, or null); every element written.
+// y (N, O, OH, OW) = conv(x, w (O, C, kh, kw)) + b (O, or null); every element written.
 template <typename T>
 void conv2d_winograd_forward(T* y, const T* x, const T* w, const T* b, int64_t N, int64_t C, int64_t O,
                              const Window2d& g, const WinogradPlan& plan, T* workspace);
 
 // dx (N, C, H, W) (+)= the input gradient for dy (N, O, OH, OW): the convolution of dy with w
-// turned 180° and its channels swapped, padded by 2 − padding.
+// turned 180° and its channels swapped, padded by kernel − 1 − padding.
 template <typename T>
 void conv2d_winograd_backward_data(T* dx, const T* dy, const T* w, int64_t N, int64_t C, int64_t O, const Window2d& g,
                                    const WinogradPlan& plan, T* workspace, bool accumulate);
 
-// dw (O, C, 3, 3) (+)= the weight gradient for dy, x: in the transformed domain,
+// dw (O, C, kh, kw) (+)= the weight gradient for dy, x: in the transformed domain,
 // dU_ξ = Σ_tiles dM_ξ · V_ξᵀ with dM the adjoint of the output transform of dy's tiles and V
 // the input transform of x's; then dw = the adjoint of the kernel transform of dU.
 template <typename T>
