@@ -214,6 +214,40 @@ void gather_inputs(T (*d)[kBlock], const T* src, int64_t sample_stride, const Ti
     }
 }
 
+#if XSIMD_WITH_AVX
+// gather_inputs for float with AVX: each tile's window row by row as one 8-float load and
+// store (a tile-major scratch, 6 rows of 8), then 8 tiles at a time turned to one tile per lane
+// by 8×8 transposes (simd.hpp): 12 wide moves and 18 shuffles a tile instead of 36 scalar
+// stores. A window that reaches past the plane is read with masked loads.
+void gather_inputs(float (*d)[kBlock], const float* src, int64_t sample_stride, const Tiling& s, int64_t dy, int64_t dx,
+                   const TileAt* at, int64_t tiles) {
+    alignas(64) float rows[kBlock][kTile][8];
+    for (int64_t k = 0; k < tiles; ++k) {
+        const int64_t y0 = at[k].y0 + dy, x0 = at[k].x0 + dx;
+        if (at[k].valid && y0 >= 0 && x0 >= 0 && y0 + kTile <= s.Hin && x0 + 8 <= s.Win) {
+            const float* p = src + at[k].n * sample_stride + y0 * s.Win + x0;
+            for (int i = 0; i < kTile; ++i) _mm256_store_ps(rows[k][i], _mm256_loadu_ps(p + i * s.Win));
+            continue;
+        }
+        // At an edge: each row inside the plane by a masked load of its columns inside it (the
+        // masked-off lanes read nothing), zeros elsewhere.
+        const int64_t j0 = std::max<int64_t>(0, -x0), j1 = std::min<int64_t>(kTile, s.Win - x0);
+        const __m256 column = _mm256_setr_ps(0, 1, 2, 3, 4, 5, 6, 7);
+        const __m256 mask = _mm256_and_ps(_mm256_cmp_ps(column, _mm256_set1_ps(float(j0)), _CMP_GE_OQ),
+                                          _mm256_cmp_ps(column, _mm256_set1_ps(float(j1)), _CMP_LT_OQ));
+        const int64_t corner = at[k].n * sample_stride + y0 * s.Win + x0;  // may lie before the plane
+        for (int i = 0; i < kTile; ++i) {
+            const bool inside = at[k].valid && j1 > j0 && y0 + i >= 0 && y0 + i < s.Hin;
+            const __m256 row =
+                inside ? _mm256_maskload_ps(src + corner + i * s.Win, _mm256_castps_si256(mask)) : _mm256_setzero_ps();
+            _mm256_store_ps(rows[k][i], row);
+        }
+    }
+    for (int64_t k = 0; k < tiles; k += 8)
+        for (int i = 0; i < kTile; ++i) simd::transpose_8x8(&d[i * kTile][k], kBlock, kTile, rows[k][i], kTile * 8);
+}
+#endif
+
 // V[ξ][v][k] = (Bᵀ d B)[ξ] for the chunk's tiles k and every virtual channel v = (c, a, b), where
 // d is the 6×6 window of `in`'s channel c at (y0 − ph + 3a, x0 − pw + 3b) of its tile, zeros
 // outside `in`. Channel by channel, the tiles in order: each plane of `in` is read, and each row
@@ -228,11 +262,21 @@ void input_transform(T* V, int64_t cols, const T* in, int64_t Cin, const Tiling&
             const int64_t block = std::min(kBlock, cols - k0);
             gather_inputs(d, in + c * plane, Cin * plane, s, 3 * piece_y - s.ph, 3 * piece_x - s.pw, tiles + k0, block);
             for (int64_t k = 0; k < block; k += kLanes<T>) {
-                Batch<T> b[kPoints], tmp[kPoints];
-                for (int xi = 0; xi < kPoints; ++xi) b[xi] = Batch<T>::load_aligned(&d[xi][k]);
-                for (int j = 0; j < kTile; ++j) input_1d(tmp + j, b + j, kTile);              // Bᵀ d
-                for (int i = 0; i < kTile; ++i) input_1d(b + i * kTile, tmp + i * kTile, 1);  // (Bᵀ d) B
-                for (int xi = 0; xi < kPoints; ++xi) b[xi].store_unaligned(V + xi * stride + v * cols + k0 + k);
+                // d B row by row, then Bᵀ (d B) column by column, straight into V: 12 batches
+                // live at a time, where all 36 at once would not fit in the registers.
+                Batch<T> dB[kPoints];
+                for (int i = 0; i < kTile; ++i) {
+                    Batch<T> row[kTile];
+                    for (int j = 0; j < kTile; ++j) row[j] = Batch<T>::load_aligned(&d[i * kTile + j][k]);
+                    input_1d(dB + i * kTile, row, 1);
+                }
+                for (int j = 0; j < kTile; ++j) {
+                    Batch<T> column[kTile], out[kTile];
+                    for (int i = 0; i < kTile; ++i) column[i] = dB[i * kTile + j];
+                    input_1d(out, column, 1);
+                    for (int i = 0; i < kTile; ++i)
+                        out[i].store_unaligned(V + (i * kTile + j) * stride + v * cols + k0 + k);
+                }
             }
         }
     }
@@ -248,12 +292,21 @@ void output_transform(T* out, const T* M, int64_t cols, const T* bias, int64_t C
         const T b = bias ? bias[o] : T(0);
         for (int64_t k = 0; k < cols; k += kLanes<T>) {
             const TileAt* at = tiles + k;
-            Batch<T> m[kPoints], tmp[kOut * kTile];
-            for (int xi = 0; xi < kPoints; ++xi) m[xi] = Batch<T>::load_unaligned(M + xi * stride + o * cols + k);
-            for (int j = 0; j < kTile; ++j) output_1d(tmp + j, kTile, m + j, kTile);        // Aᵀ m: (4, 6)
-            for (int i = 0; i < kOut; ++i) output_1d(m + i * kOut, 1, tmp + i * kTile, 1);  // (Aᵀ m) A: (4, 4)
+            // m A row by row (6 × 4), then Aᵀ (m A) column by column, as input_transform does.
+            Batch<T> mA[kTile * kOut];
+            for (int i = 0; i < kTile; ++i) {
+                Batch<T> row[kTile];
+                for (int j = 0; j < kTile; ++j)
+                    row[j] = Batch<T>::load_unaligned(M + (i * kTile + j) * stride + o * cols + k);
+                output_1d(mA + i * kOut, 1, row, 1);
+            }
             Lanes<T, kOut * kOut> y;
-            for (int e = 0; e < kOut * kOut; ++e) y.store(e, m[e]);
+            for (int j = 0; j < kOut; ++j) {
+                Batch<T> column[kTile], out[kOut];
+                for (int i = 0; i < kTile; ++i) column[i] = mA[i * kOut + j];
+                output_1d(out, 1, column, 1);
+                for (int i = 0; i < kOut; ++i) y.store(i * kOut + j, out[i]);
+            }
             for (int64_t l = 0; l < kLanes<T> && at[l].valid; ++l) {
                 const int64_t rows = std::min<int64_t>(kOut, s.Hout - at[l].y0);
                 const int64_t width = std::min<int64_t>(kOut, s.Wout - at[l].x0);
