@@ -282,6 +282,52 @@ void input_transform(T* V, int64_t cols, const T* in, int64_t Cin, const Tiling&
     }
 }
 
+// Lane l's 4×4 block y[4i + j][l] + b into its place in `out` (channel o's plane of sample 0,
+// samples `sample_stride` apart), clipped at the edges, added to what is there with `accumulate`.
+template <typename T>
+void scatter_outputs(T* out, int64_t sample_stride, const Tiling& s, const TileAt* at, const Lanes<T, kOut * kOut>& y,
+                     T b, bool accumulate) {
+    for (int64_t l = 0; l < kLanes<T> && at[l].valid; ++l) {
+        const int64_t rows = std::min<int64_t>(kOut, s.Hout - at[l].y0);
+        const int64_t width = std::min<int64_t>(kOut, s.Wout - at[l].x0);
+        T* dst = out + at[l].n * sample_stride + at[l].y0 * s.Wout + at[l].x0;
+        for (int64_t i = 0; i < rows; ++i)
+            for (int64_t j = 0; j < width; ++j) {
+                const T v = y.v[i * kOut + j][l] + b;
+                dst[i * s.Wout + j] = accumulate ? dst[i * s.Wout + j] + v : v;
+            }
+    }
+}
+
+#if XSIMD_WITH_AVX
+// scatter_outputs for float with AVX: the lanes turned back into one 4×4 block per tile by
+// 8×8 transposes, then each whole row of a block stored as one 4-float vector.
+void scatter_outputs(float* out, int64_t sample_stride, const Tiling& s, const TileAt* at,
+                     const Lanes<float, kOut * kOut>& y, float b, bool accumulate) {
+    alignas(64) float block[kLanes<float>][kOut * kOut];  // tile-major
+    for (int64_t h = 0; h < kLanes<float>; h += 8)
+        for (int e0 = 0; e0 < kOut * kOut; e0 += 8)
+            simd::transpose_8x8(&block[h][e0], kOut * kOut, 8, &y.v[e0][h], kLanes<float>);
+    const __m128 bias = _mm_set1_ps(b);
+    for (int64_t l = 0; l < kLanes<float> && at[l].valid; ++l) {
+        const int64_t rows = std::min<int64_t>(kOut, s.Hout - at[l].y0);
+        const int64_t width = std::min<int64_t>(kOut, s.Wout - at[l].x0);
+        float* dst = out + at[l].n * sample_stride + at[l].y0 * s.Wout + at[l].x0;
+        for (int64_t i = 0; i < rows; ++i) {
+            float* d = dst + i * s.Wout;
+            if (width == kOut) {
+                __m128 v = _mm_add_ps(_mm_load_ps(&block[l][i * kOut]), bias);
+                if (accumulate) v = _mm_add_ps(_mm_loadu_ps(d), v);
+                _mm_storeu_ps(d, v);
+                continue;
+            }
+            for (int64_t j = 0; j < width; ++j)
+                d[j] = accumulate ? d[j] + (block[l][i * kOut + j] + b) : block[l][i * kOut + j] + b;
+        }
+    }
+}
+#endif
+
 // out's 4×4 block of each tile (clipped at the edges) = (Aᵀ m A) + bias[o], m[ξ] = M[ξ][o][k];
 // added to out with `accumulate`.
 template <typename T>
@@ -307,16 +353,7 @@ void output_transform(T* out, const T* M, int64_t cols, const T* bias, int64_t C
                 output_1d(out, 1, column, 1);
                 for (int i = 0; i < kOut; ++i) y.store(i * kOut + j, out[i]);
             }
-            for (int64_t l = 0; l < kLanes<T> && at[l].valid; ++l) {
-                const int64_t rows = std::min<int64_t>(kOut, s.Hout - at[l].y0);
-                const int64_t width = std::min<int64_t>(kOut, s.Wout - at[l].x0);
-                T* dst = out + (at[l].n * Cout + o) * plane + at[l].y0 * s.Wout + at[l].x0;
-                for (int64_t i = 0; i < rows; ++i)
-                    for (int64_t j = 0; j < width; ++j) {
-                        const T v = y.v[i * kOut + j][l] + b;
-                        dst[i * s.Wout + j] = accumulate ? dst[i * s.Wout + j] + v : v;
-                    }
-            }
+            scatter_outputs(out + o * plane, Cout * plane, s, at, y, b, accumulate);
         }
     }
 }
