@@ -110,6 +110,9 @@ struct Pieces {
 };
 constexpr Pieces pieces_of(int64_t kh, int64_t kw) { return {kh, kw, (kh + 2) / 3, (kw + 2) / 3}; }
 
+// A kernel transform's (or its adjoint's) work, in multiply-adds, for the thread split.
+constexpr int64_t kKernelTransformCost = 100;
+
 // U[ξ][o][v] = (G g Gᵀ)[ξ] for piece (a, b) g of kernel (o, c) of w (O, C, kh, kw), v its virtual
 // channel; with `for_input_gradient`, U[ξ][c][v] for v = (o, a, b), the pieces of kernel (o, c)
 // turned 180° (w[kh − 1 − i][kw − 1 − j]): the kernel of dx = conv(dy, ·).
@@ -117,6 +120,10 @@ template <typename T>
 void transform_weights(T* U, const T* w, int64_t O, int64_t C, const Pieces& k, bool for_input_gradient) {
     const int64_t rows = for_input_gradient ? C : O;
     const int64_t cols = (for_input_gradient ? O : C) * k.count();
+    // Each o writes its own entries of U: split over the threads, the same values.
+    const int threads =
+        parallel_threads(Work::multiply_adds, saturating_mul(O * C, k.count() * kKernelTransformCost), O);
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
     for (int64_t o = 0; o < O; ++o)
         for (int64_t c = 0; c < C; ++c) {
             const T* kernel = w + (o * C + c) * k.kh * k.kw;
@@ -549,6 +556,9 @@ void conv2d_winograd_backward_weight(T* dw, const T* dy, const T* x, int64_t N, 
     // virtual channels at a time, so that the 36 values of each piece (O·rows apart) are read as
     // 36 runs, not 36 misses.
     constexpr int64_t kChannels = 64;
+    // Each o sums and writes its own kernels: split over the threads, the same values.
+    const int last_threads = parallel_threads(Work::multiply_adds, saturating_mul(O * rows, kKernelTransformCost), O);
+#pragma omp parallel for schedule(static) num_threads(last_threads) if (last_threads > 1)
     for (int64_t o = 0; o < O; ++o)
         for (int64_t v0 = 0; v0 < rows; v0 += kChannels) {
             const int64_t block = std::min(kChannels, rows - v0);
