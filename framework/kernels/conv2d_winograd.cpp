@@ -365,6 +365,45 @@ void output_transform(T* out, const T* M, int64_t cols, const T* bias, int64_t C
     }
 }
 
+// d[e][k] for e < 16: tile k's 4×4 block of `src` (channel o's plane of sample 0, samples
+// `sample_stride` apart), zeros past the plane's edges and past the chunk's end.
+template <typename T>
+void gather_outputs(T (*d)[kBlock], const T* src, int64_t sample_stride, const Tiling& s, const TileAt* at,
+                    int64_t tiles) {
+    for (int64_t k = 0; k < tiles; ++k) {
+        const int64_t rows = at[k].valid ? std::min<int64_t>(kOut, s.Hout - at[k].y0) : 0;
+        const int64_t width = std::min<int64_t>(kOut, s.Wout - at[k].x0);
+        const T* p = src + at[k].n * sample_stride + at[k].y0 * s.Wout + at[k].x0;
+        for (int64_t i = 0; i < kOut; ++i)
+            for (int64_t j = 0; j < kOut; ++j) d[i * kOut + j][k] = i < rows && j < width ? p[i * s.Wout + j] : T(0);
+    }
+}
+
+#if XSIMD_WITH_AVX
+// gather_outputs for float with AVX, as gather_inputs: whole block rows as 4-float loads into a
+// tile-major scratch, then 8×8 transposes into lanes.
+void gather_outputs(float (*d)[kBlock], const float* src, int64_t sample_stride, const Tiling& s, const TileAt* at,
+                    int64_t tiles) {
+    alignas(64) float blocks[kBlock][kOut * kOut];
+    for (int64_t k = 0; k < tiles; ++k) {
+        const int64_t rows = at[k].valid ? std::min<int64_t>(kOut, s.Hout - at[k].y0) : 0;
+        const int64_t width = std::min<int64_t>(kOut, s.Wout - at[k].x0);
+        const float* p = src + at[k].n * sample_stride + at[k].y0 * s.Wout + at[k].x0;
+        for (int64_t i = 0; i < kOut; ++i) {
+            if (i < rows && width == kOut) {
+                _mm_store_ps(&blocks[k][i * kOut], _mm_loadu_ps(p + i * s.Wout));
+                continue;
+            }
+            for (int64_t j = 0; j < kOut; ++j)
+                blocks[k][i * kOut + j] = i < rows && j < width ? p[i * s.Wout + j] : 0.0f;
+        }
+    }
+    for (int64_t k = 0; k < tiles; k += 8)
+        for (int e0 = 0; e0 < kOut * kOut; e0 += 8)
+            simd::transpose_8x8(&d[e0][k], kBlock, 8, &blocks[k][e0], kOut * kOut);
+}
+#endif
+
 // dM[ξ][o][k] = (A dY Aᵀ)[ξ] for each tile's 4×4 block dY of dy (zeros past the edges),
 // gathered a block at a time as input_transform does.
 template <typename T>
@@ -374,15 +413,7 @@ void output_adjoint_transform(T* dM, int64_t cols, const T* dy, int64_t Cout, co
     for (int64_t o = 0; o < Cout; ++o)
         for (int64_t k0 = 0; k0 < cols; k0 += kBlock) {
             const int64_t block = std::min(kBlock, cols - k0);
-            for (int64_t k = 0; k < block; ++k) {
-                const TileAt& at = tiles[k0 + k];
-                const int64_t rows = at.valid ? std::min<int64_t>(kOut, s.Hout - at.y0) : 0;
-                const int64_t width = std::min<int64_t>(kOut, s.Wout - at.x0);
-                const T* src = dy + (at.n * Cout + o) * plane + at.y0 * s.Wout + at.x0;
-                for (int64_t i = 0; i < kOut; ++i)
-                    for (int64_t j = 0; j < kOut; ++j)
-                        d[i * kOut + j][k] = i < rows && j < width ? src[i * s.Wout + j] : T(0);
-            }
+            gather_outputs(d, dy + o * plane, Cout * plane, s, tiles + k0, block);
             for (int64_t k = 0; k < block; k += kLanes<T>) {
                 Batch<T> y[kOut * kOut], tmp[kTile * kOut], m[kPoints];
                 for (int e = 0; e < kOut * kOut; ++e) y[e] = Batch<T>::load_aligned(&d[e][k]);
