@@ -10,13 +10,7 @@ groups 1) are layers.json's.
 """
 from collections import OrderedDict
 
-import torch.nn.functional as F
-
-from golden_common import randn, run_case
-
-
-def pair(v):
-    return [v, v] if isinstance(v, int) else list(v)
+from golden_common import conv2d_case, pair
 
 
 # (name, x shape, weight shape, stride, padding, dilation, groups, bias)
@@ -39,18 +33,10 @@ CASES = [
 
 
 def conv_case(name, x_shape, w_shape, stride, padding, dilation, groups, bias):
-    def make_inputs():
-        inputs = [("x", randn(*x_shape)), ("weight", 0.5 * randn(*w_shape))]
-        if bias:
-            inputs.append(("bias", randn(w_shape[0])))
-        return inputs
-
-    def fn(x, weight, b=None):
-        return F.conv2d(x, weight, b, stride=stride, padding=padding, dilation=dilation, groups=groups)
-
     attrs = OrderedDict([("stride", pair(stride)), ("padding", pair(padding)), ("dilation", pair(dilation)),
                          ("groups", groups), ("bias", bias)])
-    return run_case(name, "conv2d", fn, make_inputs, attrs)
+    return conv2d_case(name, x_shape, w_shape, bias, attrs, stride=stride, padding=padding, dilation=dilation,
+                       groups=groups)
 
 
 def cases():

@@ -79,6 +79,28 @@ def run_case(name, op, fn, make_inputs, attrs=None, seed=None):
     return record
 
 
+def pair(v):
+    """A 2-D size as [h, w]: an int is both."""
+    return [v, v] if isinstance(v, int) else list(v)
+
+
+def conv2d_case(name, x_shape, w_shape, bias, attrs, **conv_args):
+    """A conv2d case: x, weight (scaled by 0.5)[, bias] drawn in that order, F.conv2d with
+    conv_args (stride, padding, ...), `attrs` as the fixture records them."""
+    import torch.nn.functional as F
+
+    def make_inputs():
+        inputs = [("x", randn(*x_shape)), ("weight", 0.5 * randn(*w_shape))]
+        if bias:
+            inputs.append(("bias", randn(w_shape[0])))
+        return inputs
+
+    def fn(x, weight, b=None):
+        return F.conv2d(x, weight, b, **conv_args)
+
+    return run_case(name, "conv2d", fn, make_inputs, attrs)
+
+
 def write(filename, cases):
     names = [c["name"] for c in cases]
     assert len(names) == len(set(names)), "duplicate case names"

@@ -50,8 +50,8 @@ from collections import OrderedDict
 import torch
 import torch.nn.functional as F
 
-from golden_common import (GENERATOR, HERE, away_from_zero, exact, fmt32, fmt64, rand, randn,
-                           run_case, seed_of, write)
+from golden_common import (GENERATOR, HERE, away_from_zero, conv2d_case, exact, fmt32, fmt64, pair, rand,
+                           randn, run_case, seed_of, write)
 
 
 # --------------------------------------------------------------------------------------------
@@ -243,10 +243,6 @@ def distinct(*shape):
     return ((torch.randperm(n).to(torch.float32) - n // 2) / 8.0).reshape(shape)
 
 
-def pair(v):
-    return [v, v] if isinstance(v, int) else list(v)
-
-
 # (name, x shape, weight shape, stride, padding, bias)
 CONV2D_CASES = [
     ("conv2d_s1_p0_bias", (2, 3, 7, 6), (4, 3, 3, 3), 1, 0, True),
@@ -265,18 +261,9 @@ CONV2D_CASES = [
 ]
 
 
-def conv2d_case(name, x_shape, w_shape, stride, padding, bias):
-    def make_inputs():
-        inputs = [("x", randn(*x_shape)), ("weight", 0.5 * randn(*w_shape))]
-        if bias:
-            inputs.append(("bias", randn(w_shape[0])))
-        return inputs
-
-    def fn(x, weight, b=None):
-        return F.conv2d(x, weight, b, stride=stride, padding=padding)
-
+def plain_conv2d_case(name, x_shape, w_shape, stride, padding, bias):
     attrs = OrderedDict([("stride", pair(stride)), ("padding", pair(padding)), ("bias", bias)])
-    return run_case(name, "conv2d", fn, make_inputs, attrs)
+    return conv2d_case(name, x_shape, w_shape, bias, attrs, stride=stride, padding=padding)
 
 
 # (name, op, x shape, kernel_size, stride, padding, make x)
@@ -321,7 +308,7 @@ def adaptive_case(name, shape, output_size):
 
 
 def layers_cases():
-    cases = [conv2d_case(*c) for c in CONV2D_CASES]
+    cases = [plain_conv2d_case(*c) for c in CONV2D_CASES]
     cases += [pool_case(*c) for c in POOL_CASES]
     cases += [adaptive_case(*c) for c in ADAPTIVE_CASES]
     return cases
