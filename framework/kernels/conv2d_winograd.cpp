@@ -70,34 +70,50 @@ inline void output_adjoint_1d(V* m, int64_t s, const V* y, int64_t t) {
     m[5 * s] = y3;
 }
 
-// G·g: 3 values at stride t → 6 at stride s, in double (done once per weight, not per tile).
-inline void kernel_1d(double* u, int64_t s, const double* g, int64_t t) {
-    constexpr double sixth = 1.0 / 6, twenty_fourth = 1.0 / 24;  // multiplied: a division is 4-5× slower
-    const double g0 = g[0], g1 = g[t], g2 = g[2 * t];
-    u[0] = g0 * 0.25;
+// G·g: 3 values at stride t → 6 at stride s. V is double or a batch of doubles: the kernel
+// transforms run in double, several kernels at once, one per lane (once per weight, not per tile).
+template <typename V>
+inline void kernel_1d(V* u, int64_t s, const V* g, int64_t t) {
+    const V sixth(1.0 / 6), twenty_fourth(1.0 / 24);  // multiplied: a division is 4-5× slower
+    const V g0 = g[0], g1 = g[t], g2 = g[2 * t];
+    u[0] = g0 * V(0.25);
     u[s] = -(g0 + g1 + g2) * sixth;
     u[2 * s] = -(g0 - g1 + g2) * sixth;
-    u[3 * s] = (g0 + 2 * g1 + 4 * g2) * twenty_fourth;
-    u[4 * s] = (g0 - 2 * g1 + 4 * g2) * twenty_fourth;
+    u[3 * s] = (g0 + V(2) * g1 + V(4) * g2) * twenty_fourth;
+    u[4 * s] = (g0 - V(2) * g1 + V(4) * g2) * twenty_fourth;
     u[5 * s] = g2;
 }
 
 // Gᵀ·u, the adjoint of kernel_1d: 6 values at stride s → 3 at stride t.
-inline void kernel_adjoint_1d(double* g, int64_t t, const double* u, int64_t s) {
-    constexpr double sixth = 1.0 / 6, twelfth = 1.0 / 12, twenty_fourth = 1.0 / 24;
-    const double u0 = u[0], u1 = u[s], u2 = u[2 * s], u3 = u[3 * s], u4 = u[4 * s], u5 = u[5 * s];
-    g[0] = u0 * 0.25 - (u1 + u2) * sixth + (u3 + u4) * twenty_fourth;
+template <typename V>
+inline void kernel_adjoint_1d(V* g, int64_t t, const V* u, int64_t s) {
+    const V sixth(1.0 / 6), twelfth(1.0 / 12), twenty_fourth(1.0 / 24);
+    const V u0 = u[0], u1 = u[s], u2 = u[2 * s], u3 = u[3 * s], u4 = u[4 * s], u5 = u[5 * s];
+    g[0] = u0 * V(0.25) - (u1 + u2) * sixth + (u3 + u4) * twenty_fourth;
     g[t] = (u2 - u1) * sixth + (u3 - u4) * twelfth;
     g[2 * t] = (u3 + u4 - u1 - u2) * sixth + u5;
 }
 
-// u (6×6) = G g Gᵀ for one 3×3 kernel g, in double. Out of line: it runs once per kernel, not
-// per tile, and inlined into the loop over kernels, the compiler vectorises its small arrays
-// through the stack.
-[[gnu::noinline]] void kernel_transform(double* u, const double* g) {
-    double gg[kTile * 3];
-    for (int j = 0; j < 3; ++j) kernel_1d(gg + j, 3, g + j, 3);                  // columns: (6, 3)
-    for (int i = 0; i < kTile; ++i) kernel_1d(u + i * kTile, 1, gg + i * 3, 1);  // rows: (6, 6)
+// The kernel transforms work on kKernelLanes kernels at once, one per lane of a batch of doubles.
+using Doubles = xsimd::batch<double>;
+constexpr int64_t kKernelLanes = static_cast<int64_t>(Doubles::size);
+
+// u (6×6) = G g Gᵀ for kKernelLanes 3×3 kernels g (g[tap][lane]), in double.
+inline void kernel_transform(double (*u)[kKernelLanes], const double (*g)[kKernelLanes]) {
+    Doubles taps[9], gg[kTile * 3], out[kPoints];
+    for (int e = 0; e < 9; ++e) taps[e] = Doubles::load_unaligned(g[e]);
+    for (int j = 0; j < 3; ++j) kernel_1d(gg + j, 3, taps + j, 3);                 // columns: (6, 3)
+    for (int i = 0; i < kTile; ++i) kernel_1d(out + i * kTile, 1, gg + i * 3, 1);  // rows: (6, 6)
+    for (int xi = 0; xi < kPoints; ++xi) out[xi].store_unaligned(u[xi]);
+}
+
+// g (3×3) = Gᵀ u G for kKernelLanes transformed gradients u (u[ξ][lane]), in double: the adjoint.
+inline void kernel_adjoint_transform(double (*g)[kKernelLanes], const double* u, int64_t lane_stride) {
+    Doubles k6[kPoints], tmp[3 * kTile], gk[9];
+    for (int xi = 0; xi < kPoints; ++xi) k6[xi] = Doubles::load_unaligned(u + xi * lane_stride);
+    for (int j = 0; j < kTile; ++j) kernel_adjoint_1d(tmp + j, kTile, k6 + j, kTile);  // Gᵀ dU: (3, 6)
+    for (int i = 0; i < 3; ++i) kernel_adjoint_1d(gk + i * 3, 1, tmp + i * kTile, 1);  // (Gᵀ dU) G
+    for (int e = 0; e < 9; ++e) gk[e].store_unaligned(g[e]);
 }
 
 // A kh × kw kernel runs as bh·bw 3×3 pieces (bh = ⌈kh/3⌉, bw = ⌈kw/3⌉; a 3×3 kernel is one):
@@ -115,34 +131,35 @@ constexpr int64_t kKernelTransformCost = 100;
 
 // U[ξ][o][v] = (G g Gᵀ)[ξ] for piece (a, b) g of kernel (o, c) of w (O, C, kh, kw), v its virtual
 // channel; with `for_input_gradient`, U[ξ][c][v] for v = (o, a, b), the pieces of kernel (o, c)
-// turned 180° (w[kh − 1 − i][kw − 1 − j]): the kernel of dx = conv(dy, ·).
+// turned 180° (w[kh − 1 − i][kw − 1 − j]): the kernel of dx = conv(dy, ·). A row r of U at a time,
+// kKernelLanes consecutive virtual channels in the lanes.
 template <typename T>
 void transform_weights(T* U, const T* w, int64_t O, int64_t C, const Pieces& k, bool for_input_gradient) {
     const int64_t rows = for_input_gradient ? C : O;
     const int64_t cols = (for_input_gradient ? O : C) * k.count();
-    // Each o writes its own entries of U: split over the threads, the same values.
+    // Each row writes its own entries of U: split over the threads, the same values.
     const int threads =
-        parallel_threads(Work::multiply_adds, saturating_mul(O * C, k.count() * kKernelTransformCost), O);
+        parallel_threads(Work::multiply_adds, saturating_mul(O * C, k.count() * kKernelTransformCost), rows);
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
-    for (int64_t o = 0; o < O; ++o)
-        for (int64_t c = 0; c < C; ++c) {
-            const T* kernel = w + (o * C + c) * k.kh * k.kw;
-            for (int64_t a = 0; a < k.bh; ++a)
-                for (int64_t b = 0; b < k.bw; ++b) {
-                    double g[9], u[kPoints];
-                    for (int i = 0; i < 3; ++i)
-                        for (int j = 0; j < 3; ++j) {
-                            const int64_t y = 3 * a + i, x = 3 * b + j;
-                            const bool inside = y < k.kh && x < k.kw;
-                            const int64_t at =
-                                for_input_gradient ? (k.kh - 1 - y) * k.kw + (k.kw - 1 - x) : y * k.kw + x;
-                            g[i * 3 + j] = inside ? static_cast<double>(kernel[at]) : 0.0;
-                        }
-                    kernel_transform(u, g);
-                    const int64_t r = for_input_gradient ? c : o;
-                    const int64_t v = ((for_input_gradient ? o : c) * k.bh + a) * k.bw + b;
-                    for (int xi = 0; xi < kPoints; ++xi) U[(xi * rows + r) * cols + v] = static_cast<T>(u[xi]);
-                }
+    for (int64_t r = 0; r < rows; ++r)
+        for (int64_t v0 = 0; v0 < cols; v0 += kKernelLanes) {
+            const int64_t lanes = std::min(kKernelLanes, cols - v0);
+            alignas(64) double g[9][kKernelLanes] = {}, u[kPoints][kKernelLanes];
+            for (int64_t l = 0; l < lanes; ++l) {
+                const int64_t v = v0 + l, other = v / k.count(), a = v / k.bw % k.bh, b = v % k.bw;
+                const int64_t o = for_input_gradient ? other : r, c = for_input_gradient ? r : other;
+                const T* kernel = w + (o * C + c) * k.kh * k.kw;
+                for (int i = 0; i < 3; ++i)
+                    for (int j = 0; j < 3; ++j) {
+                        const int64_t y = 3 * a + i, x = 3 * b + j;
+                        if (y >= k.kh || x >= k.kw) continue;  // a tap of the zero padding of the pieces
+                        const int64_t at = for_input_gradient ? (k.kh - 1 - y) * k.kw + (k.kw - 1 - x) : y * k.kw + x;
+                        g[i * 3 + j][l] = static_cast<double>(kernel[at]);
+                    }
+            }
+            kernel_transform(u, g);
+            for (int xi = 0; xi < kPoints; ++xi)
+                for (int64_t l = 0; l < lanes; ++l) U[(xi * rows + r) * cols + v0 + l] = static_cast<T>(u[xi][l]);
         }
 }
 
@@ -601,20 +618,25 @@ void conv2d_winograd_backward_weight(T* dw, const T* dy, const T* x, int64_t N, 
                         sum += static_cast<double>(workspace[per_thread * t + (xi * O + o) * rows + v0 + v]);
                     u[xi][v] = sum;
                 }
-            for (int64_t v = 0; v < block; ++v) {
-                double k6[kPoints], tmp[3 * kTile], gk[9];
-                for (int xi = 0; xi < kPoints; ++xi) k6[xi] = u[xi][v];
-                for (int j = 0; j < kTile; ++j) kernel_adjoint_1d(tmp + j, kTile, k6 + j, kTile);  // Gᵀ dU: (3, 6)
-                for (int i = 0; i < 3; ++i) kernel_adjoint_1d(gk + i * 3, 1, tmp + i * kTile, 1);  // (Gᵀ dU) G
-                const int64_t c = (v0 + v) / k.count(), py = (v0 + v) / k.bw % k.bh, px = (v0 + v) % k.bw;
-                T* kernel = dw + (o * C + c) * k.kh * k.kw;
-                for (int i = 0; i < 3; ++i)
-                    for (int j = 0; j < 3; ++j) {
-                        const int64_t y = 3 * py + i, x = 3 * px + j;
-                        if (y >= k.kh || x >= k.kw) continue;  // a tap of the zero padding of the pieces
-                        T& d = kernel[y * k.kw + x];
-                        d = static_cast<T>((accumulate ? static_cast<double>(d) : 0.0) + gk[i * 3 + j]);
-                    }
+            for (int xi = 0; xi < kPoints; ++xi)  // the last batch's lanes past the block
+                for (int64_t v = block;
+                     v < std::min(kChannels, (block + kKernelLanes - 1) / kKernelLanes * kKernelLanes); ++v)
+                    u[xi][v] = 0.0;
+            for (int64_t l0 = 0; l0 < block; l0 += kKernelLanes) {
+                alignas(64) double gk[9][kKernelLanes];
+                kernel_adjoint_transform(gk, &u[0][l0], kChannels);
+                for (int64_t l = 0; l < std::min(kKernelLanes, block - l0); ++l) {
+                    const int64_t v = v0 + l0 + l;
+                    const int64_t c = v / k.count(), py = v / k.bw % k.bh, px = v % k.bw;
+                    T* kernel = dw + (o * C + c) * k.kh * k.kw;
+                    for (int i = 0; i < 3; ++i)
+                        for (int j = 0; j < 3; ++j) {
+                            const int64_t y = 3 * py + i, x = 3 * px + j;
+                            if (y >= k.kh || x >= k.kw) continue;  // a tap of the zero padding of the pieces
+                            T& d = kernel[y * k.kw + x];
+                            d = static_cast<T>((accumulate ? static_cast<double>(d) : 0.0) + gk[i * 3 + j][l]);
+                        }
+                }
             }
         }
 }
