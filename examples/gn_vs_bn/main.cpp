@@ -633,7 +633,7 @@ int main(int argc, char** argv) {
     app.add_flag("--all-norms", every_norm_everywhere, "Train LN and IN at every batch size, not only the largest");
     app.add_flag("--resume", resume, "Keep the runs already in results.json (same settings) and train the rest");
     app.add_flag("--quick", quick, "A smoke test: 512 training images, 500 test images, 1 epoch, 1 seed");
-    app.add_option("--epochs", epochs, "Epochs of every run (default 16; --quick: 1)")->check(CLI::PositiveNumber);
+    app.add_option("--epochs", epochs, "Epochs of every run (default 24; --quick: 1)")->check(CLI::PositiveNumber);
     app.add_option("--train-subset", train_subset, "Training images, balanced over the classes (default 10,000)")
         ->check(CLI::PositiveNumber);
     app.add_option("--test-subset", test_subset, "Evaluate on the first N test images (default all 10,000)")
@@ -665,7 +665,7 @@ int main(int argc, char** argv) {
     CLI11_PARSE(app, argc, argv);
 
     try {
-        st.epochs = epochs.value_or(quick ? 1 : 16);
+        st.epochs = epochs.value_or(quick ? 1 : 24);
         const int64_t seeds = seeds_option.value_or(quick ? 1 : 3);
         tg::set_num_threads(threads);
         batches = sorted_descending(batches);
