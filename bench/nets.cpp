@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <random>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -226,16 +227,48 @@ void print_peak(const FmaPeak& p) {
         p.isa, p.lanes, p.chains, p.threads, p.gflops, p.gflops_per_core);
 }
 
-// Conv2d 3×3, 64 → 64, padding 1, no bias, on 32×64×56×56, float32: forward (no tape), and forward + backward
-// (dx and dW, from a random dy), each the median of its calls; as seconds and GFLOP/s of the direct
-// convolution's multiply-adds (2·N·O·OH·OW·C·9 forward, twice that backward), beside the FMA peak measured
-// by the same process just before at the same thread count.
-void conv(int threads, double seconds) {
+// A convolution for --conv: N×C×H×H input, O outputs, a K×K kernel, stride 1, padding K/2, no bias.
+struct ConvShape {
+    int64_t n = 32, c = 64, h = 56, o = 64, k = 3;
+    std::string text() const {
+        const auto s = [](int64_t v) { return std::to_string(v); };
+        return s(k) + "x" + s(k) + " " + s(c) + "->" + s(o) + " pad " + s(k / 2) + " on " + s(n) + "x" + s(c) + "x" +
+               s(h) + "x" + s(h);
+    }
+};
+
+// --conv-shape N,C,H,O,K: five positive integers, K odd (so that padding K/2 keeps the size).
+ConvShape parse_conv_shape(const std::string& text) {
+    std::vector<int64_t> v;
+    std::stringstream in(text);
+    for (std::string part; std::getline(in, part, ',');) {
+        size_t used = 0;
+        int64_t value = 0;
+        try {
+            value = std::stoll(part, &used);
+        } catch (const std::exception&) {
+            used = 0;
+        }
+        if (used == 0 || used != part.size() || value <= 0)
+            throw std::invalid_argument("bench_nets: --conv-shape expects N,C,H,O,K (positive integers), got '" + text +
+                                        "'");
+        v.push_back(value);
+    }
+    if (v.size() != 5 || v[4] % 2 == 0)
+        throw std::invalid_argument("bench_nets: --conv-shape expects N,C,H,O,K with K odd, got '" + text + "'");
+    return {v[0], v[1], v[2], v[3], v[4]};
+}
+
+// The convolution `shape` (by default 3×3, 64 → 64, padding 1, on 32×64×56×56), no bias, float32: forward
+// (no tape), and forward + backward (dx and dW, from a random dy), each the median of its calls; as seconds
+// and GFLOP/s of the direct convolution's multiply-adds (2·N·O·H·W·C·K² forward, twice that backward),
+// beside the FMA peak measured by the same process just before at the same thread count.
+void conv(int threads, double seconds, const ConvShape& shape) {
     tg::set_num_threads(threads);
     const FmaPeak peak = fma_peak(threads);
-    const int64_t n = 32, c = 64, o = 64, hw = 56;
+    const auto [n, c, hw, o, k] = shape;
     tg::manual_seed(0);
-    tg::Conv2d layer(c, o, 3, 1, 1, /*bias=*/false);
+    tg::Conv2d layer(c, o, k, 1, k / 2, /*bias=*/false);
     tg::Tensor x = tg::randn({n, c, hw, hw});
     const tg::Tensor dy = tg::randn({n, o, hw, hw});
     const double fwd = median_seconds([&] { (void)layer(x); }, seconds / 3);
@@ -248,14 +281,14 @@ void conv(int threads, double seconds) {
             tape.backward(layer(x), dy);
         },
         2 * seconds / 3);
-    const double fwd_gflop = 2.0 * double(n * o * hw * hw * c * 9) / 1e9;
+    const double fwd_gflop = 2.0 * double(n * o * hw * hw * c * k * k) / 1e9;
     const double fb_gflop = 3 * fwd_gflop;
     std::printf(
-        "{\"conv\": \"3x3 64->64 pad 1 on 32x64x56x56\", \"threads\": %d, \"simd\": \"%s\", \"peak\": \"%s\", "
+        "{\"conv\": \"%s\", \"threads\": %d, \"simd\": \"%s\", \"peak\": \"%s\", "
         "\"peak_gflops\": %.2f, \"fwd_s\": %.5f, \"fb_s\": %.5f, \"fwd_gflop\": %.3f, \"fb_gflop\": %.3f, "
         "\"fwd_gflops\": %.2f, \"fb_gflops\": %.2f, \"fwd_of_peak\": %.3f, \"fb_of_peak\": %.3f}\n",
-        threads, tg::simd_level(), peak.isa, peak.gflops, fwd, fb, fwd_gflop, fb_gflop, fwd_gflop / fwd, fb_gflop / fb,
-        fwd_gflop / fwd / peak.gflops, fb_gflop / fb / peak.gflops);
+        shape.text().c_str(), threads, tg::simd_level(), peak.isa, peak.gflops, fwd, fb, fwd_gflop, fb_gflop,
+        fwd_gflop / fwd, fb_gflop / fb, fwd_gflop / fwd / peak.gflops, fb_gflop / fb / peak.gflops);
 }
 
 }  // namespace
@@ -266,6 +299,7 @@ int main(int argc, char** argv) {
     int64_t batch = 0;
     double seconds = 3.0;
     bool list = false, info = false, peak = false, conv_bench = false;
+    std::string conv_shape;
     std::vector<std::string> names;
     for (const NetSpec& s : nets()) names.push_back(s.name);
     CLI::App app{
@@ -281,11 +315,14 @@ int main(int argc, char** argv) {
     app.add_flag("--info", info, "one JSON line: the SIMD level of tapegrad's kernels and OpenBLAS's kernel set");
     app.add_flag("--peak", peak, "the float32 FMA peak at --threads threads");
     app.add_flag("--conv", conv_bench, "Conv2d 3x3 64->64 on 32x64x56x56, forward and forward+backward, and the peak");
+    app.add_option("--conv-shape", conv_shape,
+                   "with --conv, another convolution: N,C,H,O,K for N×C×H×H in, O out, K×K (K odd), padding K/2");
     CLI11_PARSE(app, argc, argv);
-    if (batch < 0 || steps < 0 || !(seconds > 0))
-        throw std::invalid_argument("bench_nets: expected --batch >= 0, --steps >= 0 and --seconds > 0, got " +
-                                    std::to_string(batch) + ", " + std::to_string(steps) + " and " +
-                                    std::to_string(seconds));
+    if (batch < 0 || steps < 0 || !(seconds > 0)) {
+        std::fprintf(stderr, "bench_nets: expected --batch >= 0, --steps >= 0 and --seconds > 0, got %lld, %d and %g\n",
+                     static_cast<long long>(batch), steps, seconds);
+        return 2;
+    }
     if (list) {
         for (const NetSpec& s : nets())
             std::printf("{\"net\": \"%s\", \"batch\": %lld}\n", s.name.c_str(), static_cast<long long>(s.batch));
@@ -294,7 +331,14 @@ int main(int argc, char** argv) {
     } else if (peak) {
         print_peak(fma_peak(threads));
     } else if (conv_bench) {
-        conv(threads, seconds);
+        ConvShape shape;
+        try {
+            if (!conv_shape.empty()) shape = parse_conv_shape(conv_shape);
+        } catch (const std::invalid_argument& e) {
+            std::fprintf(stderr, "%s\n", e.what());
+            return 2;
+        }
+        conv(threads, seconds, shape);
     } else {
         const auto spec =
             std::find_if(nets().begin(), nets().end(), [&](const NetSpec& s) { return s.name == net_name; });
