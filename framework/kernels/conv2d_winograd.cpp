@@ -501,9 +501,9 @@ WinogradPlan plan_pass(int64_t N, const Tiling& s, int64_t Cin, int64_t Cout, in
 // and on zeroing M before a β = 0 product than on the multiply-adds. A block of M, R rows by NB
 // batches of columns, stays in registers over all of K; U's values are broadcast and V's rows
 // read where they lie, the columns of a block being consecutive in every row (no packing).
-// Measured on Zen 3 (docs/speed.md): 10-25% faster forwards and dx from 16 to 128 channels; at
-// 256 and for 7×7's 432 virtual channels no better, the K rows of a column block (cols apart)
-// then falling into too few L1 sets, so OpenBLAS, which packs them, keeps those.
+// On Zen 3 (docs/speed.md) this was faster than OpenBLAS from 16 to 128 channels and no better
+// at 256 or for 7×7's 432 virtual channels, where the K rows a column block reads (cols apart)
+// fall into too few L1 sets; OpenBLAS, which packs them, keeps those.
 constexpr int64_t kSmallK = 128;
 constexpr int kRows = 6;  // 6 rows × 2 batches: 12 accumulators, 2 rows of V and U's value in 16 registers
 
