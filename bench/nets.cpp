@@ -11,7 +11,6 @@
 #include <functional>
 #include <memory>
 #include <random>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -237,28 +236,6 @@ struct ConvShape {
     }
 };
 
-// --conv-shape N,C,H,O,K: five positive integers, K odd (so that padding K/2 keeps the size).
-ConvShape parse_conv_shape(const std::string& text) {
-    std::vector<int64_t> v;
-    std::stringstream in(text);
-    for (std::string part; std::getline(in, part, ',');) {
-        size_t used = 0;
-        int64_t value = 0;
-        try {
-            value = std::stoll(part, &used);
-        } catch (const std::exception&) {
-            used = 0;
-        }
-        if (used == 0 || used != part.size() || value <= 0)
-            throw std::invalid_argument("bench_nets: --conv-shape expects N,C,H,O,K (positive integers), got '" + text +
-                                        "'");
-        v.push_back(value);
-    }
-    if (v.size() != 5 || v[4] % 2 == 0)
-        throw std::invalid_argument("bench_nets: --conv-shape expects N,C,H,O,K with K odd, got '" + text + "'");
-    return {v[0], v[1], v[2], v[3], v[4]};
-}
-
 // The convolution `shape` (by default 3×3, 64 → 64, padding 1, on 32×64×56×56), no bias, float32: forward
 // (no tape), and forward + backward (dx and dW, from a random dy), each the median of its calls; as seconds
 // and GFLOP/s of the direct convolution's multiply-adds (2·N·O·H·W·C·K² forward, twice that backward),
@@ -299,7 +276,7 @@ int main(int argc, char** argv) {
     int64_t batch = 0;
     double seconds = 3.0;
     bool list = false, info = false, peak = false, conv_bench = false;
-    std::string conv_shape;
+    std::vector<int64_t> conv_shape;
     std::vector<std::string> names;
     for (const NetSpec& s : nets()) names.push_back(s.name);
     CLI::App app{
@@ -316,7 +293,10 @@ int main(int argc, char** argv) {
     app.add_flag("--peak", peak, "the float32 FMA peak at --threads threads");
     app.add_flag("--conv", conv_bench, "Conv2d 3x3 64->64 on 32x64x56x56, forward and forward+backward, and the peak");
     app.add_option("--conv-shape", conv_shape,
-                   "with --conv, another convolution: N,C,H,O,K for N×C×H×H in, O out, K×K (K odd), padding K/2");
+                   "with --conv, another convolution: N,C,H,O,K for N×C×H×H in, O out, K×K (K odd), padding K/2")
+        ->delimiter(',')
+        ->expected(5)
+        ->check(CLI::PositiveNumber);
     CLI11_PARSE(app, argc, argv);
     if (batch < 0 || steps < 0 || !(seconds > 0)) {
         std::fprintf(stderr, "bench_nets: expected --batch >= 0, --steps >= 0 and --seconds > 0, got %lld, %d and %g\n",
@@ -332,11 +312,13 @@ int main(int argc, char** argv) {
         print_peak(fma_peak(threads));
     } else if (conv_bench) {
         ConvShape shape;
-        try {
-            if (!conv_shape.empty()) shape = parse_conv_shape(conv_shape);
-        } catch (const std::invalid_argument& e) {
-            std::fprintf(stderr, "%s\n", e.what());
-            return 2;
+        if (!conv_shape.empty()) {
+            if (conv_shape[4] % 2 == 0) {
+                std::fprintf(stderr, "bench_nets: --conv-shape expects an odd kernel size K, got %lld\n",
+                             static_cast<long long>(conv_shape[4]));
+                return 2;
+            }
+            shape = {conv_shape[0], conv_shape[1], conv_shape[2], conv_shape[3], conv_shape[4]};
         }
         conv(threads, seconds, shape);
     } else {

@@ -123,6 +123,11 @@ inline void kernel_adjoint_transform(double (*g)[kKernelLanes], const double* u,
 struct Pieces {
     int64_t kh, kw, bh, bw;
     int64_t count() const { return bh * bw; }
+    // Virtual channel v = (channel·bh + a)·bw + b as (channel, a, b).
+    struct Virtual {
+        int64_t channel, a, b;
+    };
+    Virtual split(int64_t v) const { return {v / count(), v / bw % bh, v % bw}; }
 };
 constexpr Pieces pieces_of(int64_t kh, int64_t kw) { return {kh, kw, (kh + 2) / 3, (kw + 2) / 3}; }
 
@@ -146,7 +151,7 @@ void transform_weights(T* U, const T* w, int64_t O, int64_t C, const Pieces& k, 
             const int64_t lanes = std::min(kKernelLanes, cols - v0);
             alignas(64) double g[9][kKernelLanes] = {}, u[kPoints][kKernelLanes];
             for (int64_t l = 0; l < lanes; ++l) {
-                const int64_t v = v0 + l, other = v / k.count(), a = v / k.bw % k.bh, b = v % k.bw;
+                const auto [other, a, b] = k.split(v0 + l);
                 const int64_t o = for_input_gradient ? other : r, c = for_input_gradient ? r : other;
                 const T* kernel = w + (o * C + c) * k.kh * k.kw;
                 for (int i = 0; i < 3; ++i)
@@ -281,7 +286,7 @@ void input_transform(T* V, int64_t cols, const T* in, int64_t Cin, const Tiling&
     const int64_t plane = s.Hin * s.Win, rows = Cin * s.k.count(), stride = plane_stride(rows, cols);
     alignas(64) T d[kPoints][kBlock];
     for (int64_t v = 0; v < rows; ++v) {
-        const int64_t c = v / s.k.count(), piece_y = v / s.k.bw % s.k.bh, piece_x = v % s.k.bw;
+        const auto [c, piece_y, piece_x] = s.k.split(v);
         for (int64_t k0 = 0; k0 < cols; k0 += kBlock) {
             const int64_t block = std::min(kBlock, cols - k0);
             gather_inputs(d, in + c * plane, Cin * plane, s, 3 * piece_y - s.ph, 3 * piece_x - s.pw, tiles + k0, block);
@@ -667,6 +672,7 @@ void conv2d_winograd_backward_weight(T* dw, const T* dy, const T* x, int64_t N, 
     // virtual channels at a time, so that the 36 values of each piece (O·rows apart) are read as
     // 36 runs, not 36 misses.
     constexpr int64_t kChannels = 64;
+    static_assert(kChannels % kKernelLanes == 0);
     // Each o sums and writes its own kernels: split over the threads, the same values.
     const int last_threads = parallel_threads(Work::multiply_adds, saturating_mul(O * rows, kKernelTransformCost), O);
 #pragma omp parallel for schedule(static) num_threads(last_threads) if (last_threads > 1)
@@ -681,16 +687,13 @@ void conv2d_winograd_backward_weight(T* dw, const T* dy, const T* x, int64_t N, 
                         sum += static_cast<double>(workspace[per_thread * t + (xi * O + o) * rows + v0 + v]);
                     u[xi][v] = sum;
                 }
-            for (int xi = 0; xi < kPoints; ++xi)  // the last batch's lanes past the block
-                for (int64_t v = block;
-                     v < std::min(kChannels, (block + kKernelLanes - 1) / kKernelLanes * kKernelLanes); ++v)
-                    u[xi][v] = 0.0;
+            for (int xi = 0; xi < kPoints; ++xi)  // the last batch's lanes past the block (kChannels is whole batches)
+                for (int64_t v = block; v % kKernelLanes != 0; ++v) u[xi][v] = 0.0;
             for (int64_t l0 = 0; l0 < block; l0 += kKernelLanes) {
                 alignas(64) double gk[9][kKernelLanes];
                 kernel_adjoint_transform(gk, &u[0][l0], kChannels);
                 for (int64_t l = 0; l < std::min(kKernelLanes, block - l0); ++l) {
-                    const int64_t v = v0 + l0 + l;
-                    const int64_t c = v / k.count(), py = v / k.bw % k.bh, px = v % k.bw;
+                    const auto [c, py, px] = k.split(v0 + l0 + l);
                     T* kernel = dw + (o * C + c) * k.kh * k.kw;
                     for (int i = 0; i < 3; ++i)
                         for (int j = 0; j < 3; ++j) {
