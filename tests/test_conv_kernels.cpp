@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <span>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -375,12 +376,13 @@ BOOST_AUTO_TEST_CASE(depthwise_in_float_matches_the_reference_in_double) {
     set_num_threads(saved);
 }
 
-// Stride-1 convolutions of 3×3 to 9×9 run as Winograd F(4×4, 3×3); these shapes cover whole and partial
-// tiles (sizes that are not multiples of 4, smaller than one tile), padding 0, 1 and 2, tiles
-// that cross samples within a chunk, and channel counts on both sides of the GEMMs.
+// Stride-1 convolutions of 3×3 to 9×9 run as Winograd: 7×7 as F(2×2, 7×7), the others as
+// F(4×4, 3×3) in 3×3 pieces. These shapes cover whole and partial tiles (sizes that are not
+// multiples of the block, smaller than one tile), padding from 0 to k − 1, tiles that cross
+// samples within a chunk, and channel counts on both sides of the GEMMs.
 BOOST_AUTO_TEST_CASE(winograd_matches_the_direct_reference_in_float) {
     const int saved = get_num_threads();
-    const Case cases[] = {
+    const Case f4x4_3x3[] = {
         {2, 8, 8, 8, 8, 3, 3, 1, 1, 1, 1},       // whole tiles
         {3, 16, 7, 13, 8, 3, 3, 1, 1, 1, 1},     // partial tiles, rectangular
         {2, 8, 9, 6, 16, 3, 3, 1, 1, 0, 0},      // no padding: 7×4 output
@@ -389,19 +391,29 @@ BOOST_AUTO_TEST_CASE(winograd_matches_the_direct_reference_in_float) {
         {4, 64, 14, 14, 64, 3, 3, 1, 1, 1, 1},   // the reference CNN's scale
         {2, 128, 28, 28, 32, 3, 3, 1, 1, 1, 1},  // many chunks, long sums for dW
         // Larger kernels as 3×3 pieces: 2×2 pieces (5×5, 4×4 with a zero row and column of
-        // padding taps), 3×3 pieces (7×7), rectangular, 9×9, and padding from 0 to k − 1.
+        // padding taps), 3×3 pieces (7×5), rectangular, 9×9, and padding from 0 to k − 1.
         {2, 8, 12, 11, 16, 5, 5, 1, 1, 2, 2},
         {2, 16, 9, 10, 8, 4, 4, 1, 1, 1, 2},
-        {2, 12, 14, 14, 24, 7, 7, 1, 1, 3, 3},
         {3, 8, 10, 13, 8, 7, 5, 1, 1, 0, 4},
         {1, 8, 11, 12, 8, 9, 9, 1, 1, 8, 1},
-        {2, 48, 14, 14, 96, 7, 7, 1, 1, 3, 3},  // the wide-kernel net's 7×7
     };
-    double worst = 0.0;
-    for (const Case& k : cases) {
-        BOOST_TEST_CONTEXT(describe(k)) { worst = std::max(worst, check_winograd(k, /*bias=*/k.C % 16 == 0)); }
+    const Case f2x2_7x7[] = {
+        {2, 12, 14, 14, 24, 7, 7, 1, 1, 3, 3},  // "same" padding, whole tiles
+        {3, 8, 13, 10, 8, 7, 7, 1, 1, 3, 2},    // partial tiles, rectangular
+        {2, 8, 9, 16, 16, 7, 7, 1, 1, 0, 0},    // no padding: 3×10 output
+        {1, 8, 7, 7, 8, 7, 7, 1, 1, 0, 6},      // a 1×13 output, padding up to k − 1
+        {2, 16, 5, 6, 8, 7, 7, 1, 1, 6, 5},     // output larger than input, windows mostly padding
+        {2, 48, 14, 14, 96, 7, 7, 1, 1, 3, 3},  // the wide-kernel net's 7×7
+        {8, 24, 20, 20, 16, 7, 7, 1, 1, 3, 3},  // many chunks, long sums for dW
+    };
+    for (const auto& [name, cases] : {std::pair{"F(4x4, 3x3)", std::span<const Case>(f4x4_3x3)},
+                                      std::pair{"F(2x2, 7x7)", std::span<const Case>(f2x2_7x7)}}) {
+        double worst = 0.0;
+        for (const Case& k : cases) {
+            BOOST_TEST_CONTEXT(describe(k)) { worst = std::max(worst, check_winograd(k, /*bias=*/k.C % 16 == 0)); }
+        }
+        BOOST_TEST_MESSAGE("Winograd " << name << ", float32: worst error relative to the result's scale " << worst);
     }
-    BOOST_TEST_MESSAGE("Winograd F(4x4, 3x3), float32: worst error relative to the result's scale " << worst);
     set_num_threads(saved);
 }
 

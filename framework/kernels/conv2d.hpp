@@ -1,8 +1,8 @@
 // 2-D convolution lowered to GEMM: im2col unrolls one sample's receptive fields into a
 // column matrix, col2im folds a column matrix back, adding; conv2d_forward / conv2d_backward
 // run a batch on them, one GEMM per group. Stride, zero padding, dilation (in Window2d) and
-// groups, as torch.nn.functional.conv2d. 3×3 stride-1 kernels with enough channels run as
-// Winograd F(4×4, 3×3) instead (conv2d_winograd.hpp; the plans choose). The `_reference` twins
+// groups, as torch.nn.functional.conv2d. Stride-1 kernels of 3×3 to 9×9 with enough channels run
+// as Winograd instead (conv2d_winograd.hpp; the plans choose). The `_reference` twins
 // compute the convolution directly, for tests.
 #pragma once
 
@@ -32,7 +32,7 @@ void col2im(T* dx, T* col, int64_t C, const Window2d& g);
 // `direct`: a 1×1 kernel with stride 1 and no padding sees x[n] (C, H·W) as its column matrix.
 // Groups need no workspace of their own: the rows of one sample's column matrix are ordered by
 // channel, so each group's column matrix is a block of them.
-// `winograd`: a 3×3 stride-1 kernel runs as Winograd F(4×4, 3×3) (conv2d_winograd.hpp) with
+// `winograd`: a stride-1 kernel of 3×3 to 9×9 runs as Winograd (conv2d_winograd.hpp) with
 // the plans in forward / data / weight, each using the start of the workspace in turn.
 // `depthwise`: groups == C runs as a direct sliding window per plane (conv2d_depthwise.hpp) on
 // `threads` threads, with no workspace.

@@ -1,12 +1,14 @@
-// Stride-1 convolution by Winograd's minimal filtering F(4×4, 3×3) (Lavin & Gray, 2016): each
+// Stride-1 convolution by Winograd's minimal filtering (Lavin & Gray, 2016). F(4×4, 3×3): each
 // 4×4 block of output comes from a 6×6 tile of input with 36 multiplications per (input, output
 // channel) pair instead of 144. A larger kernel (up to 9×9) is cut into 3×3 pieces, each applied
 // to the input shifted by its offset, their products summed before the output transform: a 5×5
-// kernel takes 4·36 multiplications per block instead of 400, a 7×7 one 9·36 instead of 784.
+// kernel takes 4·36 multiplications per block instead of 400. A 7×7 kernel runs as F(2×2, 7×7)
+// instead: each 2×2 block from an 8×8 tile with 64 multiplications instead of 196 (nine 3×3
+// pieces would take 9·36 per 4×4 block, and transform each tile nine times).
 // The forward, the input gradient and the weight gradient all run in the transformed domain as
-// 36 GEMMs per chunk of tiles; conv2d.cpp's drivers call these for the geometries
-// winograd_applies() accepts. conv2d.hpp's direct reference twins are what the tests hold them
-// to (float32 error: docs/numerics.md).
+// one GEMM per transformed point (36 or 64) per chunk of tiles; conv2d.cpp's drivers call these
+// for the geometries winograd_applies() accepts. conv2d.hpp's direct reference twins are what the
+// tests hold them to (float32 error: docs/numerics.md).
 #pragma once
 
 #include <cstdint>
@@ -20,7 +22,7 @@ namespace tapegrad::kernels {
 // transforms pay for themselves.
 bool winograd_applies(int64_t C, int64_t O, const Window2d& g);
 
-// How a batch runs: tiles (one 4×4 output block of one sample) are taken in chunks of `chunk`
+// How a batch runs: tiles (one output block of one sample) are taken in chunks of `chunk`
 // across the samples; each chunk is transformed, multiplied and transformed back by one of
 // `threads` threads in its own slice of the workspace. The chunks do not depend on the thread
 // count, so the forward and the input gradient are the same bits at any thread count; the
