@@ -37,6 +37,7 @@ namespace {
 struct F4x4_3x3 {
     static constexpr int kTile = 6, kOut = 4, kKernel = 3;
     static constexpr int kPoints = kTile * kTile;  // products (GEMMs) per tile
+    static constexpr int kTaps = kKernel * kKernel;
 
     // Bᵀ·d: 6 values at stride s → 6 at stride s.
     template <typename V>
@@ -113,7 +114,7 @@ struct F4x4_3x3 {
 // pieces take 20.25 and the direct form 49), and one input tile per channel instead of nine.
 struct F2x2_7x7 {
     static constexpr int kTile = 8, kOut = 2, kKernel = 7;
-    static constexpr int kPoints = kTile * kTile;
+    static constexpr int kPoints = kTile * kTile, kTaps = kKernel * kKernel;
 
     // Bᵀ·d: 8 values at stride s → 8 at stride s; rows 1–6 come in pairs, even ± odd. Six
     // constants (doubling is an addition), so that with the eight inputs they fit in 16 registers.
@@ -254,8 +255,10 @@ constexpr Pieces pieces_of(int64_t kh, int64_t kw) {
     return {kh, kw, r, (kh + r - 1) / r, (kw + r - 1) / r};
 }
 
-// A kernel transform's (or its adjoint's) work, in multiply-adds, for the thread split.
-constexpr int64_t kKernelTransformCost = 100;
+// A kernel transform's (or its adjoint's) work, in multiply-adds, for the thread split: about
+// 100 for a 3×3 piece, and in proportion to the taps for a larger kernel.
+template <typename S>
+constexpr int64_t kKernelTransformCost = 100 * S::kTaps / 9;
 
 // U[ξ][o][v] = (G g Gᵀ)[ξ] for piece (a, b) g of kernel (o, c) of w (O, C, kh, kw), v its virtual
 // channel; with `for_input_gradient`, U[ξ][c][v] for v = (o, a, b), the pieces of kernel (o, c)
@@ -267,8 +270,8 @@ void transform_weights(T* U, const T* w, int64_t O, int64_t C, const Pieces& k, 
     const int64_t rows = for_input_gradient ? C : O;
     const int64_t cols = (for_input_gradient ? O : C) * k.count();
     // Each row writes its own entries of U: split over the threads, the same values.
-    const int threads = parallel_threads(Work::multiply_adds,
-                                         saturating_mul(O * C, k.count() * kKernelTransformCost * r * r / 9), rows);
+    const int threads =
+        parallel_threads(Work::multiply_adds, saturating_mul(O * C, k.count() * kKernelTransformCost<S>), rows);
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
     for (int64_t row = 0; row < rows; ++row)
         for (int64_t v0 = 0; v0 < cols; v0 += kKernelLanes) {
@@ -771,7 +774,7 @@ void winograd_weight_gradient(T* dw, const T* dy, const T* x, int64_t C, int64_t
     static_assert(kChannels % kKernelLanes == 0);
     // Each o sums and writes its own kernels: split over the threads, the same values.
     const int last_threads =
-        parallel_threads(Work::multiply_adds, saturating_mul(O * rows, kKernelTransformCost * r * r / 9), O);
+        parallel_threads(Work::multiply_adds, saturating_mul(O * rows, kKernelTransformCost<S>), O);
 #pragma omp parallel for schedule(static) num_threads(last_threads) if (last_threads > 1)
     for (int64_t o = 0; o < O; ++o)
         for (int64_t v0 = 0; v0 < rows; v0 += kChannels) {
