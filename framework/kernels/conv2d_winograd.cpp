@@ -241,7 +241,7 @@ decltype(auto) with_scheme(const Window2d& g, F&& f) {
 // "virtual channel" v = (c·bh + a)·bw + b of an r×r convolution with C·bh·bw input channels,
 // whose products sum over the pieces too.
 struct Pieces {
-    int64_t kh, kw, r, bh, bw;
+    int64_t kh, kw, bh, bw;
     int64_t count() const { return bh * bw; }
     // Virtual channel v = (channel·bh + a)·bw + b as (channel, a, b).
     struct Virtual {
@@ -252,7 +252,7 @@ struct Pieces {
 template <typename S>
 constexpr Pieces pieces_of(int64_t kh, int64_t kw) {
     constexpr int64_t r = S::kKernel;
-    return {kh, kw, r, (kh + r - 1) / r, (kw + r - 1) / r};
+    return {kh, kw, (kh + r - 1) / r, (kw + r - 1) / r};
 }
 
 // A kernel transform's (or its adjoint's) work, in multiply-adds, for the thread split: about
