@@ -57,7 +57,7 @@ struct Settings {
     int64_t test_images = 0;           // the first test_images of the 10,000
     int64_t epoch_test_images = 2000;  // the per-epoch curve's: the first of those
     int64_t epochs = 0;
-    int64_t stages = 3;            // at 28×28, 14×14, 7×7 (and 4×4)
+    int64_t stages = 4;            // at 28×28, 14×14, 7×7, 4×4 (3: without the last)
     int64_t blocks = 1;            // residual blocks per stage
     int64_t width = 8;             // channels of the first stage; the others have 2× and 4×
     bool zero_last_gamma = false;  // each residual block's last norm starts with γ = 0

@@ -8,5 +8,5 @@ set xlabel 'batch size per worker (images)'
 set ylabel 'test error (%), mean ± std over seeds'
 set grid
 set key outside right top
-set yrange [10.544970:13.948087]
+set yrange [9.705458:12.508712]
 plot 'examples/gn_vs_bn/results/study.dat' index 0 using 1:2:3 with yerrorlines lw 2 pt 7 title 'BatchNorm', 'examples/gn_vs_bn/results/study.dat' index 1 using 1:2:3 with yerrorlines lw 2 pt 7 title 'GroupNorm'
