@@ -209,22 +209,22 @@ constexpr int64_t kKernelLanes = static_cast<int64_t>(Doubles::size);
 template <typename S>
 void kernel_transform(double (*u)[kKernelLanes], const double (*g)[kKernelLanes]) {
     constexpr int a = S::kTile, r = S::kKernel;
-    Doubles taps[r * r], gg[a * r], out[a * a];
-    for (int e = 0; e < r * r; ++e) taps[e] = Doubles::load_unaligned(g[e]);
+    Doubles taps[S::kTaps], gg[a * r], out[S::kPoints];
+    for (int e = 0; e < S::kTaps; ++e) taps[e] = Doubles::load_unaligned(g[e]);
     for (int j = 0; j < r; ++j) S::kernel(gg + j, r, taps + j, r);         // columns: (α, r)
     for (int i = 0; i < a; ++i) S::kernel(out + i * a, 1, gg + i * r, 1);  // rows: (α, α)
-    for (int xi = 0; xi < a * a; ++xi) out[xi].store_unaligned(u[xi]);
+    for (int xi = 0; xi < S::kPoints; ++xi) out[xi].store_unaligned(u[xi]);
 }
 
 // g (r×r) = Gᵀ u G for kKernelLanes transformed gradients u (u[ξ][lane]), in double: the adjoint.
 template <typename S>
 void kernel_adjoint_transform(double (*g)[kKernelLanes], const double* u, int64_t lane_stride) {
     constexpr int a = S::kTile, r = S::kKernel;
-    Doubles ua[a * a], tmp[r * a], gk[r * r];
-    for (int xi = 0; xi < a * a; ++xi) ua[xi] = Doubles::load_unaligned(u + xi * lane_stride);
+    Doubles ua[S::kPoints], tmp[r * a], gk[S::kTaps];
+    for (int xi = 0; xi < S::kPoints; ++xi) ua[xi] = Doubles::load_unaligned(u + xi * lane_stride);
     for (int j = 0; j < a; ++j) S::kernel_adjoint(tmp + j, a, ua + j, a);          // Gᵀ dU: (r, α)
     for (int i = 0; i < r; ++i) S::kernel_adjoint(gk + i * r, 1, tmp + i * a, 1);  // (Gᵀ dU) G
-    for (int e = 0; e < r * r; ++e) gk[e].store_unaligned(g[e]);
+    for (int e = 0; e < S::kTaps; ++e) gk[e].store_unaligned(g[e]);
 }
 
 // Which scheme a kernel runs as: a 7×7 kernel as F(2×2, 7×7); every other as F(4×4, 3×3) in
@@ -276,7 +276,7 @@ void transform_weights(T* U, const T* w, int64_t O, int64_t C, const Pieces& k, 
     for (int64_t row = 0; row < rows; ++row)
         for (int64_t v0 = 0; v0 < cols; v0 += kKernelLanes) {
             const int64_t lanes = std::min(kKernelLanes, cols - v0);
-            alignas(64) double g[r * r][kKernelLanes] = {}, u[S::kPoints][kKernelLanes];
+            alignas(64) double g[S::kTaps][kKernelLanes] = {}, u[S::kPoints][kKernelLanes];
             for (int64_t l = 0; l < lanes; ++l) {
                 const auto [other, a, b] = k.split(v0 + l);
                 const int64_t o = for_input_gradient ? other : row, c = for_input_gradient ? row : other;
@@ -307,19 +307,13 @@ struct Tiling {
 };
 
 // The transforms run on kLanes tiles at once, one per SIMD lane: a tile's α² values are
-// gathered into lane l of α² batches (Lanes), transformed in registers and stored as a row of
+// gathered into lane l of α² batches, transformed in registers and stored as a row of
 // kLanes consecutive columns of V or M, whose rows are `cols` (the chunk rounded up to whole
 // batches) long. Lanes past the chunk's end hold zeros and their columns are never read back.
 template <typename T>
 using Batch = xsimd::batch<T>;
 template <typename T>
 constexpr int64_t kLanes = static_cast<int64_t>(Batch<T>::size);
-template <typename T, int Values>
-struct alignas(64) Lanes {
-    T v[Values][kLanes<T>];
-    Batch<T> load(int i) const { return Batch<T>::load_aligned(v[i]); }
-    void store(int i, const Batch<T>& b) { b.store_aligned(v[i]); }
-};
 
 // Where a chunk's tile lies: sample n and the top-left corner (y0, x0) of its block in out.
 struct TileAt {
@@ -510,14 +504,14 @@ void output_transform(T* out, const T* M, int64_t cols, const T* bias, int64_t C
                 for (int j = 0; j < a; ++j) row[j] = Batch<T>::load_unaligned(M + (i * a + j) * stride + o * cols + k);
                 S::output(mA + i * m, 1, row, 1);
             }
-            Lanes<T, m * m> y;
+            alignas(64) T y[m * m][kLanes<T>];  // y[e][l]: value e of lane l's block
             for (int j = 0; j < m; ++j) {
                 Batch<T> column[a], result[m];
                 for (int i = 0; i < a; ++i) column[i] = mA[i * m + j];
                 S::output(result, 1, column, 1);
-                for (int i = 0; i < m; ++i) y.store(i * m + j, result[i]);
+                for (int i = 0; i < m; ++i) result[i].store_aligned(y[i * m + j]);
             }
-            scatter_outputs<S>(out + o * plane, Cout * plane, s, at, y.v, b, accumulate);
+            scatter_outputs<S>(out + o * plane, Cout * plane, s, at, y, b, accumulate);
         }
     }
 }
@@ -574,11 +568,11 @@ void output_adjoint_transform(T* dM, int64_t cols, const T* dy, int64_t Cout, co
             const int64_t block = std::min(kBlock, cols - k0);
             gather_outputs<S>(d, dy + o * plane, Cout * plane, s, tiles + k0, block);
             for (int64_t k = 0; k < block; k += kLanes<T>) {
-                Batch<T> y[m * m], tmp[a * m], dm[a * a];
+                Batch<T> y[m * m], tmp[a * m], dm[S::kPoints];
                 for (int e = 0; e < m * m; ++e) y[e] = Batch<T>::load_aligned(&d[e][k]);
                 for (int j = 0; j < m; ++j) S::output_adjoint(tmp + j, m, y + j, m);           // A dY: (α, m)
                 for (int i = 0; i < a; ++i) S::output_adjoint(dm + i * a, 1, tmp + i * m, 1);  // (A dY) Aᵀ
-                for (int xi = 0; xi < a * a; ++xi) dm[xi].store_unaligned(dM + xi * stride + o * cols + k0 + k);
+                for (int xi = 0; xi < S::kPoints; ++xi) dm[xi].store_unaligned(dM + xi * stride + o * cols + k0 + k);
             }
         }
 }
@@ -791,7 +785,7 @@ void winograd_weight_gradient(T* dw, const T* dy, const T* x, int64_t C, int64_t
                  ++xi)  // the last batch's lanes past the block (kChannels is whole batches)
                 for (int64_t v = block; v % kKernelLanes != 0; ++v) u[xi][v] = 0.0;
             for (int64_t l0 = 0; l0 < block; l0 += kKernelLanes) {
-                alignas(64) double gk[r * r][kKernelLanes];
+                alignas(64) double gk[S::kTaps][kKernelLanes];
                 kernel_adjoint_transform<S>(gk, &u[0][l0], kChannels);
                 for (int64_t l = 0; l < std::min(kKernelLanes, block - l0); ++l) {
                     const auto [c, py, px] = k.split(v0 + l0 + l);
